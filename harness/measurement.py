@@ -101,7 +101,7 @@ class Measurement:
 
 
 def _round(v: float) -> float:
-    # 10 significant digits keep baselines diff-friendly without losing anything that matters.
+    # 7 significant digits: far below any tolerance, and baselines stay small.
     if v == 0.0 or not np.isfinite(v):
         return v
-    return float(f"{v:.10g}")
+    return float(f"{v:.7g}")

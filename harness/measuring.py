@@ -93,11 +93,10 @@ _M_Y, _M_Y2, _M_CB, _M_CR, _M_CHROMA = 4, 5, 6, 7, 8
 
 
 @lru_cache(maxsize=32)
-def _names(rows: int, cols: int, with_regions: bool) -> dict[str, tuple[str, ...]]:
+def _names(rows: int, cols: int, regions: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     from harness.slices import _tile_names
 
     tiles = _tile_names(rows, cols)
-    regions = REGIONS if with_regions else ()
     radial = tuple(f"f={c:.4f}" for c in spectral.radial_centers())
     band_power = (
         tuple(slice_name(band=b, ch=c) for c in CHANNELS for b in BAND_NAMES)
@@ -123,8 +122,9 @@ def _names(rows: int, cols: int, with_regions: bool) -> dict[str, tuple[str, ...
     }
 
 
-def measure(image: Any, mask: Any = None, *, tile: int = DEFAULT_TILE, ring: int = DEFAULT_RING,
-            mask_threshold: float = DEFAULT_MASK_THRESHOLD, lsb: float | None = None) -> Measurement:
+def measure(image: Any, mask: Any = None, *, anchors: Any = None, tile: int = DEFAULT_TILE,
+            ring: int = DEFAULT_RING, mask_threshold: float = DEFAULT_MASK_THRESHOLD,
+            lsb: float | None = None) -> Measurement:
     """Measure all slices of one image.
 
     Parameters
@@ -134,6 +134,10 @@ def measure(image: Any, mask: Any = None, *, tile: int = DEFAULT_TILE, ring: int
     mask : array, shape (H, W), optional
         Soft mask in [0, 1] (bool and uint8 accepted), thresholded at
         ``mask_threshold`` into inside / ring / outside regions.
+    anchors : array, shape (H, W), optional
+        Protected texture regions (bool or soft, thresholded at 0.5) measured as
+        one more region, ``anchor``: fine print and microprinting that must keep
+        their micro-texture whatever happens to the mask.
     tile : int
         Tile size in pixels (even, >= 8); tiles overlap by half.
     ring : int
@@ -160,6 +164,12 @@ def measure(image: Any, mask: Any = None, *, tile: int = DEFAULT_TILE, ring: int
     regions = None
     if mask is not None:
         regions = make_regions(check_mask(mask, (h, w)), ring=ring, threshold=mask_threshold)
+    anchor_map = None
+    if anchors is not None:
+        anchor_map = check_mask(anchors, (h, w)) >= 0.5
+        if not anchor_map.any():
+            anchor_map = None  # nothing to protect: no anchor slices
+    region_names = (REGIONS if regions is not None else ()) + (("anchor",) if anchor_map is not None else ())
 
     ycc = rgb_to_ycc(rgb)
     spec = sfft.rfft2(ycc, axes=(-2, -1), workers=1)
@@ -185,8 +195,10 @@ def measure(image: Any, mask: Any = None, *, tile: int = DEFAULT_TILE, ring: int
     n_img = float(h * w)
     parts = [glob, tiles]
     counts = [np.array([n_img]), n_tile]
-    if regions is not None:
-        reg = regions.stack().reshape(3, -1).astype(np.float64)
+    if region_names:
+        stacks = ([regions.stack()] if regions is not None else []) + (
+            [anchor_map[None].astype(np.float32)] if anchor_map is not None else [])
+        reg = np.concatenate(stacks).reshape(len(region_names), -1).astype(np.float64)
         parts.append(maps.reshape(9, -1).astype(np.float64) @ reg.T)
         counts.append(reg.sum(axis=1))
     sums = np.concatenate(parts, axis=1)  # (9, S) for S = 1 + T (+ 3)
@@ -194,7 +206,7 @@ def measure(image: Any, mask: Any = None, *, tile: int = DEFAULT_TILE, ring: int
     means = sums / np.maximum(n, 1.0)
 
     metrics: dict[str, MetricValues] = {}
-    names = _names(grid.rows, grid.cols, regions is not None)
+    names = _names(grid.rows, grid.cols, region_names)
 
     # --- band power: global per channel (Y from the band images, Cb/Cr spectrally), tiles, regions
     p_c = spec[1:].real ** 2 + spec[1:].imag ** 2
@@ -282,4 +294,6 @@ def measure(image: Any, mask: Any = None, *, tile: int = DEFAULT_TILE, ring: int
     }
     if regions is not None:
         meta.update({"ring": ring, "mask_threshold": mask_threshold, "mask_coverage": regions.coverage})
+    if anchor_map is not None:
+        meta["anchor_px"] = int(anchor_map.sum())
     return Measurement(metrics, meta)

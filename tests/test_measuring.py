@@ -103,3 +103,18 @@ def test_offset_invariance_of_spectral_and_contrast_slices(img, offset):
         np.testing.assert_allclose(b[name].values, a[name].values, rtol=1e-3, atol=1e-3)
     # mean luma moves by exactly the offset (in code values)
     assert b.value("mean", "ch=Y") - a.value("mean", "ch=Y") == pytest.approx(offset * 255, abs=1e-2)
+
+
+def test_anchor_region_measures_protected_texture():
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    anchors = np.zeros((64, 64), bool)
+    anchors[5:15, 5:40] = True
+    m = measure(img, anchors=anchors)
+    y = img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    assert m.value("contrast", "region=anchor ch=Y") == pytest.approx(y[anchors].std(), rel=1e-4)
+    assert "band=top region=anchor ch=Y" in m["band_power"].slices
+    assert "region=inside" not in " ".join(m["band_power"].slices)
+    assert m.meta["anchor_px"] == 350
+    # an empty anchor map adds no slices
+    assert "anchor" not in " ".join(measure(img, anchors=np.zeros((64, 64), bool))["contrast"].slices)

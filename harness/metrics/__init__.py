@@ -78,6 +78,13 @@ for _spec in (
                "mean luma in 1-px shells at signed distance d from the mask border (d < 0 inside)"),
     MetricSpec("seam_grad", "code²", "both", 0.10, 0.0,
                "mean squared luma gradient across the border (edge + ring)"),
+    # numbers reported by the pipeline stages, compared like slices
+    MetricSpec("detect_recall", "1", "decrease", 0.0, 0.05, "text detector recall against the ground-truth mask"),
+    MetricSpec("detect_precision", "1", "decrease", 0.0, 0.05, "text detector precision against the ground truth"),
+    MetricSpec("mask_coverage", "1", "both", 0.10, 0.002, "fraction of the image the shaped mask covers"),
+    MetricSpec("mask_rejected", "1", "both", 0.0, 0.5, "1 when the mask stage rejected the mask (coverage gate)"),
+    MetricSpec("anchor_clipped_px", "px", "both", 0.10, 16.0,
+               "mask pixels clipped off protected texture anchors by the mask stage"),
     MetricSpec("psnr", "dB", "decrease", 0.0, 0.0, "PSNR of candidate against baseline (reference figure)", gating=False),
     MetricSpec("ssim", "1", "decrease", 0.0, 0.0, "SSIM of candidate against baseline (reference figure)", gating=False),
 ):
