@@ -98,16 +98,17 @@ def _names(rows: int, cols: int, regions: tuple[str, ...]) -> dict[str, tuple[st
 
     tiles = _tile_names(rows, cols)
     radial = tuple(f"f={c:.4f}" for c in spectral.radial_centers())
+    # local slices are band-major (and channel-major below) over tiles then
+    # regions, matching the (band, tile+region) layout of the summed maps
+    local = tuple(("tile", t) for t in tiles) + tuple(("region", r) for r in regions)
     band_power = (
         tuple(slice_name(band=b, ch=c) for c in CHANNELS for b in BAND_NAMES)
-        + tuple(slice_name(band=b, tile=t, ch="Y") for b in BAND_NAMES for t in tiles)
-        + tuple(slice_name(band=b, region=r, ch="Y") for b in BAND_NAMES for r in regions)
+        + tuple(slice_name(band=b, ch="Y", **{k: v}) for b in BAND_NAMES for k, v in local)
     )
     scalar_y = (slice_name(ch="Y"),) + tuple(slice_name(tile=t, ch="Y") for t in tiles) + tuple(
         slice_name(region=r, ch="Y") for r in regions)
     per_ch = tuple(slice_name(ch=c) for c in CHANNELS) + tuple(
-        slice_name(tile=t, ch=c) for c in CHANNELS for t in tiles) + tuple(
-        slice_name(region=r, ch=c) for c in CHANNELS for r in regions)
+        slice_name(ch=c, **{k: v}) for c in CHANNELS for k, v in local)
     colour = ("all",) + tuple(slice_name(tile=t) for t in tiles) + tuple(slice_name(region=r) for r in regions)
     return {
         "band_power": band_power,

@@ -290,8 +290,14 @@ def run_suite(suite: Suite, *, out_root: Path | None = None, seeds: list[int] | 
     if not cases:
         raise ConfigError(f"-k {k_expr!r} selects no case of suite {suite.name!r}")
     set_threads(suite.threads)
-    run_id = run_id or _new_run_id(suite.name)
-    run_dir = Path(out_root or REPORTS_DIR) / run_id
+    root = Path(out_root or REPORTS_DIR)
+    if run_id is None:
+        run_id = _new_run_id(suite.name)
+        n = 1
+        while (root / run_id).exists():  # two runs in one second get distinct folders
+            n += 1
+            run_id = f"{_new_run_id(suite.name)}-{n}"
+    run_dir = root / run_id
     if (run_dir / "report.json").exists():
         raise ConfigError(f"{run_dir}: a report already exists there; reports are never overwritten")
     store = BaselineStore(suite.name, baselines_root) if baselines_root else BaselineStore(suite.name)

@@ -118,3 +118,35 @@ def test_anchor_region_measures_protected_texture():
     assert m.meta["anchor_px"] == 350
     # an empty anchor map adds no slices
     assert "anchor" not in " ".join(measure(img, anchors=np.zeros((64, 64), bool))["contrast"].slices)
+
+
+def test_region_and_tile_values_line_up_with_their_names():
+    """Every local slice against a direct computation on the band-passed image."""
+    import scipy.fft as sfft
+
+    from harness.metrics.spectral import band_images
+
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    mask = np.zeros((96, 96), bool)
+    mask[30:50, 20:70] = True
+    anchors = np.zeros((96, 96), bool)
+    anchors[70:80, 10:90] = True
+    m = measure(img, mask, anchors=anchors, tile=32)
+    rgb = img.astype(np.float32)
+    y = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    cb = 0.564 * (rgb[..., 2] - y)
+    bands = band_images(sfft.rfft2(y), y.shape).astype(np.float64)
+    from harness.slices import make_regions
+
+    reg = make_regions(mask.astype(np.float32), ring=8)
+    regions = {"inside": reg.inside, "ring": reg.ring, "outside": reg.outside, "anchor": anchors}
+    for bi, b in enumerate(("low", "mid", "high", "top")):
+        for name, sel in regions.items():
+            assert m.value("band_power", f"band={b} region={name} ch=Y") == pytest.approx(
+                (bands[bi][sel] ** 2).mean(), rel=1e-3)
+        assert m.value("band_power", f"band={b} tile=r1c1 ch=Y") == pytest.approx(
+            (bands[bi][16:48, 16:48] ** 2).mean(), rel=1e-3)
+    for name, sel in regions.items():
+        assert m.value("mean", f"region={name} ch=Cb") == pytest.approx(cb[sel].mean(), abs=1e-3)
+    assert m.value("mean", "tile=r1c1 ch=Cb") == pytest.approx(cb[16:48, 16:48].mean(), abs=1e-3)
