@@ -286,6 +286,10 @@ def run_suite(suite: Suite, *, out_root: Path | None = None, seeds: list[int] | 
         raise ConfigError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if executor == "ray":
+        from harness.executors import require_ray
+
+        require_ray()  # before anything is written
     cases = suite.cases(seeds=seeds, k_expr=k_expr)
     if not cases:
         raise ConfigError(f"-k {k_expr!r} selects no case of suite {suite.name!r}")

@@ -91,3 +91,21 @@ def test_vectors_list_and_show(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "anchor   microprint" in out
     assert (tmp_path / "receipt_microprint" / "image.png").is_file()
+
+
+def test_ray_executor_without_ray_is_a_clear_error(capsys, monkeypatch, tmp_path):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_ray(name, *a, **kw):
+        if name == "ray":
+            raise ImportError("no ray")
+        return real(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    code = main(["run", "--executor", "ray", "-k", "caption_portrait/classic/s1", "--out", str(tmp_path),
+                 "--no-cache"])
+    assert code == 2
+    assert "--executor ray needs the 'ray' package" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing written
