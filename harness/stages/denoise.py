@@ -1,10 +1,17 @@
 """denoise: one ``strength`` in [0, 1] per backend, mapped to its own parameters.
 
-Strength 0 returns the input unchanged for every backend.
+Strength 0 returns the input unchanged (bit-identical) for every backend;
+larger strengths remove more noise (monotonic).  The mappings:
 
-``nlmeans``    OpenCV fastNlMeansDenoisingColored, h = hColor = 20 * strength
-``bilateral``  OpenCV bilateral filter, sigmaColor = 80 * strength, sigmaSpace = 1 + 4 * strength, d = 7
-``tv``         scikit-image total-variation (Chambolle), weight = 0.15 * strength
+``nlmeans``    OpenCV ``fastNlMeansDenoisingColored``: h = hColor = 20 * s,
+               template 7 px, search window 21 px
+``bilateral``  OpenCV ``bilateralFilter``: d = 7 px, sigmaColor = 80 * s,
+               sigmaSpace = 1 + 4 * s
+``tv``         scikit-image ``denoise_tv_chambolle`` on [0, 1] floats:
+               weight = 0.15 * s, per channel (``channel_axis=-1``)
+
+(``wavelet`` is not offered: scikit-image's ``denoise_wavelet`` needs PyWavelets,
+which is not a dependency.)
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.stages.base import StageContext, StageResult, register, spec
+from harness.stages.base import StageContext, StageResult, cv2_module, register, spec
+
+__all__ = ["NLMeans", "Bilateral", "TotalVariation"]
 
 
 class _Denoise:
@@ -28,27 +37,25 @@ class _Denoise:
         raise NotImplementedError
 
     def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
-        s = self.params.strength
-        if s == 0:
+        s = float(self.params.strength)
+        if s == 0.0:
             return StageResult(image=image.copy())
-        return StageResult(image=self.apply(image, s))
+        return StageResult(image=self.apply(np.ascontiguousarray(image), s))
 
 
 @register("denoise", "nlmeans")
 class NLMeans(_Denoise):
     def apply(self, image, s):
-        import cv2
-
+        cv2 = cv2_module()
         h = 20.0 * s
-        return cv2.fastNlMeansDenoisingColored(np.ascontiguousarray(image), None, h, h, 7, 21)
+        return cv2.fastNlMeansDenoisingColored(image, None, h, h, 7, 21)
 
 
 @register("denoise", "bilateral")
 class Bilateral(_Denoise):
     def apply(self, image, s):
-        import cv2
-
-        return cv2.bilateralFilter(np.ascontiguousarray(image), 7, 80.0 * s, 1.0 + 4.0 * s)
+        cv2 = cv2_module()
+        return cv2.bilateralFilter(image, 7, 80.0 * s, 1.0 + 4.0 * s)
 
 
 @register("denoise", "tv")
@@ -56,5 +63,5 @@ class TotalVariation(_Denoise):
     def apply(self, image, s):
         from skimage.restoration import denoise_tv_chambolle
 
-        out = denoise_tv_chambolle(image / 255.0, weight=0.15 * s, channel_axis=-1)
+        out = denoise_tv_chambolle(image.astype(np.float64) / 255.0, weight=0.15 * s, channel_axis=-1)
         return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
