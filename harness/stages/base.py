@@ -65,6 +65,13 @@ class Backend(Protocol):
     def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult: ...
 
 
+class BackendBase:
+    """Shared constructor: a backend holds its validated, frozen ``Params``."""
+
+    def __init__(self, params: Any) -> None:
+        self.params = params
+
+
 def register(stage: str, name: str):
     """Class decorator: register a backend class under ``stage``/``name``."""
 

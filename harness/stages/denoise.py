@@ -20,18 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.stages.base import StageContext, StageResult, cv2_module, register, spec
+from harness.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
 
 __all__ = ["NLMeans", "Bilateral", "TotalVariation"]
 
 
-class _Denoise:
+class _Denoise(BackendBase):
     @dataclass(frozen=True)
     class Params:
         strength: float = spec(0.45, 0.0, 1.0)
-
-    def __init__(self, params) -> None:
-        self.params = params
 
     def apply(self, image: np.ndarray, s: float) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import StageError
-from harness.stages.base import StageContext, StageResult, cv2_module, register, spec
+from harness.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
 
 __all__ = ["detection_scores", "RapidOCRDetect", "GroundTruth", "disk"]
 
@@ -84,7 +84,7 @@ def _session():
 
 
 @register("detect", "rapidocr")
-class RapidOCRDetect:
+class RapidOCRDetect(BackendBase):
     """PP-OCRv6 text detection (DB) from the rapidocr wheel, onnxruntime on the CPU."""
 
     @dataclass(frozen=True)
@@ -95,9 +95,6 @@ class RapidOCRDetect:
         unclip_ratio: float = spec(1.6, 0.0, 4.0)  # DB unclip: grow by area * ratio / perimeter
         dilate_px: int = spec(0, 0, 32)  # extra growth (disk) at input resolution
         limit_side_len: int = spec(736, 32, 2048)  # the shorter side is scaled up to this
-
-    def __init__(self, params: "RapidOCRDetect.Params") -> None:
-        self.params = params
 
     def probability(self, image: np.ndarray) -> np.ndarray:
         """The DB probability map at network resolution (multiples of 32), float32."""
@@ -165,15 +162,12 @@ class RapidOCRDetect:
 
 
 @register("detect", "ground_truth")
-class GroundTruth:
+class GroundTruth(BackendBase):
     """The vector's exact overlay mask (``ctx.truth_mask``)."""
 
     @dataclass(frozen=True)
     class Params:
         pass
-
-    def __init__(self, params: "GroundTruth.Params") -> None:
-        self.params = params
 
     def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
         if ctx.truth_mask is None:

@@ -19,21 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.stages.base import StageContext, StageResult, register
+from harness.stages.base import BackendBase, StageContext, StageResult, register
 
 __all__ = ["Source"]
 
 
 @register("generate", "source")
-class Source:
+class Source(BackendBase):
     """The vector's own image, unchanged."""
 
     @dataclass(frozen=True)
     class Params:
         pass
-
-    def __init__(self, params: "Source.Params") -> None:
-        self.params = params
 
     def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
         return StageResult(image=image.copy())

@@ -24,15 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.stages.base import StageContext, StageResult, binary_mask, cv2_module, register, spec
+from harness.stages.base import BackendBase, StageContext, StageResult, binary_mask, cv2_module, register, spec
 
 __all__ = ["Telea", "NavierStokes", "Biharmonic", "PatchMatch"]
 
 
-class _Inpaint:
-    def __init__(self, params) -> None:
-        self.params = params
-
+class _Inpaint(BackendBase):
     def fill(self, image: np.ndarray, m: np.ndarray, ctx: StageContext) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 

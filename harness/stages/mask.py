@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.errors import StageError
-from harness.stages.base import StageContext, StageResult, cv2_module, register, spec
+from harness.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
 from harness.stages.detect import disk
 
 __all__ = ["Shape", "dilate"]
@@ -41,7 +41,7 @@ def dilate(m: np.ndarray, r: int) -> np.ndarray:
 
 
 @register("mask", "shape")
-class Shape:
+class Shape(BackendBase):
     @dataclass(frozen=True)
     class Params:
         max_coverage: float = spec(0.12, 0.0, 1.0)
@@ -49,9 +49,6 @@ class Shape:
         feather_px: int = spec(0, 0, 32)
         threshold: float = spec(0.5, 0.01, 0.99)
         protect_anchors: bool = True
-
-    def __init__(self, params: "Shape.Params") -> None:
-        self.params = params
 
     def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
         p = self.params

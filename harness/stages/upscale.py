@@ -29,20 +29,17 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import ConfigError, StageError
-from harness.stages.base import StageContext, StageResult, cv2_module, register, spec
+from harness.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
 
 __all__ = ["Lanczos", "Bicubic", "Nearest", "Guided", "RealESRGAN", "guided_filter", "REALESRGAN_MODELS"]
 
 
-class _Resize:
+class _Resize(BackendBase):
     interp = "INTER_LANCZOS4"
 
     @dataclass(frozen=True)
     class Params:
         scale: int = spec(2, 2, 4)
-
-    def __init__(self, params) -> None:
-        self.params = params
 
     def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
         cv2 = cv2_module()
@@ -83,16 +80,13 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
 
 
 @register("upscale", "guided")
-class Guided:
+class Guided(BackendBase):
     @dataclass(frozen=True)
     class Params:
         scale: int = spec(2, 2, 4)
         radius: int = spec(1, 1, 16)  # in input pixels (times scale at the output)
         eps: float = spec(1e-4, 1e-6, 1.0)
         clamp: bool = True
-
-    def __init__(self, params) -> None:
-        self.params = params
 
     def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
         cv2 = cv2_module()
@@ -147,7 +141,7 @@ def _net(stem: str, threads: int):
 
 
 @register("upscale", "realesrgan")
-class RealESRGAN:
+class RealESRGAN(BackendBase):
     @dataclass(frozen=True)
     class Params:
         model: str = spec("animavideov3", choices=("animavideov3", "x4plus"))
@@ -156,7 +150,7 @@ class RealESRGAN:
         threads: int = spec(1, 1, 64)
 
     def __init__(self, params) -> None:
-        self.params = params
+        super().__init__(params)
         if (params.model, params.scale) not in REALESRGAN_MODELS:
             ok = ", ".join(f"{m} x{s}" for m, s in REALESRGAN_MODELS)
             raise ConfigError(f"upscale backend 'realesrgan': model {params.model!r} has no scale {params.scale}; "
