@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "directory is a set of seeds, candidate mean against baseline mean ± k·spread")
     p.add_argument("--json", action="store_true", help="print one JSON document (see README) instead of a table")
     p.add_argument("--limit", type=int, default=15, help="failed checks shown per pair in the table (default 15)")
-    p.add_argument("--tile", type=int, default=64, help="tile size in px; tiles overlap by half (default 64)")
+    p.add_argument("--tile", type=int, default=None,
+                   help="tile size in px; tiles overlap by half (default 64, a quarter of the short side "
+                        "for images under 256 px)")
     p.add_argument("--ring", type=int, default=8, help="width in px of the border ring outside the mask (default 8)")
     p.add_argument("-k", type=float, default=4.0, dest="k",
                    help="noise multiplier: allowance in standard deviations of the noise floor (default 4)")

@@ -15,6 +15,7 @@ import numpy as np
 from harness.measurement import Measurement, MetricValues
 from harness.metrics import color, contrast, noise, seams, spectral
 from harness.slices import (
+    auto_tile,
     BAND_CENTERS,
     BAND_NAMES,
     CHANNELS,
@@ -30,7 +31,6 @@ from harness.slices import (
 
 __all__ = ["measure", "as_code_values", "check_mask"]
 
-DEFAULT_TILE = 64
 DEFAULT_RING = 8
 DEFAULT_MASK_THRESHOLD = 0.5
 # seam_profile: 1-px distance shells on each side of the mask border.
@@ -123,7 +123,7 @@ def _names(rows: int, cols: int, regions: tuple[str, ...]) -> dict[str, tuple[st
     }
 
 
-def measure(image: Any, mask: Any = None, *, anchors: Any = None, tile: int = DEFAULT_TILE,
+def measure(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | None = None,
             ring: int = DEFAULT_RING, mask_threshold: float = DEFAULT_MASK_THRESHOLD,
             lsb: float | None = None) -> Measurement:
     """Measure all slices of one image.
@@ -139,8 +139,9 @@ def measure(image: Any, mask: Any = None, *, anchors: Any = None, tile: int = DE
         Protected texture regions (bool or soft, thresholded at 0.5) measured as
         one more region, ``anchor``: fine print and microprinting that must keep
         their micro-texture whatever happens to the mask.
-    tile : int
-        Tile size in pixels (even, >= 8); tiles overlap by half.
+    tile : int, optional
+        Tile size in pixels (even, >= 8); tiles overlap by half.  Default:
+        64, or a quarter of the short side for images under 256 px.
     ring : int
         Width in pixels of the border ring outside the mask.
     lsb : float, optional
@@ -188,7 +189,7 @@ def measure(image: Any, mask: Any = None, *, anchors: Any = None, tile: int = DE
     maps[_M_CR] = cr
     np.sqrt(cb * cb + cr * cr, out=maps[_M_CHROMA])
 
-    grid = make_grid(h, w, tile)
+    grid = make_grid(h, w, tile if tile is not None else auto_tile(h, w))
     cells = grid.cell_sums(maps)
     glob = cells.sum(axis=(1, 2))[:, None]  # (9, 1)
     tiles = grid.tile_sums_from_cells(cells)  # (9, T)

@@ -18,6 +18,8 @@ Bands
 Tiles
     A grid of ``tile``-pixel squares with stride ``tile/2`` (half-overlapping),
     so that any local defect up to ``tile/2`` across lies wholly inside one tile.
+    The default tile (:func:`auto_tile`) is 64 px, a quarter of the short side
+    for images under 256 px.
     The last row/column of cells absorbs the remainder when the image size is
     not a multiple of the stride.  Tile ``rIcJ`` starts at pixel
     ``(I*stride, J*stride)``.  Default ``tile=64`` suits 256-1024 px images
@@ -55,6 +57,7 @@ __all__ = [
     "band_gains",
     "radial_frequency",
     "make_grid",
+    "auto_tile",
     "make_regions",
     "rgb_to_ycc",
     "slice_name",
@@ -210,6 +213,16 @@ def _tile_counts(grid: Grid) -> np.ndarray:
 @lru_cache(maxsize=64)
 def _tile_names(rows: int, cols: int) -> tuple[str, ...]:
     return tuple(f"r{r}c{c}" for r in range(rows) for c in range(cols))
+
+
+def auto_tile(height: int, width: int, largest: int = 64) -> int:
+    """Default tile size: 64 px, or a quarter of the short side for images under 256 px.
+
+    A local defect of a few per cent of the image must fill a good part of one
+    tile; on a 128 px image a 64 px tile would dilute it fourfold.
+    """
+    side = min(height, width) // 4
+    return int(max(16, min(largest, side - side % 2)))
 
 
 @lru_cache(maxsize=32)

@@ -92,7 +92,7 @@ class Suite:
     pipelines: tuple[Pipeline, ...]
     mode: str = "paired"
     threads: int = 1
-    tile: int = 64
+    tile: int | None = None
     ring: int = 8
     k: float = 4.0
     spread_k: float = 3.0
@@ -201,8 +201,8 @@ def load_suite(path: str | Path, *, vectors_root: Path | None = None) -> Suite:
     meas = raw.get("measure", {})
     if not isinstance(meas, dict) or set(meas) - {"tile", "ring"}:
         raise _err(p, "measure", "allowed keys: tile, ring")
-    tile, ring = meas.get("tile", 64), meas.get("ring", 8)
-    if not isinstance(tile, int) or tile < 8 or tile % 2:
+    tile, ring = meas.get("tile"), meas.get("ring", 8)
+    if tile is not None and (not isinstance(tile, int) or tile < 8 or tile % 2):
         raise _err(p, "measure.tile", f"expected an even integer >= 8, got {tile!r}")
     if not isinstance(ring, int) or ring < 1:
         raise _err(p, "measure.ring", f"expected an integer >= 1, got {ring!r}")

@@ -98,3 +98,11 @@ def test_ycc_of_grey_has_no_chroma_and_luma_equals_grey():
     np.testing.assert_allclose(y, 77.0, rtol=1e-6)
     np.testing.assert_allclose(cb, 0.0, atol=1e-4)
     np.testing.assert_allclose(cr, 0.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,tile", [((512, 512), 64), ((1024, 300), 64), ((256, 256), 64), ((128, 160), 32),
+                                        ((96, 96), 24), ((40, 40), 16)])
+def test_auto_tile_keeps_local_defects_large_in_small_images(shape, tile):
+    from harness.slices import auto_tile
+
+    assert auto_tile(*shape) == tile
