@@ -79,8 +79,8 @@ class Measurement:
                 name: {
                     "slices": list(mv.slices),
                     "values": [_round(v) for v in mv.values.tolist()],
-                    "std": [_round(v) for v in mv.std.tolist()],
-                    "bias": [_round(v) for v in mv.bias.tolist()],
+                    "std": [_round(v, 3) for v in mv.std.tolist()],
+                    "bias": [_round(v, 3) for v in mv.bias.tolist()],
                 }
                 for name, mv in self.metrics.items()
             },
@@ -100,8 +100,9 @@ class Measurement:
             raise ValueError(f"malformed measurement document ({type(exc).__name__}: {exc})") from None
 
 
-def _round(v: float) -> float:
-    # 7 significant digits: far below any tolerance, and baselines stay small.
+def _round(v: float, digits: int = 7) -> float:
+    # Values keep 7 significant digits, far below any tolerance; noise floors
+    # (std, bias) are estimates and keep 3.  Baselines stay small.
     if v == 0.0 or not np.isfinite(v):
         return v
-    return float(f"{v:.7g}")
+    return float(f"{v:.{digits}g}")

@@ -59,6 +59,10 @@ def test_run_bake_run_diff_report(env, capsys):
     assert (run3 / "summary.md").read_text().startswith("# harness run")
     assert "<table>" in (run3 / "index.html").read_text()
     assert list((run3 / "charts").glob("*.png"))
+    import pandas as pd
+
+    df = pd.read_parquet(run3 / "checks.parquet")
+    assert set(df["status"]) >= {"pass", "fail"} and (df["case"] == "caption_portrait/p/s1").all()
 
 
 @pytest.mark.parametrize("argv,msg", [

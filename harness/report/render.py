@@ -98,11 +98,36 @@ tr.fail td:first-child{{color:#c0392b}} tr.error td:first-child{{color:#8e44ad}}
 """
 
 
+def checks_parquet(report: Report, path: Path) -> bool:
+    """All checks as one Parquet table (needs pyarrow; returns False without it)."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    import io
+
+    import pandas as pd
+
+    from harness.imageio import atomic_write_bytes
+
+    rows = [{"case": c.id, "vector": c.vector, "pipeline": c.pipeline, "seed": c.seed, "case_status": c.status,
+             **ch.to_dict()} for c in report.cases for ch in c.checks]
+    buf = io.BytesIO()
+    pd.DataFrame.from_records(rows, columns=["case", "vector", "pipeline", "seed", "case_status", "metric", "slice",
+                                             "value", "baseline", "delta", "tolerance", "status"]).to_parquet(buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return True
+
+
 def render_report(run_dir: str | Path) -> list[Path]:
+    """Write summary.md, index.html (+ charts) and checks.parquet from report.json."""
     run_dir = Path(run_dir)
     report = load_report(run_dir)
     md = run_dir / "summary.md"
     atomic_write_text(md, summary_markdown(report))
     page = run_dir / "index.html"
     atomic_write_text(page, index_html(report, run_dir))
-    return [md, page]
+    out = [md, page]
+    if checks_parquet(report, run_dir / "checks.parquet"):
+        out.append(run_dir / "checks.parquet")
+    return out
