@@ -133,12 +133,15 @@ def periodic_power(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray,
     p3 = ndimage.uniform_filter(p, size=3, mode=mode) * np.float32(9.0)
     outer = ndimage.uniform_filter(p, size=PEAK_WINDOW, mode=mode) * np.float32(PEAK_WINDOW**2)
     bg9 = (outer - p3) * np.float32(9.0 / (PEAK_WINDOW**2 - 9))
-    peak = (p3 > np.float32(PEAK_THRESHOLD) * bg9) & (p >= ndimage.maximum_filter(p, size=3, mode=mode))
-    # soft threshold: a coefficient crossing it adds nothing, so the value is continuous
-    excess = np.where(peak, p3 - np.float32(PEAK_THRESHOLD) * bg9, np.float32(0.0))
+    over = p3 - np.float32(PEAK_THRESHOLD) * bg9
+    ys, xs = np.nonzero(over > 0)
+    keep = _local_max(p, ys, xs)
+    ys, xs = ys[keep], xs[keep]
     onehot = _peak_bands(h, w)
     norm = float(h * w) * _win_energy(h, w)
-    pk = (onehot @ excess.ravel()).astype(np.float64) / norm
+    # soft threshold: a coefficient crossing it adds nothing, so the value is continuous
+    flat = ys * p.shape[1] + xs
+    pk = (onehot[:, flat] @ over[ys, xs].astype(np.float64)) / norm
     # Noise: white noise of variance sigma² adds sigma²/(h w) per coefficient
     # in these units; the cross term moves a peak's power by ~2 sqrt(noise * peak),
     # and the noise's own chance peaks hold CHANCE_PEAK_SHARE of its power.
@@ -146,6 +149,23 @@ def periodic_power(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray,
     std = 2.0 * np.sqrt(9.0 * sigma * sigma / (h * w) * pk)
     bias = CHANCE_PEAK_SHARE * sigma * sigma * n_coef / (h * w)
     return pk, std, bias
+
+
+def _local_max(p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Which of the coefficients ``(ys, xs)`` are maxima of their 3x3 neighbourhood.
+
+    Only the few peak candidates are tested (a full maximum filter costs more
+    than the FFT); rows wrap (vertical frequency is periodic), columns clamp.
+    """
+    h, w = p.shape
+    v = p[ys, xs]
+    ok = np.ones(ys.shape, bool)
+    for dy in (-1, 0, 1):
+        yy = (ys + dy) % h
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                ok &= v >= p[yy, np.clip(xs + dx, 0, w - 1)]
+    return ok
 
 
 @lru_cache(maxsize=8)
