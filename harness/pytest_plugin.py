@@ -119,5 +119,5 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise pytest.UsageError(f"--harness-report: {exc}") from None
     max_checks = config.getoption("harness_max_checks")
     for case in report.cases:
-        items.append(HarnessCaseItem.from_parent(session, name=case.id, case=case, run_dir=Path(run_dir),
-                                                 max_checks=max_checks))
+        items.append(HarnessCaseItem.from_parent(session, name=case.id, nodeid=f"harness::{case.id}", case=case,
+                                                 run_dir=Path(run_dir), max_checks=max_checks))

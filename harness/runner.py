@@ -104,7 +104,6 @@ class StageCache:
         if self.directory is None:
             return
         import io
-        import os
 
         from harness.imageio import atomic_write_bytes
 
@@ -117,9 +116,10 @@ class StageCache:
         np.savez_compressed(buf, **arrays)
         try:
             atomic_write_bytes(self.directory / f"{key}.npz", buf.getvalue())
-        except OSError as exc:  # a full disk must not fail the case
-            print(f"harness: warning: stage cache not written ({exc})", file=sys.stderr)
-            os.environ.setdefault("HARNESS_CACHE_WARNED", "1")
+        except OSError as exc:  # a full disk must not fail the case: warn once, stop caching to disk
+            print(f"harness: warning: stage cache {self.directory} not written ({exc}); continuing without it",
+                  file=sys.stderr)
+            self.directory = None
 
 
 def _resize_map(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
