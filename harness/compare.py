@@ -195,7 +195,9 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
             delta = cv - bv
         scale = 0.5 * (np.abs(bv) + np.abs(cv)) if not spec.period else np.zeros_like(bv)
         bias = np.maximum(b.bias[bi], c.bias[ci])
-        tol = np.maximum(abs_t, rel_t * scale) + bias + config.k * np.hypot(b.std[bi], c.std[ci])
+        # Under "no change" both sides share one noise level; the smaller estimate is the
+        # unchanged one (a new peak or a noise burst inflates its own std), so use it twice.
+        tol = np.maximum(abs_t, rel_t * scale) + bias + config.k * np.sqrt(2.0) * np.minimum(b.std[bi], c.std[ci])
         finite = np.isfinite(bv) & np.isfinite(cv) & np.isfinite(tol)
         undefined = (bias >= spec.period / 2.0) if spec.period else np.zeros(len(slices), bool)
         checks += _checks(metric, slices, cv, bv, delta, tol, _statuses(delta, tol, dirs, gate, finite, undefined))

@@ -134,19 +134,30 @@ def periodic_power(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray,
     outer = ndimage.uniform_filter(p, size=PEAK_WINDOW, mode=mode) * np.float32(PEAK_WINDOW**2)
     bg9 = (outer - p3) * np.float32(9.0 / (PEAK_WINDOW**2 - 9))
     over = p3 - np.float32(PEAK_THRESHOLD) * bg9
-    ys, xs = np.nonzero(over > 0)
+    # Noise of variance sigma² adds sigma²/(h w) per coefficient in normalised
+    # units, so it moves a 3x3 lobe of power P3 by delta = 2 sqrt(9 sigma² P3 / (h w))
+    # (the cross term).  With m = over / delta, the soft-thresholded excess
+    # max(0, over + delta Z) has second moment delta² g(m): g = 1 above the
+    # threshold, (1 + m²) Phi(m) + m phi(m) below it -- a line just under the
+    # threshold can cross, one far below cannot.  Variances of lobes add.
+    norm = float(h * w) * _win_energy(h, w)
+    s2 = 9.0 * sigma * sigma / (h * w)
+    delta = (2.0 * np.sqrt(s2 * norm)) * np.sqrt(np.maximum(p3, 0))  # raw units
+    ys, xs = np.nonzero(over > -4.0 * delta)
     keep = _local_max(p, ys, xs)
     ys, xs = ys[keep], xs[keep]
     onehot = _peak_bands(h, w)
-    norm = float(h * w) * _win_energy(h, w)
+    sel = onehot[:, ys * p.shape[1] + xs]
+    o = over[ys, xs].astype(np.float64)
     # soft threshold: a coefficient crossing it adds nothing, so the value is continuous
-    flat = ys * p.shape[1] + xs
-    pk = (onehot[:, flat] @ over[ys, xs].astype(np.float64)) / norm
-    # Noise: white noise of variance sigma² adds sigma²/(h w) per coefficient
-    # in these units; the cross term moves a peak's power by ~2 sqrt(noise * peak),
-    # and the noise's own chance peaks hold CHANCE_PEAK_SHARE of its power.
+    pk = (sel @ np.maximum(o, 0.0)) / norm
+    d = delta[ys, xs].astype(np.float64)
+    m = np.minimum(o / np.maximum(d, 1e-30), 0.0)
+    from scipy.special import ndtr
+
+    g = (1.0 + m * m) * ndtr(m) + m * np.exp(-0.5 * m * m) / np.sqrt(2.0 * np.pi)
+    std = np.sqrt(sel @ (d * d * np.where(o >= 0, 1.0, g))) / norm
     n_coef = onehot.sum(axis=1).astype(np.float64)
-    std = 2.0 * np.sqrt(9.0 * sigma * sigma / (h * w) * pk)
     bias = CHANCE_PEAK_SHARE * sigma * sigma * n_coef / (h * w)
     return pk, std, bias
 
