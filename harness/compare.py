@@ -5,11 +5,13 @@ One engine serves ``harness compare``, ``harness run`` and the pytest plugin.
 Tolerance of a slice (symmetric in baseline and candidate)::
 
     tol = max(abs_tol, rel_tol * mean(|baseline|, |candidate|))
-          + max(bias_b, bias_c) + k * hypot(std_b, std_c)
+          + max(bias_b, bias_c) + k * sqrt(2) * min(std_b, std_c)
 
 ``abs_tol``/``rel_tol`` come from the metric's registry entry unless a rule in
 :class:`CompareConfig` overrides them; ``bias``/``std`` are the noise floor
-each measurement derived (see :mod:`harness.metrics.noise`).  The metric's
+each measurement derived (see :mod:`harness.metrics.noise`).  Under "no
+change" both sides share one noise level, so the smaller std (the side a new
+peak or a noise burst has not inflated) stands for both.  The metric's
 direction decides which sign of ``delta = value - baseline`` can fail.  A
 non-finite value anywhere is an ``error``, never a pass.
 

@@ -12,7 +12,7 @@ Direction says which change is a regression:
 ``increase``  only an increase fails (e.g. new periodic peaks);
 ``decrease``  only a decrease fails (e.g. PSNR).
 
-Tolerances combine as ``max(abs_tol, rel_tol * |baseline|) + bias + k * std``
+Tolerances combine as ``max(abs_tol, rel_tol * scale) + bias + k * sqrt(2) * min(std_b, std_c)``
 where ``bias`` and ``std`` are the per-slice noise floor that the measurement
 derived from the quantisation step (see :mod:`harness.metrics.noise`).
 """
