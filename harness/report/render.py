@@ -41,7 +41,28 @@ def summary_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _tile_severity(case) -> "np.ndarray | None":
+    """Worst ``|delta| / tolerance`` per tile over all tile slices, as a (rows, cols) grid."""
+    import re
+
+    import numpy as np
+
+    cells: dict[tuple[int, int], float] = {}
+    for c in case.checks:
+        m = re.search(r"tile=r(\d+)c(\d+)", c.slice)
+        if m and c.status in ("pass", "fail") and math.isfinite(c.severity):
+            key = (int(m.group(1)), int(m.group(2)))
+            cells[key] = max(cells.get(key, 0.0), c.severity)
+    if not cells:
+        return None
+    grid = np.zeros((max(r for r, _ in cells) + 1, max(c for _, c in cells) + 1))
+    for (r, c), v in cells.items():
+        grid[r, c] = v
+    return grid
+
+
 def _chart(case, path: Path) -> bool:
+    """Worst checks as signed delta/tolerance bars, beside a map of the worst tile severity."""
     worst = [c for c in _worst(case, 12) if math.isfinite(c.severity)]
     if not worst:
         return False
@@ -50,7 +71,11 @@ def _chart(case, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(worst) + 1.0), dpi=90)
+    grid = _tile_severity(case)
+    fig, axes = plt.subplots(1, 2 if grid is not None else 1, figsize=(11 if grid is not None else 7,
+                             0.3 * len(worst) + 1.6), dpi=90, squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 2]} if grid is not None else None)
+    ax = axes[0, 0]
     labels = [f"{c.metric} {c.slice}" for c in worst][::-1]
     vals = [math.copysign(c.severity, c.delta or 0.0) for c in worst][::-1]
     ax.barh(range(len(vals)), vals, color=["#c0392b" if abs(v) > 1 else "#7f8c8d" for v in vals])
@@ -59,6 +84,13 @@ def _chart(case, path: Path) -> bool:
         ax.axvline(x, color="k", lw=0.6, ls="--")
     ax.set_xlabel("delta / tolerance (signed)")
     ax.set_title(case.id, fontsize=8)
+    if grid is not None:
+        hm = axes[0, 1]
+        im = hm.imshow(grid, cmap="magma", vmin=0, vmax=max(2.0, float(grid.max())))
+        hm.set_title("worst |delta| / tolerance per tile", fontsize=8)
+        hm.set_xlabel("tile column")
+        hm.set_ylabel("tile row")
+        fig.colorbar(im, ax=hm, shrink=0.8)
     fig.tight_layout()
     import io
 
