@@ -146,7 +146,6 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
     artifacts: dict[str, str] = {}
     stages: dict[str, float] = {}
     config: dict[str, Any] = {"pipeline": case.pipeline.as_dict(), "seed": case.seed}
-    art_dir = run_dir / "artifacts" / _safe(case.id)
 
     def save(name: str, arr: np.ndarray) -> None:
         rel = f"artifacts/{_safe(case.id)}/{name}.png"

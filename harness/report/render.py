@@ -41,7 +41,7 @@ def summary_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tile_severity(case) -> "np.ndarray | None":
+def _tile_severity(case):
     """Worst ``|delta| / tolerance`` per tile over all tile slices, as a (rows, cols) grid."""
     import re
 
