@@ -259,8 +259,22 @@ def suite_ref(suite: Suite) -> str:
     return suite.name if suite.path.resolve().parent == SUITES_DIR.resolve() else str(suite.path)
 
 
-def _baseline_checks(out: CaseOutput, store: BaselineStore, config: CompareConfig, suite: Suite
-                     ) -> tuple[str, str | None, list[Check]]:
+def environment_drift(baked: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between the environment a baseline was baked in and this run's
+    (thread count, device, package versions): the first suspects when values move."""
+    out = []
+    for key in ("threads", "device"):
+        if key in baked and baked[key] != now.get(key):
+            out.append(f"{key} {baked[key]} -> {now.get(key)}")
+    bv, nv = baked.get("versions", {}), now.get("versions", {})
+    for pkg in sorted(set(bv) & set(nv)):
+        if pkg != "harness" and bv[pkg] != nv[pkg]:
+            out.append(f"{pkg} {bv[pkg]} -> {nv[pkg]}")
+    return out
+
+
+def _baseline_checks(out: CaseOutput, store: BaselineStore, config: CompareConfig, suite: Suite,
+                     environment: dict[str, Any], drift: set[str]) -> tuple[str, str | None, list[Check]]:
     if out.error:
         return "error", out.error, []
     try:
@@ -270,6 +284,7 @@ def _baseline_checks(out: CaseOutput, store: BaselineStore, config: CompareConfi
     if base is None:
         return "fail", (f"no baseline for {out.case_id}: create it with "
                         f"`harness bake --suite {suite_ref(suite)} -k '{out.case_id}'`"), []
+    drift.update(environment_drift(base.environment, environment))
     checks = compare_paired(base.measurement, Measurement.from_dict(out.measurement), config)
     return summarize_status(checks), None, checks
 
@@ -311,6 +326,7 @@ def run_suite(suite: Suite, *, out_root: Path | None = None, seeds: list[int] | 
     flusher = _Flusher(run_dir, report)
     say = progress or (lambda s: None)
     outputs: dict[str, CaseOutput] = {}
+    drift: set[str] = set()
     by_id = {c.id: c for c in cases}
     t_start = time.perf_counter()
 
@@ -318,7 +334,7 @@ def run_suite(suite: Suite, *, out_root: Path | None = None, seeds: list[int] | 
         outputs[out.case_id] = out
         case = by_id[out.case_id]
         if suite.mode == "paired":
-            status, error, checks = _baseline_checks(out, store, config, suite)
+            status, error, checks = _baseline_checks(out, store, config, suite, report.environment, drift)
         else:
             status, error, checks = ("error", out.error, []) if out.error else ("pass", None, [])
         cr = CaseResult(case.id, case.vector, case.pipeline.name, case.seed, status, error, out.timings,
@@ -354,6 +370,8 @@ def run_suite(suite: Suite, *, out_root: Path | None = None, seeds: list[int] | 
         from harness.suite import match_k
 
         obsolete = store.obsolete(full, (lambda cid: match_k(k_expr, cid)) if k_expr else None)
+        if drift:
+            report.notes.append("baselines were baked in a different environment: " + ", ".join(sorted(drift)))
         for cid in obsolete:
             report.notes.append(f"obsolete baseline {store.path_for(cid)}: its case is no longer in the suite "
                                 f"(remove with `harness bake --suite {suite_ref(suite)} --prune`)")

@@ -201,3 +201,14 @@ def test_distribution_mode(tmp_path):
     bake(run_dir, tmp_path, suite)
     report, _ = run(suite, tmp_path)
     assert report.status == "pass" and any(c.seed is None and c.checks for c in report.cases)
+
+
+def test_environment_drift_is_reported():
+    from harness.runner import environment_drift
+
+    baked = {"threads": 1, "device": "cpu", "versions": {"numpy": "2.0", "opencv-python-headless": "4.9",
+                                                          "harness": "0.1"}}
+    now = {"threads": 2, "device": "cpu", "versions": {"numpy": "2.0", "opencv-python-headless": "5.0",
+                                                        "harness": "0.2"}}
+    assert environment_drift(baked, now) == ["threads 1 -> 2", "opencv-python-headless 4.9 -> 5.0"]
+    assert environment_drift(baked, baked) == []
