@@ -93,10 +93,12 @@ def rgb_to_ycc(rgb: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def radial_frequency(h: int, w: int) -> np.ndarray:
-    """Radial frequency (cycles/pixel) on the ``rfft2`` grid of an ``h x w`` image."""
-    fy = np.fft.fftfreq(h).astype(np.float32)[:, None]
-    fx = np.fft.rfftfreq(w).astype(np.float32)[None, :]
-    return np.sqrt(fy * fy + fx * fx)
+    """Radial frequency (cycles/pixel, float64) on the ``rfft2`` grid of an ``h x w`` image."""
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    f = np.sqrt(fy * fy + fx * fx)
+    f.setflags(write=False)
+    return f
 
 
 def _band_response(f: np.ndarray, center: float, is_top: bool) -> np.ndarray:
