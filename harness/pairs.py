@@ -164,7 +164,8 @@ def _groups(matches: list[tuple[Path | None, Path | None, Path]]) -> dict[Path, 
 
 def _group(key: Path, members, baseline_root: Path, candidate_root: Path, mask: Path | None,
            masks: dict[Path, Path] | None, config: CompareConfig, measure_kw: dict) -> PairResult:
-    bs, cs = str(baseline_root / key), str(candidate_root / key)
+    bs = str(baseline_root / key) if key != Path(".") else str(baseline_root)
+    cs = str(candidate_root / key) if key != Path(".") else str(candidate_root)
     bfiles = [m[0] for m in members if m[0] is not None]
     cfiles = [m[1] for m in members if m[1] is not None]
     if len(bfiles) < 2:
