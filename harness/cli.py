@@ -33,10 +33,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             print(f"  {pair.status:5} {pair.candidate}", file=sys.stderr, flush=True)
 
     measure_kw = {"tile": args.tile, "ring": args.ring}
+    from dataclasses import replace
+
     from harness.compare import CompareConfig
 
+    config = CompareConfig()
+    if args.tolerances:
+        from harness.suite import load_tolerances
+
+        config = load_tolerances(args.tolerances)
+    if args.k is not None:
+        config = replace(config, k=args.k)
     result = compare_paths(args.baseline, args.candidate, mask=args.mask, mode=args.mode,
-                           config=CompareConfig(k=args.k), measure_kw=measure_kw, progress=progress)
+                           config=config, measure_kw=measure_kw, progress=progress)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
@@ -82,8 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tile size in px; tiles overlap by half (default 64, a quarter of the short side "
                         "for images under 256 px)")
     p.add_argument("--ring", type=int, default=8, help="width in px of the border ring outside the mask (default 8)")
-    p.add_argument("-k", type=float, default=4.0, dest="k",
+    p.add_argument("-k", type=float, default=None, dest="k",
                    help="noise multiplier: allowance in standard deviations of the noise floor (default 4)")
+    p.add_argument("--tolerances", metavar="FILE",
+                   help="TOML with [[tolerances]] overrides (metric, slice glob, rel_tol, abs_tol, direction, "
+                        "gating) and an optional [compare] table (k, spread_k), as in suites")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-pair progress on stderr")
     p.set_defaults(func=_cmd_compare)
 

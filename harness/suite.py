@@ -34,13 +34,17 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.errors import ConfigError
 
-__all__ = ["Suite", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "SUITES_DIR", "match_k"]
+if TYPE_CHECKING:
+    from harness.compare import CompareConfig
+
+__all__ = ["Suite", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "SUITES_DIR", "match_k",
+           "load_tolerances"]
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "vectors" / "suites"
 STAGE_ORDER = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
@@ -94,9 +98,7 @@ class Suite:
     threads: int = 1
     tile: int | None = None
     ring: int = 8
-    k: float = 4.0
-    spread_k: float = 3.0
-    tolerances: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+    compare: CompareConfig | None = None
 
     def cases(self, *, seeds: Sequence[int] | None = None, k_expr: str | None = None) -> list[Case]:
         """All permutations (vector-major), optionally with other seeds and a ``-k`` filter."""
@@ -106,15 +108,9 @@ class Suite:
         return out
 
     def compare_config(self):
-        from harness.compare import CompareConfig, ToleranceRule
+        from harness.compare import CompareConfig
 
-        rules = []
-        for i, t in enumerate(self.tolerances):
-            try:
-                rules.append(ToleranceRule(**t))
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{self.path}: tolerances[{i}]: {exc}") from None
-        return CompareConfig(k=self.k, spread_k=self.spread_k, rules=tuple(rules))
+        return self.compare or CompareConfig()
 
 
 def _err(path: Path, key: str, msg: str) -> ConfigError:
@@ -206,27 +202,57 @@ def load_suite(path: str | Path, *, vectors_root: Path | None = None) -> Suite:
         raise _err(p, "measure.tile", f"expected an even integer >= 8, got {tile!r}")
     if not isinstance(ring, int) or ring < 1:
         raise _err(p, "measure.ring", f"expected an integer >= 1, got {ring!r}")
+    compare = compare_config_from(p, raw)
+    suite = Suite(name=name, path=p, description=str(raw.get("description", "")), seeds=seeds, vectors=vectors,
+                  pipelines=_pipelines(p, raw.get("pipelines")), mode=mode, threads=threads, tile=tile, ring=ring,
+                  compare=compare)
+    return suite
+
+
+def compare_config_from(p: Path, raw: dict[str, Any]):
+    """The ``[compare]`` table and ``[[tolerances]]`` array of a suite or tolerance file."""
+    from harness.compare import CompareConfig, ToleranceRule
+    from harness.metrics import METRICS
+
     comp = raw.get("compare", {})
     if not isinstance(comp, dict) or set(comp) - {"k", "spread_k"}:
         raise _err(p, "compare", "allowed keys: k, spread_k")
+    for key in ("k", "spread_k"):
+        v = comp.get(key, 1.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 100:
+            raise _err(p, f"compare.{key}", f"expected a number in (0, 100), got {v!r}")
     tols = raw.get("tolerances", [])
     if not isinstance(tols, list) or not all(isinstance(t, dict) for t in tols):
         raise _err(p, "tolerances", "expected an array of tables ([[tolerances]])")
-    from harness.metrics import METRICS
-
-    allowed_tol = {"metric", "slice", "rel_tol", "abs_tol", "direction", "gating"}
+    allowed = {"metric", "slice", "rel_tol", "abs_tol", "direction", "gating"}
+    rules = []
     for i, t in enumerate(tols):
-        if set(t) - allowed_tol:
-            raise _err(p, f"tolerances[{i}].{sorted(set(t) - allowed_tol)[0]}",
-                       f"unknown key; allowed: {', '.join(sorted(allowed_tol))}")
+        if set(t) - allowed:
+            raise _err(p, f"tolerances[{i}].{sorted(set(t) - allowed)[0]}",
+                       f"unknown key; allowed: {', '.join(sorted(allowed))}")
         if t.get("metric") not in METRICS:
             raise _err(p, f"tolerances[{i}].metric", f"unknown metric {t.get('metric')!r}; "
                                                     f"allowed: {', '.join(METRICS.names())}")
-    suite = Suite(name=name, path=p, description=str(raw.get("description", "")), seeds=seeds, vectors=vectors,
-                  pipelines=_pipelines(p, raw.get("pipelines")), mode=mode, threads=threads, tile=tile, ring=ring,
-                  k=float(comp.get("k", 4.0)), spread_k=float(comp.get("spread_k", 3.0)), tolerances=tuple(tols))
-    suite.compare_config()  # validate tolerance values now
-    return suite
+        try:
+            rules.append(ToleranceRule(**t))
+        except (TypeError, ValueError) as exc:
+            raise _err(p, f"tolerances[{i}]", str(exc)) from None
+    return CompareConfig(k=float(comp.get("k", 4.0)), spread_k=float(comp.get("spread_k", 3.0)), rules=tuple(rules))
+
+
+def load_tolerances(path: str | Path):
+    """A stand-alone tolerance file (``[compare]`` and ``[[tolerances]]``) for ``harness compare``."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: tolerance file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML ({exc})") from None
+    unknown = set(raw) - {"compare", "tolerances"}
+    if unknown:
+        raise _err(p, sorted(unknown)[0], "unknown key; allowed: compare, tolerances")
+    return compare_config_from(p, raw)
 
 
 def find_suite(name_or_path: str | None, *, root: Path | None = None) -> Path:

@@ -181,3 +181,25 @@ def test_console_script_help_is_fast_and_explains():
                             "print(any(m in sys.modules for m in ('torch', 'scipy', 'cv2', 'diffusers')))"],
                            capture_output=True, text=True)
     assert probe.stdout.strip() == "False"
+
+
+def test_tolerance_file_relaxes_or_tightens_checks(tmp_path, capsys):
+    img = cases.image("coffee", 96)
+    save_png(tmp_path / "a.png", img)
+    save_png(tmp_path / "b.png", cases.texture_loss(img))
+    a, b = str(tmp_path / "a.png"), str(tmp_path / "b.png")
+    assert run(capsys, "compare", a, b, "-q")[0] == 1
+    loose = tmp_path / "loose.toml"
+    loose.write_text('[[tolerances]]\nmetric = "band_power"\ngating = false\n'
+                     '[[tolerances]]\nmetric = "contrast"\nrel_tol = 0.5\n'
+                     '[[tolerances]]\nmetric = "spectrum"\ngating = false\n')
+    code, out, _ = run(capsys, "compare", a, b, "--tolerances", str(loose), "--json")
+    failing = {c["metric"] for c in json.loads(out)["pairs"][0]["checks"] if c["status"] == "fail"}
+    assert "band_power" not in failing and "contrast" not in failing
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[tolerances]]\nmetric = "sharpness"\n')
+    code, _, err = run(capsys, "compare", a, b, "--tolerances", str(bad))
+    assert code == 2 and "tolerances[0].metric: unknown metric 'sharpness'" in err
+    bad.write_text('[compare]\nk = "four"\n')
+    code, _, err = run(capsys, "compare", a, b, "--tolerances", str(bad))
+    assert code == 2 and "compare.k: expected a number in (0, 100), got 'four'" in err
