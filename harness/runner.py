@@ -154,13 +154,23 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
 
     try:
         t0 = time.perf_counter()
-        rendered = render(get_vector(case.vector))
-        timings["vector"] = time.perf_counter() - t0
+        vector = get_vector(case.vector)
+        config["stages"] = []
+        generated = False
+        if vector.needs_generation:
+            # a prompt vector: the generate stage makes the base image, then the
+            # vector's overlays and anchors are drawn on it
+            rendered = _generate_base(vector, case, cache, config, timings, stages)
+            generated = True
+        else:
+            rendered = render(vector)
+        timings["vector"] = time.perf_counter() - t0 - timings.get("generate", 0.0)
         image = rendered.image
         ctx = StageContext(seed=case.seed, mask=None, truth_mask=rendered.overlay_mask, anchors=rendered.anchors)
         save("input", image)
-        config["stages"] = []
         for spec in case.pipeline.stages:
+            if generated and spec.stage == "generate":
+                continue
             backend = build_backend(spec.stage, spec.backend, dict(spec.params))
             config["stages"].append(backend_config(backend))
             if spec.stage == "inpaint" and ctx.mask is None:
@@ -210,6 +220,35 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
         tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
         return CaseOutput(case.id, None, stages, timings, artifacts, config,
                           f"{type(exc).__name__}: {exc} [{tb}]")
+
+
+def _generate_base(vector, case: Case, cache: StageCache, config: dict, timings: dict, stages: dict):
+    """Run the pipeline's generate stage on a prompt vector; returns the vector rendered on its output."""
+    from harness.errors import ConfigError
+    from harness.stages import StageContext, backend_config, build_backend, run_stage
+    from harness.vectors import render
+
+    spec = next((s for s in case.pipeline.stages if s.stage == "generate"), None)
+    if spec is None or spec.backend == "source":
+        raise ConfigError(f"vector {vector.id!r} has a prompt source: pipeline {case.pipeline.name!r} needs a "
+                          f"generating backend in its generate stage (e.g. backend = \"tiny_diffusion\")")
+    backend = build_backend("generate", spec.backend, dict(spec.params))
+    config["stages"].append(backend_config(backend))
+    h, w = vector.size
+    placeholder = np.full((h, w, 3), 128, np.uint8)
+    prompt, negative = vector.source["prompt"], vector.source.get("negative_prompt")
+    key = _hash("generate", backend_config(backend), case.seed, prompt, negative, (h, w))
+    t0 = time.perf_counter()
+    hit = cache.get(key)
+    if hit is None:
+        result = run_stage(backend, placeholder, StageContext(seed=case.seed, prompt=prompt, negative_prompt=negative))
+        hit = (result.image, None, dict(result.info))
+        cache.put(key, *hit)
+    timings["generate"] = time.perf_counter() - t0
+    for k, v in hit[2].items():
+        if isinstance(v, (int, float)):
+            stages[f"generate.{k}"] = float(v)
+    return render(vector, base=hit[0])
 
 
 def _with_stage_metrics(m: Measurement, stages: dict[str, float]) -> Measurement:

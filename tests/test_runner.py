@@ -212,3 +212,33 @@ def test_environment_drift_is_reported():
                                                         "harness": "0.2"}}
     assert environment_drift(baked, now) == ["threads 1 -> 2", "opencv-python-headless 4.9 -> 5.0"]
     assert environment_drift(baked, baked) == []
+
+
+GEN_SUITE = '''
+name = "gen"
+seeds = [1]
+vectors = ["generated_texture"]
+
+[pipelines.g]
+{generate}
+detect = {{ backend = "ground_truth" }}
+mask = {{ backend = "shape" }}
+inpaint = {{ backend = "telea" }}
+'''
+
+
+def test_prompt_vector_runs_through_the_generate_stage(tmp_path):
+    p = tmp_path / "gen.toml"
+    p.write_text(GEN_SUITE.format(generate='generate = { backend = "tiny_diffusion", steps = 3 }'))
+    suite = load_suite(p)
+    report, run_dir = run(suite, tmp_path)
+    case = report.cases[0]
+    assert case.stages["generate.generated"] == 1.0 and "generate" in case.timings
+    assert case.config["stages"][0]["backend"] == "tiny_diffusion"
+    bake(run_dir, tmp_path, suite)
+    again, _ = run(suite, tmp_path)
+    assert again.status == "pass"  # the tiny model is deterministic run to run
+    p.write_text(GEN_SUITE.format(generate=""))
+    report, _ = run(load_suite(p), tmp_path)
+    assert report.cases[0].status == "error"
+    assert "needs a generating backend in its generate stage" in report.cases[0].error

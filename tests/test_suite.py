@@ -37,8 +37,9 @@ def test_repo_suites_load_and_smoke_is_big_enough():
     from harness.stages import backend_names
 
     used = {(s.stage, s.backend) for p in nightly.pipelines for s in p.stages}
-    for stage in ("detect", "inpaint", "denoise", "upscale"):
-        assert {(stage, b) for b in backend_names(stage)} <= used, stage
+    for stage in ("generate", "detect", "mask", "inpaint", "denoise", "upscale"):
+        implicit = {"source"} if stage == "generate" else set()  # the default when a pipeline has no generate
+        assert {(stage, b) for b in backend_names(stage) if b not in implicit} <= used, stage
     from harness.vectors import discover
 
     assert set(nightly.vectors) == set(discover())

@@ -11,6 +11,7 @@ from harness import vectors as V
 from harness.errors import ConfigError
 from harness.imageio import load_image, load_mask, save_png
 
+PROMPT_VECTORS = ("generated_texture",)
 SHIPPED = ("caption_portrait", "fineprint_survive", "lowres_capture", "microprint_dilation", "photobomb_fill",
            "receipt_microprint", "watermark_grass")
 
@@ -34,7 +35,18 @@ def _dilate(mask: np.ndarray, r: float) -> np.ndarray:
 # --- shipped vectors ---------------------------------------------------------------
 
 def test_discover_finds_exactly_the_shipped_vectors_sorted(shipped):
-    assert tuple(shipped) == SHIPPED
+    assert tuple(shipped) == tuple(sorted(SHIPPED + PROMPT_VECTORS))
+
+
+def test_prompt_vector_renders_only_on_a_generated_base(shipped):
+    v = shipped["generated_texture"]
+    assert v.needs_generation
+    with pytest.raises(ConfigError, match="prompt source"):
+        V.render(v)
+    base = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    r = V.render(v, base=base)
+    assert r.overlay_mask.max() == 1.0 and r.anchors.sum() == 80 * 60
+    assert np.array_equal(r.clean, base)
     assert all(v.id == v.path.stem and v.path.parent == V.VECTORS_DIR for v in shipped.values())
 
 

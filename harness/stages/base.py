@@ -47,6 +47,8 @@ class StageContext:
     truth_mask: np.ndarray | None = None  # the vector's exact overlay mask, (H, W) float32
     anchors: np.ndarray | None = None  # (H, W) bool: protected texture regions ("texture anchors")
     guide: np.ndarray | None = None  # pre-upscale image, (H, W, 3) uint8, for guided upscaling
+    prompt: str | None = None  # a prompt vector's text, for generate backends
+    negative_prompt: str | None = None
 
 
 @dataclass

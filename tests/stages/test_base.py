@@ -91,7 +91,7 @@ def image(h=32, w=48) -> np.ndarray:
 
 def test_stages_and_builtin_backend_names():
     assert STAGES == ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
-    assert backend_names("generate") == ["source"]
+    assert backend_names("generate") == ["source", "tiny_diffusion"]
     assert backend_names("detect") == ["ground_truth", "rapidocr"]
     assert backend_names("mask") == ["shape"]
     assert backend_names("inpaint") == ["biharmonic", "ns", "patchmatch", "telea"]
