@@ -45,7 +45,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.k is not None:
         config = replace(config, k=args.k)
     result = compare_paths(args.baseline, args.candidate, mask=args.mask, mode=args.mode,
-                           config=config, measure_kw=measure_kw, progress=progress)
+                           config=config, measure_kw=measure_kw, progress=progress, workers=args.workers)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerances", metavar="FILE",
                    help="TOML with [[tolerances]] overrides (metric, slice glob, rel_tol, abs_tol, direction, "
                         "gating) and an optional [compare] table (k, spread_k), as in suites")
+    p.add_argument("--workers", type=int, default=1, help="measure pairs in N processes (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-pair progress on stderr")
     p.set_defaults(func=_cmd_compare)
 

@@ -197,8 +197,10 @@ def _group(key: Path, members, baseline_root: Path, candidate_root: Path, mask: 
 
 def iter_compare(baseline: str | Path, candidate: str | Path, *, mask: str | Path | None = None,
                  mode: str = "paired", config: CompareConfig | None = None,
-                 measure_kw: dict | None = None) -> Iterator[PairResult]:
-    """Yield one :class:`PairResult` per matched pair (or group) as it is computed.
+                 measure_kw: dict | None = None, workers: int = 1) -> Iterator[PairResult]:
+    """Yield one :class:`PairResult` per matched pair (or group), in order, as it is computed.
+
+    ``workers > 1`` measures pairs in that many processes (results keep their order).
 
     Raises :class:`InputError` for problems that stop everything (missing root,
     empty directory, unsupported mode); per-pair problems become ``error`` pairs.
@@ -217,22 +219,38 @@ def iter_compare(baseline: str | Path, candidate: str | Path, *, mask: str | Pat
             masks = _images_under(mpath)
             if not masks:
                 raise InputError(f"{mpath}: mask directory has no images")
+    if workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
     if mode == "paired":
-        for b, c, key in matches:
-            yield _pair(b, c, key, broot, croot, _mask_for(mpath, key, masks), masks is not None, config, measure_kw)
+        jobs = [(_pair, (b, c, key, broot, croot, _mask_for(mpath, key, masks), masks is not None, config, measure_kw))
+                for b, c, key in matches]
     else:
         if broot.is_file():
             raise InputError("--mode distribution needs two directories of seeds, not two files")
-        for key, members in _groups(matches).items():
-            yield _group(key, members, broot, croot, mpath, masks, config, measure_kw)
+        jobs = [(_group, (key, members, broot, croot, mpath, masks, config, measure_kw))
+                for key, members in _groups(matches).items()]
+    if workers == 1 or len(jobs) < 2:
+        for fn, args in jobs:
+            yield fn(*args)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        yield from ex.map(_call, jobs)
+
+
+def _call(job):
+    fn, args = job
+    return fn(*args)
 
 
 def compare_paths(baseline: str | Path, candidate: str | Path, *, mask: str | Path | None = None,
                   mode: str = "paired", config: CompareConfig | None = None, measure_kw: dict | None = None,
-                  progress: Callable[[PairResult], None] | None = None) -> CompareResult:
+                  progress: Callable[[PairResult], None] | None = None, workers: int = 1) -> CompareResult:
     """Compare two images or two directories of images; see the module docstring."""
     pairs = []
-    for pair in iter_compare(baseline, candidate, mask=mask, mode=mode, config=config, measure_kw=measure_kw):
+    for pair in iter_compare(baseline, candidate, mask=mask, mode=mode, config=config, measure_kw=measure_kw,
+                             workers=workers):
         pairs.append(pair)
         if progress is not None:
             progress(pair)

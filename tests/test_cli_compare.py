@@ -203,3 +203,12 @@ def test_tolerance_file_relaxes_or_tightens_checks(tmp_path, capsys):
     bad.write_text('[compare]\nk = "four"\n')
     code, _, err = run(capsys, "compare", a, b, "--tolerances", str(bad))
     assert code == 2 and "compare.k: expected a number in (0, 100), got 'four'" in err
+
+
+def test_workers_give_the_same_document(tree, capsys):
+    root, _ = tree
+    code1, out1, _ = run(capsys, "compare", str(root / "base"), str(root / "cand"), "--json")
+    code2, out2, _ = run(capsys, "compare", str(root / "base"), str(root / "cand"), "--json", "--workers", "2")
+    assert code1 == code2 == 1 and json.loads(out1) == json.loads(out2)
+    code, _, err = run(capsys, "compare", str(root / "base"), str(root / "cand"), "--workers", "0")
+    assert code == 2 and "--workers must be >= 1" in err
