@@ -113,6 +113,18 @@ class Suite:
         return self.compare or CompareConfig()
 
 
+def _read_toml(p: Path, what: str) -> dict[str, Any]:
+    """Parse a TOML file; every failure is one ConfigError naming the file."""
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: {what} file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read ({exc})") from None
+
+
 def _err(path: Path, key: str, msg: str) -> ConfigError:
     return ConfigError(f"{path}: {key}: {msg}")
 
@@ -163,14 +175,7 @@ def load_suite(path: str | Path, *, vectors_root: Path | None = None) -> Suite:
     from harness.vectors import discover
 
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: suite file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML ({exc})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read ({exc})") from None
+    raw = _read_toml(p, "suite")
     unknown = set(raw) - _TOP_KEYS
     if unknown:
         raise _err(p, sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(_TOP_KEYS))}")
@@ -243,12 +248,7 @@ def compare_config_from(p: Path, raw: dict[str, Any]):
 def load_tolerances(path: str | Path):
     """A stand-alone tolerance file (``[compare]`` and ``[[tolerances]]``) for ``harness compare``."""
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: tolerance file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML ({exc})") from None
+    raw = _read_toml(p, "tolerance")
     unknown = set(raw) - {"compare", "tolerances"}
     if unknown:
         raise _err(p, sorted(unknown)[0], "unknown key; allowed: compare, tolerances")
