@@ -20,11 +20,9 @@ from harness.slices import (
     BAND_NAMES,
     CHANNELS,
     REGIONS,
-    band_filters,
     band_gains,
     make_grid,
     make_regions,
-    rfft_weights,
     rgb_to_ycc,
     slice_name,
 )
@@ -211,10 +209,7 @@ def measure(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
     names = _names(grid.rows, grid.cols, region_names)
 
     # --- band power: global per channel (Y from the band images, Cb/Cr spectrally), tiles, regions
-    p_c = spec[1:].real ** 2 + spec[1:].imag ** 2
-    p_c *= rfft_weights(h, w)
-    filt2 = band_filters(h, w) ** 2
-    chroma_bp = (p_c.reshape(2, -1) @ filt2.reshape(len(BAND_NAMES), -1).T).astype(np.float64) / n_img**2
+    chroma_bp = spectral.band_power_spectral(spec[1:], (h, w))
     bp_glob = np.concatenate([means[_M_BANDS, 0][None], chroma_bp])  # (3, B)
     bp_local = means[_M_BANDS, 1:]  # (B, T [+3])
     bp_vals = np.concatenate([bp_glob.ravel(), bp_local.ravel()])

@@ -172,14 +172,15 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
             if generated and spec.stage == "generate":
                 continue
             backend = build_backend(spec.stage, spec.backend, dict(spec.params))
-            config["stages"].append(backend_config(backend))
+            bconf = backend_config(backend)
+            config["stages"].append(bconf)
             if spec.stage == "inpaint" and ctx.mask is None:
                 timings[spec.stage] = 0.0
                 stages["inpaint.skipped"] = 1.0
                 continue
             if spec.stage == "upscale":
                 ctx.guide = image
-            key = _hash(spec.stage, backend_config(backend), case.seed, image, ctx.mask,
+            key = _hash(spec.stage, bconf, case.seed, image, ctx.mask,
                         ctx.truth_mask if spec.stage in ("detect", "mask") else None,
                         ctx.anchors if spec.stage == "mask" else None, ctx.guide if spec.stage == "upscale" else None)
             t0 = time.perf_counter()
@@ -233,11 +234,12 @@ def _generate_base(vector, case: Case, cache: StageCache, config: dict, timings:
         raise ConfigError(f"vector {vector.id!r} has a prompt source: pipeline {case.pipeline.name!r} needs a "
                           f"generating backend in its generate stage (e.g. backend = \"tiny_diffusion\")")
     backend = build_backend("generate", spec.backend, dict(spec.params))
-    config["stages"].append(backend_config(backend))
+    bconf = backend_config(backend)
+    config["stages"].append(bconf)
     h, w = vector.size
     placeholder = np.full((h, w, 3), 128, np.uint8)
     prompt, negative = vector.source["prompt"], vector.source.get("negative_prompt")
-    key = _hash("generate", backend_config(backend), case.seed, prompt, negative, (h, w))
+    key = _hash("generate", bconf, case.seed, prompt, negative, (h, w))
     t0 = time.perf_counter()
     hit = cache.get(key)
     if hit is None:

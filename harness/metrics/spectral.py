@@ -45,16 +45,22 @@ def band_images(spec_y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=16)
+def _band_power_weights(h: int, w: int) -> np.ndarray:
+    """``(n_bands, h*wr)``: squared band response times rfft multiplicity, over (h w)²."""
+    wt = (band_filters(h, w) ** 2 * rfft_weights(h, w)).reshape(len(BAND_CENTERS), -1) / np.float32(h * w) ** 2
+    wt.setflags(write=False)
+    return wt
+
+
 def band_power_spectral(spec: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Whole-image band power per channel, ``(C, n_bands)``, computed in the frequency domain.
 
     ``spec`` is ``rfft2`` of ``(C, H, W)`` images.  Equals the mean square of
     the band-passed image (Parseval).
     """
-    h, w = shape
-    p = (spec.real**2 + spec.imag**2) * rfft_weights(h, w)  # (C, h, wr)
-    filt2 = band_filters(h, w) ** 2  # (B, h, wr)
-    return np.einsum("chw,bhw->cb", p, filt2, dtype=np.float64) / float(h * w) ** 2
+    p = (spec.real**2 + spec.imag**2).reshape(spec.shape[0], -1)
+    return (p @ _band_power_weights(*shape).T).astype(np.float64)
 
 
 @lru_cache(maxsize=16)
