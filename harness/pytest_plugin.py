@@ -86,10 +86,10 @@ def _run_dir(config: pytest.Config) -> Path | None:
         return Path(report)
     if not suite:
         return None
-    from harness.commands import _seeds
+    from harness.cli.pipeline import _seeds
     from harness.errors import HarnessError
-    from harness.runner import run_suite
-    from harness.suite import find_suite, load_suite
+    from harness.pipeline.runner import run_suite
+    from harness.pipeline.suite import find_suite, load_suite
 
     try:
         loaded = load_suite(find_suite(suite))

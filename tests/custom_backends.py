@@ -12,7 +12,7 @@ def degrading_denoise(image, ctx, sigma=1.2):
 
 def equivalent_denoise(image, ctx, strength=0.45):
     """The built-in nlmeans through a different door: must pass against its baseline."""
-    from harness.stages import StageContext, build_backend, run_stage
+    from harness.pipeline.stages import StageContext, build_backend, run_stage
 
     return run_stage(build_backend("denoise", "nlmeans", {"strength": strength}), image, StageContext(seed=ctx.seed)).image
 

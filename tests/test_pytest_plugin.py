@@ -8,7 +8,7 @@ pytest_plugins = ["pytester"]
 
 
 def _report(tmp_path, statuses):
-    from harness.compare import Check
+    from harness.comparing.engine import Check
     from harness.report.schema import CaseResult, Report
 
     cases = []

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.compare import Check
+from harness.comparing.engine import Check
 from harness.errors import InputError
 from harness.imageio import atomic_write_text
 

@@ -1,0 +1,211 @@
+"""Pipeline-layer CLI commands: run, bake, diff, report, vectors (registered by harness.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness.errors import ConfigError, InputError
+
+__all__ = ["add_commands"]
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: expected comma-separated integers, e.g. 1,2,3") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise ConfigError(f"--seeds {text!r}: expected integers >= 0")
+    return seeds
+
+
+def _load(args: argparse.Namespace):
+    from harness.pipeline.suite import find_suite, load_suite
+
+    return load_suite(find_suite(args.suite))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.pipeline.runner import run_suite
+
+    suite = _load(args)
+    report, run_dir = run_suite(
+        suite, out_root=Path(args.out) if args.out else None, seeds=_seeds(args.seeds), k_expr=args.k,
+        workers=args.workers, executor=args.executor, cache_dir=None if args.no_cache else Path(args.cache),
+        progress=None if args.quiet else _err)
+    _render_views(run_dir, quiet=True)
+    print(run_dir)
+    return report.exit_code
+
+
+def _render_views(run_dir: Path, quiet: bool = False) -> None:
+    try:
+        from harness.report.render import render_report
+    except ImportError:
+        return
+    paths = render_report(run_dir)
+    if not quiet:
+        for p in paths:
+            print(p)
+
+
+def _cmd_bake(args: argparse.Namespace) -> int:
+    from harness.pipeline.baselines import BaselineStore
+    from harness.report.schema import load_report
+    from harness.pipeline.suite import match_k
+
+    suite = _load(args)
+    if args.from_report:
+        run_dir = Path(args.from_report)
+        report = load_report(run_dir)
+        if report.suite != suite.name:
+            raise ConfigError(f"--from-report {run_dir}: the report is of suite {report.suite!r}, "
+                              f"not {suite.name!r} (pass --suite {report.suite})")
+    else:
+        from harness.pipeline.runner import run_suite
+
+        report, run_dir = run_suite(suite, seeds=_seeds(args.seeds), k_expr=args.k, workers=args.workers,
+                                    cache_dir=Path(args.cache), progress=_err)
+    store = BaselineStore(suite.name, Path(args.baselines) if args.baselines else BaselineStore(suite.name).root)
+    entries, skipped = [], []
+    for case in report.cases:
+        if case.seed is None:  # distribution summary cases hold no measurement
+            continue
+        if args.k and not match_k(args.k, case.id):
+            continue
+        f = run_dir / "cases" / f"{case.id.replace('/', '__')}.json"
+        doc = json.loads(f.read_text(encoding="utf-8")) if f.exists() else {}
+        if not doc.get("measurement"):
+            skipped.append(f"{case.id}: not baked, the case errored ({case.error})")
+            continue
+        entries.append((case.id, {"measurement": doc["measurement"], "stages": case.stages,
+                                  "environment": report.environment, "pipeline": case.config.get("pipeline", {})}))
+    expected = {c.id for c in suite.cases()}
+    prune = store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None) if args.prune else []
+    changes = store.bake(entries, new_only=args.new_only, prune=prune)
+    counts: dict[str, int] = {}
+    for ch in changes:
+        counts[ch.action] = counts.get(ch.action, 0) + 1
+        if ch.action != "unchanged" or args.verbose:
+            print(f"{ch.action:9} {ch.path}" + (f"  ({ch.detail})" if ch.detail else ""))
+    for s in skipped:
+        print(f"skipped   {s}")
+    obsolete = [] if args.prune else store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None)
+    for cid in obsolete:
+        print(f"obsolete  {store.path_for(cid)} (kept; --prune removes it)")
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to write"
+    print(f"baselines {store.dir}: {summary}")
+    return 1 if skipped else 0
+
+
+def _cmd_vectors(args: argparse.Namespace) -> int:
+    from harness.pipeline.vectors import describe, discover, get_vector, render_to_png
+
+    if args.action == "list":
+        for vid, vec in discover().items():
+            print(f"{vid:24} {vec.description}")
+        return 0
+    if not args.id:
+        raise ConfigError("harness vectors show needs a vector ID (see `harness vectors list`)")
+    vec = get_vector(args.id)
+    print(describe(vec))
+    if args.out:
+        for p in render_to_png(vec, Path(args.out)):
+            print(p)
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from harness.report.diff import diff_reports, format_diff
+
+    result = diff_reports(Path(args.report_a), Path(args.report_b))
+    if args.out:
+        from harness.report.diff import write_diff
+
+        for p in write_diff(result, Path(args.out)):
+            print(p, file=sys.stderr)
+    print(format_diff(result, limit=args.limit))
+    return 1 if result.regressions else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from harness.report.schema import load_report
+
+    run_dir = Path(args.dir)
+    load_report(run_dir)  # validate first: a clear error for a bad directory
+    try:
+        from harness.report.render import render_report
+    except ImportError:
+        raise InputError("report rendering is not available in this installation") from None
+    for p in render_report(run_dir):
+        print(p)
+    return 0
+
+
+def add_commands(sub) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--suite", default=None,
+                        help="suite name in vectors/suites/ or a path to a suite TOML (default: smoke)")
+    common.add_argument("--seeds", help="comma-separated seeds overriding the suite's, e.g. 1,2")
+    common.add_argument("-k", dest="k", metavar="EXPR",
+                        help="only cases whose id (vector/pipeline/sSEED) matches: substrings with and/or/not")
+    common.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
+    common.add_argument("--cache", default=".harness-cache",
+                        help="stage-output cache directory, keyed by content hash (default .harness-cache)")
+
+    p = sub.add_parser("run", parents=[common], help="run a suite and compare every case with its baseline",
+                       description="Runs vector x pipeline x seed permutations of a suite through "
+                                   "generate/detect/mask/inpaint/denoise/upscale, measures the outputs and compares "
+                                   "them with baselines/. Writes reports/<run-id>/ (report.json, checks.csv, "
+                                   "stage PNGs) case by case, so a crash keeps what was done.",
+                       epilog="Exit codes: 0 all cases pass, 1 a case failed (or has no baseline) or errored, "
+                              "2 a bad suite/option.")
+    p.add_argument("--out", help="parent directory of the run folder (default: reports/)")
+    p.add_argument("--executor", default="local", help="local (default) or ray")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the stage cache")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-case progress lines")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("bake", parents=[common], help="write baselines from a run (never silently)",
+                       description="Writes baselines/<suite>/... from --from-report DIR, or runs the suite first. "
+                                   "Prints every new, changed and obsolete baseline; writes are atomic and the "
+                                   "sha256 manifest is updated with them. `harness run` never bakes.")
+    p.add_argument("--from-report", metavar="DIR", help="bake from an existing run directory")
+    p.add_argument("--new-only", action="store_true", help="only write baselines that do not exist yet")
+    p.add_argument("--prune", action="store_true", help="delete baselines whose case left the suite")
+    p.add_argument("--baselines", help="baseline root directory (default: the repo's baselines/)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list unchanged baselines")
+    p.set_defaults(func=_cmd_bake)
+
+    p = sub.add_parser("vectors", help="list test vectors or show one",
+                       description="`harness vectors list` lists the codified failure cases; "
+                                   "`harness vectors show ID [--out DIR]` describes one and renders it to PNGs.")
+    p.add_argument("action", choices=("list", "show"))
+    p.add_argument("id", nargs="?")
+    p.add_argument("--out", help="directory to render image.png, clean.png, overlay_mask.png, anchors.png into")
+    p.set_defaults(func=_cmd_vectors)
+
+    p = sub.add_parser("diff", help="per-check deltas between two runs, worst first",
+                       description="Compares REPORT_A (before) with REPORT_B (after): cases and checks whose "
+                                   "status or value changed, worst first.",
+                       epilog="Exit codes: 0 nothing got worse, 1 a check or case regressed, 2 bad input.")
+    p.add_argument("report_a")
+    p.add_argument("report_b")
+    p.add_argument("--out", help="also write diff.json and diff.md here")
+    p.add_argument("--limit", type=int, default=30, help="rows shown (default 30)")
+    p.set_defaults(func=_cmd_diff)
+
+    p = sub.add_parser("report", help="re-render summary.md and index.html from report.json",
+                       description="Re-derives the views of a run directory from its report.json; "
+                                   "report.json itself is never edited.")
+    p.add_argument("dir")
+    p.set_defaults(func=_cmd_report)

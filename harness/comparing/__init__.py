@@ -1,0 +1,1 @@
+"""Comparing measurements: the engine (paired, distribution), tolerances, and file pairing."""

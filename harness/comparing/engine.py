@@ -1,0 +1,323 @@
+"""The comparison engine: measurements against baselines → :class:`Check` results.
+
+One engine serves ``harness compare``, ``harness run`` and the pytest plugin.
+
+Tolerance of a slice (symmetric in baseline and candidate)::
+
+    tol = max(abs_tol, rel_tol * mean(|baseline|, |candidate|))
+          + max(bias_b, bias_c) + k * sqrt(2) * min(std_b, std_c)
+
+``abs_tol``/``rel_tol`` come from the metric's registry entry unless a rule in
+:class:`CompareConfig` overrides them; ``bias``/``std`` are the noise floor
+each measurement derived (see :mod:`harness.measuring.metrics.noise`).  Under "no
+change" both sides share one noise level, so the smaller std (the side a new
+peak or a noise burst has not inflated) stands for both.  The metric's
+direction decides which sign of ``delta = value - baseline`` can fail.  A
+non-finite value anywhere is an ``error``, never a pass.
+
+``distribution`` mode compares the mean over candidate seeds with the mean over
+baseline seeds; the allowance ``k * spread`` uses the baseline seeds' sample
+standard deviation, never less than the measurement noise floor.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from harness.measuring.result import Measurement, MetricValues
+from harness.measuring.metrics import DIRECTIONS, MetricSpec, get_metric
+from harness.measuring.metrics.color import circular_delta
+from harness.measuring.metrics.noise import hue_noise
+
+__all__ = ["Check", "ToleranceRule", "CompareConfig", "compare_paired", "compare_distribution",
+           "summarize_status", "STATUSES"]
+
+STATUSES = ("pass", "fail", "error", "skip")
+# A circular metric whose allowance reaches half its period cannot tell anything apart.
+_UNDEFINED = "skip"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One compared slice (the CHECK of the report contract)."""
+
+    metric: str
+    slice: str
+    value: float | None
+    baseline: float | None
+    delta: float | None
+    tolerance: float | None
+    status: str
+
+    @property
+    def severity(self) -> float:
+        """``|delta| / tolerance``: > 1 fails; errors sort first, skips last."""
+        if self.status == "error":
+            return math.inf
+        if self.status == "skip" or self.delta is None or not self.tolerance:
+            return -1.0
+        return abs(self.delta) / self.tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Check":
+        return cls(**{k: d.get(k) for k in ("metric", "slice", "value", "baseline", "delta", "tolerance", "status")})
+
+
+@dataclass(frozen=True)
+class ToleranceRule:
+    """Overrides for checks whose metric matches ``metric`` and whose slice matches the glob ``slice``."""
+
+    metric: str
+    slice: str = "*"
+    rel_tol: float | None = None
+    abs_tol: float | None = None
+    direction: str | None = None
+    gating: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.direction is not None and self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
+        for name in ("rel_tol", "abs_tol"):
+            v = getattr(self, name)
+            if v is not None and (not math.isfinite(v) or v < 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """How strictly to compare: noise multiplier ``k``, seed-spread multiplier, overrides."""
+
+    k: float = 4.0
+    spread_k: float = 3.0
+    rules: tuple[ToleranceRule, ...] = field(default_factory=tuple)
+
+
+def _tolerance_arrays(metric: str, slices: Sequence[str], config: CompareConfig
+                      ) -> tuple[MetricSpec, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-slice ``abs_tol, rel_tol, direction code, gating`` after applying rules in order."""
+    spec = get_metric(metric)
+    n = len(slices)
+    abs_t = np.full(n, spec.abs_tol)
+    rel_t = np.full(n, spec.rel_tol)
+    dirs = np.full(n, DIRECTIONS.index(spec.direction))
+    gate = np.full(n, spec.gating)
+    for rule in config.rules:
+        if rule.metric != metric:
+            continue
+        hit = np.fromiter((fnmatch.fnmatchcase(s, rule.slice) for s in slices), bool, n) if rule.slice != "*" \
+            else np.ones(n, bool)
+        if rule.abs_tol is not None:
+            abs_t[hit] = rule.abs_tol
+        if rule.rel_tol is not None:
+            rel_t[hit] = rule.rel_tol
+        if rule.direction is not None:
+            dirs[hit] = DIRECTIONS.index(rule.direction)
+        if rule.gating is not None:
+            gate[hit] = rule.gating
+    return spec, abs_t, rel_t, dirs, gate
+
+
+def _statuses(delta: np.ndarray, tol: np.ndarray, dirs: np.ndarray, gate: np.ndarray,
+              finite: np.ndarray, undefined: np.ndarray) -> list[str]:
+    up = delta > tol
+    down = -delta > tol
+    fail = np.where(dirs == 0, up | down, np.where(dirs == 1, up, down)) & gate
+    out = np.where(fail, "fail", "pass").astype(object)
+    out[undefined] = _UNDEFINED
+    out[~finite] = "error"
+    return out.tolist()
+
+
+def _checks(metric: str, slices: Sequence[str], value: np.ndarray, base: np.ndarray, delta: np.ndarray,
+            tol: np.ndarray, statuses: list[str]) -> list[Check]:
+    def f(x: float) -> float | None:
+        return x if math.isfinite(x) else None
+
+    return [Check(metric, s, f(v), f(b), f(d), f(t), st)
+            for s, v, b, d, t, st in zip(slices, value.tolist(), base.tolist(), delta.tolist(), tol.tolist(), statuses)]
+
+
+def _align(b: MetricValues, c: MetricValues) -> tuple[list[str], np.ndarray, np.ndarray, list[str], list[str]]:
+    """Slices common to both (in baseline order) with index arrays; plus one-sided slices."""
+    if b.slices == c.slices:
+        idx = np.arange(len(b.slices))
+        return list(b.slices), idx, idx, [], []
+    cpos = {s: i for i, s in enumerate(c.slices)}
+    common = [s for s in b.slices if s in cpos]
+    bi = np.array([i for i, s in enumerate(b.slices) if s in cpos], dtype=int)
+    ci = np.array([cpos[s] for s in common], dtype=int)
+    only_b = [s for s in b.slices if s not in cpos]
+    bset = set(b.slices)
+    only_c = [s for s in c.slices if s not in bset]
+    return common, bi, ci, only_b, only_c
+
+
+def _missing(metric: str, only_b: Iterable[str], only_c: Iterable[str]) -> list[Check]:
+    out = [Check(metric, s, None, None, None, None, "error") for s in only_b]
+    out += [Check(metric, s, None, None, None, None, "error") for s in only_c]
+    return out
+
+
+def _check_comparable(a: Measurement, b: Measurement) -> None:
+    for key in ("height", "width", "tile"):
+        if key in a.meta and key in b.meta and a.meta[key] != b.meta[key]:
+            raise ValueError(f"measurements differ in {key} ({a.meta[key]} vs {b.meta[key]}): not comparable")
+
+
+def compare_paired(baseline: Measurement, candidate: Measurement, config: CompareConfig | None = None) -> list[Check]:
+    """Compare two measurements of the same input and seed, slice by slice.
+
+    Returns checks in a stable order (metric, then slice order of the baseline);
+    sort by :attr:`Check.severity` for a worst-first view.  Slices present on
+    one side only are ``error`` checks.
+    """
+    config = config or CompareConfig()
+    _check_comparable(baseline, candidate)
+    checks: list[Check] = []
+    for metric in list(baseline.metrics) + [m for m in candidate.metrics if m not in baseline.metrics]:
+        if metric not in candidate.metrics or metric not in baseline.metrics:
+            side = baseline.metrics.get(metric) or candidate.metrics[metric]
+            checks += [Check(metric, s, None, None, None, None, "error") for s in side.slices]
+            continue
+        b, c = baseline.metrics[metric], candidate.metrics[metric]
+        slices, bi, ci, only_b, only_c = _align(b, c)
+        spec, abs_t, rel_t, dirs, gate = _tolerance_arrays(metric, slices, config)
+        bv, cv = b.values[bi], c.values[ci]
+        if spec.period:
+            delta = circular_delta(cv, bv, spec.period)
+        else:
+            delta = cv - bv
+        scale = 0.5 * (np.abs(bv) + np.abs(cv)) if not spec.period else np.zeros_like(bv)
+        bias = np.maximum(b.bias[bi], c.bias[ci])
+        # Under "no change" both sides share one noise level; the smaller estimate is the
+        # unchanged one (a new peak or a noise burst inflates its own std), so use it twice.
+        tol = np.maximum(abs_t, rel_t * scale) + bias + config.k * np.sqrt(2.0) * np.minimum(b.std[bi], c.std[ci])
+        finite = np.isfinite(bv) & np.isfinite(cv) & np.isfinite(tol)
+        undefined = (bias >= spec.period / 2.0) if spec.period else np.zeros(len(slices), bool)
+        checks += _checks(metric, slices, cv, bv, delta, tol, _statuses(delta, tol, dirs, gate, finite, undefined))
+        checks += _missing(metric, only_b, only_c)
+    hue = _hue_offset(baseline, candidate, config)
+    if hue is not None:
+        checks.append(hue)
+    return checks
+
+
+def _tile_chroma(m: Measurement) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """Per-tile mean chroma vectors ``(tiles, cb, cr)`` from the ``mean`` metric."""
+    mv = m.metrics.get("mean")
+    if mv is None:
+        return None
+    cb: dict[str, float] = {}
+    cr: dict[str, float] = {}
+    for s, v in zip(mv.slices, mv.values.tolist()):
+        if s.startswith("tile="):
+            t, ch = s.split(" ")
+            if ch == "ch=Cb":
+                cb[t] = v
+            elif ch == "ch=Cr":
+                cr[t] = v
+    tiles = [t for t in cb if t in cr]
+    return tiles, np.array([cb[t] for t in tiles]), np.array([cr[t] for t in tiles])
+
+
+def _hue_offset(baseline: Measurement, candidate: Measurement, config: CompareConfig) -> Check | None:
+    """Global hue rotation estimated from all tiles: angle of ``sum conj(z_b) z_c``.
+
+    Every tile votes with weight ``|z_b||z_c|``, so colourful tiles dominate and
+    grey ones drop out; unlike the hue of the whole-image mean colour, this works
+    when an image's colours average to grey.
+    """
+    tb, tc = _tile_chroma(baseline), _tile_chroma(candidate)
+    if tb is None or tc is None or tb[0] != tc[0] or not tb[0]:
+        return None
+    zb = tb[1] + 1j * tb[2]
+    zc = tc[1] + 1j * tc[2]
+    s = np.sum(np.conj(zb) * zc)
+    weight = float(np.sum(np.abs(zb) * np.abs(zc)))
+    spec, abs_t, _rel, dirs, gate = _tolerance_arrays("hue", ["offset"], config)
+    if not np.all(np.isfinite(zb)) or not np.all(np.isfinite(zc)):
+        return Check("hue", "offset", None, None, None, None, "error")
+    z_rms = math.sqrt(weight / len(zb)) if weight > 0 else 0.0
+    sigma = float(baseline.meta.get("sigma", 1.25))
+    n = float(baseline.meta.get("height", 1)) * float(baseline.meta.get("width", 1))
+    std, bias = hue_noise(np.array([z_rms]), n, sigma)
+    delta = math.degrees(math.atan2(s.imag, s.real)) if weight > 0 else 0.0
+    tol = float(abs_t[0] + bias[0] + config.k * math.sqrt(2.0) * std[0])
+    st = _statuses(np.array([delta]), np.array([tol]), dirs, gate, np.array([True]),
+                   np.array([bias[0] >= 90.0]))[0]
+    return Check("hue", "offset", delta, 0.0, delta, tol, st)
+
+
+def compare_distribution(baselines: Sequence[Measurement], candidates: Sequence[Measurement],
+                         config: CompareConfig | None = None) -> list[Check]:
+    """Compare a set of seeds with a set of baseline seeds, slice by slice.
+
+    ``value`` and ``baseline`` in each check are means over seeds (circular
+    means for hue).  A slice fails when the candidate mean lies outside
+    ``baseline mean ± tol`` with ``tol = max(abs_tol, rel_tol*scale) + bias +
+    spread_k * max(sample std of baseline seeds, noise std)``.
+    """
+    config = config or CompareConfig()
+    if len(baselines) < 2:
+        raise ValueError(f"distribution mode needs at least 2 baseline seeds, got {len(baselines)}")
+    if len(candidates) < 1:
+        raise ValueError("distribution mode needs at least 1 candidate seed")
+    ref = baselines[0]
+    for m in list(baselines[1:]) + list(candidates):
+        _check_comparable(ref, m)
+    checks: list[Check] = []
+    for metric, b0 in ref.metrics.items():
+        if any(metric not in m.metrics or m.metrics[metric].slices != b0.slices for m in (*baselines, *candidates)):
+            checks += [Check(metric, s, None, None, None, None, "error") for s in b0.slices]
+            continue
+        slices = list(b0.slices)
+        spec, abs_t, rel_t, dirs, gate = _tolerance_arrays(metric, slices, config)
+        bv = np.stack([m.metrics[metric].values for m in baselines])
+        cv = np.stack([m.metrics[metric].values for m in candidates])
+        bstd = np.stack([m.metrics[metric].std for m in (*baselines, *candidates)]).max(axis=0)
+        bias = np.stack([m.metrics[metric].bias for m in (*baselines, *candidates)]).max(axis=0)
+        if spec.period:
+            bmean, bspread = _circ_mean_std(bv, spec.period)
+            cmean, _ = _circ_mean_std(cv, spec.period)
+            delta = circular_delta(cmean, bmean, spec.period)
+            scale = np.zeros_like(bmean)
+        else:
+            bmean, cmean = bv.mean(axis=0), cv.mean(axis=0)
+            bspread = bv.std(axis=0, ddof=1)
+            delta = cmean - bmean
+            scale = 0.5 * (np.abs(bmean) + np.abs(cmean))
+        spread = np.maximum(bspread, bstd)
+        tol = np.maximum(abs_t, rel_t * scale) + bias + config.spread_k * spread + config.k * bstd
+        finite = np.all(np.isfinite(bv), axis=0) & np.all(np.isfinite(cv), axis=0) & np.isfinite(tol)
+        undefined = (bias >= spec.period / 2.0) if spec.period else np.zeros(len(slices), bool)
+        checks += _checks(metric, slices, cmean, bmean, delta, tol,
+                          _statuses(delta, tol, dirs, gate, finite, undefined))
+    return checks
+
+
+def _circ_mean_std(deg: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
+    ang = np.asarray(deg) * (2.0 * np.pi / period)
+    c, s = np.cos(ang).mean(axis=0), np.sin(ang).mean(axis=0)
+    mean = np.mod(np.arctan2(s, c) * period / (2.0 * np.pi), period)
+    r = np.clip(np.hypot(c, s), 1e-12, 1.0)
+    std = np.sqrt(-2.0 * np.log(r)) * period / (2.0 * np.pi)
+    return mean, std
+
+
+def summarize_status(checks: Iterable[Check]) -> str:
+    """``error`` if any check errored, else ``fail`` if any failed, else ``pass``."""
+    worst = "pass"
+    for c in checks:
+        if c.status == "error":
+            return "error"
+        if c.status == "fail":
+            worst = "fail"
+    return worst

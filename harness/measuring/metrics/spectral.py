@@ -1,0 +1,190 @@
+"""Spectral metrics: band power, radially averaged power spectrum, periodic peaks.
+
+All functions are pure and work on ``scipy.fft`` spectra of float32 images in
+8-bit code values.  Power is *mean square per pixel* (code²), so by Parseval
+the band powers of an image plus its ``base`` residual sum to its variance.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from harness.measuring.slices import BAND_CENTERS, band_filters, radial_frequency, rfft_weights
+
+__all__ = [
+    "band_images",
+    "band_power_spectral",
+    "radial_psd",
+    "RADIAL_EDGES",
+    "periodic_power",
+    "PEAK_THRESHOLD",
+    "PEAK_WINDOW",
+    "CHANCE_PEAK_SHARE",
+]
+
+# Half-octave radial bins from 1/64 cycle/px to the corner of the spectrum.
+RADIAL_EDGES = tuple(float(x) for x in (1 / 64) * 2.0 ** (np.arange(12) / 2.0))
+# See periodic_power.  CHANCE_PEAK_SHARE is the share of white noise's power
+# that the detector calls peaks (measured: mean over 30 draws of 256² noise,
+# 1.3e-4, doubled), the benign noise's own allowance.
+PEAK_THRESHOLD = 6.0
+CHANCE_PEAK_SHARE = 3e-4
+PEAK_WINDOW = 7
+
+
+def band_images(spec_y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Band-passed luma images ``(n_bands, H, W)`` float32 from ``rfft2(Y)``."""
+    import scipy.fft as sfft
+
+    filt = band_filters(*shape)
+    out = np.empty((filt.shape[0], *shape), dtype=np.float32)
+    for b in range(filt.shape[0]):  # one 2-D transform at a time is ~2x faster than a batched one
+        out[b] = sfft.irfft2(spec_y * filt[b], s=shape, workers=1)
+    return out
+
+
+@lru_cache(maxsize=16)
+def _band_power_weights(h: int, w: int) -> np.ndarray:
+    """``(n_bands, h*wr)``: squared band response times rfft multiplicity, over (h w)²."""
+    wt = (band_filters(h, w) ** 2 * rfft_weights(h, w)).reshape(len(BAND_CENTERS), -1) / np.float32(h * w) ** 2
+    wt.setflags(write=False)
+    return wt
+
+
+def band_power_spectral(spec: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Whole-image band power per channel, ``(C, n_bands)``, computed in the frequency domain.
+
+    ``spec`` is ``rfft2`` of ``(C, H, W)`` images.  Equals the mean square of
+    the band-passed image (Parseval).
+    """
+    p = (spec.real**2 + spec.imag**2).reshape(spec.shape[0], -1)
+    return (p @ _band_power_weights(*shape).T).astype(np.float64)
+
+
+@lru_cache(maxsize=16)
+def _radial_onehot(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(n_bins, h*wr)`` float32 bin membership times rfft weight, and the bin counts."""
+    f = radial_frequency(h, w).ravel()
+    edges = np.asarray(RADIAL_EDGES)
+    idx = np.searchsorted(edges, f, side="right") - 1
+    nb = len(edges) - 1
+    onehot = (idx[None, :] == np.arange(nb)[:, None]).astype(np.float32) * rfft_weights(h, w).ravel()[None, :]
+    counts = onehot.sum(axis=1, dtype=np.float64)
+    onehot.setflags(write=False)
+    return onehot, counts
+
+
+def radial_centers() -> list[float]:
+    e = np.asarray(RADIAL_EDGES)
+    return list(np.sqrt(e[:-1] * e[1:]))
+
+
+def radial_psd(spec_y: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Radially averaged power spectral density of luma in half-octave bins.
+
+    Returns ``(psd, n_coefficients)``; white noise of variance ``s²`` gives
+    ``psd == s²`` in every bin.  Bins with no coefficient (tiny images) read 0.
+    """
+    h, w = shape
+    onehot, counts = _radial_onehot(h, w)
+    p = (spec_y.real**2 + spec_y.imag**2).ravel()
+    sums = (onehot @ p).astype(np.float64)
+    psd = np.where(counts > 0, sums / np.maximum(counts, 1.0) / (h * w), 0.0)
+    return psd, counts / 2.0  # each independent complex coefficient appears twice
+
+
+@lru_cache(maxsize=8)
+def _hann2d(h: int, w: int) -> np.ndarray:
+    win = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
+    win.setflags(write=False)
+    return win
+
+
+@lru_cache(maxsize=8)
+def _peak_bands(h: int, w: int) -> np.ndarray:
+    """``(n_bands, h*wr)`` float32 hard octave membership times rfft weight (none below ``low``)."""
+    f = radial_frequency(h, w)
+    lo = np.asarray(BAND_CENTERS) / np.sqrt(2.0)
+    idx = (np.searchsorted(lo, f, side="right") - 1).ravel()
+    onehot = (idx[None, :] == np.arange(lo.size)[:, None]).astype(np.float32) * rfft_weights(h, w).ravel()[None, :]
+    onehot.setflags(write=False)
+    return onehot
+
+
+def periodic_power(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Power held in narrow spectral peaks per band (code²), with its noise floor.
+
+    ``y`` is luma ``(H, W)`` in code values.  The image is Hann-windowed (so
+    the image border does not spread energy along the axes).  A Hann-windowed
+    line spreads over a 3x3 main lobe, so each coefficient's 3x3 sum ``P3`` is
+    compared with the mean power ``B`` of the surrounding ``PEAK_WINDOW``
+    square less that 3x3; a local maximum with ``P3 > PEAK_THRESHOLD * 9 B``
+    is a peak holding ``P3 - PEAK_THRESHOLD * 9 B`` (a soft threshold keeps
+    the value continuous when a coefficient crosses it).  Power is normalised like band power:
+    white noise of variance ``s²`` has total power ``s²``.
+
+    Returns ``(power, std, bias)`` per band.
+    """
+    import scipy.fft as sfft
+    from scipy import ndimage
+
+    h, w = y.shape
+    win = _hann2d(h, w)
+    yw = (y - np.float32(y.mean())) * win
+    spec = sfft.rfft2(yw, workers=1)
+    p = spec.real**2 + spec.imag**2
+    mode = ("wrap", "nearest")
+    p3 = ndimage.uniform_filter(p, size=3, mode=mode) * np.float32(9.0)
+    outer = ndimage.uniform_filter(p, size=PEAK_WINDOW, mode=mode) * np.float32(PEAK_WINDOW**2)
+    bg9 = (outer - p3) * np.float32(9.0 / (PEAK_WINDOW**2 - 9))
+    over = p3 - np.float32(PEAK_THRESHOLD) * bg9
+    # Noise of variance sigma² adds sigma²/(h w) per coefficient in normalised
+    # units, so it moves a 3x3 lobe of power P3 by delta = 2 sqrt(9 sigma² P3 / (h w))
+    # (the cross term).  With m = over / delta, the soft-thresholded excess
+    # max(0, over + delta Z) has second moment delta² g(m): g = 1 above the
+    # threshold, (1 + m²) Phi(m) + m phi(m) below it -- a line just under the
+    # threshold can cross, one far below cannot.  Variances of lobes add.
+    norm = float(h * w) * _win_energy(h, w)
+    s2 = 9.0 * sigma * sigma / (h * w)
+    delta = (2.0 * np.sqrt(s2 * norm)) * np.sqrt(np.maximum(p3, 0))  # raw units
+    ys, xs = np.nonzero(over > -4.0 * delta)
+    keep = _local_max(p, ys, xs)
+    ys, xs = ys[keep], xs[keep]
+    onehot = _peak_bands(h, w)
+    sel = onehot[:, ys * p.shape[1] + xs]
+    o = over[ys, xs].astype(np.float64)
+    # soft threshold: a coefficient crossing it adds nothing, so the value is continuous
+    pk = (sel @ np.maximum(o, 0.0)) / norm
+    d = delta[ys, xs].astype(np.float64)
+    m = np.minimum(o / np.maximum(d, 1e-30), 0.0)
+    from scipy.special import ndtr
+
+    g = (1.0 + m * m) * ndtr(m) + m * np.exp(-0.5 * m * m) / np.sqrt(2.0 * np.pi)
+    std = np.sqrt(sel @ (d * d * np.where(o >= 0, 1.0, g))) / norm
+    n_coef = onehot.sum(axis=1).astype(np.float64)
+    bias = CHANCE_PEAK_SHARE * sigma * sigma * n_coef / (h * w)
+    return pk, std, bias
+
+
+def _local_max(p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Which of the coefficients ``(ys, xs)`` are maxima of their 3x3 neighbourhood.
+
+    Only the few peak candidates are tested (a full maximum filter costs more
+    than the FFT); rows wrap (vertical frequency is periodic), columns clamp.
+    """
+    h, w = p.shape
+    v = p[ys, xs]
+    ok = np.ones(ys.shape, bool)
+    for dy in (-1, 0, 1):
+        yy = (ys + dy) % h
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                ok &= v >= p[yy, np.clip(xs + dx, 0, w - 1)]
+    return ok
+
+
+@lru_cache(maxsize=8)
+def _win_energy(h: int, w: int) -> float:
+    return float((_hann2d(h, w).astype(np.float64) ** 2).sum())

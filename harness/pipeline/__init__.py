@@ -1,0 +1,1 @@
+"""Running suites: vectors, stages, suites, the runner and its executors, baselines and the stage cache."""

@@ -1,0 +1,290 @@
+"""Suites: TOML files that expand into vector × pipeline × seed permutations.
+
+A suite names its seeds, the vectors it runs, named pipelines (one backend and
+its parameters per stage), tolerance overrides and the comparison mode::
+
+    name = "smoke"
+    seeds = [1, 2, 3]
+    vectors = ["receipt_microprint", "watermark_grass"]   # or ["*"]
+    mode = "paired"                                       # or "distribution"
+    threads = 1
+
+    [measure]
+    tile = 64
+    ring = 8
+
+    [pipelines.classic]
+    detect  = { backend = "ground_truth" }
+    mask    = { backend = "shape", dilate_px = 2 }
+    inpaint = { backend = "telea", radius = 3 }
+    denoise = { backend = "nlmeans", strength = 0.45 }
+    upscale = { backend = "lanczos", scale = 2 }
+
+    [[tolerances]]
+    metric = "band_power"
+    slice = "band=top *"      # glob on the slice name
+    rel_tol = 0.2
+
+Configuration is resolved once here (CLI > suite > defaults) and passed down.
+Every problem is a :class:`ConfigError` naming the file, the key and the
+allowed values.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.comparing.engine import CompareConfig
+
+__all__ = ["Suite", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "SUITES_DIR", "match_k",
+           "load_tolerances"]
+
+SUITES_DIR = Path(__file__).resolve().parents[2] / "vectors" / "suites"
+STAGE_ORDER = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
+_TOP_KEYS = {"name", "description", "seeds", "vectors", "mode", "threads", "measure", "pipelines", "tolerances",
+             "compare"}
+_MODES = ("paired", "distribution")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    stage: str
+    backend: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, **dict(self.params)}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    stages: tuple[StageSpec, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {s.stage: s.as_dict() for s in self.stages}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One permutation: a vector through a pipeline with a seed."""
+
+    vector: str
+    pipeline: Pipeline
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.vector}/{self.pipeline.name}/s{self.seed}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: Path
+    description: str
+    seeds: tuple[int, ...]
+    vectors: tuple[str, ...]
+    pipelines: tuple[Pipeline, ...]
+    mode: str = "paired"
+    threads: int = 1
+    tile: int | None = None
+    ring: int = 8
+    compare: CompareConfig | None = None
+
+    def cases(self, *, seeds: Sequence[int] | None = None, k_expr: str | None = None) -> list[Case]:
+        """All permutations (vector-major), optionally with other seeds and a ``-k`` filter."""
+        out = [Case(v, p, s) for v in self.vectors for p in self.pipelines for s in (seeds or self.seeds)]
+        if k_expr:
+            out = [c for c in out if match_k(k_expr, c.id)]
+        return out
+
+    def compare_config(self):
+        from harness.comparing.engine import CompareConfig
+
+        return self.compare or CompareConfig()
+
+
+def _read_toml(p: Path, what: str) -> dict[str, Any]:
+    """Parse a TOML file; every failure is one ConfigError naming the file."""
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: {what} file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read ({exc})") from None
+
+
+def _err(path: Path, key: str, msg: str) -> ConfigError:
+    return ConfigError(f"{path}: {key}: {msg}")
+
+
+def _int_list(path: Path, key: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, int) and v >= 0 for v in value):
+        raise _err(path, key, f"expected a non-empty list of integers >= 0, got {value!r}")
+    if len(set(value)) != len(value):
+        raise _err(path, key, f"duplicate seeds in {value!r}")
+    return tuple(value)
+
+
+def _pipelines(path: Path, raw: Any) -> tuple[Pipeline, ...]:
+    from harness.pipeline.stages import STAGES, build_backend
+
+    if not isinstance(raw, dict) or not raw:
+        raise _err(path, "pipelines", "expected at least one [pipelines.NAME] table")
+    out = []
+    for name, stages in raw.items():
+        if not _NAME.match(name):
+            raise _err(path, f"pipelines.{name}", "names use letters, digits, '_', '-', '.'")
+        if not isinstance(stages, dict):
+            raise _err(path, f"pipelines.{name}", "expected a table of stages")
+        unknown = set(stages) - set(STAGES)
+        if unknown:
+            raise _err(path, f"pipelines.{name}.{sorted(unknown)[0]}",
+                       f"unknown stage; allowed: {', '.join(STAGES)}")
+        specs = []
+        for stage in STAGE_ORDER:
+            cfg = stages.get(stage)
+            if cfg is None:
+                continue
+            key = f"pipelines.{name}.{stage}"
+            if not isinstance(cfg, dict) or "backend" not in cfg:
+                raise _err(path, key, "expected a table with a 'backend' key, e.g. { backend = \"telea\" }")
+            params = {k: v for k, v in cfg.items() if k != "backend"}
+            try:
+                build_backend(stage, cfg["backend"], params)  # validate names and params now
+            except ConfigError as exc:
+                raise _err(path, key, str(exc)) from None
+            specs.append(StageSpec(stage, str(cfg["backend"]), tuple(sorted(params.items()))))
+        out.append(Pipeline(name, tuple(specs)))
+    return tuple(out)
+
+
+def load_suite(path: str | Path, *, vectors_root: Path | None = None) -> Suite:
+    """Parse and validate a suite file (vectors and backends are resolved now, not mid-run)."""
+    from harness.pipeline.vectors import discover
+
+    p = Path(path)
+    raw = _read_toml(p, "suite")
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise _err(p, sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    name = raw.get("name", p.stem)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise _err(p, "name", f"expected a simple name, got {name!r}")
+    seeds = _int_list(p, "seeds", raw.get("seeds", [0]))
+    mode = raw.get("mode", "paired")
+    if mode not in _MODES:
+        raise _err(p, "mode", f"{mode!r} is not allowed; choose one of: {', '.join(_MODES)}")
+    if mode == "distribution" and len(seeds) < 2:
+        raise _err(p, "seeds", "distribution mode needs at least 2 seeds")
+    threads = raw.get("threads", 1)
+    if not isinstance(threads, int) or threads < 1:
+        raise _err(p, "threads", f"expected an integer >= 1, got {threads!r}")
+    known = discover(vectors_root)
+    vec = raw.get("vectors", ["*"])
+    if not isinstance(vec, list) or not vec or not all(isinstance(v, str) for v in vec):
+        raise _err(p, "vectors", "expected a non-empty list of vector ids (or [\"*\"])")
+    vectors = tuple(sorted(known)) if vec == ["*"] else tuple(vec)
+    for v in vectors:
+        if v not in known:
+            raise _err(p, "vectors", f"unknown vector {v!r}; known: {', '.join(sorted(known))}")
+    meas = raw.get("measure", {})
+    if not isinstance(meas, dict) or set(meas) - {"tile", "ring"}:
+        raise _err(p, "measure", "allowed keys: tile, ring")
+    tile, ring = meas.get("tile"), meas.get("ring", 8)
+    if tile is not None and (not isinstance(tile, int) or tile < 8 or tile % 2):
+        raise _err(p, "measure.tile", f"expected an even integer >= 8, got {tile!r}")
+    if not isinstance(ring, int) or ring < 1:
+        raise _err(p, "measure.ring", f"expected an integer >= 1, got {ring!r}")
+    compare = compare_config_from(p, raw)
+    suite = Suite(name=name, path=p, description=str(raw.get("description", "")), seeds=seeds, vectors=vectors,
+                  pipelines=_pipelines(p, raw.get("pipelines")), mode=mode, threads=threads, tile=tile, ring=ring,
+                  compare=compare)
+    return suite
+
+
+def compare_config_from(p: Path, raw: dict[str, Any]):
+    """The ``[compare]`` table and ``[[tolerances]]`` array of a suite or tolerance file."""
+    from harness.comparing.engine import CompareConfig, ToleranceRule
+    from harness.measuring.metrics import METRICS
+
+    comp = raw.get("compare", {})
+    if not isinstance(comp, dict) or set(comp) - {"k", "spread_k"}:
+        raise _err(p, "compare", "allowed keys: k, spread_k")
+    for key in ("k", "spread_k"):
+        v = comp.get(key, 1.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 100:
+            raise _err(p, f"compare.{key}", f"expected a number in (0, 100), got {v!r}")
+    tols = raw.get("tolerances", [])
+    if not isinstance(tols, list) or not all(isinstance(t, dict) for t in tols):
+        raise _err(p, "tolerances", "expected an array of tables ([[tolerances]])")
+    allowed = {"metric", "slice", "rel_tol", "abs_tol", "direction", "gating"}
+    rules = []
+    for i, t in enumerate(tols):
+        if set(t) - allowed:
+            raise _err(p, f"tolerances[{i}].{sorted(set(t) - allowed)[0]}",
+                       f"unknown key; allowed: {', '.join(sorted(allowed))}")
+        if t.get("metric") not in METRICS:
+            raise _err(p, f"tolerances[{i}].metric", f"unknown metric {t.get('metric')!r}; "
+                                                    f"allowed: {', '.join(METRICS.names())}")
+        try:
+            rules.append(ToleranceRule(**t))
+        except (TypeError, ValueError) as exc:
+            raise _err(p, f"tolerances[{i}]", str(exc)) from None
+    return CompareConfig(k=float(comp.get("k", 4.0)), spread_k=float(comp.get("spread_k", 3.0)), rules=tuple(rules))
+
+
+def load_tolerances(path: str | Path):
+    """A stand-alone tolerance file (``[compare]`` and ``[[tolerances]]``) for ``harness compare``."""
+    p = Path(path)
+    raw = _read_toml(p, "tolerance")
+    unknown = set(raw) - {"compare", "tolerances"}
+    if unknown:
+        raise _err(p, sorted(unknown)[0], "unknown key; allowed: compare, tolerances")
+    return compare_config_from(p, raw)
+
+
+def find_suite(name_or_path: str | None, *, root: Path | None = None) -> Path:
+    """A suite name (``smoke``) resolves to ``vectors/suites/smoke.toml``; paths are used as given."""
+    root = root or SUITES_DIR
+    if name_or_path is None:
+        name_or_path = "smoke"
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        if not p.exists():
+            raise ConfigError(f"{p}: suite file not found")
+        return p
+    candidate = root / f"{name_or_path}.toml"
+    if not candidate.exists():
+        names = sorted(q.stem for q in root.glob("*.toml"))
+        raise ConfigError(f"--suite {name_or_path!r}: no such suite; known: {', '.join(names) or '(none)'}")
+    return candidate
+
+
+_TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
+
+
+def match_k(expr: str, case_id: str) -> bool:
+    """pytest-style ``-k``: substrings combined with ``and``, ``or``, ``not`` and parentheses."""
+    tokens = _TOKEN.findall(expr)
+    out = []
+    for t in tokens:
+        if t in ("and", "or", "not", "(", ")"):
+            out.append(t)
+        else:
+            out.append(repr(t.lower() in case_id.lower()))
+    try:
+        return bool(eval(" ".join(out), {"__builtins__": {}}, {}))  # noqa: S307 - only True/False/and/or/not
+    except SyntaxError:
+        raise ConfigError(f"-k {expr!r}: not a valid expression (use words with and / or / not)") from None

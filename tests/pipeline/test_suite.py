@@ -1,0 +1,91 @@
+import pytest
+
+from harness.errors import ConfigError
+from harness.pipeline.suite import find_suite, load_suite, match_k
+
+GOOD = '''
+name = "mini"
+seeds = [1, 2]
+vectors = ["microprint_dilation"]
+
+[pipelines.a]
+detect = { backend = "ground_truth" }
+mask = { backend = "shape", dilate_px = 2 }
+inpaint = { backend = "telea" }
+'''
+
+
+def write(tmp_path, text, name="mini.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_suite_expands_to_permutations(tmp_path):
+    s = load_suite(write(tmp_path, GOOD))
+    ids = [c.id for c in s.cases()]
+    assert ids == ["microprint_dilation/a/s1", "microprint_dilation/a/s2"]
+    assert [c.id for c in s.cases(seeds=[7])] == ["microprint_dilation/a/s7"]
+    assert s.pipelines[0].as_dict()["mask"] == {"backend": "shape", "dilate_px": 2}
+
+
+def test_repo_suites_load_and_smoke_is_big_enough():
+    smoke = load_suite(find_suite("smoke"))
+    assert len(smoke.seeds) >= 3 and len(smoke.pipelines) >= 2 and len(smoke.vectors) >= 4
+    assert len(smoke.cases()) >= 24
+    nightly = load_suite(find_suite("nightly"))
+    from harness.pipeline.stages import backend_names
+
+    used = {(s.stage, s.backend) for p in nightly.pipelines for s in p.stages}
+    for stage in ("generate", "detect", "mask", "inpaint", "denoise", "upscale"):
+        implicit = {"source"} if stage == "generate" else set()  # the default when a pipeline has no generate
+        assert {(stage, b) for b in backend_names(stage) if b not in implicit} <= used, stage
+    from harness.pipeline.vectors import discover
+
+    assert set(nightly.vectors) == set(discover())
+
+
+@pytest.mark.parametrize("change,msg", [
+    (("vectors = [\"microprint_dilation\"]", "vectors = [\"nope\"]"), r"vectors: unknown vector 'nope'; known: "),
+    (("backend = \"telea\"", "backend = \"lama\""), r"pipelines.a.inpaint: unknown inpaint backend 'lama'; allowed: "),
+    (("dilate_px = 2", "dilate_px = -1"), r"pipelines.a.mask: .*dilate_px=-1 is out of range"),
+    (("dilate_px = 2", "dilation = 2"), r"unknown parameter 'dilation'; allowed: "),
+    (("seeds = [1, 2]", "seeds = [1, 1]"), r"seeds: duplicate seeds"),
+    (("seeds = [1, 2]", "seeds = \"1\""), r"seeds: expected a non-empty list of integers"),
+    (("name = \"mini\"", "name = \"mini\"\nmode = \"median\""), r"mode: 'median' is not allowed; choose one of: paired, distribution"),
+    (("name = \"mini\"", "name = \"mini\"\ncolour = 1"), r"colour: unknown key; allowed: "),
+    (("detect =", "detekt ="), r"pipelines.a.detekt: unknown stage; allowed: generate, detect"),
+])
+def test_bad_suites_name_file_key_and_allowed_values(tmp_path, change, msg):
+    p = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ConfigError, match=msg) as exc:
+        load_suite(p)
+    assert str(p) in str(exc.value)
+
+
+def test_bad_tolerances(tmp_path):
+    p = write(tmp_path, GOOD + '\n[[tolerances]]\nmetric = "sharpness"\nrel_tol = 0.1\n')
+    with pytest.raises(ConfigError, match=r"tolerances\[0\].metric: unknown metric 'sharpness'; allowed: "):
+        load_suite(p)
+    p = write(tmp_path, GOOD + '\n[[tolerances]]\nmetric = "band_power"\nrel_tol = -1\n')
+    with pytest.raises(ConfigError, match=r"tolerances\[0\]: rel_tol must be a finite number >= 0"):
+        load_suite(p)
+
+
+def test_invalid_toml_and_missing_suite(tmp_path):
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_suite(write(tmp_path, "name = ["))
+    with pytest.raises(ConfigError, match=r"--suite 'nosuch': no such suite; known: nightly, smoke"):
+        find_suite("nosuch")
+    with pytest.raises(ConfigError, match="suite file not found"):
+        find_suite(str(tmp_path / "x.toml"))
+
+
+def test_k_expressions():
+    cid = "receipt_microprint/classic/s2"
+    assert match_k("receipt", cid)
+    assert match_k("receipt and not ocr", cid)
+    assert not match_k("watermark or s3", cid)
+    assert match_k("(watermark or classic) and s2", cid)
+    with pytest.raises(ConfigError, match="not a valid expression"):
+        match_k("receipt and", cid)
