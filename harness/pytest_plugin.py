@@ -89,10 +89,10 @@ def _run_dir(config: pytest.Config) -> Path | None:
     from harness.cli.pipeline import _seeds
     from harness.errors import HarnessError
     from harness.pipeline.runner import run_suite
-    from harness.pipeline.suite import find_suite, load_suite
+    from harness.pipeline.suite import load_suite
 
     try:
-        loaded = load_suite(find_suite(suite))
+        loaded = load_suite(suite)
         out = config.getoption("harness_out")
         _, run_dir = run_suite(loaded, out_root=Path(out) if out else None,
                                seeds=_seeds(config.getoption("harness_seeds")), k_expr=config.getoption("harness_k"),

@@ -28,19 +28,29 @@ def _seeds(text: str | None) -> list[int] | None:
     return seeds
 
 
-def _load(args: argparse.Namespace):
-    from harness.pipeline.suite import find_suite, load_suite
+def project_from_args(args: argparse.Namespace, *, reports: str | None = None):
+    """The project, resolved once from ``--project`` (or the working directory) and the folder flags."""
+    from harness.project import load_project
 
-    return load_suite(find_suite(args.suite))
+    project = load_project(config_file=getattr(args, "project", None))
+    return project.with_overrides(vectors=getattr(args, "vectors", None), baselines=getattr(args, "baselines", None),
+                                  reports=reports, cache=getattr(args, "cache", None))
+
+
+def _load(args: argparse.Namespace, *, reports: str | None = None):
+    from harness.pipeline.suite import load_suite
+
+    project = project_from_args(args, reports=reports)
+    return project, load_suite(args.suite, project=project)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from harness.pipeline.runner import run_suite
 
-    suite = _load(args)
+    project, suite = _load(args, reports=args.out)
     report, run_dir = run_suite(
-        suite, out_root=Path(args.out) if args.out else None, seeds=_seeds(args.seeds), k_expr=args.k,
-        workers=args.workers, executor=args.executor, cache_dir=None if args.no_cache else Path(args.cache),
+        suite, project=project, seeds=_seeds(args.seeds), k_expr=args.k,
+        workers=args.workers, executor=args.executor, cache_dir=None if args.no_cache else project.cache,
         progress=None if args.quiet else _err)
     _render_views(run_dir, quiet=True)
     print(run_dir)
@@ -63,7 +73,11 @@ def _cmd_bake(args: argparse.Namespace) -> int:
     from harness.report.schema import load_report
     from harness.pipeline.suite import match_k
 
-    suite = _load(args)
+    project, suite = _load(args)
+    if project.baselines_are_builtin:
+        raise ConfigError("no harness project here (no harness.toml, no [tool.harness] in a pyproject.toml from "
+                          f"{Path.cwd()} upward), so there is no baseline folder to write: run `harness init` "
+                          "or pass --baselines DIR")
     if args.from_report:
         run_dir = Path(args.from_report)
         report = load_report(run_dir)
@@ -73,9 +87,9 @@ def _cmd_bake(args: argparse.Namespace) -> int:
     else:
         from harness.pipeline.runner import run_suite
 
-        report, run_dir = run_suite(suite, seeds=_seeds(args.seeds), k_expr=args.k, workers=args.workers,
-                                    cache_dir=Path(args.cache), progress=_err)
-    store = BaselineStore(suite.name, Path(args.baselines) if args.baselines else BaselineStore(suite.name).root)
+        report, run_dir = run_suite(suite, project=project, seeds=_seeds(args.seeds), k_expr=args.k,
+                                    workers=args.workers, cache_dir=project.cache, progress=_err)
+    store = BaselineStore(suite.name, project.baselines)
     entries, skipped = [], []
     for case in report.cases:
         if case.seed is None:  # distribution summary cases hold no measurement
@@ -110,13 +124,14 @@ def _cmd_bake(args: argparse.Namespace) -> int:
 def _cmd_vectors(args: argparse.Namespace) -> int:
     from harness.pipeline.vectors import describe, discover, get_vector, render_to_png
 
+    project = project_from_args(args)
     if args.action == "list":
-        for vid, vec in discover().items():
+        for vid, vec in discover(project.vector_roots).items():
             print(f"{vid:24} {vec.description}")
         return 0
     if not args.id:
         raise ConfigError("harness vectors show needs a vector ID (see `harness vectors list`)")
-    vec = get_vector(args.id)
+    vec = get_vector(args.id, project.vector_roots)
     print(describe(vec))
     if args.out:
         for p in render_to_png(vec, Path(args.out)):
@@ -151,16 +166,31 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def project_options() -> argparse.ArgumentParser:
+    """``--project`` and the folder overrides shared by every command that reads a project."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("project (default: found from the working directory upward, as pytest finds "
+                             "its rootdir; see `harness init`)")
+    g.add_argument("--project", metavar="PATH",
+                   help="a harness.toml or pyproject.toml with [tool.harness], or its folder")
+    g.add_argument("--vectors", metavar="DIR", help="the project's vector folder (overrides the project file)")
+    return p
+
+
 def add_commands(sub) -> None:
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, parents=[project_options()])
     common.add_argument("--suite", default=None,
-                        help="suite name in vectors/suites/ or a path to a suite TOML (default: smoke)")
+                        help="suite name (searched in the project's suites, then the built-ins) or a path to a "
+                             "suite TOML (default: the project's `suite`, else smoke)")
     common.add_argument("--seeds", help="comma-separated seeds overriding the suite's, e.g. 1,2")
     common.add_argument("-k", dest="k", metavar="EXPR",
                         help="only cases whose id (vector/pipeline/sSEED) matches: substrings with and/or/not")
     common.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
-    common.add_argument("--cache", default=".harness-cache",
-                        help="stage-output cache directory, keyed by content hash (default .harness-cache)")
+    common.add_argument("--cache", default=None, metavar="DIR",
+                        help="stage-output cache directory, keyed by content hash (default: the project's cache, "
+                             "else ./.harness-cache)")
+    common.add_argument("--baselines", metavar="DIR",
+                        help="baseline root folder (default: the project's baselines, else the built-in ones)")
 
     p = sub.add_parser("run", parents=[common], help="run a suite and compare every case with its baseline",
                        description="Runs vector x pipeline x seed permutations of a suite through "
@@ -169,7 +199,8 @@ def add_commands(sub) -> None:
                                    "stage PNGs) case by case, so a crash keeps what was done.",
                        epilog="Exit codes: 0 all cases pass, 1 a case failed (or has no baseline) or errored, "
                               "2 a bad suite/option.")
-    p.add_argument("--out", help="parent directory of the run folder (default: reports/)")
+    p.add_argument("--out", metavar="DIR",
+                   help="parent directory of the run folder (default: the project's reports, else ./reports)")
     p.add_argument("--executor", default="local", help="local (default) or ray")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the stage cache")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-case progress lines")
@@ -182,11 +213,10 @@ def add_commands(sub) -> None:
     p.add_argument("--from-report", metavar="DIR", help="bake from an existing run directory")
     p.add_argument("--new-only", action="store_true", help="only write baselines that do not exist yet")
     p.add_argument("--prune", action="store_true", help="delete baselines whose case left the suite")
-    p.add_argument("--baselines", help="baseline root directory (default: the repo's baselines/)")
     p.add_argument("-v", "--verbose", action="store_true", help="also list unchanged baselines")
     p.set_defaults(func=_cmd_bake)
 
-    p = sub.add_parser("vectors", help="list test vectors or show one",
+    p = sub.add_parser("vectors", help="list test vectors or show one", parents=[project_options()],
                        description="`harness vectors list` lists the codified failure cases; "
                                    "`harness vectors show ID [--out DIR]` describes one and renders it to PNGs.")
     p.add_argument("action", choices=("list", "show"))

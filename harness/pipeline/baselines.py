@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -23,10 +23,9 @@ from harness.errors import BaselineError
 from harness.imageio import atomic_write_text
 from harness.measuring.result import Measurement
 
-__all__ = ["BaselineStore", "Baseline", "BakeChange", "SCHEMA_VERSION", "BASELINES_DIR"]
+__all__ = ["BaselineStore", "Baseline", "BakeChange", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1
-BASELINES_DIR = Path(__file__).resolve().parents[2] / "baselines"
 
 
 @dataclass
@@ -63,7 +62,7 @@ class BaselineStore:
     """Baselines of one suite under ``root/<suite>/``."""
 
     suite: str
-    root: Path = field(default_factory=lambda: BASELINES_DIR)
+    root: Path
 
     @property
     def dir(self) -> Path:

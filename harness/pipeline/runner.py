@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -34,9 +34,10 @@ from harness.measuring.result import Measurement, MetricValues
 from harness.report.schema import CaseResult, Report, checks_csv_rows, CSV_COLUMNS
 from harness.pipeline.suite import Case, Suite
 
-__all__ = ["run_suite", "execute_case", "CaseOutput", "REPORTS_DIR", "EXECUTORS"]
+if TYPE_CHECKING:
+    from harness.project import Project
 
-REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports"
+__all__ = ["run_suite", "execute_case", "CaseOutput", "EXECUTORS"]
 EXECUTORS = ("local", "ray")
 
 # Numbers from the stages that are compared like slices (see harness.measuring.metrics).
@@ -140,7 +141,7 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
     from harness.imageio import save_png
     from harness.measuring.driver import measure
     from harness.pipeline.stages import StageContext, backend_config, build_backend, run_stage
-    from harness.pipeline.vectors import get_vector, render
+    from harness.pipeline.vectors import render
 
     timings: dict[str, float] = {}
     artifacts: dict[str, str] = {}
@@ -154,7 +155,7 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
 
     try:
         t0 = time.perf_counter()
-        vector = get_vector(case.vector)
+        vector = suite.vector(case.vector)
         config["stages"] = []
         generated = False
         if vector.needs_generation:
@@ -294,10 +295,8 @@ class _Flusher:
 
 
 def suite_ref(suite: Suite) -> str:
-    """How to name the suite on a command line: its name when it lives in vectors/suites/."""
-    from harness.pipeline.suite import SUITES_DIR
-
-    return suite.name if suite.path.resolve().parent == SUITES_DIR.resolve() else str(suite.path)
+    """How to name the suite on a command line: its name when it was found by name, else its path."""
+    return suite.ref or str(suite.path)
 
 
 def environment_drift(baked: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -330,12 +329,20 @@ def _baseline_checks(out: CaseOutput, store: BaselineStore, config: CompareConfi
     return summarize_status(checks), None, checks
 
 
-def run_suite(suite: Suite, *, out_root: Path | None = None, seeds: list[int] | None = None,
-              k_expr: str | None = None, workers: int = 1, executor: str = "local",
+def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | None = None,
+              seeds: list[int] | None = None, k_expr: str | None = None, workers: int = 1, executor: str = "local",
               baselines_root: Path | None = None, cache_dir: Path | None = None, run_id: str | None = None,
               progress: Callable[[str], None] | None = None) -> tuple[Report, Path]:
-    """Run every selected case of ``suite``; returns the report and its directory."""
+    """Run every selected case of ``suite``; returns the report and its directory.
+
+    Folders default to ``project``'s (the one found from the working directory when not
+    given): reports under ``project.reports``, baselines from ``project.baselines``.
+    ``cache_dir=None`` keeps stage outputs in memory only.
+    """
     from harness.pipeline.environment import fingerprint, set_threads
+    from harness.project import load_project
+
+    project = project or load_project()
 
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
@@ -349,7 +356,7 @@ def run_suite(suite: Suite, *, out_root: Path | None = None, seeds: list[int] | 
     if not cases:
         raise ConfigError(f"-k {k_expr!r} selects no case of suite {suite.name!r}")
     set_threads(suite.threads)
-    root = Path(out_root or REPORTS_DIR)
+    root = Path(out_root or project.reports)
     if run_id is None:
         run_id = _new_run_id(suite.name)
         n = 1
@@ -359,11 +366,11 @@ def run_suite(suite: Suite, *, out_root: Path | None = None, seeds: list[int] | 
     run_dir = root / run_id
     if (run_dir / "report.json").exists():
         raise ConfigError(f"{run_dir}: a report already exists there; reports are never overwritten")
-    store = BaselineStore(suite.name, baselines_root) if baselines_root else BaselineStore(suite.name)
+    store = BaselineStore(suite.name, Path(baselines_root or project.baselines))
     config = suite.compare_config()
     report = Report(run_id, suite.name, datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     {**fingerprint(suite.threads), "executor": executor, "workers": workers,
-                     "suite_file": str(suite.path), "seeds": list(seeds or suite.seeds), "k": k_expr})
+                     "suite_file": str(suite.path), "project": project.to_dict(), "seeds": list(seeds or suite.seeds), "k": k_expr})
     flusher = _Flusher(run_dir, report)
     say = progress or (lambda s: None)
     outputs: dict[str, CaseOutput] = {}
@@ -397,7 +404,8 @@ def run_suite(suite: Suite, *, out_root: Path | None = None, seeds: list[int] | 
             for case in cases:
                 finish(execute_case(case, suite, run_dir, cache))
         else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(suite.threads,)) as ex:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                                     initargs=(suite.threads, tuple(str(p) for p in project.pythonpath))) as ex:
                 futs = {ex.submit(_execute_in_worker, c, suite, run_dir, cache_dir): c for c in cases}
                 for fut in as_completed(futs):
                     c = futs[fut]
@@ -454,9 +462,12 @@ def _distribution_cases(suite: Suite, cases: list[Case], outputs: dict[str, Case
         say(f"[dist] {status:5} {gid}  {error or ''}")
 
 
-def _worker_init(threads: int) -> None:
+def _worker_init(threads: int, pythonpath: tuple[str, ...] = ()) -> None:
     from harness.pipeline.environment import set_threads
 
+    for p in reversed(pythonpath):  # the project's custom backends, whatever the start method
+        if p not in sys.path:
+            sys.path.insert(0, p)
     set_threads(threads)
 
 

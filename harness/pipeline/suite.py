@@ -42,11 +42,12 @@ from harness.errors import ConfigError
 
 if TYPE_CHECKING:
     from harness.comparing.engine import CompareConfig
+    from harness.pipeline.vectors import Vector
+    from harness.project import Project
 
-__all__ = ["Suite", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "SUITES_DIR", "match_k",
+__all__ = ["Suite", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "match_k",
            "load_tolerances"]
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "vectors" / "suites"
 STAGE_ORDER = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
 _TOP_KEYS = {"name", "description", "seeds", "vectors", "mode", "threads", "measure", "pipelines", "tolerances",
              "compare"}
@@ -99,6 +100,15 @@ class Suite:
     tile: int | None = None
     ring: int = 8
     compare: CompareConfig | None = None
+    vector_defs: tuple[Vector, ...] = ()
+    ref: str = ""
+
+    def vector(self, vector_id: str) -> Vector:
+        """The parsed vector ``vector_id`` (resolved when the suite was loaded)."""
+        for v in self.vector_defs:
+            if v.id == vector_id:
+                return v
+        raise ConfigError(f"suite {self.name!r} has no vector {vector_id!r}")
 
     def cases(self, *, seeds: Sequence[int] | None = None, k_expr: str | None = None) -> list[Case]:
         """All permutations (vector-major), optionally with other seeds and a ``-k`` filter."""
@@ -170,11 +180,20 @@ def _pipelines(path: Path, raw: Any) -> tuple[Pipeline, ...]:
     return tuple(out)
 
 
-def load_suite(path: str | Path, *, vectors_root: Path | None = None) -> Suite:
-    """Parse and validate a suite file (vectors and backends are resolved now, not mid-run)."""
+def load_suite(name_or_path: str | Path | None = None, *, project: Project | None = None) -> Suite:
+    """Parse and validate a suite, by name (searched in the project's suite folders, then the
+    built-ins) or by path.  Vectors and backends are resolved now, not mid-run.  ``project``
+    defaults to the one found from the working directory (:func:`harness.project.load_project`)."""
     from harness.pipeline.vectors import discover
+    from harness.project import load_project
 
-    p = Path(path)
+    project = project or load_project()
+    project.activate()  # custom `module:attr` backends of the project become importable
+    if name_or_path is None:
+        name_or_path = project.default_suite
+    p = find_suite(name_or_path, project.suite_dirs)
+    ref = p.stem if not (isinstance(name_or_path, Path) or Path(name_or_path).suffix == ".toml"
+                         or Path(name_or_path).exists()) else str(p)
     raw = _read_toml(p, "suite")
     unknown = set(raw) - _TOP_KEYS
     if unknown:
@@ -191,7 +210,7 @@ def load_suite(path: str | Path, *, vectors_root: Path | None = None) -> Suite:
     threads = raw.get("threads", 1)
     if not isinstance(threads, int) or threads < 1:
         raise _err(p, "threads", f"expected an integer >= 1, got {threads!r}")
-    known = discover(vectors_root)
+    known = discover(project.vector_roots)
     vec = raw.get("vectors", ["*"])
     if not isinstance(vec, list) or not vec or not all(isinstance(v, str) for v in vec):
         raise _err(p, "vectors", "expected a non-empty list of vector ids (or [\"*\"])")
@@ -210,7 +229,7 @@ def load_suite(path: str | Path, *, vectors_root: Path | None = None) -> Suite:
     compare = compare_config_from(p, raw)
     suite = Suite(name=name, path=p, description=str(raw.get("description", "")), seeds=seeds, vectors=vectors,
                   pipelines=_pipelines(p, raw.get("pipelines")), mode=mode, threads=threads, tile=tile, ring=ring,
-                  compare=compare)
+                  compare=compare, vector_defs=tuple(known[v] for v in vectors), ref=ref)
     return suite
 
 
@@ -255,21 +274,21 @@ def load_tolerances(path: str | Path):
     return compare_config_from(p, raw)
 
 
-def find_suite(name_or_path: str | None, *, root: Path | None = None) -> Path:
-    """A suite name (``smoke``) resolves to ``vectors/suites/smoke.toml``; paths are used as given."""
-    root = root or SUITES_DIR
-    if name_or_path is None:
-        name_or_path = "smoke"
+def find_suite(name_or_path: str | Path, dirs: Sequence[Path]) -> Path:
+    """A suite name (``smoke``) is ``<dir>/smoke.toml`` in the first of ``dirs`` that has it;
+    a path (``*.toml`` or an existing file) is used as given."""
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists():
-        if not p.exists():
+        if not p.is_file():
             raise ConfigError(f"{p}: suite file not found")
         return p
-    candidate = root / f"{name_or_path}.toml"
-    if not candidate.exists():
-        names = sorted(q.stem for q in root.glob("*.toml"))
-        raise ConfigError(f"--suite {name_or_path!r}: no such suite; known: {', '.join(names) or '(none)'}")
-    return candidate
+    for d in dirs:
+        candidate = d / f"{name_or_path}.toml"
+        if candidate.is_file():
+            return candidate
+    names = sorted({q.stem for d in dirs if d.is_dir() for q in d.glob("*.toml")})
+    where = ", ".join(str(d) for d in dirs) or "(no suite folders)"
+    raise ConfigError(f"--suite {name_or_path!r}: no such suite in {where}; known: {', '.join(names) or '(none)'}")
 
 
 _TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")

@@ -69,7 +69,6 @@ __all__ = ["Vector", "Rendered", "VECTORS_DIR", "load_vector", "discover", "get_
            "render_to_png", "overlay_anchor_gap", "SKIMAGE_PHOTOS", "RECIPES", "SOURCE_KINDS", "OVERLAY_KINDS",
            "ANCHOR_KINDS", "DEFAULT_MAX_MASK_COVERAGE", "MIN_SIZE", "MAX_SIZE"]
 
-VECTORS_DIR = Path(__file__).resolve().parents[2] / "vectors"
 SUITES_SUBDIR = "suites"
 MIN_SIZE, MAX_SIZE = 32, 2048
 DEFAULT_MAX_MASK_COVERAGE = 0.12
@@ -467,23 +466,29 @@ def _vector_files(root: Path) -> list[Path]:
     return out
 
 
-def discover(root: str | Path | None = None) -> dict[str, Vector]:
-    """Every vector under ``root`` (default: the repo's ``vectors/``; sub-folders too,
-    except ``suites/``), sorted by id."""
-    r = Path(root) if root is not None else VECTORS_DIR
-    if not r.is_dir():
-        raise ConfigError(f"{r}: vectors directory not found")
+def discover(roots: str | Path | Sequence[str | Path]) -> dict[str, Vector]:
+    """Every vector under ``roots`` (one folder or several, searched in order; sub-folders too,
+    except ``suites/``), sorted by id.  An id defined twice is an error naming both files."""
+    if isinstance(roots, (str, Path)):
+        roots = [roots]
     found: dict[str, Vector] = {}
-    for f in _vector_files(r):
-        v = load_vector(f)
-        if v.id in found:
-            raise ConfigError(f"{f}: id: duplicate vector id {v.id!r} (also in {found[v.id].path}); ids must be unique")
-        found[v.id] = v
+    for root in roots:
+        r = Path(root)
+        if not r.is_dir():
+            raise ConfigError(f"{r}: vectors directory not found")
+        for f in _vector_files(r):
+            v = load_vector(f)
+            if v.id in found:
+                if found[v.id].path.resolve() == f.resolve():
+                    continue
+                raise ConfigError(f"{f}: id: duplicate vector id {v.id!r} (also in {found[v.id].path}); "
+                                  f"ids must be unique across the project and the built-in vectors")
+            found[v.id] = v
     return {vid: found[vid] for vid in sorted(found)}
 
 
-def get_vector(vector_id: str, root: str | Path | None = None) -> Vector:
-    known = discover(root)
+def get_vector(vector_id: str, roots: str | Path | Sequence[str | Path]) -> Vector:
+    known = discover(roots)
     if vector_id not in known:
         raise ConfigError(f"unknown vector {vector_id!r}; known: {', '.join(known) or '(none)'}")
     return known[vector_id]

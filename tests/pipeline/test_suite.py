@@ -2,6 +2,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.pipeline.suite import find_suite, load_suite, match_k
+from harness.project import builtin_dir
 
 GOOD = '''
 name = "mini"
@@ -30,10 +31,10 @@ def test_suite_expands_to_permutations(tmp_path):
 
 
 def test_repo_suites_load_and_smoke_is_big_enough():
-    smoke = load_suite(find_suite("smoke"))
+    smoke = load_suite("smoke")
     assert len(smoke.seeds) >= 3 and len(smoke.pipelines) >= 2 and len(smoke.vectors) >= 4
     assert len(smoke.cases()) >= 24
-    nightly = load_suite(find_suite("nightly"))
+    nightly = load_suite("nightly")
     from harness.pipeline.stages import backend_names
 
     used = {(s.stage, s.backend) for p in nightly.pipelines for s in p.stages}
@@ -42,7 +43,7 @@ def test_repo_suites_load_and_smoke_is_big_enough():
         assert {(stage, b) for b in backend_names(stage) if b not in implicit} <= used, stage
     from harness.pipeline.vectors import discover
 
-    assert set(nightly.vectors) == set(discover())
+    assert set(nightly.vectors) == set(discover(builtin_dir("vectors")))
 
 
 @pytest.mark.parametrize("change,msg", [
@@ -75,10 +76,10 @@ def test_bad_tolerances(tmp_path):
 def test_invalid_toml_and_missing_suite(tmp_path):
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_suite(write(tmp_path, "name = ["))
-    with pytest.raises(ConfigError, match=r"--suite 'nosuch': no such suite; known: nightly, smoke"):
-        find_suite("nosuch")
+    with pytest.raises(ConfigError, match=r"--suite .nosuch.: no such suite in .*; known: nightly, smoke"):
+        find_suite("nosuch", [builtin_dir("vectors") / "suites"])
     with pytest.raises(ConfigError, match="suite file not found"):
-        find_suite(str(tmp_path / "x.toml"))
+        find_suite(str(tmp_path / "x.toml"), [])
 
 
 def test_k_expressions():

@@ -8,6 +8,7 @@ import pytest
 from scipy import ndimage
 
 from harness.pipeline import vectors as V
+from harness.project import builtin_dir
 from harness.errors import ConfigError
 from harness.imageio import load_image, load_mask, save_png
 
@@ -18,7 +19,7 @@ SHIPPED = ("caption_portrait", "fineprint_survive", "lowres_capture", "microprin
 
 @pytest.fixture(scope="module")
 def shipped():
-    return V.discover()
+    return V.discover(builtin_dir("vectors"))
 
 
 def _gap(r) -> int:
@@ -47,7 +48,7 @@ def test_prompt_vector_renders_only_on_a_generated_base(shipped):
     r = V.render(v, base=base)
     assert r.overlay_mask.max() == 1.0 and r.anchors.sum() == 80 * 60
     assert np.array_equal(r.clean, base)
-    assert all(v.id == v.path.stem and v.path.parent == V.VECTORS_DIR for v in shipped.values())
+    assert all(v.id == v.path.stem and v.path.parent == builtin_dir("vectors") for v in shipped.values())
 
 
 @pytest.mark.parametrize("vid", SHIPPED)

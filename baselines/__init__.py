@@ -1,0 +1,1 @@
+"""Package data: the built-in suites' baselines, installed as ``harness._builtin.baselines``."""
