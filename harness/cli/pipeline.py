@@ -69,6 +69,7 @@ def _render_views(run_dir: Path, quiet: bool = False) -> None:
 
 
 def _cmd_bake(args: argparse.Namespace) -> int:
+    from harness.naming import case_slug
     from harness.pipeline.baselines import BaselineStore
     from harness.report.schema import load_report
     from harness.pipeline.suite import match_k
@@ -96,7 +97,7 @@ def _cmd_bake(args: argparse.Namespace) -> int:
             continue
         if args.k and not match_k(args.k, case.id):
             continue
-        f = run_dir / "cases" / f"{case.id.replace('/', '__')}.json"
+        f = run_dir / "cases" / f"{case_slug(case.id)}.json"
         doc = json.loads(f.read_text(encoding="utf-8")) if f.exists() else {}
         if not doc.get("measurement"):
             skipped.append(f"{case.id}: not baked, the case errored ({case.error})")

@@ -30,6 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from harness.measuring.result import Measurement, MetricValues
+from harness.status import STATUSES, worst
 from harness.measuring.metrics import DIRECTIONS, MetricSpec, get_metric
 from harness.measuring.metrics.color import circular_delta
 from harness.measuring.metrics.noise import hue_noise
@@ -37,7 +38,6 @@ from harness.measuring.metrics.noise import hue_noise
 __all__ = ["Check", "ToleranceRule", "CompareConfig", "compare_paired", "compare_distribution",
            "summarize_status", "STATUSES"]
 
-STATUSES = ("pass", "fail", "error", "skip")
 # A circular metric whose allowance reaches half its period cannot tell anything apart.
 _UNDEFINED = "skip"
 
@@ -314,10 +314,4 @@ def _circ_mean_std(deg: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarr
 
 def summarize_status(checks: Iterable[Check]) -> str:
     """``error`` if any check errored, else ``fail`` if any failed, else ``pass``."""
-    worst = "pass"
-    for c in checks:
-        if c.status == "error":
-            return "error"
-        if c.status == "fail":
-            worst = "fail"
-    return worst
+    return worst(c.status for c in checks)

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from harness.comparing.engine import Check, CompareConfig, compare_distribution, compare_paired, summarize_status
+from harness.report.text import table_header, table_row, worst_checks
+from harness.status import GATING, exit_code, worst
 from harness.errors import HarnessError, InputError
 
 __all__ = ["PairResult", "CompareResult", "compare_paths", "IMAGE_EXTENSIONS", "MODES"]
@@ -54,18 +56,14 @@ class CompareResult:
 
     @property
     def status(self) -> str:
-        if any(p.status == "error" for p in self.pairs):
-            return "error"
-        if any(p.status == "fail" for p in self.pairs):
-            return "fail"
-        return "pass"
+        return worst(p.status for p in self.pairs)
 
     @property
     def exit_code(self) -> int:
         """0 all pass; 2 when any input was bad; else 1 when anything failed or errored."""
         if any(p.input_error for p in self.pairs):
             return 2
-        return {"pass": 0, "fail": 1, "error": 1}[self.status]
+        return exit_code(self.status)
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "pairs": [p.to_dict() for p in self.pairs]}
@@ -272,17 +270,11 @@ def format_table(result: CompareResult, limit: int = 15) -> str:
             ref = f"  psnr {ps:.2f} dB  ssim {p.reference['ssim']:.4f}" if ps is not None and math.isfinite(ps) \
                 else f"  psnr inf  ssim {p.reference['ssim']:.4f}"
         lines.append(f"{head}\n      {len(p.checks)} checks, {n_fail} failed{ref}")
-        worst = sorted(p.checks, key=lambda c: c.severity, reverse=True)
-        shown = [c for c in worst if c.status in ("fail", "error")][:limit] or worst[:min(3, limit)]
+        ranked = worst_checks(p.checks, gating_only=False)
+        shown = [c for c in ranked if c.status in GATING][:limit] or ranked[:min(3, limit)]
         if shown:
-            lines.append(f"      {'status':6} {'metric':12} {'slice':34} {'value':>11} {'baseline':>11} "
-                         f"{'delta':>10} {'tol':>9} {'x tol':>6}")
-        for c in shown:
-            def num(v: float | None, w: int) -> str:
-                return f"{v:>{w}.4g}" if v is not None else f"{'-':>{w}}"
-            sev = f"{c.severity:6.2f}" if math.isfinite(c.severity) and c.severity >= 0 else f"{'-':>6}"
-            lines.append(f"      {c.status:6} {c.metric:12} {c.slice:34} {num(c.value, 11)} {num(c.baseline, 11)} "
-                         f"{num(c.delta, 10)} {num(c.tolerance, 9)} {sev}")
+            lines.append(table_header())
+        lines.extend(table_row(c) for c in shown)
         if n_fail > len([c for c in shown if c.status == 'fail']):
             lines.append(f"      ... {n_fail - len([c for c in shown if c.status == 'fail'])} more failed checks "
                          f"(--limit or --json for all)")

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.errors import ConfigError
+from harness.naming import case_id
 
 if TYPE_CHECKING:
     from harness.comparing.engine import CompareConfig
@@ -84,7 +85,7 @@ class Case:
 
     @property
     def id(self) -> str:
-        return f"{self.vector}/{self.pipeline.name}/s{self.seed}"
+        return case_id(self.vector, self.pipeline.name, self.seed)
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,15 @@ import math
 from pathlib import Path
 
 from harness.imageio import atomic_write_text
+from harness.naming import case_slug
 from harness.report.schema import Report, load_report
+from harness.report.text import worst_checks
 
 __all__ = ["render_report", "summary_markdown", "index_html"]
 
 
 def _worst(case, n: int):
-    return sorted((c for c in case.checks if c.status in ("fail", "error")), key=lambda c: c.severity,
-                  reverse=True)[:n]
+    return worst_checks(case.checks, n)
 
 
 def summary_markdown(report: Report) -> str:
@@ -108,7 +109,7 @@ def index_html(report: Report, run_dir: Path) -> str:
     rows = []
     charts_dir = run_dir / "charts"
     for c in sorted(report.cases, key=lambda c: (c.status == "pass", c.id)):
-        safe = c.id.replace("/", "__")
+        safe = case_slug(c.id)
         chart = ""
         if c.status != "pass" and _chart(c, charts_dir / f"{safe}.png"):
             chart = f'<br><img src="charts/{html.escape(safe)}.png" alt="worst checks">'

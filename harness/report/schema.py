@@ -19,12 +19,13 @@ from typing import Any
 
 from harness.comparing.engine import Check
 from harness.errors import InputError
+from harness.status import STATUSES, exit_code, worst
 from harness.imageio import atomic_write_text
 
 __all__ = ["SCHEMA_VERSION", "CaseResult", "Report", "load_report", "write_checks_csv"]
 
 SCHEMA_VERSION = 1
-CASE_STATUSES = ("pass", "fail", "error", "skip")
+CASE_STATUSES = STATUSES
 
 
 @dataclass
@@ -75,12 +76,11 @@ class Report:
 
     @property
     def status(self) -> str:
-        s = self.summary
-        return "error" if s["errors"] else "fail" if s["failed"] else "pass"
+        return worst(c.status for c in self.cases)
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == "pass" else 1
+        return exit_code(self.status)
 
     def to_dict(self) -> dict[str, Any]:
         return {

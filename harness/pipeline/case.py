@@ -1,0 +1,219 @@
+"""One case: a vector through a pipeline with a seed, executed end to end, then judged.
+
+:func:`execute_case` runs vector → generate → detect → mask → inpaint → denoise →
+upscale with the case's backends, measures the final image (regions from the vector's
+ground-truth overlay mask and its texture anchors) and never raises: an error becomes
+``CaseOutput.error``.  :func:`judge_case` compares the measurement with the stored
+baseline.  Both are what every executor and the pytest plugin call.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.comparing.engine import Check, CompareConfig, compare_paired, summarize_status
+from harness.errors import BaselineError, HarnessError
+from harness.measuring.result import Measurement, MetricValues
+from harness.naming import case_slug
+from harness.pipeline.baselines import BaselineStore
+from harness.pipeline.cache import StageCache, content_hash
+from harness.pipeline.suite import Case, Suite
+
+__all__ = ["CaseOutput", "execute_case", "judge_case", "environment_drift", "STAGE_METRICS"]
+
+# Numbers from the stages that are compared like slices (see harness.measuring.metrics).
+STAGE_METRICS = {
+    ("detect", "recall"): "detect_recall",
+    ("detect", "precision"): "detect_precision",
+    ("mask", "coverage"): "mask_coverage",
+    ("mask", "rejected"): "mask_rejected",
+    ("mask", "anchor_clipped_px"): "anchor_clipped_px",
+}
+
+
+@dataclass
+class CaseOutput:
+    """What executing one case produces (picklable, so workers can return it)."""
+
+    case_id: str
+    measurement: dict[str, Any] | None
+    stages: dict[str, float]
+    timings: dict[str, float]
+    artifacts: dict[str, str]
+    config: dict[str, Any]
+    error: str | None = None
+
+
+def _resize_map(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if m.shape == shape:
+        return m
+    from PIL import Image
+
+    img = Image.fromarray(m.astype(np.float32), mode="F").resize((shape[1], shape[0]), Image.Resampling.NEAREST)
+    return np.asarray(img)
+
+
+def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> CaseOutput:
+    """Run one permutation end to end; never raises (errors become ``CaseOutput.error``)."""
+    from harness.imageio import save_png
+    from harness.measuring.driver import measure
+    from harness.pipeline.stages import StageContext, backend_config, build_backend, run_stage
+    from harness.pipeline.vectors import render
+
+    timings: dict[str, float] = {}
+    artifacts: dict[str, str] = {}
+    stages: dict[str, float] = {}
+    config: dict[str, Any] = {"pipeline": case.pipeline.as_dict(), "seed": case.seed}
+
+    def save(name: str, arr: np.ndarray) -> None:
+        rel = f"artifacts/{case_slug(case.id)}/{name}.png"
+        save_png(run_dir / rel, arr)
+        artifacts[name] = rel
+
+    try:
+        t0 = time.perf_counter()
+        vector = suite.vector(case.vector)
+        config["stages"] = []
+        generated = False
+        if vector.needs_generation:
+            # a prompt vector: the generate stage makes the base image, then the
+            # vector's overlays and anchors are drawn on it
+            rendered = _generate_base(vector, case, cache, config, timings, stages)
+            generated = True
+        else:
+            rendered = render(vector)
+        timings["vector"] = time.perf_counter() - t0 - timings.get("generate", 0.0)
+        image = rendered.image
+        ctx = StageContext(seed=case.seed, mask=None, truth_mask=rendered.overlay_mask, anchors=rendered.anchors)
+        save("input", image)
+        for spec in case.pipeline.stages:
+            if generated and spec.stage == "generate":
+                continue
+            backend = build_backend(spec.stage, spec.backend, dict(spec.params))
+            bconf = backend_config(backend)
+            config["stages"].append(bconf)
+            if spec.stage == "inpaint" and ctx.mask is None:
+                timings[spec.stage] = 0.0
+                stages["inpaint.skipped"] = 1.0
+                continue
+            if spec.stage == "upscale":
+                ctx.guide = image
+            key = content_hash(spec.stage, bconf, case.seed, image, ctx.mask,
+                        ctx.truth_mask if spec.stage in ("detect", "mask") else None,
+                        ctx.anchors if spec.stage == "mask" else None, ctx.guide if spec.stage == "upscale" else None)
+            t0 = time.perf_counter()
+            hit = cache.get(key)
+            if hit is None:
+                result = run_stage(backend, image, ctx)
+                hit = (result.image, result.mask, dict(result.info))
+                cache.put(key, *hit)
+            timings[spec.stage] = time.perf_counter() - t0
+            out_img, out_mask, info = hit
+            for k, v in info.items():
+                if isinstance(v, (int, float, bool)) and not isinstance(v, str):
+                    stages[f"{spec.stage}.{k}"] = float(v)
+            if spec.stage in ("detect", "mask"):
+                rejected = info.get("rejected")
+                if spec.stage == "mask":
+                    stages["mask.rejected"] = 1.0 if rejected else 0.0
+                    if rejected:
+                        config["mask_rejected"] = str(rejected)
+                ctx.mask = None if rejected or out_mask is None or not np.any(out_mask >= 0.5) else out_mask
+                if ctx.mask is not None:
+                    save(f"{spec.stage}_mask", (np.clip(ctx.mask, 0, 1) * 255).round().astype(np.uint8))
+            if out_img is not None:
+                image = out_img
+                save(spec.stage, image)
+        save("output", image)
+        t0 = time.perf_counter()
+        shape = image.shape[:2]
+        truth = _resize_map(rendered.overlay_mask, shape)
+        anchors = _resize_map(rendered.anchors.astype(np.float32), shape) if rendered.anchors is not None else None
+        has_mask = bool(np.any(truth >= 0.5)) and not bool(np.all(truth >= 0.5))
+        m = measure(image, truth if has_mask else None, anchors=anchors, tile=suite.tile, ring=suite.ring)
+        timings["measure"] = time.perf_counter() - t0
+        return CaseOutput(case.id, _with_stage_metrics(m, stages).to_dict(), stages, timings, artifacts, config)
+    except HarnessError as exc:
+        return CaseOutput(case.id, None, stages, timings, artifacts, config, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one failing case never kills the others
+        tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
+        return CaseOutput(case.id, None, stages, timings, artifacts, config,
+                          f"{type(exc).__name__}: {exc} [{tb}]")
+
+
+def _generate_base(vector, case: Case, cache: StageCache, config: dict, timings: dict, stages: dict):
+    """Run the pipeline's generate stage on a prompt vector; returns the vector rendered on its output."""
+    from harness.errors import ConfigError
+    from harness.pipeline.stages import StageContext, backend_config, build_backend, run_stage
+    from harness.pipeline.vectors import render
+
+    spec = next((s for s in case.pipeline.stages if s.stage == "generate"), None)
+    if spec is None or spec.backend == "source":
+        raise ConfigError(f"vector {vector.id!r} has a prompt source: pipeline {case.pipeline.name!r} needs a "
+                          f"generating backend in its generate stage (e.g. backend = \"tiny_diffusion\")")
+    backend = build_backend("generate", spec.backend, dict(spec.params))
+    bconf = backend_config(backend)
+    config["stages"].append(bconf)
+    h, w = vector.size
+    placeholder = np.full((h, w, 3), 128, np.uint8)
+    prompt, negative = vector.source["prompt"], vector.source.get("negative_prompt")
+    key = content_hash("generate", bconf, case.seed, prompt, negative, (h, w))
+    t0 = time.perf_counter()
+    hit = cache.get(key)
+    if hit is None:
+        result = run_stage(backend, placeholder, StageContext(seed=case.seed, prompt=prompt, negative_prompt=negative))
+        hit = (result.image, None, dict(result.info))
+        cache.put(key, *hit)
+    timings["generate"] = time.perf_counter() - t0
+    for k, v in hit[2].items():
+        if isinstance(v, (int, float)):
+            stages[f"generate.{k}"] = float(v)
+    return render(vector, base=hit[0])
+
+
+def _with_stage_metrics(m: Measurement, stages: dict[str, float]) -> Measurement:
+    metrics = dict(m.metrics)
+    for (stage, key), metric in STAGE_METRICS.items():
+        v = stages.get(f"{stage}.{key}")
+        if v is not None:
+            metrics[metric] = MetricValues(("all",), [v], [0.0], [0.0])
+    return Measurement(metrics, m.meta)
+
+
+def environment_drift(baked: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between the environment a baseline was baked in and this run's
+    (thread count, device, package versions): the first suspects when values move."""
+    out = []
+    for key in ("threads", "device"):
+        if key in baked and baked[key] != now.get(key):
+            out.append(f"{key} {baked[key]} -> {now.get(key)}")
+    bv, nv = baked.get("versions", {}), now.get("versions", {})
+    for pkg in sorted(set(bv) & set(nv)):
+        if pkg != "harness" and bv[pkg] != nv[pkg]:
+            out.append(f"{pkg} {bv[pkg]} -> {nv[pkg]}")
+    return out
+
+
+def judge_case(out: CaseOutput, store: BaselineStore, config: CompareConfig, suite: Suite,
+               environment: dict[str, Any], drift: set[str]) -> tuple[str, str | None, list[Check]]:
+    """Status, error and checks of one executed case against its stored baseline (paired mode).
+
+    ``drift`` collects how the baseline's environment differs from this one."""
+    if out.error:
+        return "error", out.error, []
+    try:
+        base = store.load(out.case_id)
+    except BaselineError as exc:
+        return "error", str(exc), []
+    if base is None:
+        return "fail", (f"no baseline for {out.case_id}: create it with "
+                        f"`harness bake --suite {suite.ref or suite.path} -k '{out.case_id}'`"), []
+    drift.update(environment_drift(base.environment, environment))
+    checks = compare_paired(base.measurement, Measurement.from_dict(out.measurement), config)
+    return summarize_status(checks), None, checks

@@ -1,0 +1,51 @@
+"""Checks as text, formatted once: the line a pytest failure, a CLI table and a summary show."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from harness.status import GATING
+
+if TYPE_CHECKING:
+    from harness.comparing.engine import Check
+
+__all__ = ["num", "format_check", "worst_checks", "check_lines", "table_header", "table_row"]
+
+
+def num(v: float | None, width: int = 0) -> str:
+    """A value with 4 significant digits; ``-`` for a missing one."""
+    return f"{v:>{width}.4g}" if v is not None else f"{'-':>{width}}"
+
+
+def format_check(c: Check) -> str:
+    """``fail band_power [band=high region=anchor ch=Y]: 113 vs baseline 171 (delta -58, tolerance 16)``."""
+    return (f"{c.status} {c.metric} [{c.slice}]: {num(c.value)} vs baseline {num(c.baseline)} "
+            f"(delta {num(c.delta)}, tolerance {num(c.tolerance)})")
+
+
+def worst_checks(checks: Iterable[Check], limit: int | None = None, *, gating_only: bool = True) -> list[Check]:
+    """Checks sorted worst first (errors, then by ``|delta| / tolerance``); only failing ones by default."""
+    pool = [c for c in checks if c.status in GATING] if gating_only else list(checks)
+    out = sorted(pool, key=lambda c: c.severity, reverse=True)
+    return out if limit is None else out[:limit]
+
+
+def table_header(indent: str = "      ") -> str:
+    return (f"{indent}{'status':6} {'metric':12} {'slice':34} {'value':>11} {'baseline':>11} "
+            f"{'delta':>10} {'tol':>9} {'x tol':>6}")
+
+
+def table_row(c: Check, indent: str = "      ") -> str:
+    sev = f"{c.severity:6.2f}" if math.isfinite(c.severity) and c.severity >= 0 else f"{'-':>6}"
+    return (f"{indent}{c.status:6} {c.metric:12} {c.slice:34} {num(c.value, 11)} {num(c.baseline, 11)} "
+            f"{num(c.delta, 10)} {num(c.tolerance, 9)} {sev}")
+
+
+def check_lines(checks: Sequence[Check], limit: int, *, where: str = "") -> list[str]:
+    """The failing checks of one case as lines, worst first, with a pointer to the rest."""
+    bad = worst_checks(checks)
+    lines = [f"  {format_check(c)}" for c in bad[:limit]]
+    if len(bad) > limit:
+        lines.append(f"  ... {len(bad) - limit} more failing checks" + (f" in {where}" if where else ""))
+    return lines
