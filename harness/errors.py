@@ -2,7 +2,9 @@
 
 Anything derived from :class:`HarnessError` is a problem with what the user gave
 us (a file, an option, a suite, a baseline): the CLI prints its message on one
-line and exits with code 2.  Any other exception escaping a command is a bug.
+line and exits with code 2.  :class:`StageError` is a stage under test that failed:
+a case outcome (``error``), recorded in the report.  Any other exception escaping a
+command is a bug: exit code 3, with the traceback under ``--debug``.
 """
 
 from __future__ import annotations
@@ -28,5 +30,9 @@ class BaselineError(HarnessError):
     """A baseline file is missing, corrupt or does not match its manifest."""
 
 
-class StageError(HarnessError, RuntimeError):
-    """A pipeline stage produced unusable output (NaN/inf, all black, wrong shape)."""
+class StageError(RuntimeError):
+    """A pipeline stage produced unusable output (NaN/inf, all black, wrong shape).
+
+    Not a :class:`HarnessError`: the user's input was fine, the stage under test failed.
+    It becomes the ``error`` outcome of that case (exit code 1 for the run), never exit 2.
+    """

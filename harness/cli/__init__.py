@@ -1,5 +1,5 @@
 """The ``harness`` command line (console script ``harness = harness.cli:main``)."""
 
-from harness.cli.main import build_parser, main
+from harness.cli.app import build_parser, main
 
 __all__ = ["main", "build_parser"]

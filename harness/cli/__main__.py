@@ -1,5 +1,5 @@
 import sys
 
-from harness.cli.main import main
+from harness.cli.app import main
 
 sys.exit(main())

@@ -167,14 +167,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def project_options() -> argparse.ArgumentParser:
+def project_options(*, vectors: bool = True) -> argparse.ArgumentParser:
     """``--project`` and the folder overrides shared by every command that reads a project."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("project (default: found from the working directory upward, as pytest finds "
                              "its rootdir; see `harness init`)")
     g.add_argument("--project", metavar="PATH",
                    help="a harness.toml or pyproject.toml with [tool.harness], or its folder")
-    g.add_argument("--vectors", metavar="DIR", help="the project's vector folder (overrides the project file)")
+    if vectors:
+        g.add_argument("--vectors", metavar="DIR", help="the project's vector folder (overrides the project file)")
     return p
 
 

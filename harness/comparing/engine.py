@@ -22,20 +22,19 @@ standard deviation, never less than the measurement noise floor.
 
 from __future__ import annotations
 
-import fnmatch
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from harness.comparing.tolerance import CompareConfig, ToleranceRule, tolerance_arrays
 from harness.measuring.result import Measurement, MetricValues
 from harness.status import STATUSES, worst
-from harness.measuring.metrics import DIRECTIONS, MetricSpec, get_metric
 from harness.measuring.metrics.color import circular_delta
 from harness.measuring.metrics.noise import hue_noise
 
-__all__ = ["Check", "ToleranceRule", "CompareConfig", "compare_paired", "compare_distribution",
+__all__ = ["Check", "ToleranceRule", "CompareConfig", "compare", "compare_paired", "compare_distribution",
            "summarize_status", "STATUSES"]
 
 # A circular metric whose allowance reaches half its period cannot tell anything apart.
@@ -69,60 +68,6 @@ class Check:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Check":
         return cls(**{k: d.get(k) for k in ("metric", "slice", "value", "baseline", "delta", "tolerance", "status")})
-
-
-@dataclass(frozen=True)
-class ToleranceRule:
-    """Overrides for checks whose metric matches ``metric`` and whose slice matches the glob ``slice``."""
-
-    metric: str
-    slice: str = "*"
-    rel_tol: float | None = None
-    abs_tol: float | None = None
-    direction: str | None = None
-    gating: bool | None = None
-
-    def __post_init__(self) -> None:
-        if self.direction is not None and self.direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
-        for name in ("rel_tol", "abs_tol"):
-            v = getattr(self, name)
-            if v is not None and (not math.isfinite(v) or v < 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    """How strictly to compare: noise multiplier ``k``, seed-spread multiplier, overrides."""
-
-    k: float = 4.0
-    spread_k: float = 3.0
-    rules: tuple[ToleranceRule, ...] = field(default_factory=tuple)
-
-
-def _tolerance_arrays(metric: str, slices: Sequence[str], config: CompareConfig
-                      ) -> tuple[MetricSpec, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-slice ``abs_tol, rel_tol, direction code, gating`` after applying rules in order."""
-    spec = get_metric(metric)
-    n = len(slices)
-    abs_t = np.full(n, spec.abs_tol)
-    rel_t = np.full(n, spec.rel_tol)
-    dirs = np.full(n, DIRECTIONS.index(spec.direction))
-    gate = np.full(n, spec.gating)
-    for rule in config.rules:
-        if rule.metric != metric:
-            continue
-        hit = np.fromiter((fnmatch.fnmatchcase(s, rule.slice) for s in slices), bool, n) if rule.slice != "*" \
-            else np.ones(n, bool)
-        if rule.abs_tol is not None:
-            abs_t[hit] = rule.abs_tol
-        if rule.rel_tol is not None:
-            rel_t[hit] = rule.rel_tol
-        if rule.direction is not None:
-            dirs[hit] = DIRECTIONS.index(rule.direction)
-        if rule.gating is not None:
-            gate[hit] = rule.gating
-    return spec, abs_t, rel_t, dirs, gate
 
 
 def _statuses(delta: np.ndarray, tol: np.ndarray, dirs: np.ndarray, gate: np.ndarray,
@@ -189,7 +134,7 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
             continue
         b, c = baseline.metrics[metric], candidate.metrics[metric]
         slices, bi, ci, only_b, only_c = _align(b, c)
-        spec, abs_t, rel_t, dirs, gate = _tolerance_arrays(metric, slices, config)
+        spec, abs_t, rel_t, dirs, gate = tolerance_arrays(metric, slices, config)
         bv, cv = b.values[bi], c.values[ci]
         if spec.period:
             delta = circular_delta(cv, bv, spec.period)
@@ -242,7 +187,7 @@ def _hue_offset(baseline: Measurement, candidate: Measurement, config: CompareCo
     zc = tc[1] + 1j * tc[2]
     s = np.sum(np.conj(zb) * zc)
     weight = float(np.sum(np.abs(zb) * np.abs(zc)))
-    spec, abs_t, _rel, dirs, gate = _tolerance_arrays("hue", ["offset"], config)
+    spec, abs_t, _rel, dirs, gate = tolerance_arrays("hue", ["offset"], config)
     if not np.all(np.isfinite(zb)) or not np.all(np.isfinite(zc)):
         return Check("hue", "offset", None, None, None, None, "error")
     z_rms = math.sqrt(weight / len(zb)) if weight > 0 else 0.0
@@ -279,7 +224,7 @@ def compare_distribution(baselines: Sequence[Measurement], candidates: Sequence[
             checks += [Check(metric, s, None, None, None, None, "error") for s in b0.slices]
             continue
         slices = list(b0.slices)
-        spec, abs_t, rel_t, dirs, gate = _tolerance_arrays(metric, slices, config)
+        spec, abs_t, rel_t, dirs, gate = tolerance_arrays(metric, slices, config)
         bv = np.stack([m.metrics[metric].values for m in baselines])
         cv = np.stack([m.metrics[metric].values for m in candidates])
         bstd = np.stack([m.metrics[metric].std for m in (*baselines, *candidates)]).max(axis=0)
@@ -315,3 +260,23 @@ def _circ_mean_std(deg: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarr
 def summarize_status(checks: Iterable[Check]) -> str:
     """``error`` if any check errored, else ``fail`` if any failed, else ``pass``."""
     return worst(c.status for c in checks)
+
+
+def compare(baseline: Any, candidate: Any, *, mask: Any = None, anchors: Any = None,
+            config: CompareConfig | None = None, tile: int | None = None, ring: int = 8) -> list[Check]:
+    """Compare two images, or two :class:`Measurement` objects, slice by slice (paired mode).
+
+    Images are ``(H, W, 3)`` uint8/uint16 arrays or floats in [0, 1] of the same size; both
+    are measured with the same ``mask`` (an ``(H, W)`` array, soft values thresholded at 0.5),
+    ``anchors``, ``tile`` and ``ring``.  Returns the checks in a stable order; use
+    :func:`summarize_status` for the verdict and :func:`harness.report.text.worst_checks`
+    for a worst-first view.
+    """
+    from harness.measuring.driver import measure
+
+    def as_measurement(x: Any) -> Measurement:
+        if isinstance(x, Measurement):
+            return x
+        return measure(x, mask, anchors=anchors, tile=tile, ring=ring)
+
+    return compare_paired(as_measurement(baseline), as_measurement(candidate), config)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from harness.comparing.engine import Check, CompareConfig, compare_paired, summarize_status
-from harness.errors import BaselineError, HarnessError
+from harness.errors import BaselineError, HarnessError, StageError
 from harness.measuring.result import Measurement, MetricValues
 from harness.naming import case_slug
 from harness.pipeline.baselines import BaselineStore
@@ -139,7 +139,7 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
         m = measure(image, truth if has_mask else None, anchors=anchors, tile=suite.tile, ring=suite.ring)
         timings["measure"] = time.perf_counter() - t0
         return CaseOutput(case.id, _with_stage_metrics(m, stages).to_dict(), stages, timings, artifacts, config)
-    except HarnessError as exc:
+    except (HarnessError, StageError) as exc:  # a clean one-line reason, no traceback excerpt
         return CaseOutput(case.id, None, stages, timings, artifacts, config, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # noqa: BLE001 - one failing case never kills the others
         tb = traceback.format_exc(limit=3).strip().splitlines()[-1]

@@ -33,17 +33,18 @@ def set_threads(n: int) -> None:
         sys.modules["torch"].set_num_threads(n)
 
 
-@lru_cache(maxsize=1)
-def _git_sha() -> str | None:
+@lru_cache(maxsize=8)
+def _git_sha(where: Path) -> str | None:
+    """The commit of the repository holding ``where`` (the user's project), if any."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=where)
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def fingerprint(threads: int) -> dict[str, Any]:
+def fingerprint(threads: int, root: Path | None = None) -> dict[str, Any]:
+    """Versions, platform, device, threads and the git sha of the project at ``root`` (default: cwd)."""
     versions = {}
     for pkg in _PACKAGES:
         try:
@@ -57,5 +58,5 @@ def fingerprint(threads: int) -> dict[str, Any]:
         "device": "cpu",
         "threads": threads,
         "versions": versions,
-        "git_sha": _git_sha(),
+        "git_sha": _git_sha(Path(root or Path.cwd()).resolve()),
     }

@@ -95,7 +95,7 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
     store = BaselineStore(suite.name, Path(baselines_root or project.baselines))
     config = suite.compare_config()
     report = Report(run_id, suite.name, datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    {**fingerprint(suite.threads), "executor": executor, "workers": workers,
+                    {**fingerprint(suite.threads, project.root), "executor": executor, "workers": workers,
                      "suite_file": str(suite.path), "project": project.to_dict(), "seeds": list(seeds or suite.seeds), "k": k_expr})
     flusher = _Flusher(run_dir, report)
     say = progress or (lambda s: None)
