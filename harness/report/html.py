@@ -1,0 +1,107 @@
+"""index.html with diagnostic charts: per failing case, the worst checks as ``delta / tolerance``
+bars grouped by metric, beside a per-tile severity map (re-derivable from report.json)."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+from harness.naming import case_slug
+from harness.report.schema import Report
+from harness.report.text import worst_checks
+
+__all__ = ["index_html"]
+
+
+def _worst(case, n: int):
+    return worst_checks(case.checks, n)
+
+
+def _tile_severity(case):
+    """Worst ``|delta| / tolerance`` per tile over all tile slices, as a (rows, cols) grid."""
+    import re
+
+    import numpy as np
+
+    cells: dict[tuple[int, int], float] = {}
+    for c in case.checks:
+        m = re.search(r"tile=r(\d+)c(\d+)", c.slice)
+        if m and c.status in ("pass", "fail") and math.isfinite(c.severity):
+            key = (int(m.group(1)), int(m.group(2)))
+            cells[key] = max(cells.get(key, 0.0), c.severity)
+    if not cells:
+        return None
+    grid = np.zeros((max(r for r, _ in cells) + 1, max(c for _, c in cells) + 1))
+    for (r, c), v in cells.items():
+        grid[r, c] = v
+    return grid
+
+
+def _chart(case, path: Path) -> bool:
+    """Worst checks as signed delta/tolerance bars, beside a map of the worst tile severity."""
+    worst = [c for c in _worst(case, 12) if math.isfinite(c.severity)]
+    if not worst:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = _tile_severity(case)
+    fig, axes = plt.subplots(1, 2 if grid is not None else 1, figsize=(11 if grid is not None else 7,
+                             0.3 * len(worst) + 1.6), dpi=90, squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 2]} if grid is not None else None)
+    ax = axes[0, 0]
+    labels = [f"{c.metric} {c.slice}" for c in worst][::-1]
+    vals = [math.copysign(c.severity, c.delta or 0.0) for c in worst][::-1]
+    ax.barh(range(len(vals)), vals, color=["#c0392b" if abs(v) > 1 else "#7f8c8d" for v in vals])
+    ax.set_yticks(range(len(vals)), labels, fontsize=7)
+    for x in (-1, 1):
+        ax.axvline(x, color="k", lw=0.6, ls="--")
+    ax.set_xlabel("delta / tolerance (signed)")
+    ax.set_title(case.id, fontsize=8)
+    if grid is not None:
+        hm = axes[0, 1]
+        im = hm.imshow(grid, cmap="magma", vmin=0, vmax=max(2.0, float(grid.max())))
+        hm.set_title("worst |delta| / tolerance per tile", fontsize=8)
+        hm.set_xlabel("tile column")
+        hm.set_ylabel("tile row")
+        fig.colorbar(im, ax=hm, shrink=0.8)
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    from harness.imageio import atomic_write_bytes
+
+    atomic_write_bytes(path, buf.getvalue())
+    return True
+
+
+def index_html(report: Report, run_dir: Path) -> str:
+    s = report.summary
+    rows = []
+    charts_dir = run_dir / "charts"
+    for c in sorted(report.cases, key=lambda c: (c.status == "pass", c.id)):
+        safe = case_slug(c.id)
+        chart = ""
+        if c.status != "pass" and _chart(c, charts_dir / f"{safe}.png"):
+            chart = f'<br><img src="charts/{html.escape(safe)}.png" alt="worst checks">'
+        thumbs = "".join(f'<a href="{html.escape(p)}"><img class="t" src="{html.escape(p)}" title="{html.escape(k)}"></a>'
+                         for k, p in c.artifacts.items() if k in ("input", "output", "inpaint", "mask_mask"))
+        worst = "".join(f"<li>{html.escape(x.metric)} <code>{html.escape(x.slice)}</code>: "
+                        f"{x.value if x.value is None else f'{x.value:.4g}'} vs "
+                        f"{x.baseline if x.baseline is None else f'{x.baseline:.4g}'}</li>" for x in _worst(c, 5))
+        err = f"<p class='err'>{html.escape(c.error)}</p>" if c.error else ""
+        rows.append(f"<tr class='{c.status}'><td><b>{html.escape(c.id)}</b><br>{c.status}</td>"
+                    f"<td>{thumbs}</td><td>{err}<ul>{worst}</ul>{chart}</td></tr>")
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>harness {html.escape(report.run_id)}</title>
+<style>body{{font-family:sans-serif;margin:1em}} td{{vertical-align:top;border-bottom:1px solid #ddd;padding:4px}}
+tr.fail td:first-child{{color:#c0392b}} tr.error td:first-child{{color:#8e44ad}} img.t{{height:96px;margin:1px}}
+.err{{color:#8e44ad}}</style></head><body>
+<h1>harness run {html.escape(report.run_id)} &mdash; suite {html.escape(report.suite)}</h1>
+<p><b>{report.status.upper()}</b>: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors,
+{s['skipped']} skipped.</p><table>{''.join(rows)}</table></body></html>
+"""
