@@ -89,7 +89,7 @@ def _cmd_bake(args: argparse.Namespace) -> int:
         from harness.pipeline.runner import run_suite
 
         report, run_dir = run_suite(suite, project=project, seeds=_seeds(args.seeds), k_expr=args.k,
-                                    workers=args.workers, cache_dir=project.cache, progress=_err)
+                                    workers=args.workers, cache_dir=project.cache, progress=_err, judge=False)
     store = BaselineStore(suite.name, project.baselines)
     entries, skipped = [], []
     for case in report.cases:

@@ -65,12 +65,14 @@ class _Flusher:
 def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | None = None,
               seeds: list[int] | None = None, k_expr: str | None = None, workers: int = 1, executor: str = "local",
               baselines_root: Path | None = None, cache_dir: Path | None = None, run_id: str | None = None,
-              progress: Callable[[str], None] | None = None) -> tuple[Report, Path]:
+              progress: Callable[[str], None] | None = None, judge: bool = True) -> tuple[Report, Path]:
     """Run every selected case of ``suite``; returns the report and its directory.
 
     Folders default to ``project``'s (the one found from the working directory when not
     given): reports under ``project.reports``, baselines from ``project.baselines``.
-    ``cache_dir=None`` keeps stage outputs in memory only.
+    ``cache_dir=None`` keeps stage outputs in memory only.  ``judge=False`` (what
+    ``harness bake`` does) measures without comparing: cases are ``skip`` (or ``error``),
+    never ``pass``, and the report says so in its notes.
     """
     from harness.pipeline.environment import fingerprint, set_threads
     from harness.project import load_project
@@ -107,7 +109,9 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
     def finish(out: CaseOutput) -> None:
         outputs[out.case_id] = out
         case = by_id[out.case_id]
-        if suite.mode == "paired":
+        if not judge:
+            status, error, checks = ("error", out.error, []) if out.error else ("skip", None, [])
+        elif suite.mode == "paired":
             status, error, checks = judge_case(out, store, config, suite, report.environment, drift)
         else:
             status, error, checks = ("error", out.error, []) if out.error else ("pass", None, [])
@@ -117,13 +121,16 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
         n_fail = sum(c.status == "fail" for c in checks)
         extra = f"  {n_fail} failed checks" if n_fail else ""
         extra += f"  {error}" if error else ""
-        say(f"[{len(outputs)}/{len(cases)}] {status:5} {case.id} ({sum(out.timings.values()):.1f}s){extra}")
+        shown = status if judge or status == "error" else "measured"
+        say(f"[{len(outputs)}/{len(cases)}] {shown:5} {case.id} ({sum(out.timings.values()):.1f}s){extra}")
 
     try:
         job = CaseJob(suite, run_dir, cache_dir, suite.threads, tuple(str(p) for p in project.pythonpath))
         for out in runner.run(cases, job):
             finish(out)
-        if suite.mode == "distribution":
+        if not judge:
+            report.notes.append("measured for baking, not compared with baselines: no case of this run passed")
+        elif suite.mode == "distribution":
             _distribution_cases(suite, cases, outputs, store, config, flusher, say)
         full = {c.id for c in suite.cases()}
         from harness.pipeline.suite import match_k
@@ -137,9 +144,12 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
         report.complete = True
     finally:
         flusher.close()
-    say(f"{report.status.upper()}: {len(cases)} cases in {time.perf_counter() - t_start:.1f}s: "
-        f"{report.summary['passed']} passed, {report.summary['failed']} failed, {report.summary['errors']} errors"
-        f" -> {run_dir / 'report.json'}")
+    took = f"{len(cases)} cases in {time.perf_counter() - t_start:.1f}s"
+    if judge:
+        say(f"{report.status.upper()}: {took}: {report.summary['passed']} passed, {report.summary['failed']} failed, "
+            f"{report.summary['errors']} errors -> {run_dir / 'report.json'}")
+    else:
+        say(f"MEASURED: {took}: {report.summary['errors']} errors -> {run_dir / 'report.json'}")
     for note in report.notes:
         say(f"note: {note}")
     return report, run_dir
