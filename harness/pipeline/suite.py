@@ -33,13 +33,13 @@ allowed values.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.errors import ConfigError
 from harness.naming import case_id
+from harness.validate import Where, is_int, read_toml
 
 if TYPE_CHECKING:
     from harness.comparing.engine import CompareConfig
@@ -50,8 +50,9 @@ __all__ = ["Suite", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite",
            "load_tolerances"]
 
 STAGE_ORDER = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
-_TOP_KEYS = {"name", "description", "seeds", "vectors", "mode", "threads", "measure", "pipelines", "tolerances",
-             "compare"}
+_TOP_KEYS = ("compare", "description", "measure", "mode", "name", "pipelines", "seeds", "threads", "tolerances",
+             "vectors")  # sorted: error messages list them in this order
+_TOLERANCE_KEYS = ("abs_tol", "direction", "gating", "metric", "rel_tol", "slice")
 _MODES = ("paired", "distribution")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -124,58 +125,31 @@ class Suite:
         return self.compare or CompareConfig()
 
 
-def _read_toml(p: Path, what: str) -> dict[str, Any]:
-    """Parse a TOML file; every failure is one ConfigError naming the file."""
-    try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: {what} file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML ({exc})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read ({exc})") from None
-
-
-def _err(path: Path, key: str, msg: str) -> ConfigError:
-    return ConfigError(f"{path}: {key}: {msg}")
-
-
-def _int_list(path: Path, key: str, value: Any) -> tuple[int, ...]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, int) and v >= 0 for v in value):
-        raise _err(path, key, f"expected a non-empty list of integers >= 0, got {value!r}")
-    if len(set(value)) != len(value):
-        raise _err(path, key, f"duplicate seeds in {value!r}")
-    return tuple(value)
-
-
-def _pipelines(path: Path, raw: Any) -> tuple[Pipeline, ...]:
+def _pipelines(w: Where, raw: Any) -> tuple[Pipeline, ...]:
     from harness.pipeline.stages import STAGES, build_backend
 
     if not isinstance(raw, dict) or not raw:
-        raise _err(path, "pipelines", "expected at least one [pipelines.NAME] table")
-    out = []
+        raise w.error("pipelines", "expected at least one [pipelines.NAME] table")
+    out, pw = [], w.at("pipelines")
     for name, stages in raw.items():
         if not _NAME.match(name):
-            raise _err(path, f"pipelines.{name}", "names use letters, digits, '_', '-', '.'")
+            raise pw.error(name, "names use letters, digits, '_', '-', '.'")
         if not isinstance(stages, dict):
-            raise _err(path, f"pipelines.{name}", "expected a table of stages")
-        unknown = set(stages) - set(STAGES)
-        if unknown:
-            raise _err(path, f"pipelines.{name}.{sorted(unknown)[0]}",
-                       f"unknown stage; allowed: {', '.join(STAGES)}")
+            raise pw.error(name, "expected a table of stages")
+        sw = pw.at(name)
+        sw.keys(stages, STAGES, noun="stage")
         specs = []
         for stage in STAGE_ORDER:
             cfg = stages.get(stage)
             if cfg is None:
                 continue
-            key = f"pipelines.{name}.{stage}"
             if not isinstance(cfg, dict) or "backend" not in cfg:
-                raise _err(path, key, "expected a table with a 'backend' key, e.g. { backend = \"telea\" }")
+                raise sw.error(stage, "expected a table with a 'backend' key, e.g. { backend = \"telea\" }")
             params = {k: v for k, v in cfg.items() if k != "backend"}
             try:
                 build_backend(stage, cfg["backend"], params)  # validate names and params now
             except ConfigError as exc:
-                raise _err(path, key, str(exc)) from None
+                raise sw.error(stage, str(exc)) from None
             specs.append(StageSpec(stage, str(cfg["backend"]), tuple(sorted(params.items()))))
         out.append(Pipeline(name, tuple(specs)))
     return tuple(out)
@@ -195,41 +169,35 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
     p = find_suite(name_or_path, project.suite_dirs)
     ref = p.stem if not (isinstance(name_or_path, Path) or Path(name_or_path).suffix == ".toml"
                          or Path(name_or_path).exists()) else str(p)
-    raw = _read_toml(p, "suite")
-    unknown = set(raw) - _TOP_KEYS
-    if unknown:
-        raise _err(p, sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    raw, _ = read_toml(p, "suite")
+    w = Where(p)
+    w.keys(raw, _TOP_KEYS)
     name = raw.get("name", p.stem)
     if not isinstance(name, str) or not _NAME.match(name):
-        raise _err(p, "name", f"expected a simple name, got {name!r}")
-    seeds = _int_list(p, "seeds", raw.get("seeds", [0]))
-    mode = raw.get("mode", "paired")
-    if mode not in _MODES:
-        raise _err(p, "mode", f"{mode!r} is not allowed; choose one of: {', '.join(_MODES)}")
+        raise w.invalid("name", name, "a simple name")
+    seeds = w.int_list("seeds", raw.get("seeds", [0]), 0, unique=True, items="seeds")
+    mode = w.choice("mode", raw.get("mode", "paired"), _MODES)
     if mode == "distribution" and len(seeds) < 2:
-        raise _err(p, "seeds", "distribution mode needs at least 2 seeds")
-    threads = raw.get("threads", 1)
-    if not isinstance(threads, int) or threads < 1:
-        raise _err(p, "threads", f"expected an integer >= 1, got {threads!r}")
+        raise w.error("seeds", "distribution mode needs at least 2 seeds")
+    threads = w.integer("threads", raw.get("threads", 1), 1)
     known = discover(project.vector_roots)
     vec = raw.get("vectors", ["*"])
     if not isinstance(vec, list) or not vec or not all(isinstance(v, str) for v in vec):
-        raise _err(p, "vectors", "expected a non-empty list of vector ids (or [\"*\"])")
+        raise w.error("vectors", "expected a non-empty list of vector ids (or [\"*\"])")
     vectors = tuple(sorted(known)) if vec == ["*"] else tuple(vec)
     for v in vectors:
         if v not in known:
-            raise _err(p, "vectors", f"unknown vector {v!r}; known: {', '.join(sorted(known))}")
-    meas = raw.get("measure", {})
-    if not isinstance(meas, dict) or set(meas) - {"tile", "ring"}:
-        raise _err(p, "measure", "allowed keys: tile, ring")
-    tile, ring = meas.get("tile"), meas.get("ring", 8)
-    if tile is not None and (not isinstance(tile, int) or tile < 8 or tile % 2):
-        raise _err(p, "measure.tile", f"expected an even integer >= 8, got {tile!r}")
-    if not isinstance(ring, int) or ring < 1:
-        raise _err(p, "measure.ring", f"expected an integer >= 1, got {ring!r}")
+            raise w.error("vectors", f"unknown vector {v!r}; known: {', '.join(sorted(known))}")
+    meas = w.table("measure", raw.get("measure", {}))
+    mw = w.at("measure")
+    mw.keys(meas, ("tile", "ring"))
+    tile = meas.get("tile")
+    if tile is not None and not (is_int(tile) and tile >= 8 and tile % 2 == 0):
+        raise mw.invalid("tile", tile, "an even integer >= 8")
+    ring = mw.integer("ring", meas.get("ring", 8), 1)
     compare = compare_config_from(p, raw)
     suite = Suite(name=name, path=p, description=str(raw.get("description", "")), seeds=seeds, vectors=vectors,
-                  pipelines=_pipelines(p, raw.get("pipelines")), mode=mode, threads=threads, tile=tile, ring=ring,
+                  pipelines=_pipelines(w, raw.get("pipelines")), mode=mode, threads=threads, tile=tile, ring=ring,
                   compare=compare, vector_defs=tuple(known[v] for v in vectors), ref=ref)
     return suite
 
@@ -239,39 +207,30 @@ def compare_config_from(p: Path, raw: dict[str, Any]):
     from harness.comparing.engine import CompareConfig, ToleranceRule
     from harness.measuring.metrics import METRICS
 
-    comp = raw.get("compare", {})
-    if not isinstance(comp, dict) or set(comp) - {"k", "spread_k"}:
-        raise _err(p, "compare", "allowed keys: k, spread_k")
+    w = Where(p)
+    comp = w.table("compare", raw.get("compare", {}))
+    cw = w.at("compare")
+    cw.keys(comp, ("k", "spread_k"))
     for key in ("k", "spread_k"):
-        v = comp.get(key, 1.0)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 100:
-            raise _err(p, f"compare.{key}", f"expected a number in (0, 100), got {v!r}")
-    tols = raw.get("tolerances", [])
-    if not isinstance(tols, list) or not all(isinstance(t, dict) for t in tols):
-        raise _err(p, "tolerances", "expected an array of tables ([[tolerances]])")
-    allowed = {"metric", "slice", "rel_tol", "abs_tol", "direction", "gating"}
+        cw.number(key, comp.get(key, 1.0), 0, 100, lo_open=True, hi_open=True)
     rules = []
-    for i, t in enumerate(tols):
-        if set(t) - allowed:
-            raise _err(p, f"tolerances[{i}].{sorted(set(t) - allowed)[0]}",
-                       f"unknown key; allowed: {', '.join(sorted(allowed))}")
+    for i, t in enumerate(w.array_of_tables("tolerances", raw.get("tolerances", []))):
+        tw = w.at(f"tolerances[{i}]")
+        tw.keys(t, _TOLERANCE_KEYS)
         if t.get("metric") not in METRICS:
-            raise _err(p, f"tolerances[{i}].metric", f"unknown metric {t.get('metric')!r}; "
-                                                    f"allowed: {', '.join(METRICS.names())}")
+            raise tw.error("metric", f"unknown metric {t.get('metric')!r}; allowed: {', '.join(METRICS.names())}")
         try:
             rules.append(ToleranceRule(**t))
         except (TypeError, ValueError) as exc:
-            raise _err(p, f"tolerances[{i}]", str(exc)) from None
+            raise w.error(f"tolerances[{i}]", str(exc)) from None
     return CompareConfig(k=float(comp.get("k", 4.0)), spread_k=float(comp.get("spread_k", 3.0)), rules=tuple(rules))
 
 
 def load_tolerances(path: str | Path):
     """A stand-alone tolerance file (``[compare]`` and ``[[tolerances]]``) for ``harness compare``."""
     p = Path(path)
-    raw = _read_toml(p, "tolerance")
-    unknown = set(raw) - {"compare", "tolerances"}
-    if unknown:
-        raise _err(p, sorted(unknown)[0], "unknown key; allowed: compare, tolerances")
+    raw, _ = read_toml(p, "tolerance")
+    Where(p).keys(raw, ("compare", "tolerances"))
     return compare_config_from(p, raw)
 
 

@@ -64,6 +64,35 @@ def test_bad_suites_name_file_key_and_allowed_values(tmp_path, change, msg):
     assert str(p) in str(exc.value)
 
 
+@pytest.mark.parametrize("change,msg", [
+    (("seeds = [1, 2]", "seeds = [true, 2]"), r"seeds: expected a non-empty list of integers >= 0, got \[True, 2\]$"),
+    (("name = \"mini\"", "name = \"mini\"\nthreads = true"), r"threads: expected an integer >= 1, got True$"),
+    (("name = \"mini\"", "name = \"mini\"\nthreads = 0"), r"threads: expected an integer >= 1, got 0$"),
+    (("name = \"mini\"", "name = \"mini\"\nmeasure = { ring = true }"), r"measure\.ring: expected an integer >= 1"),
+    (("name = \"mini\"", "name = \"mini\"\nmeasure = { tile = 9 }"), r"measure\.tile: expected an even integer >= 8"),
+    (("name = \"mini\"", "name = \"mini\"\nmeasure = { tiles = 8 }"),
+     r"measure\.tiles: unknown key; allowed: tile, ring$"),
+    (("name = \"mini\"", "name = \"mini\"\nmeasure = 3"), r"measure: expected a table, got int$"),
+    (("name = \"mini\"", "name = \"mini\"\ncompare = { k = 0 }"),
+     r"compare\.k: expected a number in \(0, 100\), got 0$"),
+    (("name = \"mini\"", "name = \"mini\"\ncompare = { kk = 1 }"), r"compare\.kk: unknown key; allowed: k, spread_k$"),
+    (("name = \"mini\"", "name = \"mini\"\ntolerances = 1"),
+     r"tolerances: expected an array of tables \(\[\[tolerances\]\]\), got int$"),
+])
+def test_suite_values_are_read_like_vector_values(tmp_path, change, msg):
+    """Suite keys go through harness.validate: bool is not an integer; messages are "<file>: <key>: <problem>"."""
+    p = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ConfigError, match="^" + str(p).replace(".", r"\.") + ": " + msg):
+        load_suite(p)
+
+
+def test_bad_stage_parameter_in_a_suite_names_file_key_parameter_and_range(tmp_path):
+    p = write(tmp_path, GOOD.replace("dilate_px = 2", "dilate_px = true"))
+    with pytest.raises(ConfigError, match="^" + str(p).replace(".", r"\.") + r": pipelines\.a\.mask: mask backend "
+                                          r"'shape': dilate_px=True is invalid; allowed: an integer \[0, 64\]$"):
+        load_suite(p)
+
+
 def test_bad_tolerances(tmp_path):
     p = write(tmp_path, GOOD + '\n[[tolerances]]\nmetric = "sharpness"\nrel_tol = 0.1\n')
     with pytest.raises(ConfigError, match=r"tolerances\[0\].metric: unknown metric 'sharpness'; allowed: "):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping, Protocol
 
@@ -29,6 +28,7 @@ import numpy as np
 
 from harness.errors import ConfigError, StageError
 from harness.registry import Registry
+from harness.validate import ParamWhere, interval
 
 __all__ = ["STAGES", "StageContext", "StageResult", "Backend", "REGISTRIES", "register", "spec", "build_backend",
            "backend_config", "run_stage", "validate_output", "FunctionBackend", "cv2_module", "binary_mask"]
@@ -97,9 +97,7 @@ class _Range:
     def describe(self) -> str:
         if self.choices is not None:
             return "one of: " + ", ".join(map(str, self.choices))
-        lo = "-inf" if self.lo is None else f"{self.lo:g}"
-        hi = "inf" if self.hi is None else f"{self.hi:g}"
-        return f"[{lo}, {hi}]"
+        return interval(self.lo, self.hi)
 
 
 def spec(default: Any, lo: float | None = None, hi: float | None = None, choices: tuple | None = None):
@@ -118,36 +116,31 @@ def _allowed(f: dataclasses.Field) -> str:
     return f"{name} {r.describe()}" if r is not None else name
 
 
+def _read_param(w: ParamWhere, name: str, value: Any, f: dataclasses.Field) -> Any:
+    """One parameter, read as the type of its default (ints also from whole floats, floats from ints)."""
+    default, r = f.default, f.metadata.get("range") or _Range()
+    if isinstance(default, bool):
+        value = w.boolean(name, value)
+    elif isinstance(default, int):
+        value = w.integer(name, value, r.lo, r.hi, whole_floats=True)
+    elif isinstance(default, float):
+        value = w.number(name, value, r.lo, r.hi)
+    elif isinstance(default, str):
+        value = w.string(name, value, empty=True, multiline=True)
+    elif r.lo is not None or r.hi is not None:
+        w.number(name, value, r.lo, r.hi)
+    if r.choices is not None:
+        w.choice(name, value, r.choices)
+    return value
+
+
 def _check_params(label: str, cls: type, params: Mapping[str, Any]):
     """Validate ``params`` against the Params dataclass ``cls``; return an instance."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(params) - set(fields))
-    if unknown:
-        raise ConfigError(f"{label}: unknown parameter {unknown[0]!r}; allowed: {', '.join(fields) or '(none)'}")
-    values = {}
-    for name, value in params.items():
-        f = fields[name]
-        default = f.default
-        bad = ConfigError(f"{label}: {name}={value!r} is invalid; allowed: {_allowed(f)}")
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise bad
-        elif isinstance(default, (int, float)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-                raise bad
-            if isinstance(default, int) and not float(value).is_integer():
-                raise bad
-            value = type(default)(value)
-        elif isinstance(default, str) and not isinstance(value, str):
-            raise bad
-        r: _Range | None = f.metadata.get("range")
-        if r is not None:
-            if r.choices is not None and value not in r.choices:
-                raise bad
-            if (r.lo is not None and value < r.lo) or (r.hi is not None and value > r.hi):
-                raise ConfigError(f"{label}: {name}={value!r} is out of range; allowed: {_allowed(f)}")
-        values[name] = value
-    return cls(**values)
+    where = ParamWhere(label)
+    where.keys(params, tuple(fields), noun="parameter")
+    return cls(**{name: _read_param(where.param(_allowed(fields[name])), name, value, fields[name])
+                  for name, value in params.items()})
 
 
 # ----------------------------------------------------------------------------- building
