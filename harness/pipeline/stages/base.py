@@ -27,15 +27,15 @@ from typing import Any, Callable, ClassVar, Mapping, Protocol
 import numpy as np
 
 from harness.errors import ConfigError, StageError
-from harness.registry import Registry
+from harness.pipeline.stages import catalog
+from harness.registry import import_object
 from harness.validate import ParamWhere, interval
 
-__all__ = ["STAGES", "StageContext", "StageResult", "Backend", "REGISTRIES", "register", "spec", "build_backend",
+__all__ = ["STAGES", "StageContext", "StageResult", "Backend", "register", "spec", "build_backend",
            "backend_config", "run_stage", "validate_output", "FunctionBackend", "cv2_module", "binary_mask"]
 
 STAGES = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
 MASK_STAGES = ("detect", "mask")
-REGISTRIES: dict[str, Registry] = {s: Registry(f"{s} backend") for s in STAGES}
 
 
 @dataclass
@@ -75,11 +75,17 @@ class BackendBase:
 
 
 def register(stage: str, name: str):
-    """Class decorator: register a backend class under ``stage``/``name``."""
+    """Class decorator: declare the stage and name of a backend class (no global side effect).
+
+    Which name resolves to which class is decided by :mod:`harness.pipeline.stages.catalog`
+    (a static table for the built-ins, the ``harness.backends`` entry-point group for
+    third-party packages); :func:`build_backend` checks that the two agree.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; allowed: {', '.join(STAGES)}")
 
     def deco(cls):
         cls.stage, cls.name = stage, name
-        REGISTRIES[stage].register(name, cls)
         return cls
 
     return deco
@@ -182,14 +188,20 @@ def build_backend(stage: str, name: str, params: Mapping[str, Any] | None = None
     ``"package.module:attr"``.  Raises :class:`ConfigError` for an unknown stage,
     backend or parameter and for a value of the wrong type or out of range.
     """
-    if stage not in REGISTRIES:
+    if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; allowed: {', '.join(STAGES)}")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{stage}: backend name must be a non-empty string, got {name!r}")
-    _load_builtin()
     params = dict(params or {})
-    obj = REGISTRIES[stage].resolve(name)
     label = f"{stage} backend {name!r}"
+    target = catalog.lookup(stage, name)
+    if target is not None:
+        obj = import_object(target)
+    elif ":" in name:
+        obj = import_object(name)
+    else:
+        raise ConfigError(f"unknown {stage} backend {name!r}; allowed: {', '.join(catalog.names(stage))} "
+                          f"or 'module:attr'")
     if inspect.isclass(obj):
         pcls = getattr(obj, "Params", None)
         if pcls is None or not dataclasses.is_dataclass(pcls):
@@ -197,6 +209,8 @@ def build_backend(stage: str, name: str, params: Mapping[str, Any] | None = None
         own = getattr(obj, "stage", stage)
         if own != stage:
             raise ConfigError(f"{label} is a {own} backend, not a {stage} backend")
+        if target is not None and getattr(obj, "name", name) != name:
+            raise ConfigError(f"{label}: {target} declares itself as {obj.name!r}")
         inst = obj(_check_params(label, pcls, params))
         if ":" in name:  # record how it was named, so the config can rebuild it
             inst.stage, inst.name = stage, name
@@ -311,15 +325,3 @@ def binary_mask(ctx: StageContext, shape: tuple[int, int], label: str) -> np.nda
     if m.shape != tuple(shape):
         raise StageError(f"{label}: mask shape {m.shape} does not match the image {tuple(shape)}")
     return m >= 0.5
-
-
-_LOADED = False
-
-
-def _load_builtin() -> None:
-    """Import the built-in backend modules (they register themselves)."""
-    global _LOADED
-    if not _LOADED:
-        from harness.pipeline.stages import denoise, detect, generate, inpaint, mask, upscale  # noqa: F401
-
-        _LOADED = True
