@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
 
 from harness.errors import InputError
@@ -82,6 +84,21 @@ def load_mask(path: str | os.PathLike[str], shape: tuple[int, int] | None = None
     return arr
 
 
+def float_to_uint8(image: Any) -> np.ndarray:
+    """Floats in [0, 1] → uint8 code values: ×255, round half to even (``np.rint``), clip to 0..255.
+
+    The one float → 8-bit conversion in harness (stage outputs, saved masks, PNGs).  The
+    multiplication keeps the input's float dtype, so float32 and float64 inputs round as
+    their own arithmetic gives; NaN must be rejected before (it would become 0).
+    """
+    return np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
+
+
+def codes_to_uint8(values: Any) -> np.ndarray:
+    """Float code values (0..255 scale) → uint8: round half to even, clip to 0..255."""
+    return np.clip(np.rint(np.asarray(values)), 0, 255).astype(np.uint8)
+
+
 def to_float(image: np.ndarray) -> np.ndarray:
     """Convert a uint8/uint16/float image to float32 in [0, 1]."""
     if image.dtype == np.uint8:
@@ -134,7 +151,7 @@ def save_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
             raise InputError(f"{path}: refusing to save an image with NaN or inf")
-        arr = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+        arr = float_to_uint8(arr)
     elif arr.dtype == np.bool_:
         arr = arr.astype(np.uint8) * 255
     if arr.dtype == np.uint16:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.imageio import float_to_uint8
 from harness.comparing.engine import Check, CompareConfig, compare_paired, summarize_status
 from harness.errors import BaselineError, HarnessError, StageError
 from harness.measuring.result import Measurement, MetricValues
@@ -126,7 +127,7 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
                         config["mask_rejected"] = str(rejected)
                 ctx.mask = None if rejected or out_mask is None or not np.any(out_mask >= 0.5) else out_mask
                 if ctx.mask is not None:
-                    save(f"{spec.stage}_mask", (np.clip(ctx.mask, 0, 1) * 255).round().astype(np.uint8))
+                    save(f"{spec.stage}_mask", float_to_uint8(np.clip(ctx.mask, 0, 1)))
             if out_img is not None:
                 image = out_img
                 save(spec.stage, image)

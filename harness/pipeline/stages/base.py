@@ -26,6 +26,7 @@ from typing import Any, Callable, ClassVar, Mapping, Protocol
 
 import numpy as np
 
+from harness.imageio import float_to_uint8
 from harness.errors import ConfigError, StageError
 from harness.pipeline.stages import catalog
 from harness.registry import import_object
@@ -239,7 +240,7 @@ def _as_uint8(arr: Any, label: str) -> np.ndarray:
     if a.dtype.kind == "f":
         if not np.all(np.isfinite(a)):
             raise StageError(f"{label}: output image contains NaN or inf")
-        a = np.clip(np.rint(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+        a = float_to_uint8(a.astype(np.float64))
     elif a.dtype != np.uint8:
         raise StageError(f"{label}: output image dtype {a.dtype} is neither uint8 nor float in [0, 1]")
     return a

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.imageio import float_to_uint8
 from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
 
 __all__ = ["NLMeans", "Bilateral", "TotalVariation"]
@@ -61,4 +62,4 @@ class TotalVariation(_Denoise):
         from skimage.restoration import denoise_tv_chambolle
 
         out = denoise_tv_chambolle(image.astype(np.float64) / 255.0, weight=0.15 * s, channel_axis=-1)
-        return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+        return float_to_uint8(out)

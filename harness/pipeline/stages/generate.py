@@ -28,6 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from harness.imageio import float_to_uint8
 from harness.errors import ConfigError, StageError
 from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, register, spec
 
@@ -152,7 +153,7 @@ class TinyDiffusion(BackendBase):
             return StageResult(image=image.copy(), info={"generated": 0})
         from PIL import Image
 
-        out = np.clip(np.rint(self._generate(ctx) * 255.0), 0, 255).astype(np.uint8)
+        out = float_to_uint8(self._generate(ctx))
         h, w = image.shape[:2]
         if out.shape[:2] != (h, w):
             out = np.asarray(Image.fromarray(out).resize((w, h), Image.Resampling.LANCZOS))

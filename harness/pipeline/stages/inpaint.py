@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.imageio import float_to_uint8
 from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, binary_mask, cv2_module, register, spec
 
 __all__ = ["Telea", "NavierStokes", "Biharmonic", "PatchMatch"]
@@ -80,7 +81,7 @@ class Biharmonic(_Inpaint):
         out = image.copy()
         crop = inpaint_biharmonic(image[y0:y1, x0:x1].astype(np.float64) / 255.0, m[y0:y1, x0:x1],
                                   channel_axis=-1)
-        out[y0:y1, x0:x1] = np.clip(np.rint(crop * 255.0), 0, 255).astype(np.uint8)
+        out[y0:y1, x0:x1] = float_to_uint8(crop)
         return out
 
 

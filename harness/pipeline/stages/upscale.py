@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.imageio import float_to_uint8
 from harness.errors import ConfigError, StageError
 from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
 
@@ -100,7 +101,7 @@ class Guided(BackendBase):
         guide = cv2.resize(g, size, interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
         out = np.stack([guided_filter(guide[..., c], up[..., c], self.params.radius * s, self.params.eps)
                         for c in range(3)], axis=2)
-        out = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+        out = float_to_uint8(out)
         if self.params.clamp:
             k = np.ones((3, 3), np.uint8)
             lo = cv2.resize(cv2.erode(image, k, borderType=cv2.BORDER_REPLICATE), size, interpolation=cv2.INTER_NEAREST)
@@ -189,4 +190,4 @@ class RealESRGAN(BackendBase):
                 n += 1
         if not np.all(np.isfinite(out)):
             raise StageError("upscale backend 'realesrgan': output contains NaN or inf")
-        return StageResult(image=np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8), info={"tiles": n})
+        return StageResult(image=float_to_uint8(out), info={"tiles": n})

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from harness.imageio import codes_to_uint8
 from harness.errors import ConfigError
 from harness.validate import Where
 
@@ -72,7 +73,7 @@ def _security_card(size: tuple[int, int], seed: int, *, period: float, lobes: in
     base -= 28 * (lines[..., None] ** 4) * np.array([0.6, 1.0, 0.4])
     rng = np.random.default_rng(seed)
     base += rng.normal(0, 1.2, (h, w, 1))
-    return np.clip(np.rint(base), 0, 255).astype(np.uint8)
+    return codes_to_uint8(base)
 
 
 def _items(w: Where, key: str, v: Any) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.imageio import codes_to_uint8
 from harness.errors import InputError
 from harness.pipeline.vectors.recipes import RECIPES, font
 from harness.pipeline.vectors.schema import Vector
@@ -64,7 +65,7 @@ def _as_rgb8(img: np.ndarray) -> np.ndarray:
     if img.dtype == np.uint16:
         img = np.rint(img / 257.0).astype(np.uint8)
     elif img.dtype != np.uint8:
-        img = np.clip(np.rint(img.astype(np.float64)), 0, 255).astype(np.uint8)
+        img = codes_to_uint8(img.astype(np.float64))
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     return np.ascontiguousarray(img[..., :3])
@@ -237,7 +238,7 @@ def _compose(v: Vector, base: np.ndarray) -> Rendered:
         a = cover * float(ov.get("opacity", 1.0))
         out = out * (1 - a[..., None]) + rgb * a[..., None]  # exactly ``clean`` wherever every a == 0
         total = 1 - (1 - total) * (1 - cover)
-    image = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    image = codes_to_uint8(out)
     mask = np.clip(total, 0.0, 1.0).astype(np.float32)
     h = hashlib.sha256(f"{v.size[0]}x{v.size[1]}".encode())
     for arr in (image, mask, anchors):

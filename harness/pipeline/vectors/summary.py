@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.imageio import float_to_uint8
 from harness.pipeline.vectors.rendering import overlay_anchor_gap, render
 from harness.pipeline.vectors.schema import Vector
 
@@ -51,7 +52,7 @@ def render_to_png(v: Vector, out_dir: str | Path) -> list[Path]:
     r = render(v)
     out = Path(out_dir) / v.id
     files = {"image.png": r.image, "clean.png": r.clean,
-             "overlay_mask.png": np.rint(r.overlay_mask * 255).astype(np.uint8),
+             "overlay_mask.png": float_to_uint8(r.overlay_mask),
              "anchors.png": r.anchors.astype(np.uint8) * 255}
     paths = []
     for name, arr in files.items():
