@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from harness.measuring.driver import measure
-from harness.measuring.slices import make_grid
+from harness.measuring.tiles import make_grid
 
 
 @pytest.mark.parametrize("bad,msg", [
@@ -124,7 +124,7 @@ def test_region_and_tile_values_line_up_with_their_names():
     """Every local slice against a direct computation on the band-passed image."""
     import scipy.fft as sfft
 
-    from harness.measuring.metrics.spectral import band_images
+    from harness.measuring.bands import band_images
 
     rng = np.random.default_rng(5)
     img = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
@@ -137,7 +137,7 @@ def test_region_and_tile_values_line_up_with_their_names():
     y = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
     cb = 0.564 * (rgb[..., 2] - y)
     bands = band_images(sfft.rfft2(y), y.shape).astype(np.float64)
-    from harness.measuring.slices import make_regions
+    from harness.measuring.regions import make_regions
 
     reg = make_regions(mask.astype(np.float32), ring=8)
     regions = {"inside": reg.inside, "ring": reg.ring, "outside": reg.outside, "anchor": anchors}
@@ -150,3 +150,11 @@ def test_region_and_tile_values_line_up_with_their_names():
     for name, sel in regions.items():
         assert m.value("mean", f"region={name} ch=Cb") == pytest.approx(cb[sel].mean(), abs=1e-3)
     assert m.value("mean", "tile=r1c1 ch=Cb") == pytest.approx(cb[16:48, 16:48].mean(), abs=1e-3)
+
+
+def test_metric_families_come_in_a_fixed_order():
+    img = np.random.default_rng(6).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    mask = np.zeros((64, 64), bool)
+    mask[20:40, 20:40] = True
+    assert list(measure(img, mask).metrics) == ["band_power", "spectrum", "periodic", "contrast", "mean", "chroma",
+                                                "hue", "seam_step", "seam_profile", "seam_grad"]

@@ -1,10 +1,11 @@
 """Metric registry: every metric's name, unit, direction and default tolerance.
 
 The metric *functions* live in the sibling modules (``spectral``, ``contrast``,
-``color``, ``seams``, ``reference``) and are pure functions of arrays;
-:func:`harness.measuring.measure` composes them over the slices of
-:mod:`harness.measuring.slices`.  This module holds only the metadata the comparison
-engine needs, so importing it is cheap.
+``color``, ``seams``, ``reference``; ``noise`` derives every slice's noise floor):
+pure functions of arrays, plus one function per metric family that turns the
+shared :class:`harness.measuring.context.Context` into its values and slice
+names, which :func:`harness.measure` calls in turn.  This module holds only the
+metadata the comparison engine needs, so importing it is cheap.
 
 Direction says which change is a regression:
 

@@ -1,22 +1,45 @@
 """Spectral metrics: band power, radially averaged power spectrum, periodic peaks.
 
-All functions are pure and work on ``scipy.fft`` spectra of float32 images in
-8-bit code values.  Power is *mean square per pixel* (code²), so by Parseval
-the band powers of an image plus its ``base`` residual sum to its variance.
+The array functions are pure and work on ``scipy.fft`` spectra of float32
+images in 8-bit code values.  Power is *mean square per pixel* (code²), so by
+Parseval the band powers of an image plus its ``base`` residual sum to its
+variance.  :func:`band_power`, :func:`spectrum` and :func:`periodic` are the
+metric families that :func:`harness.measure` calls: each takes the shared
+:class:`~harness.measuring.context.Context` and returns its ``MetricValues``,
+slice names included.  The bands themselves are defined in
+:mod:`harness.measuring.bands`.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.measuring.slices import BAND_CENTERS, band_filters, radial_frequency, rfft_weights
+from harness.measuring.bands import (
+    BAND_CENTERS,
+    BAND_NAMES,
+    band_filters,
+    band_gains,
+    radial_frequency,
+    rfft_weights,
+)
+from harness.measuring.channels import CHANNELS
+from harness.measuring.metrics import noise
+from harness.measuring.result import MetricValues
+from harness.measuring.slices import SliceLayout, slice_name
+
+if TYPE_CHECKING:
+    from harness.measuring.context import Context
 
 __all__ = [
-    "band_images",
+    "band_power",
+    "spectrum",
+    "periodic",
     "band_power_spectral",
     "radial_psd",
+    "radial_centers",
     "RADIAL_EDGES",
     "periodic_power",
     "PEAK_THRESHOLD",
@@ -32,17 +55,6 @@ RADIAL_EDGES = tuple(float(x) for x in (1 / 64) * 2.0 ** (np.arange(12) / 2.0))
 PEAK_THRESHOLD = 6.0
 CHANCE_PEAK_SHARE = 3e-4
 PEAK_WINDOW = 7
-
-
-def band_images(spec_y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Band-passed luma images ``(n_bands, H, W)`` float32 from ``rfft2(Y)``."""
-    import scipy.fft as sfft
-
-    filt = band_filters(*shape)
-    out = np.empty((filt.shape[0], *shape), dtype=np.float32)
-    for b in range(filt.shape[0]):  # one 2-D transform at a time is ~2x faster than a batched one
-        out[b] = sfft.irfft2(spec_y * filt[b], s=shape, workers=1)
-    return out
 
 
 @lru_cache(maxsize=16)
@@ -77,6 +89,7 @@ def _radial_onehot(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def radial_centers() -> list[float]:
+    """Geometric centres (cycles/pixel) of the :data:`RADIAL_EDGES` bins: the ``f=`` of ``spectrum`` slices."""
     e = np.asarray(RADIAL_EDGES)
     return list(np.sqrt(e[:-1] * e[1:]))
 
@@ -188,3 +201,60 @@ def _local_max(p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=8)
 def _win_energy(h: int, w: int) -> float:
     return float((_hann2d(h, w).astype(np.float64) ** 2).sum())
+
+
+# --- metric families: Context -> {metric name: MetricValues} -----------------------------------
+
+
+@lru_cache(maxsize=32)
+def _band_power_names(layout: SliceLayout) -> tuple[str, ...]:
+    """Whole-image slices channel-major then band; local slices (luma only) band-major then location."""
+    return (tuple(slice_name(band=b, ch=c) for c in CHANNELS for b in BAND_NAMES)
+            + tuple(slice_name(band=b, ch="Y", **loc) for b in BAND_NAMES for loc in layout.local))
+
+
+def band_power(ctx: Context) -> dict[str, MetricValues]:
+    """``band_power`` (code²): mean square of each band-passed channel per slice.
+
+    Whole image: Y, Cb and Cr (chroma in the frequency domain, Parseval: no
+    band images are formed for it); tiles and regions: luma only, averaged
+    from the squared band images in ``ctx.sums``.
+    """
+    h, w = ctx.shape
+    n_img = float(h * w)
+    n = ctx.sums.n
+    band_sq = ctx.sums.mean("band_sq")  # (B, S)
+    chroma_bp = band_power_spectral(ctx.spec[1:], (h, w))  # (2, B)
+    bp_glob = np.concatenate([band_sq[:, 0][None], chroma_bp])  # (3, B)
+    bp_local = band_sq[:, 1:]  # (B, T [+R])
+    values = np.concatenate([bp_glob.ravel(), bp_local.ravel()])
+    n_px = np.concatenate([np.full(bp_glob.size, n_img), np.tile(n[1:], len(BAND_NAMES))])
+    gains = band_gains(h, w)
+    # a chroma channel sees only its share of per-pixel RGB noise (see noise.CHANNEL_NOISE_GAIN)
+    ch_gain = np.repeat([noise.CHANNEL_NOISE_GAIN[c] for c in CHANNELS], len(BAND_NAMES))
+    gain = np.concatenate([np.tile(gains, 3) * ch_gain, np.repeat(gains, n.size - 1)])
+    std, bias = noise.power_noise(values, n_px, gain, ctx.sigma)
+    return {"band_power": MetricValues(_band_power_names(ctx.layout), values, std, bias)}
+
+
+@lru_cache(maxsize=1)
+def _spectrum_names() -> tuple[str, ...]:
+    return tuple(slice_name(ch="Y", f=f"{c:.4f}") for c in radial_centers())
+
+
+def spectrum(ctx: Context) -> dict[str, MetricValues]:
+    """``spectrum`` (code²): radially averaged power spectral density of luma, one slice per half-octave bin."""
+    psd, ncoef = radial_psd(ctx.spec[0], ctx.shape)
+    std, bias = noise.psd_noise(psd, ncoef, ctx.sigma)
+    return {"spectrum": MetricValues(_spectrum_names(), psd, std, bias)}
+
+
+@lru_cache(maxsize=1)
+def _periodic_names() -> tuple[str, ...]:
+    return tuple(slice_name(band=b, ch="Y") for b in BAND_NAMES)
+
+
+def periodic(ctx: Context) -> dict[str, MetricValues]:
+    """``periodic`` (code²): luma power in narrow spectral peaks per band (micro-tiling), whole image."""
+    pk, std, bias = periodic_power(ctx.y, ctx.sigma)
+    return {"periodic": MetricValues(_periodic_names(), pk, std, bias)}

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from harness.measuring.driver import measure
-from harness.measuring.metrics.spectral import band_images, band_power_spectral, periodic_power, radial_psd
-from harness.measuring.slices import BAND_NAMES, band_filters, band_gains
+from harness.measuring.bands import BAND_NAMES, band_filters, band_gains, band_images
+from harness.measuring.metrics.spectral import band_power_spectral, periodic_power, radial_psd
 
 
 def _grey(y: np.ndarray) -> np.ndarray:
@@ -23,7 +23,7 @@ def test_parseval_band_images_and_spectral_band_power_agree():
     np.testing.assert_allclose(spatial, spectral, rtol=1e-4)
     # bands + the base residual (1 - sum |H_b|^2 below 1/16) = the variance
     f2 = band_filters(*y.shape).astype(np.float64) ** 2
-    from harness.measuring.slices import rfft_weights
+    from harness.measuring.bands import rfft_weights
 
     p = np.abs(spec.astype(np.complex128)) ** 2 * rfft_weights(*y.shape)
     p[0, 0] = 0.0
@@ -153,3 +153,35 @@ def test_periodic_power_matches_a_slow_reference():
     ref /= norm
     np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-6)
     assert got[1] > 0 and got[2] > 0  # the two lines (f = 0.15 and 0.31) land in mid and high
+
+
+def test_band_power_family_names_every_slice_and_finds_a_sinusoid_in_every_tile():
+    from harness.measuring.context import prepare
+    from harness.measuring.metrics.spectral import band_power
+
+    n = 256
+    y = np.tile(20.0 * np.cos(2 * np.pi * np.arange(n) / 4), (n, 1)).astype(np.float32)  # f = 1/4: high
+    mask = np.zeros((n, n), bool)
+    mask[64:128, 64:160] = True
+    out = band_power(prepare(_grey(128.0 + y), mask, lsb=1e-9))
+    assert set(out) == {"band_power"}
+    bp = out["band_power"]
+    assert bp.slices[:4] == tuple(f"band={b} ch=Y" for b in BAND_NAMES)
+    assert bp.slices[4:12] == tuple(f"band={b} ch={c}" for c in ("Cb", "Cr") for b in BAND_NAMES)
+    assert bp.slices[12] == "band=low tile=r0c0 ch=Y" and bp.slices[-1] == "band=top region=outside ch=Y"
+    assert len(bp) == 12 + 4 * (7 * 7 + 3)
+    assert bp.get("band=high tile=r3c5 ch=Y") == pytest.approx(200.0, rel=1e-3)
+    assert bp.get("band=high region=ring ch=Y") == pytest.approx(200.0, rel=1e-3)
+    assert bp.get("band=top region=ring ch=Y") < 1e-6
+    assert bp.get("band=high ch=Cb") < 1e-6  # grey: no chroma
+
+
+def test_spectrum_and_periodic_families_name_their_slices():
+    from harness.measuring.context import prepare
+    from harness.measuring.metrics.spectral import periodic, radial_centers, spectrum
+
+    ctx = prepare(np.random.default_rng(8).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    sp = spectrum(ctx)["spectrum"]
+    assert sp.slices[0] == "ch=Y f=0.0186" and sp.slices[-1] == "ch=Y f=0.5946"
+    assert len(sp) == len(radial_centers())
+    assert periodic(ctx)["periodic"].slices == ("band=low ch=Y", "band=mid ch=Y", "band=high ch=Y", "band=top ch=Y")

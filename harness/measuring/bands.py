@@ -1,0 +1,107 @@
+"""Frequency bands: where ``low, mid, high, top`` are defined and how an image is split into them.
+
+Four octave bands on the radial frequency ``f`` (cycles per pixel), centred at
+1/16, 1/8, 1/4 and 1/2 (Nyquist) and named ``low, mid, high, top``.  Each band
+filter is a raised cosine in ``log2 f`` one octave wide on either side, so
+neighbouring filters overlap and their *squares* sum to one: the bands form a
+tight frame and band energies add up to the image energy (Parseval), while each
+filter is smooth enough to stay spatially local (a sharp brick-wall band would
+ring into neighbouring tiles and mask regions).  Frequencies above Nyquist on
+the diagonal belong to ``top``; those below 1/16 that ``low`` does not cover
+form the ``base`` (shading), which is not reported as a band -- mean colour and
+contrast describe it.
+
+Everything here lives on the ``rfft2`` grid of an ``h x w`` image: arrays of
+shape ``(h, w//2 + 1)``, cached per image size and read-only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = [
+    "BAND_NAMES",
+    "BAND_CENTERS",
+    "radial_frequency",
+    "rfft_weights",
+    "band_filters",
+    "band_gains",
+    "band_images",
+]
+
+BAND_NAMES: tuple[str, ...] = ("low", "mid", "high", "top")
+BAND_CENTERS: tuple[float, ...] = (1 / 16, 1 / 8, 1 / 4, 1 / 2)  # cycles per pixel
+
+
+@lru_cache(maxsize=16)
+def radial_frequency(h: int, w: int) -> np.ndarray:
+    """Radial frequency (cycles/pixel, float64) on the ``rfft2`` grid, shape ``(h, w//2+1)``."""
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    f = np.sqrt(fy * fy + fx * fx)
+    f.setflags(write=False)
+    return f
+
+
+@lru_cache(maxsize=16)
+def rfft_weights(h: int, w: int) -> np.ndarray:
+    """Multiplicity (1 or 2) of each ``rfft2`` coefficient in the full spectrum, ``(h, w//2+1)`` float32.
+
+    The half-plane ``rfft2`` stores each conjugate pair once; only the first
+    column (and the Nyquist column for even ``w``) has no mirror image.
+    """
+    wt = np.full((h, w // 2 + 1), 2.0, dtype=np.float32)
+    wt[:, 0] = 1.0
+    if w % 2 == 0:
+        wt[:, -1] = 1.0
+    wt.setflags(write=False)
+    return wt
+
+
+def _band_response(f: np.ndarray, center: float, is_top: bool) -> np.ndarray:
+    """Raised-cosine amplitude response of one band at radial frequencies ``f`` (float64)."""
+    with np.errstate(divide="ignore"):
+        t = np.log2(np.maximum(f, 1e-12)) - np.log2(center)
+    resp = np.where(np.abs(t) < 1.0, np.cos(0.5 * np.pi * t), 0.0)
+    if is_top:  # nothing lies above ``top``: it keeps all of the diagonal beyond Nyquist
+        resp = np.where(t >= 0.0, 1.0, resp)
+    return resp
+
+
+@lru_cache(maxsize=16)
+def band_filters(h: int, w: int) -> np.ndarray:
+    """Band amplitude responses on the ``rfft2`` grid: ``(n_bands, h, w//2+1)`` float32.
+
+    Squares of the responses, plus the ``base`` residual, sum to one everywhere.
+    """
+    f = radial_frequency(h, w).astype(np.float64)
+    filt = np.stack([_band_response(f, c, i == len(BAND_CENTERS) - 1) for i, c in enumerate(BAND_CENTERS)])
+    filt[:, 0, 0] = 0.0  # the mean (DC) is never band energy
+    out = filt.astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=16)
+def band_gains(h: int, w: int) -> np.ndarray:
+    """Fraction of white-noise power each band passes: ``mean |H_b|^2`` over the full plane, ``(n_bands,)``."""
+    filt = band_filters(h, w).astype(np.float64)
+    wt = rfft_weights(h, w).astype(np.float64)
+    return (filt**2 * wt).sum(axis=(1, 2)) / (h * w)
+
+
+def band_images(spec_y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Band-passed luma images ``(n_bands, H, W)`` float32 from ``rfft2(Y)`` of an ``(H, W)`` image.
+
+    Values are in the units of the input (code values); their squares are the
+    per-pixel band power that tiles and regions average.
+    """
+    import scipy.fft as sfft
+
+    filt = band_filters(*shape)
+    out = np.empty((filt.shape[0], *shape), dtype=np.float32)
+    for b in range(filt.shape[0]):  # one 2-D transform at a time is ~2x faster than a batched one
+        out[b] = sfft.irfft2(spec_y * filt[b], s=shape, workers=1)
+    return out

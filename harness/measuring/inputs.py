@@ -1,0 +1,64 @@
+"""Input validation: images to float32 8-bit code values, masks to float32 in [0, 1].
+
+Every error a caller can cause is raised here as a ``ValueError`` with a
+message naming what is wrong, before any metric runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["as_code_values", "check_mask"]
+
+
+def as_code_values(image: Any, lsb: float | None = None) -> tuple[np.ndarray, float]:
+    """Validate an image and return it as float32 8-bit code values plus one LSB in those units.
+
+    Accepts ``(H, W, 3)`` uint8, uint16 or float in [0, 1], at least 16x16.
+    Float images are assumed to come from 8-bit data (one LSB = 1 code value)
+    unless ``lsb`` (in [0, 1] units) says otherwise.  Returns ``(rgb, lsb)``
+    with ``rgb`` of shape ``(H, W, 3)`` float32 in 0..255.
+    """
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"image must have shape (H, W, 3), got {arr.shape}")
+    h, w = arr.shape[:2]
+    if h < 16 or w < 16:
+        raise ValueError(f"image must be at least 16x16 pixels, got {w}x{h}")
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32), 1.0 if lsb is None else float(lsb) * 255.0
+    if arr.dtype == np.uint16:
+        out = arr.astype(np.float32) * np.float32(255.0 / 65535.0)
+        return out, 255.0 / 65535.0 if lsb is None else float(lsb) * 255.0
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("image contains NaN or inf")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < -1e-6 or hi > 1.0 + 1e-6:
+            raise ValueError(f"float image values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]")
+        return arr.astype(np.float32) * np.float32(255.0), 1.0 if lsb is None else float(lsb) * 255.0
+    raise ValueError(f"image dtype must be uint8, uint16 or float, got {arr.dtype}")
+
+
+def check_mask(mask: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Validate a ``(H, W)`` mask (bool, uint8 0..255, uint16, or float in [0, 1]) → float32 in [0, 1]."""
+    m = np.asarray(mask)
+    if m.ndim == 3 and m.shape[2] == 1:
+        m = m[..., 0]
+    if m.shape != tuple(shape):
+        raise ValueError(f"mask shape {m.shape} does not match image shape {tuple(shape)}")
+    if m.dtype == np.bool_:
+        return m.astype(np.float32)
+    if m.dtype == np.uint8:
+        return m.astype(np.float32) / 255.0
+    if m.dtype == np.uint16:
+        return m.astype(np.float32) / 65535.0
+    if m.dtype.kind == "f":
+        if not np.all(np.isfinite(m)):
+            raise ValueError("mask contains NaN or inf")
+        if float(m.min()) < -1e-6 or float(m.max()) > 1.0 + 1e-6:
+            raise ValueError("float mask values must lie in [0, 1]")
+        return m.astype(np.float32)
+    raise ValueError(f"mask dtype must be bool, uint8, uint16 or float, got {m.dtype}")
