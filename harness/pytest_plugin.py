@@ -1,123 +1,176 @@
-"""pytest plugin (``pytest11`` entry point): harness reports and suites as test items.
+"""pytest plugin (``pytest11`` entry point): harness suites and reports as test items, and
+the ``harness_check`` fixture.
 
-    pytest --harness-report reports/<run-id>     one item per case of an existing run
-    pytest --harness-suite smoke                 run a suite first, then one item per case
+    pytest                                  in a harness project: its default suite, one item per case
+    pytest vectors/suites/nightly.toml      a suite file named on the command line
+    pytest --harness-suite smoke            a suite by name or path, anywhere
+    pytest --harness-report reports/<id>    gate on a finished run (incomplete or errored fails)
+    def test_x(harness_check): harness_check(image, mask=mask)
 
-The plugin only adapts reports to items; the comparison engine decides pass or
-fail.  It imports nothing heavy unless one of its options is used, so pytest
-starts as fast as without it.
+**Collection runs nothing.**  A suite file becomes one item per case (a distribution suite:
+one per vector x pipeline group, all its seeds compared together); collecting validates the
+suite and touches no file, so ``-k`` and ``--collect-only`` cost nothing and every xdist
+worker collects the same items.  A plain ``pytest`` in a harness project collects the suites
+named by the ini option ``harness_suites`` (default: the project's default suite) found in
+the project's suites folder, and any suite file named on the command line.  With
+``--harness-suite`` or ``--harness-report`` only what they name is collected from harness.
+
+**Node ids** are pytest's own: ``<suite file>::<case id>`` with the suite file relative to the
+rootdir (``vectors/suites/smoke.toml::receipt_microprint/classic/s1``), so a failing id can
+be pasted back and ``-k receipt_microprint`` / ``-k "classic and s1"`` select by case id; a
+distribution group is ``<suite file>::<vector>/<pipeline>/seeds``; a case of a finished run is
+``<report.json>::<case id>``.  Files outside the rootdir (a built-in suite, a report
+elsewhere) get ``harness::<suite file stem>::...`` and ``harness::<run id>::...``.
+
+**Run folder.**  Items write what ``harness run`` writes, under the project's reports folder
+(or ``--harness-out``), in a folder created when the first item runs: the process that runs
+an item writes ``cases/<slug>.json`` and the stage PNGs; the *owner* (the only process, or
+the xdist controller) receives every item's report, appends ``checks.csv`` rows, rewrites
+``report.json`` as cases land and at the end of the session writes it with ``complete``
+(true when every selected case has a result), then the views.  Run ids are
+``<stamp>-<suite>``; the owner picks the stamp and ``pytest_configure_node`` hands it to the
+workers, so all processes write one folder and only the owner writes ``report.json``.
+
+**Reports.**  ``--harness-report DIR`` makes one item per case; an errored or failed case
+fails; an incomplete report (``"complete": false``) adds an item ``complete`` that fails and
+that ``-k`` selects together with any case of that report.
+
+**harness_check** follows pytest-regressions' lifecycle and syrupy's unused-snapshot rule;
+see :class:`HarnessCheck` and :class:`BaselineUse`.
+
+This module holds the hooks, options and fixture; the parts live in :mod:`harness.plugin`
+(session state, collectors and items, the run folder, harness_check).  It imports nothing heavy (numpy, the measuring code, the pipeline)
+until a suite file is collected or an item runs, so pytest starts fast wherever harness is
+installed.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-__all__ = ["HarnessCaseItem", "HarnessCaseFailed"]
+from harness.plugin.check import HarnessCheck
+from harness.plugin.common import get_session
+from harness.plugin.session import HarnessSession
 
 
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "harness_check", "pytest_addoption", "pytest_collect_file", "pytest_collection_finish", "pytest_configure",
+    "pytest_configure_node", "pytest_sessionfinish", "pytest_terminal_summary", "pytest_testnodedown",
+    "pytest_xdist_node_collection_finished",
+]
+
+# ==========================================================================================
+# options, hooks and the fixture
+# ==========================================================================================
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("harness", "image-pipeline regression checks (harness)")
+    group = parser.getgroup("harness", "harness: image-pipeline regression checks")
+    group.addoption("--harness-suite", metavar="NAME|PATH", default=None,
+                    help="collect a harness suite: a name (the project's suites, then the built-ins) or a TOML "
+                         "path; one item per case, run when the item runs. Replaces the harness_suites ini list.")
     group.addoption("--harness-report", metavar="DIR", default=None,
-                    help="turn the cases of reports/<run-id>/report.json into test items")
-    group.addoption("--harness-suite", metavar="NAME", default=None,
-                    help="run a harness suite (name or TOML path) and turn its cases into test items")
-    group.addoption("--harness-seeds", metavar="LIST", default=None, help="seeds for --harness-suite, e.g. 1,2")
-    group.addoption("--harness-k", metavar="EXPR", default=None, help="-k filter for --harness-suite cases")
+                    help="collect the cases of an existing run, reports/<run-id>/report.json, as items; an "
+                         "errored case or an incomplete report fails")
+    group.addoption("--harness-seeds", metavar="LIST", default=None,
+                    help="seeds for the collected suites instead of theirs, e.g. 1,2")
+    group.addoption("--harness-k", metavar="EXPR", default=None,
+                    help="only collect suite cases whose id matches (harness -k syntax; pytest's -k works too)")
     group.addoption("--harness-out", metavar="DIR", default=None,
-                    help="parent directory for the run of --harness-suite (default: reports/)")
-    group.addoption("--harness-max-checks", type=int, default=10,
-                    help="failing checks listed per failing case (default 10)")
-
-
-class HarnessCaseFailed(Exception):
-    """A harness case failed or errored; the message lists its worst checks."""
-
-
-class HarnessCaseItem(pytest.Item):
-    def __init__(self, *, case, run_dir: Path, max_checks: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.case = case
-        self.run_dir = run_dir
-        self.max_checks = max_checks
-        self.add_marker(pytest.mark.harness)
-
-    def runtest(self) -> None:
-        __tracebackhide__ = True
-        case = self.case
-        if case.status == "skip":
-            pytest.skip(case.error or "skipped by harness")
-        if case.status == "pass":
-            return
-        raise HarnessCaseFailed(self._message())
-
-    def _message(self) -> str:
-        case = self.case
-        lines = [f"harness case {case.id}: {case.status}"]
-        if case.error:
-            lines.append(f"  {case.error}")
-        bad = sorted((c for c in case.checks if c.status in ("fail", "error")), key=lambda c: c.severity,
-                     reverse=True)
-        for c in bad[: self.max_checks]:
-            def n(v):
-                return f"{v:.4g}" if v is not None else "-"
-            lines.append(f"  {c.status:5} {c.metric} [{c.slice}]: {n(c.value)} vs baseline {n(c.baseline)} "
-                         f"(delta {n(c.delta)}, tolerance {n(c.tolerance)})")
-        if len(bad) > self.max_checks:
-            lines.append(f"  ... {len(bad) - self.max_checks} more failing checks in {self.run_dir / 'report.json'}")
-        return "\n".join(lines)
-
-    def repr_failure(self, excinfo, style=None):  # noqa: D102 - pytest API
-        if isinstance(excinfo.value, HarnessCaseFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
-
-    def reportinfo(self):
-        return self.run_dir / "report.json", None, f"harness::{self.case.id}"
-
-
-def _run_dir(config: pytest.Config) -> Path | None:
-    report = config.getoption("harness_report")
-    suite = config.getoption("harness_suite")
-    if report and suite:
-        raise pytest.UsageError("use either --harness-report or --harness-suite, not both")
-    if report:
-        return Path(report)
-    if not suite:
-        return None
-    from harness.cli.pipeline import _seeds
-    from harness.errors import HarnessError
-    from harness.pipeline.runner import run_suite
-    from harness.pipeline.suite import load_suite
-
-    try:
-        loaded = load_suite(suite)
-        out = config.getoption("harness_out")
-        _, run_dir = run_suite(loaded, out_root=Path(out) if out else None,
-                               seeds=_seeds(config.getoption("harness_seeds")), k_expr=config.getoption("harness_k"),
-                               cache_dir=Path(".harness-cache"))
-    except HarnessError as exc:
-        raise pytest.UsageError(f"--harness-suite {suite}: {exc}") from None
-    return run_dir
+                    help="parent folder of the run folders written by suite items (default: the project's "
+                         "reports folder, else ./reports)")
+    group.addoption("--harness-max-checks", metavar="N", type=int, default=10,
+                    help="failing checks listed per failing item (default 10)")
+    group.addoption("--harness-regen", action="store_true", default=False,
+                    help="harness_check: rewrite the baselines of the checks that run (the tests still fail, "
+                         "so a regeneration is never mistaken for a pass)")
+    group.addoption("--harness-unused", nargs="?", const="report", default=None, choices=("report", "fail"),
+                    metavar="report|fail",
+                    help="list harness_check baselines (*.json beside test modules that ran whole) that no "
+                         "check used; =fail also fails the session (exit code 1). Write it as "
+                         "--harness-unused=fail, or put it after the paths")
+    parser.addini("harness_suites", type="linelist", default=None,
+                  help="suites that a plain `pytest` collects in a harness project: names in the project's "
+                       "suites folder or TOML paths relative to the rootdir (default: the project's default "
+                       "suite; empty: none)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "harness: a case of a harness report")
+    config.addinivalue_line("markers", "harness: a harness suite case or a case of a harness report")
+    session = HarnessSession(config)  # bad options are usage errors, raised before anything runs
+    config.stash[HarnessSession.KEY] = session
+    # its pytest_deselected / pytest_runtest_logreport hooks need this session's state
+    config.pluginmanager.register(session, "harness-session")
+    # --harness-suite / --harness-report name files that pytest then collects like any argument
+    # (every xdist worker re-parses the same options, so every process collects the same items).
+    config.args.extend(str(p) for p in session.extra_args)
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
-    run_dir = _run_dir(config)
-    if run_dir is None:
+def pytest_collect_file(file_path, parent):
+    if file_path.suffix not in (".toml", ".json"):
+        return None
+    session = get_session(parent.config)
+    return session.collector_for(file_path, parent) if session is not None else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = get_session(session.config)
+    if state is not None:
+        state.collected(session.items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    session = get_session(node.config)
+    if session is not None:
+        node.workerinput["harness_stamp"] = session.stamp_for_workers()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids) -> None:
+    session = get_session(node.config)
+    if session is not None:
+        session.expect(list(ids))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    session = get_session(node.config)
+    if session is not None:
+        session.worker_done(getattr(node, "workeroutput", None) or {})
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    state = get_session(session.config)
+    if state is None:
         return
-    from harness.errors import HarnessError
-    from harness.report.schema import load_report
+    if state.finish(session.config) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # --harness-unused=fail found unused baselines
 
-    try:
-        report = load_report(run_dir)
-    except HarnessError as exc:
-        raise pytest.UsageError(f"--harness-report: {exc}") from None
-    max_checks = config.getoption("harness_max_checks")
-    for case in report.cases:
-        items.append(HarnessCaseItem.from_parent(session, name=case.id, nodeid=f"harness::{case.id}", case=case,
-                                                 run_dir=Path(run_dir), max_checks=max_checks))
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    session = get_session(config)
+    lines = session.summary_lines() if session is not None else []
+    if lines:
+        terminalreporter.write_sep("-", "harness")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def harness_check(request: pytest.FixtureRequest):
+    """Measure an image and compare it with a baseline stored beside the test module.
+
+    ``harness_check(image, mask=None, *, anchors=None, tile=None, ring=8, config=None,
+    tolerances=None, name=None)`` -- the baseline is ``<module dir>/<module stem>/<test
+    name>[-<name>].json``.  A missing baseline is written and the test fails; a mismatch fails
+    with the worst checks and writes ``<...>.obtained.json``; ``--harness-regen`` rewrites the
+    baseline and fails; a match passes and returns the checks.
+    """
+    config = request.config
+    return HarnessCheck(request.node, regen=config.getoption("harness_regen"),
+                        max_checks=config.getoption("harness_max_checks"), rootpath=config.rootpath)

@@ -17,15 +17,9 @@ def _err(msg: str) -> None:
 
 
 def _seeds(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--seeds {text!r}: expected comma-separated integers, e.g. 1,2,3") from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise ConfigError(f"--seeds {text!r}: expected integers >= 0")
-    return seeds
+    from harness.pipeline.suite import parse_seeds
+
+    return parse_seeds(text)
 
 
 def project_from_args(args: argparse.Namespace, *, reports: str | None = None):

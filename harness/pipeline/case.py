@@ -13,20 +13,20 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from harness.imageio import float_to_uint8
-from harness.comparing.engine import Check, CompareConfig, compare_paired, summarize_status
+from harness.comparing.engine import Check, CompareConfig, compare_distribution, compare_paired, summarize_status
 from harness.errors import BaselineError, HarnessError, StageError
 from harness.measuring.result import Measurement, MetricValues
-from harness.naming import case_slug
+from harness.naming import case_slug, group_id
 from harness.pipeline.baselines import BaselineStore
 from harness.pipeline.cache import StageCache, content_hash
 from harness.pipeline.suite import Case, Suite
 
-__all__ = ["CaseOutput", "execute_case", "judge_case", "environment_drift", "STAGE_METRICS"]
+__all__ = ["CaseOutput", "execute_case", "judge_case", "judge_group", "group_id", "environment_drift", "STAGE_METRICS"]
 
 # Numbers from the stages that are compared like slices (see harness.measuring.metrics).
 STAGE_METRICS = {
@@ -218,3 +218,22 @@ def judge_case(out: CaseOutput, store: BaselineStore, config: CompareConfig, sui
     drift.update(environment_drift(base.environment, environment))
     checks = compare_paired(base.measurement, Measurement.from_dict(out.measurement), config)
     return summarize_status(checks), None, checks
+
+
+def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: BaselineStore, config: CompareConfig,
+                suite: Suite) -> tuple[str, str | None, list[Check]]:
+    """Status, error and checks of one distribution group: every seed's measurement against
+    every baseline seed's (:func:`~harness.comparing.engine.compare_distribution`)."""
+    vector, pipeline = cases[0].vector, cases[0].pipeline.name
+    cand = [Measurement.from_dict(o.measurement) for o in outputs if o.measurement is not None]
+    try:
+        base = [b.measurement for c in cases if (b := store.load(c.id)) is not None]
+        if len(base) < 2:
+            return "fail", (f"distribution mode needs >= 2 baseline seeds for {vector}/{pipeline}, "
+                            f"found {len(base)}: run `harness bake --suite {suite.ref or suite.path}`"), []
+        if not cand:
+            return "error", "no seed of this group produced an image", []
+        checks = compare_distribution(base, cand, config)
+        return summarize_status(checks), None, checks
+    except (BaselineError, ValueError) as exc:
+        return "error", str(exc), []

@@ -15,12 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from harness.comparing.engine import CompareConfig, compare_distribution, summarize_status
-from harness.errors import BaselineError, ConfigError
-from harness.measuring.result import Measurement
+from harness.comparing.engine import CompareConfig
+from harness.errors import ConfigError
 from harness.naming import case_slug
 from harness.pipeline.baselines import BaselineStore
-from harness.pipeline.case import CaseOutput, judge_case
+from harness.pipeline.case import CaseOutput, group_id, judge_case, judge_group
 from harness.pipeline.executors import CaseJob, make_executor
 from harness.pipeline.suite import Case, Suite
 from harness.report.schema import CSV_COLUMNS, CaseResult, Report, checks_csv_rows
@@ -162,21 +161,7 @@ def _distribution_cases(suite: Suite, cases: list[Case], outputs: dict[str, Case
     for c in cases:
         groups.setdefault((c.vector, c.pipeline.name), []).append(c)
     for (vector, pipeline), members in groups.items():
-        gid = f"{vector}/{pipeline}/seeds"
-        cand = [Measurement.from_dict(outputs[c.id].measurement) for c in members
-                if outputs[c.id].measurement is not None]
-        status, error, checks = "pass", None, []
-        try:
-            base = [b.measurement for c in members if (b := store.load(c.id)) is not None]
-            if len(base) < 2:
-                status, error = "fail", (f"distribution mode needs >= 2 baseline seeds for {vector}/{pipeline}, "
-                                         f"found {len(base)}: run `harness bake --suite {suite.ref}`")
-            elif not cand:
-                status, error = "error", "no seed of this group produced an image"
-            else:
-                checks = compare_distribution(base, cand, config)
-                status = summarize_status(checks)
-        except (BaselineError, ValueError) as exc:
-            status, error = "error", str(exc)
+        gid = group_id(vector, pipeline)
+        status, error, checks = judge_group(members, [outputs[c.id] for c in members], store, config, suite)
         flusher.add(CaseResult(gid, vector, pipeline, None, status, error, {}, {}, checks), None)
         say(f"[dist] {status:5} {gid}  {error or ''}")

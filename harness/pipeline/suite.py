@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from harness.pipeline.vectors import Vector
     from harness.project import Project
 
-__all__ = ["Suite", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "match_k",
+__all__ = ["Suite", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "match_k", "parse_seeds",
            "load_tolerances"]
 
 STAGE_ORDER = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
@@ -267,3 +267,16 @@ def match_k(expr: str, case_id: str) -> bool:
         return bool(eval(" ".join(out), {"__builtins__": {}}, {}))  # noqa: S307 - only True/False/and/or/not
     except SyntaxError:
         raise ConfigError(f"-k {expr!r}: not a valid expression (use words with and / or / not)") from None
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``--seeds 1,2,3`` as a list (``None`` when not given); a ConfigError names the option."""
+    if text is None:
+        return None
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: expected comma-separated integers, e.g. 1,2,3") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise ConfigError(f"--seeds {text!r}: expected integers >= 0")
+    return seeds

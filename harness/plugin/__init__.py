@@ -1,0 +1,2 @@
+"""The pytest plugin's parts (its hooks are in :mod:`harness.pytest_plugin`): session state,
+collectors and items, the run folder, and the ``harness_check`` fixture."""

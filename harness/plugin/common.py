@@ -1,0 +1,28 @@
+"""What every part of the plugin shares: the session's stash key, path display, run-id stamps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.plugin.session import HarnessSession
+
+__all__ = ["SESSION_KEY", "STAMP_FORMAT", "get_session", "show_path"]
+
+STAMP_FORMAT = "%Y%m%dT%H%M%S"  # run ids are "<stamp>-<suite>", as `harness run` names them
+SESSION_KEY: pytest.StashKey[HarnessSession] = pytest.StashKey()
+
+
+def get_session(config: pytest.Config) -> HarnessSession | None:
+    return config.stash.get(SESSION_KEY, None)
+
+
+def show_path(path: Path | str, rootpath: Path) -> str:
+    """``path`` relative to the rootdir when it is inside it (as pytest shows paths)."""
+    try:
+        return Path(path).relative_to(rootpath).as_posix()
+    except ValueError:
+        return str(path)
