@@ -178,5 +178,5 @@ def test_this_repository_collects_only_its_tests():
     out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
                          cwd=root, capture_output=True, text=True, timeout=300)
     ids = [line for line in out.stdout.splitlines() if "::" in line]
-    assert any(line.startswith("tests/pytest/test_plugin_suites.py::") for line in ids)
+    assert any(line.startswith("tests/plugin/test_plugin_suites.py::") for line in ids)
     assert [line for line in ids if not line.startswith("tests/")] == []
