@@ -8,16 +8,16 @@ metrics.  Masks are returned as ``(H, W)`` float32 in [0, 1]; soft values are ke
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from typing import Any
 
 import numpy as np
 
+from harness.fsio import atomic_write_bytes
 from harness.errors import InputError
 
-__all__ = ["load_image", "load_mask", "save_png", "atomic_write_bytes", "atomic_write_text", "to_float"]
+__all__ = ["load_image", "load_mask", "save_png", "to_float", "float_to_uint8", "codes_to_uint8"]
 
 MIN_SIDE = 16
 
@@ -106,36 +106,6 @@ def to_float(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint16:
         return image.astype(np.float32) / 65535.0
     return image.astype(np.float32, copy=False)
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory + rename."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def save_png(path: str | os.PathLike[str], image: np.ndarray) -> None:

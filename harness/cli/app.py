@@ -44,10 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_commands(sub) -> None:
     """One module per command group; each adds its sub-commands (heavy imports stay inside them)."""
-    from harness.cli import compare, init, pipeline
+    from harness.cli import bake, compare, init, reports, run, vectors
 
     compare.add_commands(sub)
-    pipeline.add_commands(sub)
+    run.add_commands(sub)
+    bake.add_commands(sub)
+    vectors.add_commands(sub)
+    reports.add_commands(sub)
     init.add_command(sub)
 
 

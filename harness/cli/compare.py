@@ -49,7 +49,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub) -> None:
-    from harness.cli.pipeline import project_options
+    from harness.cli.common import project_options
 
     p = sub.add_parser(
         "compare", help="compare two images or two directories of images", parents=[project_options(vectors=False)],

@@ -148,7 +148,7 @@ def _png_bytes(image_path: Path | None) -> bytes:
 
 def scaffold(root: Path, image: Path | None = None) -> list[Path]:
     """Write the project files under ``root``; returns what was written (or raises, writing nothing)."""
-    from harness.imageio import atomic_write_bytes, atomic_write_text
+    from harness.fsio import atomic_write_bytes, atomic_write_text
 
     root = root.resolve()
     if root.exists() and not root.is_dir():

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.errors import BaselineError
-from harness.imageio import atomic_write_text
+from harness.fsio import atomic_write_text
 from harness.measuring.result import Measurement
 
 __all__ = ["BaselineStore", "Baseline", "BakeChange", "SCHEMA_VERSION"]

@@ -61,7 +61,7 @@ class StageCache:
             return
         import io
 
-        from harness.imageio import atomic_write_bytes
+        from harness.fsio import atomic_write_bytes
 
         arrays = {"info": np.array(json.dumps(info, default=str))}
         if image is not None:

@@ -46,7 +46,7 @@ class _Flusher:
         report.write(run_dir)
 
     def add(self, case: CaseResult, measurement: dict[str, Any] | None) -> None:
-        from harness.imageio import atomic_write_text
+        from harness.fsio import atomic_write_text
 
         self.report.cases.append(case)
         cdir = self.run_dir / "cases"

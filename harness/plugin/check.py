@@ -169,7 +169,7 @@ class HarnessCheck:
             raise _Corrupt(f"'measurement': {exc}") from None
 
     def _write(self, path: Path, doc: dict[str, Any], stale: Path | None = None) -> None:
-        from harness.imageio import atomic_write_text
+        from harness.fsio import atomic_write_text
 
         atomic_write_text(path, _dump(doc))
         if stale is not None:

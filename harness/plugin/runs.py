@@ -146,7 +146,7 @@ class RunContext:
         return self.run_dir / "cases" / f"{case_slug(case_id)}.json"
 
     def _write(self, result: CaseResult, measurement: dict[str, Any] | None) -> None:
-        from harness.imageio import atomic_write_text
+        from harness.fsio import atomic_write_text
 
         # the document harness.pipeline.runner writes per case (harness bake --from-report reads it)
         atomic_write_text(self._case_file(result.id), json.dumps(

@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.imageio import atomic_write_text
+from harness.fsio import atomic_write_text
 from harness.report.schema import load_report
 
 __all__ = ["DiffRow", "DiffResult", "diff_reports", "format_diff", "write_diff"]

@@ -74,7 +74,7 @@ def _chart(case, path: Path) -> bool:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    from harness.imageio import atomic_write_bytes
+    from harness.fsio import atomic_write_bytes
 
     atomic_write_bytes(path, buf.getvalue())
     return True

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.imageio import atomic_write_text
+from harness.fsio import atomic_write_text
 from harness.report.html import index_html
 from harness.report.markdown import summary_markdown
 from harness.report.schema import Report, load_report
@@ -25,7 +25,7 @@ def checks_parquet(report: Report, path: Path) -> bool:
 
     import pandas as pd
 
-    from harness.imageio import atomic_write_bytes
+    from harness.fsio import atomic_write_bytes
 
     rows = [{"case": c.id, "vector": c.vector, "pipeline": c.pipeline, "seed": c.seed, "case_status": c.status,
              **ch.to_dict()} for c in report.cases for ch in c.checks]

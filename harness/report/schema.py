@@ -20,7 +20,7 @@ from typing import Any
 from harness.comparing.engine import Check
 from harness.errors import InputError
 from harness.status import STATUSES, exit_code, worst
-from harness.imageio import atomic_write_text
+from harness.fsio import atomic_write_text
 
 __all__ = ["SCHEMA_VERSION", "CaseResult", "Report", "load_report", "write_checks_csv"]
 

@@ -1,0 +1,78 @@
+"""``harness bake``: write baselines from a run, atomically and never silently."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from harness.cli.common import load_suite_from_args, parse_seeds, say, suite_options
+from harness.errors import ConfigError
+
+__all__ = ["add_commands"]
+
+
+def _cmd_bake(args: argparse.Namespace) -> int:
+    from harness.naming import case_slug
+    from harness.pipeline.baselines import BaselineStore
+    from harness.report.schema import load_report
+    from harness.pipeline.suite import match_k
+
+    project, suite = load_suite_from_args(args)
+    if project.baselines_are_builtin:
+        raise ConfigError("no harness project here (no harness.toml, no [tool.harness] in a pyproject.toml from "
+                          f"{Path.cwd()} upward), so there is no baseline folder to write: run `harness init` "
+                          "or pass --baselines DIR")
+    if args.from_report:
+        run_dir = Path(args.from_report)
+        report = load_report(run_dir)
+        if report.suite != suite.name:
+            raise ConfigError(f"--from-report {run_dir}: the report is of suite {report.suite!r}, "
+                              f"not {suite.name!r} (pass --suite {report.suite})")
+    else:
+        from harness.pipeline.runner import run_suite
+
+        report, run_dir = run_suite(suite, project=project, seeds=parse_seeds(args.seeds), k_expr=args.k,
+                                    workers=args.workers, cache_dir=project.cache, progress=say, judge=False)
+    store = BaselineStore(suite.name, project.baselines)
+    entries, skipped = [], []
+    for case in report.cases:
+        if case.seed is None:  # distribution summary cases hold no measurement
+            continue
+        if args.k and not match_k(args.k, case.id):
+            continue
+        f = run_dir / "cases" / f"{case_slug(case.id)}.json"
+        doc = json.loads(f.read_text(encoding="utf-8")) if f.exists() else {}
+        if not doc.get("measurement"):
+            skipped.append(f"{case.id}: not baked, the case errored ({case.error})")
+            continue
+        entries.append((case.id, {"measurement": doc["measurement"], "stages": case.stages,
+                                  "environment": report.environment, "pipeline": case.config.get("pipeline", {})}))
+    expected = {c.id for c in suite.cases()}
+    prune = store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None) if args.prune else []
+    changes = store.bake(entries, new_only=args.new_only, prune=prune)
+    counts: dict[str, int] = {}
+    for ch in changes:
+        counts[ch.action] = counts.get(ch.action, 0) + 1
+        if ch.action != "unchanged" or args.verbose:
+            print(f"{ch.action:9} {ch.path}" + (f"  ({ch.detail})" if ch.detail else ""))
+    for s in skipped:
+        print(f"skipped   {s}")
+    obsolete = [] if args.prune else store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None)
+    for cid in obsolete:
+        print(f"obsolete  {store.path_for(cid)} (kept; --prune removes it)")
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to write"
+    print(f"baselines {store.dir}: {summary}")
+    return 1 if skipped else 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("bake", parents=[suite_options()], help="write baselines from a run (never silently)",
+                       description="Writes baselines/<suite>/... from --from-report DIR, or runs the suite first. "
+                                   "Prints every new, changed and obsolete baseline; writes are atomic and the "
+                                   "sha256 manifest is updated with them. `harness run` never bakes.")
+    p.add_argument("--from-report", metavar="DIR", help="bake from an existing run directory")
+    p.add_argument("--new-only", action="store_true", help="only write baselines that do not exist yet")
+    p.add_argument("--prune", action="store_true", help="delete baselines whose case left the suite")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list unchanged baselines")
+    p.set_defaults(func=_cmd_bake)
