@@ -83,6 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_FAIL
+    except OSError as exc:  # the file system refused: a read-only, unwritable or full folder, a missing path
+        where = exc.filename or exc.filename2
+        reason = exc.strerror or str(exc)
+        print(f"harness: error: {where}: {reason}" if where else f"harness: error: {reason}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - never a bare traceback for the user
         if args.debug or os.environ.get("HARNESS_DEBUG"):
             raise

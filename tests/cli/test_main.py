@@ -51,3 +51,9 @@ def test_a_failed_stage_is_not_a_user_error():
 def test_no_command_prints_help_and_exits_2(capsys):
     assert main([]) == 2
     assert "usage: harness" in capsys.readouterr().out
+
+
+def test_a_file_system_refusal_is_exit_2_naming_the_path(patched_bench, capsys):
+    patched_bench(PermissionError(13, "Permission denied", "/reports/run"))
+    assert main(["bench"]) == 2
+    assert capsys.readouterr().err == "harness: error: /reports/run: Permission denied\n"
