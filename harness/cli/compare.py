@@ -33,7 +33,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.k is not None:
         config = replace(config, k=args.k)
     result = compare_paths(args.baseline, args.candidate, mask=args.mask, mode=args.mode,
-                           config=config, measure_kw=measure_kw, progress=progress, workers=args.workers)
+                           config=config, measure_kw=measure_kw, progress=progress, workers=args.workers,
+                           max_pixels=args.max_pixels)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
@@ -58,7 +59,8 @@ def add_commands(sub) -> None:
                     "tolerance that includes the noise floor of 8-bit quantisation, so re-quantisation "
                     "and ±1 LSB jitter never fail. A file on one side only is reported as an error pair.",
         epilog="Exit codes: 0 all pass, 1 a check failed or a pair errored, 2 a bad input "
-               "(unreadable/corrupt image, size mismatch, empty directory, bad option).")
+               "(unreadable/corrupt image, broken link, image over --max-pixels, size mismatch, empty directory, "
+               "bad option).")
     p.add_argument("baseline", help="baseline image file or directory")
     p.add_argument("candidate", help="candidate image file or directory")
     p.add_argument("--mask", help="mask image (single channel, soft values allowed, thresholded at 0.5) "
@@ -79,6 +81,11 @@ def add_commands(sub) -> None:
                         "gating) and an optional [compare] table (k, spread_k), as in suites (default: the "
                         "project's `tolerances` file, if any)")
     p.add_argument("--workers", type=int, default=1, help="measure pairs in N processes (default 1)")
+    p.add_argument("--max-pixels", metavar="N", default=None,
+                   help="refuse, before decoding, any image whose header declares more than N pixels "
+                        "(a count or WxH; 0: no limit; default: $HARNESS_MAX_PIXELS, else 4096x4096 = "
+                        "16777216: comparing one pair takes about 250 bytes per pixel, ~4 GB at the default; "
+                        "each --workers process holds one pair)")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-pair progress on stderr")
     p.set_defaults(func=_cmd_compare)
 

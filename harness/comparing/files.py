@@ -4,8 +4,12 @@ Two files are one pair; two directories are matched by relative path (image
 extensions may differ: ``a/b.png`` matches ``a/b.jpg``).  A mask argument is a
 file used for every pair or a directory matched the same way.  A file present
 on one side only becomes a pair with status ``error``: nothing is skipped
-silently.  In ``distribution`` mode each directory (relative to the roots)
-is one group of seeds, compared as a set against the baseline's set.
+silently, and neither is a dangling or looping symbolic link: it becomes an
+``error`` pair ("broken link: ...") that counts as a bad input (exit 2), like a
+corrupt file.  An image whose header declares more pixels than ``max_pixels``
+is refused, undecoded, the same way.  In ``distribution`` mode each directory
+(relative to the roots) is one group of seeds, compared as a set against the
+baseline's set.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from harness.comparing.engine import Check, CompareConfig, compare_distribution,
 from harness.report.text import table_header, table_row, worst_checks
 from harness.status import GATING, exit_code, worst
 from harness.errors import HarnessError, InputError
+from harness.imageio import link_problem, resolve_max_pixels
 
 __all__ = ["PairResult", "CompareResult", "compare_paths", "IMAGE_EXTENSIONS", "MODES"]
 
@@ -70,10 +75,16 @@ class CompareResult:
 
 
 def _images_under(root: Path) -> dict[Path, Path]:
-    """Map relative path without extension → file, for every image under ``root``."""
+    """Map relative path without extension → file, for every image under ``root``.
+
+    A dangling or looping symbolic link with an image extension is kept (reading it
+    reports the broken link): it is never skipped silently.
+    """
     out: dict[Path, Path] = {}
     for p in sorted(root.rglob("*")):
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."):
+        if p.suffix.lower() not in IMAGE_EXTENSIONS or p.name.startswith("."):
+            continue
+        if p.is_file() or link_problem(p) is not None:
             key = p.relative_to(root).with_suffix("")
             if key in out:
                 raise InputError(f"{root}: both {out[key].name} and {p.name} map to {key}; keep one")
@@ -82,6 +93,9 @@ def _images_under(root: Path) -> dict[Path, Path]:
 
 
 def _check_path(p: Path, what: str) -> None:
+    problem = link_problem(p)
+    if problem is not None:
+        raise InputError(f"{what}: {problem}")
     if not p.exists():
         raise InputError(f"{p}: {what} does not exist")
 
@@ -113,15 +127,17 @@ def _mask_for(mask: Path | None, key: Path, masks: dict[Path, Path] | None) -> P
     return masks.get(key)
 
 
-def _measure_file(path: Path, mask_path: Path | None, shape_like: tuple[int, int] | None, measure_kw: dict):
+def _measure_file(path: Path, mask_path: Path | None, shape_like: tuple[int, int] | None, measure_kw: dict,
+                  limit: int = 0):
+    """Load (refusing more than ``limit`` pixels; 0: no limit) and measure one file."""
     from harness.imageio import load_image, load_mask
     from harness.measuring.driver import measure
 
-    img = load_image(path)
+    img = load_image(path, max_pixels=limit)
     if shape_like is not None and img.shape[:2] != shape_like:
         raise InputError(f"{path}: image is {img.shape[1]}x{img.shape[0]} but the baseline is "
                          f"{shape_like[1]}x{shape_like[0]}")
-    mask = load_mask(mask_path, img.shape[:2]) if mask_path is not None else None
+    mask = load_mask(mask_path, img.shape[:2], max_pixels=limit) if mask_path is not None else None
     try:
         return img, measure(img, mask, **measure_kw)
     except ValueError as exc:
@@ -129,10 +145,15 @@ def _measure_file(path: Path, mask_path: Path | None, shape_like: tuple[int, int
 
 
 def _pair(b: Path | None, c: Path | None, key: Path, baseline_root: Path, candidate_root: Path,
-          mask_path: Path | None, mask_expected: bool, config: CompareConfig, measure_kw: dict) -> PairResult:
+          mask_path: Path | None, mask_expected: bool, config: CompareConfig, measure_kw: dict,
+          limit: int = 0) -> PairResult:
     suffix = (b or c).suffix  # type: ignore[union-attr]
     bs = str(b) if b is not None else str(baseline_root / key.with_name(key.name + suffix))
     cs = str(c) if c is not None else str(candidate_root / key.with_name(key.name + suffix))
+    for f in (b, c):
+        problem = link_problem(f) if f is not None else None
+        if problem is not None:
+            return PairResult(bs, cs, "error", problem, input_error=True)
     if b is None:
         return PairResult(bs, cs, "error", f"{cs}: no baseline image for this candidate")
     if c is None:
@@ -140,8 +161,8 @@ def _pair(b: Path | None, c: Path | None, key: Path, baseline_root: Path, candid
     if mask_expected and mask_path is None:
         return PairResult(bs, cs, "error", f"no mask for {key} in the mask directory", input_error=True)
     try:
-        bimg, mb = _measure_file(b, mask_path, None, measure_kw)
-        cimg, mc = _measure_file(c, mask_path, bimg.shape[:2], measure_kw)
+        bimg, mb = _measure_file(b, mask_path, None, measure_kw, limit)
+        cimg, mc = _measure_file(c, mask_path, bimg.shape[:2], measure_kw, limit)
     except HarnessError as exc:
         return PairResult(bs, cs, "error", str(exc), input_error=True)
     from harness.measuring.driver import as_code_values
@@ -161,7 +182,7 @@ def _groups(matches: list[tuple[Path | None, Path | None, Path]]) -> dict[Path, 
 
 
 def _group(key: Path, members, baseline_root: Path, candidate_root: Path, mask: Path | None,
-           masks: dict[Path, Path] | None, config: CompareConfig, measure_kw: dict) -> PairResult:
+           masks: dict[Path, Path] | None, config: CompareConfig, measure_kw: dict, limit: int = 0) -> PairResult:
     bs = str(baseline_root / key) if key != Path(".") else str(baseline_root)
     cs = str(candidate_root / key) if key != Path(".") else str(candidate_root)
     bfiles = [m[0] for m in members if m[0] is not None]
@@ -181,11 +202,11 @@ def _group(key: Path, members, baseline_root: Path, candidate_root: Path, mask: 
         shape = None
         mbs, mcs = [], []
         for f in bfiles:
-            img, m = _measure_file(f, mask_path, shape, measure_kw)
+            img, m = _measure_file(f, mask_path, shape, measure_kw, limit)
             shape = img.shape[:2]
             mbs.append(m)
         for f in cfiles:
-            mcs.append(_measure_file(f, mask_path, shape, measure_kw)[1])
+            mcs.append(_measure_file(f, mask_path, shape, measure_kw, limit)[1])
     except HarnessError as exc:
         return PairResult(bs, cs, "error", str(exc), input_error=True)
     checks = compare_distribution(mbs, mcs, config)
@@ -195,10 +216,14 @@ def _group(key: Path, members, baseline_root: Path, candidate_root: Path, mask: 
 
 def iter_compare(baseline: str | Path, candidate: str | Path, *, mask: str | Path | None = None,
                  mode: str = "paired", config: CompareConfig | None = None,
-                 measure_kw: dict | None = None, workers: int = 1) -> Iterator[PairResult]:
+                 measure_kw: dict | None = None, workers: int = 1,
+                 max_pixels: int | str | None = None) -> Iterator[PairResult]:
     """Yield one :class:`PairResult` per matched pair (or group), in order, as it is computed.
 
     ``workers > 1`` measures pairs in that many processes (results keep their order).
+    ``max_pixels``: refuse (as a bad-input error pair) any image or mask whose header declares
+    more pixels, before decoding it; ``None``: ``$HARNESS_MAX_PIXELS`` or the default
+    (:data:`harness.imageio.DEFAULT_MAX_PIXELS`); ``0``: no limit.
 
     Raises :class:`InputError` for problems that stop everything (missing root,
     empty directory, unsupported mode); per-pair problems become ``error`` pairs.
@@ -207,6 +232,7 @@ def iter_compare(baseline: str | Path, candidate: str | Path, *, mask: str | Pat
         raise InputError(f"--mode {mode!r} is not supported; choose one of: {', '.join(MODES)}")
     config = config or CompareConfig()
     measure_kw = measure_kw or {}
+    limit = resolve_max_pixels(max_pixels) or 0  # a bad value stops everything, before any file is read
     broot, croot = Path(baseline), Path(candidate)
     matches = _match(broot, croot)
     mpath = Path(mask) if mask is not None else None
@@ -220,12 +246,13 @@ def iter_compare(baseline: str | Path, candidate: str | Path, *, mask: str | Pat
     if workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}")
     if mode == "paired":
-        jobs = [(_pair, (b, c, key, broot, croot, _mask_for(mpath, key, masks), masks is not None, config, measure_kw))
+        jobs = [(_pair, (b, c, key, broot, croot, _mask_for(mpath, key, masks), masks is not None, config, measure_kw,
+                        limit))
                 for b, c, key in matches]
     else:
         if broot.is_file():
             raise InputError("--mode distribution needs two directories of seeds, not two files")
-        jobs = [(_group, (key, members, broot, croot, mpath, masks, config, measure_kw))
+        jobs = [(_group, (key, members, broot, croot, mpath, masks, config, measure_kw, limit))
                 for key, members in _groups(matches).items()]
     if workers == 1 or len(jobs) < 2:
         for fn, args in jobs:
@@ -244,11 +271,12 @@ def _call(job):
 
 def compare_paths(baseline: str | Path, candidate: str | Path, *, mask: str | Path | None = None,
                   mode: str = "paired", config: CompareConfig | None = None, measure_kw: dict | None = None,
-                  progress: Callable[[PairResult], None] | None = None, workers: int = 1) -> CompareResult:
+                  progress: Callable[[PairResult], None] | None = None, workers: int = 1,
+                  max_pixels: int | str | None = None) -> CompareResult:
     """Compare two images or two directories of images; see the module docstring."""
     pairs = []
     for pair in iter_compare(baseline, candidate, mask=mask, mode=mode, config=config, measure_kw=measure_kw,
-                             workers=workers):
+                             workers=workers, max_pixels=max_pixels):
         pairs.append(pair)
         if progress is not None:
             progress(pair)

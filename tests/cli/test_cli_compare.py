@@ -212,3 +212,95 @@ def test_workers_give_the_same_document(tree, capsys):
     assert code1 == code2 == 1 and json.loads(out1) == json.loads(out2)
     code, _, err = run(capsys, "compare", str(root / "base"), str(root / "cand"), "--workers", "0")
     assert code == 2 and "--workers must be >= 1" in err
+
+
+
+# --- 16-bit data, EXIF orientation, broken links, the pixel limit -----------------------------
+
+def _write16(path, rgb):
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1]))
+
+
+def test_16bit_pair_differing_only_in_the_low_byte_fails(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:96, 0:96]
+    hi = np.repeat((60 + (xx + yy) // 2).astype(np.uint16)[..., None], 3, axis=2) << 8
+    base = hi | np.clip(rng.normal(128, 50, hi.shape), 0, 255).astype(np.uint16)  # grain below 1/255
+    cand = base.copy()
+    cand[24:72, 24:72] = hi[24:72, 24:72] | 128  # the grain erased, the high byte untouched
+    _write16(tmp_path / "b.png", base)
+    _write16(tmp_path / "c.png", cand)
+    code, out, _ = run(capsys, "compare", str(tmp_path / "b.png"), str(tmp_path / "c.png"), "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["status"] == "fail"
+    assert doc["pairs"][0]["reference"]["psnr"] is not None  # finite: measured at 16 bits, not inf
+    code, out, _ = run(capsys, "compare", str(tmp_path / "b.png"), str(tmp_path / "c.png"), "-q")
+    assert code == 1 and "psnr inf" not in out
+
+
+def test_exif_rotated_candidate_compares_as_it_displays(tmp_path, capsys):
+    from PIL import Image
+
+    img = cases.image("coffee", 96)[:, :64]  # 96 high, 64 wide as displayed
+    save_png(tmp_path / "b.png", img)
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored rotated 90 degrees clockwise; displayed after turning it back
+    Image.fromarray(np.ascontiguousarray(np.rot90(img, -1))).save(tmp_path / "c.png", exif=exif.tobytes())
+    code, out, _ = run(capsys, "compare", str(tmp_path / "b.png"), str(tmp_path / "c.png"), "--json")
+    assert code == 0, out
+    assert json.loads(out)["pairs"][0]["reference"]["psnr"] is None  # identical pixels (inf → null)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_broken_links_in_a_folder_are_error_pairs_in_table_and_json(tree, capsys):
+    import os
+
+    root, _ = tree
+    save_png(root / "base" / "dead.png", cases.image("coffee", 96))
+    os.symlink(root / "nowhere.png", root / "cand" / "dead.png")
+    os.symlink("loop.png", root / "cand" / "loop.png")
+    code, out, _ = run(capsys, "compare", str(root / "base"), str(root / "cand"), "--json")
+    by = {p["candidate"].rsplit("/", 1)[-1]: p for p in json.loads(out)["pairs"]}
+    assert set(by) == {"ok.png", "bad.png", "dead.png", "loop.png"}
+    assert by["dead.png"]["status"] == "error" and by["dead.png"]["error"].startswith("broken link: ")
+    assert "does not exist" in by["dead.png"]["error"]
+    assert by["loop.png"]["status"] == "error" and "symbolic link loop" in by["loop.png"]["error"]
+    assert by["ok.png"]["status"] == "pass" and by["bad.png"]["status"] == "fail"
+    assert code == 2  # as a corrupt file in a folder
+    code, out, _ = run(capsys, "compare", str(root / "base"), str(root / "cand"), "-q")
+    assert code == 2 and "error: broken link: " in out and "2 errors" in out.splitlines()[-1]
+
+
+def test_header_claiming_50000_squared_is_refused_fast_with_exit_2(tmp_path, capsys):
+    import struct
+    import time
+    import zlib
+
+    save_png(tmp_path / "a.png", cases.image("coffee", 64))
+    d = bytearray((tmp_path / "a.png").read_bytes())
+    d[16:24] = struct.pack(">II", 50000, 50000)
+    d[29:33] = struct.pack(">I", zlib.crc32(bytes(d[12:29])))
+    (tmp_path / "bomb.png").write_bytes(bytes(d))
+    t = time.perf_counter()
+    code, out, err = run(capsys, "compare", str(tmp_path / "a.png"), str(tmp_path / "bomb.png"), "-q")
+    assert time.perf_counter() - t < 1.0
+    assert code == 2
+    line = [ln for ln in out.splitlines() if "bomb.png" in ln and "error:" in ln]
+    assert line and "50000x50000" in line[0] and "limit of 16777216 pixels" in line[0]
+    assert "--max-pixels" in line[0] and "Traceback" not in out + err
+
+
+def test_max_pixels_option_and_environment(tmp_path, capsys, monkeypatch):
+    save_png(tmp_path / "a.png", cases.image("coffee", 64))
+    a = str(tmp_path / "a.png")
+    code, out, _ = run(capsys, "compare", a, a, "-q", "--max-pixels", "4000")
+    assert code == 2 and "a.png: image is 64x64" in out and "limit of 4000 pixels" in out
+    assert run(capsys, "compare", a, a, "-q", "--max-pixels", "64x64")[0] == 0
+    monkeypatch.setenv("HARNESS_MAX_PIXELS", "100")
+    assert run(capsys, "compare", a, a, "-q")[0] == 2
+    assert run(capsys, "compare", a, a, "-q", "--max-pixels", "0")[0] == 0  # the option wins; 0: no limit
+    code, _, err = run(capsys, "compare", a, a, "--max-pixels", "huge")
+    assert code == 2 and "--max-pixels: expected a pixel count" in err and "Traceback" not in err
