@@ -14,9 +14,9 @@ __all__ = ["add_commands"]
 
 def _cmd_bake(args: argparse.Namespace) -> int:
     from harness.naming import case_slug
-    from harness.pipeline.baselines import BaselineStore
-    from harness.report.schema import load_report
+    from harness.pipeline.baselines import BaselineStore, BaselineWriteError
     from harness.pipeline.suite import match_k
+    from harness.report.schema import load_report
 
     project, suite = load_suite_from_args(args)
     if project.baselines_are_builtin:
@@ -29,6 +29,10 @@ def _cmd_bake(args: argparse.Namespace) -> int:
         if report.suite != suite.name:
             raise ConfigError(f"--from-report {run_dir}: the report is of suite {report.suite!r}, "
                               f"not {suite.name!r} (pass --suite {report.suite})")
+        if not report.complete and not args.allow_incomplete:
+            raise ConfigError(f"--from-report {run_dir}: the run is incomplete ({_why_incomplete(report)}) and a "
+                              "partial run never becomes the baseline set silently: re-run the suite, or pass "
+                              "--allow-incomplete to bake only the cases it has")
     else:
         from harness.pipeline.runner import run_suite
 
@@ -50,12 +54,15 @@ def _cmd_bake(args: argparse.Namespace) -> int:
                                   "environment": report.environment, "pipeline": case.config.get("pipeline", {})}))
     expected = {c.id for c in suite.cases()}
     prune = store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None) if args.prune else []
-    changes = store.bake(entries, new_only=args.new_only, prune=prune)
-    counts: dict[str, int] = {}
-    for ch in changes:
-        counts[ch.action] = counts.get(ch.action, 0) + 1
-        if ch.action != "unchanged" or args.verbose:
-            print(f"{ch.action:9} {ch.path}" + (f"  ({ch.detail})" if ch.detail else ""))
+    try:
+        changes = store.bake(entries, new_only=args.new_only, prune=prune, on_wait=say)
+    except BaselineWriteError as exc:
+        _print_changes(exc.changes, verbose=args.verbose)  # what did land before the file system refused
+        raise
+    counts = _print_changes(changes, verbose=args.verbose)
+    if not report.complete:
+        print(f"incomplete {run_dir}: a partial run ({_why_incomplete(report)}; --allow-incomplete): baked only "
+              f"the {len(entries)} case(s) it has; every other case keeps its baseline as it is")
     for s in skipped:
         print(f"skipped   {s}")
     obsolete = [] if args.prune else store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None)
@@ -66,13 +73,33 @@ def _cmd_bake(args: argparse.Namespace) -> int:
     return 1 if skipped else 0
 
 
+def _why_incomplete(report) -> str:
+    reason = getattr(report, "incomplete_reason", None)  # e.g. "2 of 4 planned cases have results (2 missing)"
+    return (reason() if callable(reason) else "") or "its report.json says complete: false"
+
+
+def _print_changes(changes, *, verbose: bool) -> dict[str, int]:
+    """One line per change (``unchanged`` only with -v); returns the count of each action."""
+    counts: dict[str, int] = {}
+    for ch in changes:
+        counts[ch.action] = counts.get(ch.action, 0) + 1
+        if ch.action != "unchanged" or verbose:
+            print(f"{ch.action:9} {ch.path}" + (f"  ({ch.detail})" if ch.detail else ""), flush=True)
+    return counts
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("bake", parents=[suite_options()], help="write baselines from a run (never silently)",
                        description="Writes baselines/<suite>/... from --from-report DIR, or runs the suite first. "
-                                   "Prints every new, changed and obsolete baseline; writes are atomic and the "
-                                   "sha256 manifest is updated with them. `harness run` never bakes.")
+                                   "Prints every new, changed and obsolete baseline, and stray files in the folder "
+                                   "(not in its MANIFEST.json); writes are atomic and the sha256 manifest is updated "
+                                   "with them, under a lock on the suite's folder (advisory, local file systems only) "
+                                   "so that two bakes at once both land. `harness run` never bakes.")
     p.add_argument("--from-report", metavar="DIR", help="bake from an existing run directory")
     p.add_argument("--new-only", action="store_true", help="only write baselines that do not exist yet")
     p.add_argument("--prune", action="store_true", help="delete baselines whose case left the suite")
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="bake the cases of an incomplete run (--from-report of an interrupted run); without it such "
+                        "a run is refused")
     p.add_argument("-v", "--verbose", action="store_true", help="also list unchanged baselines")
     p.set_defaults(func=_cmd_bake)
