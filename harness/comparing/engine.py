@@ -18,21 +18,32 @@ non-finite value anywhere is an ``error``, never a pass.
 ``distribution`` mode compares the mean over candidate seeds with the mean over
 baseline seeds; the allowance ``k * spread`` uses the baseline seeds' sample
 standard deviation, never less than the measurement noise floor.
+
+**Where.**  A check on a spatial slice (a tile, a mask region) carries ``box``,
+``(x0, y0, x1, y1)`` in pixels of the measured image (exclusive ends), taken
+from the candidate's measurement (the baseline's where the candidate has none):
+tile boxes follow from the grid in ``meta``, region boxes from
+``meta["region_boxes"]`` (older baselines lack it, and then so do their region
+checks unless the candidate has it).  Whole-image checks, and the global
+``hue``/``offset`` check, have no box.
+
+**Global hue rotation** (``hue``, slice ``offset``): see :func:`_hue_offset`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from harness.comparing.tolerance import CompareConfig, ToleranceRule, tolerance_arrays
-from harness.measuring.result import Measurement, MetricValues
-from harness.status import STATUSES, worst
 from harness.measuring.metrics.color import circular_delta
-from harness.measuring.metrics.noise import hue_noise
+from harness.measuring.metrics.noise import CHROMA_NOISE_COV, HUE_MIN_CHROMA, rotation_noise
+from harness.measuring.result import Box, Measurement, MetricValues
+from harness.measuring.tiles import cell_sizes
+from harness.status import STATUSES, worst
 
 __all__ = ["Check", "ToleranceRule", "CompareConfig", "compare", "compare_paired", "compare_distribution",
            "summarize_status", "STATUSES"]
@@ -41,9 +52,16 @@ __all__ = ["Check", "ToleranceRule", "CompareConfig", "compare", "compare_paired
 _UNDEFINED = "skip"
 
 
+_FIELDS = ("metric", "slice", "value", "baseline", "delta", "tolerance", "status")
+
+
 @dataclass(frozen=True)
 class Check:
-    """One compared slice (the CHECK of the report contract)."""
+    """One compared slice (the CHECK of the report contract).
+
+    ``box`` (optional) is where a spatial slice lies in the measured image:
+    ``(x0, y0, x1, y1)`` pixels, exclusive ends; None for a whole-image slice.
+    """
 
     metric: str
     slice: str
@@ -52,6 +70,7 @@ class Check:
     delta: float | None
     tolerance: float | None
     status: str
+    box: Box | None = None
 
     @property
     def severity(self) -> float:
@@ -63,11 +82,23 @@ class Check:
         return abs(self.delta) / self.tolerance
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        """The seven CHECK keys, plus ``"box": [x0, y0, x1, y1]`` when the slice has one."""
+        out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+               for k, v in ((k, getattr(self, k)) for k in _FIELDS)}
+        if self.box is not None:
+            out["box"] = [int(v) for v in self.box]
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Check":
-        return cls(**{k: d.get(k) for k in ("metric", "slice", "value", "baseline", "delta", "tolerance", "status")})
+        box = d.get("box")
+        if box is not None:
+            try:
+                x0, y0, x1, y1 = (int(v) for v in box)
+                box = (x0, y0, x1, y1)
+            except (TypeError, ValueError):
+                box = None  # a malformed box only loses the location, never the check
+        return cls(**{k: d.get(k) for k in _FIELDS}, box=box)
 
 
 def _statuses(delta: np.ndarray, tol: np.ndarray, dirs: np.ndarray, gate: np.ndarray,
@@ -82,12 +113,22 @@ def _statuses(delta: np.ndarray, tol: np.ndarray, dirs: np.ndarray, gate: np.nda
 
 
 def _checks(metric: str, slices: Sequence[str], value: np.ndarray, base: np.ndarray, delta: np.ndarray,
-            tol: np.ndarray, statuses: list[str]) -> list[Check]:
+            tol: np.ndarray, statuses: list[str], boxes: Sequence[Box | None]) -> list[Check]:
     def f(x: float) -> float | None:
         return x if math.isfinite(x) else None
 
-    return [Check(metric, s, f(v), f(b), f(d), f(t), st)
-            for s, v, b, d, t, st in zip(slices, value.tolist(), base.tolist(), delta.tolist(), tol.tolist(), statuses)]
+    return [Check(metric, s, f(v), f(b), f(d), f(t), st, bx)
+            for s, v, b, d, t, st, bx in zip(slices, value.tolist(), base.tolist(), delta.tolist(), tol.tolist(),
+                                             statuses, boxes)]
+
+
+def _boxes(slices: Sequence[str], first: Measurement, second: Measurement | None = None) -> list[Box | None]:
+    """Pixel boxes of ``slices`` from ``first`` (the measured candidate), filling gaps from ``second``."""
+    out = first.boxes(slices)
+    if second is not None and second.box_locations() - first.box_locations():
+        other = second.boxes(slices)
+        out = [a if a is not None else b for a, b in zip(out, other)]
+    return out
 
 
 def _align(b: MetricValues, c: MetricValues) -> tuple[list[str], np.ndarray, np.ndarray, list[str], list[str]]:
@@ -105,9 +146,10 @@ def _align(b: MetricValues, c: MetricValues) -> tuple[list[str], np.ndarray, np.
     return common, bi, ci, only_b, only_c
 
 
-def _missing(metric: str, only_b: Iterable[str], only_c: Iterable[str]) -> list[Check]:
-    out = [Check(metric, s, None, None, None, None, "error") for s in only_b]
-    out += [Check(metric, s, None, None, None, None, "error") for s in only_c]
+def _missing(metric: str, only_b: Sequence[str], only_c: Sequence[str], baseline: Measurement,
+             candidate: Measurement) -> list[Check]:
+    out = [Check(metric, s, None, None, None, None, "error", bx) for s, bx in zip(only_b, baseline.boxes(only_b))]
+    out += [Check(metric, s, None, None, None, None, "error", bx) for s, bx in zip(only_c, candidate.boxes(only_c))]
     return out
 
 
@@ -129,8 +171,10 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
     checks: list[Check] = []
     for metric in list(baseline.metrics) + [m for m in candidate.metrics if m not in baseline.metrics]:
         if metric not in candidate.metrics or metric not in baseline.metrics:
-            side = baseline.metrics.get(metric) or candidate.metrics[metric]
-            checks += [Check(metric, s, None, None, None, None, "error") for s in side.slices]
+            owner = baseline if metric in baseline.metrics else candidate
+            side = owner.metrics[metric]
+            checks += [Check(metric, s, None, None, None, None, "error", bx)
+                       for s, bx in zip(side.slices, owner.boxes(side.slices))]
             continue
         b, c = baseline.metrics[metric], candidate.metrics[metric]
         slices, bi, ci, only_b, only_c = _align(b, c)
@@ -147,57 +191,118 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
         tol = np.maximum(abs_t, rel_t * scale) + bias + config.k * np.sqrt(2.0) * np.minimum(b.std[bi], c.std[ci])
         finite = np.isfinite(bv) & np.isfinite(cv) & np.isfinite(tol)
         undefined = (bias >= spec.period / 2.0) if spec.period else np.zeros(len(slices), bool)
-        checks += _checks(metric, slices, cv, bv, delta, tol, _statuses(delta, tol, dirs, gate, finite, undefined))
-        checks += _missing(metric, only_b, only_c)
+        checks += _checks(metric, slices, cv, bv, delta, tol, _statuses(delta, tol, dirs, gate, finite, undefined),
+                          _boxes(slices, candidate, baseline))
+        checks += _missing(metric, only_b, only_c, baseline, candidate)
     hue = _hue_offset(baseline, candidate, config)
     if hue is not None:
         checks.append(hue)
     return checks
 
 
-def _tile_chroma(m: Measurement) -> tuple[list[str], np.ndarray, np.ndarray] | None:
-    """Per-tile mean chroma vectors ``(tiles, cb, cr)`` from the ``mean`` metric."""
+def _tile_chroma(m: Measurement) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray] | None:
+    """Per-tile mean chroma from the ``mean`` metric: ``(tiles, cb, cr, std of the Cb mean)``."""
     mv = m.metrics.get("mean")
     if mv is None:
         return None
     cb: dict[str, float] = {}
     cr: dict[str, float] = {}
-    for s, v in zip(mv.slices, mv.values.tolist()):
+    sd: dict[str, float] = {}
+    for s, v, e in zip(mv.slices, mv.values.tolist(), mv.std.tolist()):
         if s.startswith("tile="):
-            t, ch = s.split(" ")
+            t, _, ch = s.partition(" ")
             if ch == "ch=Cb":
-                cb[t] = v
+                cb[t], sd[t] = v, e
             elif ch == "ch=Cr":
                 cr[t] = v
     tiles = [t for t in cb if t in cr]
-    return tiles, np.array([cb[t] for t in tiles]), np.array([cr[t] for t in tiles])
+    return tiles, np.array([cb[t] for t in tiles]), np.array([cr[t] for t in tiles]), np.array([sd[t] for t in tiles])
+
+
+def _grid_of(tiles: Sequence[str], meta: Mapping[str, Any]) -> tuple[np.ndarray, tuple, tuple] | None:
+    """Row-major order of ``tiles`` on the grid ``meta`` describes, and its cell sizes; None if they do not fit."""
+    try:
+        h, w, stride = int(meta["height"]), int(meta["width"]), int(meta["stride"])
+        rows, cols = (int(x) for x in meta["tiles"])
+        ry, rx = cell_sizes(h, w, stride)
+        rc = [t[len("tile=r"):].split("c") for t in tiles]
+        flat = np.array([int(r) * cols + int(c) for r, c in rc], dtype=int)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if len(tiles) != rows * cols or sorted(flat.tolist()) != list(range(rows * cols)) \
+            or len(ry) not in (rows, rows + 1) or len(rx) not in (cols, cols + 1):
+        return None
+    order = np.empty(rows * cols, dtype=int)
+    order[flat] = np.arange(rows * cols)
+    return order.reshape(rows, cols), ry, rx
+
+
+def _rotation_std(tiles: Sequence[str], z: np.ndarray, cb_std: np.ndarray, meta: Mapping[str, Any]) -> float:
+    """Std (degrees) of one side's rotation estimate: exact on the grid ``meta`` names, else a bound.
+
+    Without the grid (a hand-made measurement), each tile's mean noise ``sigma/sqrt(n_t)``
+    is its ``mean`` std and a pixel lies in at most four tiles, so
+    ``var <= 4 lambda_max sum |z_t|² std_t²`` (Cauchy-Schwarz).
+    """
+    grid = _grid_of(tiles, meta)
+    if grid is not None and "sigma" in meta:
+        order, ry, rx = grid
+        return rotation_noise(z[order], np.array(ry), np.array(rx), float(meta["sigma"]))
+    den = float(np.sum(np.abs(z) ** 2))
+    if den <= 0.0:
+        return math.inf
+    lam = float(np.linalg.eigvalsh(CHROMA_NOISE_COV)[-1])
+    return math.degrees(math.sqrt(4.0 * lam * float(np.sum(np.abs(z) ** 2 * cb_std ** 2))) / den)
 
 
 def _hue_offset(baseline: Measurement, candidate: Measurement, config: CompareConfig) -> Check | None:
-    """Global hue rotation estimated from all tiles: angle of ``sum conj(z_b) z_c``.
+    """Global hue rotation ``hue``/``offset``: the least-squares rotation between the tile chroma vectors.
 
-    Every tile votes with weight ``|z_b||z_c|``, so colourful tiles dominate and
-    grey ones drop out; unlike the hue of the whole-image mean colour, this works
-    when an image's colours average to grey.
+    With ``b_t``, ``c_t`` the mean chroma ``Cb + i Cr`` of tile ``t`` in baseline and
+    candidate, the rotation ``theta`` minimising ``sum |c_t - e^{i theta} b_t|²`` is
+    (Procrustes, about the grey point)::
+
+        delta = arg sum_t conj(b_t) c_t = atan2(sum b x c, sum b . c)
+
+    so every tile votes with weight ``|b_t| |c_t|``: colourful tiles dominate, grey
+    ones drop out, and it works when an image's colours average to grey.  The
+    allowance is::
+
+        tol = abs_tol + k * sqrt(2) * std
+
+    ``std`` propagates the benign per-pixel noise (variance ``sigma²`` per RGB
+    channel, see :mod:`harness.measuring.metrics.noise`) through the tile means
+    into the angle -- :func:`~harness.measuring.metrics.noise.rotation_noise`,
+    overlap of the half-overlapping tiles included, about ``sigma_c /
+    sqrt(N_px mean |z|²)`` -- evaluated on the midpoint ``(b_t + c_t)/2`` so that
+    it is symmetric.  There is no systematic term: the systematic parts of a
+    benign change (a common offset, a rounding-mode change on R, G and B alike)
+    lie on the grey axis and leave Cb, Cr alone.  ``abs_tol`` is the ``hue``
+    metric's (1°; a ``hue`` rule for slice ``offset`` overrides it): the rotation
+    that counts as a regression however precisely it is measured; it also
+    absorbs what the noise model leaves out (clipping at 0/255 under an offset,
+    sub-LSB per-channel casts).  The check is ``skip`` when the tiles' RMS
+    chroma is below :data:`~harness.measuring.metrics.noise.HUE_MIN_CHROMA`
+    (grey and near-grey images: their hue is not defined).
     """
     tb, tc = _tile_chroma(baseline), _tile_chroma(candidate)
     if tb is None or tc is None or tb[0] != tc[0] or not tb[0]:
         return None
     zb = tb[1] + 1j * tb[2]
     zc = tc[1] + 1j * tc[2]
-    s = np.sum(np.conj(zb) * zc)
-    weight = float(np.sum(np.abs(zb) * np.abs(zc)))
-    spec, abs_t, _rel, dirs, gate = tolerance_arrays("hue", ["offset"], config)
+    _spec, abs_t, _rel, dirs, gate = tolerance_arrays("hue", ["offset"], config)
     if not np.all(np.isfinite(zb)) or not np.all(np.isfinite(zc)):
         return Check("hue", "offset", None, None, None, None, "error")
-    z_rms = math.sqrt(weight / len(zb)) if weight > 0 else 0.0
-    sigma = float(baseline.meta.get("sigma", 1.25))
-    n = float(baseline.meta.get("height", 1)) * float(baseline.meta.get("width", 1))
-    std, bias = hue_noise(np.array([z_rms]), n, sigma)
-    delta = math.degrees(math.atan2(s.imag, s.real)) if weight > 0 else 0.0
-    tol = float(abs_t[0] + bias[0] + config.k * math.sqrt(2.0) * std[0])
-    st = _statuses(np.array([delta]), np.array([tol]), dirs, gate, np.array([True]),
-                   np.array([bias[0] >= 90.0]))[0]
+    s = np.sum(np.conj(zb) * zc)
+    zm = 0.5 * (zb + zc)
+    rms = math.sqrt(float(np.mean(np.abs(zm) ** 2)))
+    delta = math.degrees(math.atan2(s.imag, s.real)) if abs(s) > 0 else 0.0
+    std = _rotation_std(tb[0], zm, np.minimum(tb[3], tc[3]), baseline.meta)
+    tol = float(abs_t[0] + config.k * math.sqrt(2.0) * std)
+    undefined = rms < HUE_MIN_CHROMA or not math.isfinite(tol)
+    if undefined:
+        tol = 180.0
+    st = _statuses(np.array([delta]), np.array([tol]), dirs, gate, np.array([True]), np.array([undefined]))[0]
     return Check("hue", "offset", delta, 0.0, delta, tol, st)
 
 
@@ -221,7 +326,8 @@ def compare_distribution(baselines: Sequence[Measurement], candidates: Sequence[
     checks: list[Check] = []
     for metric, b0 in ref.metrics.items():
         if any(metric not in m.metrics or m.metrics[metric].slices != b0.slices for m in (*baselines, *candidates)):
-            checks += [Check(metric, s, None, None, None, None, "error") for s in b0.slices]
+            checks += [Check(metric, s, None, None, None, None, "error", bx)
+                       for s, bx in zip(b0.slices, ref.boxes(b0.slices))]
             continue
         slices = list(b0.slices)
         spec, abs_t, rel_t, dirs, gate = tolerance_arrays(metric, slices, config)
@@ -244,7 +350,7 @@ def compare_distribution(baselines: Sequence[Measurement], candidates: Sequence[
         finite = np.all(np.isfinite(bv), axis=0) & np.all(np.isfinite(cv), axis=0) & np.isfinite(tol)
         undefined = (bias >= spec.period / 2.0) if spec.period else np.zeros(len(slices), bool)
         checks += _checks(metric, slices, cmean, bmean, delta, tol,
-                          _statuses(delta, tol, dirs, gate, finite, undefined))
+                          _statuses(delta, tol, dirs, gate, finite, undefined), _boxes(slices, candidates[0], ref))
     return checks
 
 

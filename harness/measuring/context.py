@@ -25,7 +25,7 @@ from harness.measuring.bands import BAND_CENTERS, BAND_NAMES, band_images
 from harness.measuring.channels import rgb_to_ycc
 from harness.measuring.inputs import as_code_values, check_mask
 from harness.measuring.metrics.noise import BENIGN_LSB
-from harness.measuring.regions import REGIONS, Regions, make_regions
+from harness.measuring.regions import REGIONS, Regions, bbox, make_regions
 from harness.measuring.slices import SliceLayout
 from harness.measuring.tiles import Grid, auto_tile, make_grid
 
@@ -96,7 +96,13 @@ class Context:
         return self.ycc[0]
 
     def meta(self) -> dict[str, Any]:
-        """How the image was measured (shape, tile grid, lsb, mask coverage): ``Measurement.meta``."""
+        """How the image was measured (shape, tile grid, lsb, mask coverage): ``Measurement.meta``.
+
+        With a mask or anchors, ``region_boxes`` maps each region (``inside``,
+        ``ring``, ``outside``, ``border``, ``anchor``) to its pixel box ``[x0, y0,
+        x1, y1]``; tile boxes follow from ``height``, ``width`` and ``stride``
+        (:func:`harness.measuring.tiles.tile_boxes`) and are not stored.
+        """
         h, w = self.shape
         meta: dict[str, Any] = {
             "height": h,
@@ -113,6 +119,11 @@ class Context:
                          "mask_coverage": self.regions.coverage})
         if self.anchors is not None:
             meta["anchor_px"] = int(self.anchors.sum())
+        boxes = self.regions.boxes() if self.regions is not None else {}
+        if self.anchors is not None and (box := bbox(self.anchors)) is not None:
+            boxes["anchor"] = box
+        if boxes:
+            meta["region_boxes"] = boxes
         return meta
 
 

@@ -6,6 +6,11 @@ outside the mask within ``ring`` px of it (Euclidean distance), where fills
 meet original content and where over-dilated fills and seams show; ``outside``
 is everything farther away.  ``edge`` (inside pixels within ``ring`` px of the
 border) is used by the seam metrics.
+
+:meth:`Regions.boxes` gives each region's pixel box ``[x0, y0, x1, y1]`` (the
+bounding box of its pixels, exclusive ends) -- ``border`` being ``edge | ring``,
+where the seam metrics measure -- which ``Measurement.meta["region_boxes"]``
+records so that a check on a region can say where it is.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["REGIONS", "Regions", "make_regions"]
+__all__ = ["REGIONS", "Regions", "make_regions", "bbox"]
 
 REGIONS: tuple[str, ...] = ("inside", "ring", "outside")
 
@@ -35,6 +40,20 @@ class Regions:
     def stack(self) -> np.ndarray:
         """``(3, H, W)`` float32 indicator maps in ``REGIONS`` order."""
         return np.stack([self.inside, self.ring, self.outside]).astype(np.float32)
+
+    def boxes(self) -> dict[str, list[int]]:
+        """Pixel box of ``inside``, ``ring``, ``outside`` and ``border`` (edge | ring); empty ones left out."""
+        maps = {"inside": self.inside, "ring": self.ring, "outside": self.outside, "border": self.edge | self.ring}
+        return {name: b for name, m in maps.items() if (b := bbox(m)) is not None}
+
+
+def bbox(m: np.ndarray) -> list[int] | None:
+    """``[x0, y0, x1, y1]`` (exclusive ends) of the true pixels of a ``(H, W)`` bool map; None if there are none."""
+    rows = np.flatnonzero(m.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(m.any(axis=0))
+    return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
 
 
 def make_regions(mask: np.ndarray, *, ring: int = 8, threshold: float = 0.5) -> Regions:

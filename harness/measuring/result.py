@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from functools import cached_property, lru_cache
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["MetricValues", "Measurement"]
+from harness.measuring.slices import slice_location
+from harness.measuring.tiles import tile_boxes, tile_names
+
+Box = tuple[int, int, int, int]
+
+__all__ = ["MetricValues", "Measurement", "Box"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,52 @@ class Measurement:
     def __len__(self) -> int:
         return sum(len(m) for m in self.metrics.values())
 
+    def box(self, slice_name: str) -> Box | None:
+        """Pixel box ``(x0, y0, x1, y1)`` of a spatial slice (exclusive ends); None for a whole-image slice."""
+        return self.boxes((slice_name,))[0]
+
+    def boxes(self, slices: Sequence[str]) -> list[Box | None]:
+        """:meth:`box` of each slice.
+
+        Tile boxes follow from ``meta`` (``height``, ``width``, ``stride``,
+        ``tiles``); region boxes come from ``meta["region_boxes"]``, which older
+        measurements lack (their regions get no box).  A slice naming both a tile
+        and a region gets the intersection.
+        """
+        key = self._box_key
+        if key is None:
+            return [None] * len(slices)
+        return list(_boxes_for(tuple(slices), key))
+
+    def box_locations(self) -> frozenset[tuple[str, str]]:
+        """The ``("tile", "r0c0")`` / ``("region", "ring")`` locations this measurement has boxes for."""
+        key = self._box_key
+        return frozenset(_box_table(key)) if key is not None else frozenset()
+
+    @cached_property
+    def _box_key(self) -> tuple | None:
+        """A hashable digest of the meta that boxes depend on (None: no box at all)."""
+        meta = self.meta
+        grid = None
+        try:
+            grid = (int(meta["height"]), int(meta["width"]), int(meta["stride"]), *(int(x) for x in meta["tiles"]))
+            if len(grid) != 5:
+                grid = None
+        except (KeyError, TypeError, ValueError):
+            grid = None
+        regions: list[tuple[str, Box]] = []
+        found = meta.get("region_boxes")
+        if isinstance(found, dict):
+            for name, b in found.items():
+                try:
+                    x0, y0, x1, y1 = (int(v) for v in b)
+                except (TypeError, ValueError):
+                    continue
+                regions.append((str(name), (x0, y0, x1, y1)))
+        if grid is None and not regions:
+            return None
+        return grid, tuple(sorted(regions))
+
     def records(self) -> Iterator[tuple[str, str, float, float, float]]:
         """Yield ``(metric, slice, value, std, bias)`` for every slice."""
         for name, mv in self.metrics.items():
@@ -98,6 +150,43 @@ class Measurement:
             return cls(metrics, dict(data.get("meta", {})))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"malformed measurement document ({type(exc).__name__}: {exc})") from None
+
+
+@lru_cache(maxsize=64)
+def _box_table(key: tuple) -> dict[tuple[str, str], Box]:
+    grid, regions = key
+    table: dict[tuple[str, str], Box] = {}
+    if grid is not None:
+        h, w, stride, rows, cols = grid
+        boxes = tile_boxes(h, w, stride) if h > 0 and w > 0 and stride > 0 else ()
+        if len(boxes) == rows * cols:  # a grid :func:`harness.measuring.tiles.make_grid` builds for that image
+            table.update((("tile", t), b) for t, b in zip(tile_names(rows, cols), boxes))
+    table.update((("region", name), b) for name, b in regions)
+    return table
+
+
+@lru_cache(maxsize=256)
+def _boxes_for(slices: tuple[str, ...], key: tuple) -> tuple[Box | None, ...]:
+    table = _box_table(key)
+    out: list[Box | None] = []
+    for s in slices:
+        tile, region = slice_location(s)
+        if tile is None and region is None:
+            out.append(None)
+        elif region is None:
+            out.append(table.get(("tile", tile)))
+        elif tile is None:
+            out.append(table.get(("region", region)))
+        else:
+            out.append(_intersect(table.get(("tile", tile)), table.get(("region", region))))
+    return tuple(out)
+
+
+def _intersect(a: Box | None, b: Box | None) -> Box | None:
+    if a is None or b is None:
+        return a or b
+    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return box if box[0] < box[2] and box[1] < box[3] else None
 
 
 def _round(v: float, digits: int = 7) -> float:

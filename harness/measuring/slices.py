@@ -8,16 +8,21 @@ A *slice* is one place a metric is measured: a frequency band
 and slice names are stable strings (``band=high tile=r3c5 region=ring ch=Y``)
 that baselines store, so :func:`slice_name` is the one place that spells them.
 Each metric module builds the names of its own slices with it.
+
+A slice at a tile or a region is *spatial*: :func:`slice_location` picks its
+location out of the name, and ``Measurement.boxes`` turns that into the pixel
+box ``[x0, y0, x1, y1]`` of the measured image.  Whole-image slices (no
+``tile=`` or ``region=``) have no box: a box marks a local finding.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from harness.measuring.tiles import tile_names
 
-__all__ = ["slice_name", "SliceLayout"]
+__all__ = ["slice_name", "slice_location", "SliceLayout"]
 
 
 def slice_name(*, band: str | None = None, tile: str | None = None, region: str | None = None,
@@ -32,6 +37,18 @@ def slice_name(*, band: str | None = None, tile: str | None = None, region: str 
         if value is not None:
             parts.append(f"{key}={value}")
     return " ".join(parts) if parts else "all"
+
+
+@lru_cache(maxsize=8192)
+def slice_location(name: str) -> tuple[str | None, str | None]:
+    """``(tile, region)`` of a slice name, each None when absent: ``("r3c5", None)``, ``(None, "ring")``."""
+    tile = region = None
+    for part in str(name).split(" "):
+        if part.startswith("tile="):
+            tile = part[5:]
+        elif part.startswith("region="):
+            region = part[7:]
+    return tile, region
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ images under 256 px; ``tile=64`` suits 256-1024 px images (7x7 to 31x31 tiles).
 The image is cut into ``stride``-pixel *cells*; a tile is 2x2 cells.  The last
 row/column of cells absorbs the remainder when the image size is not a multiple
 of the stride.  Tile ``rIcJ`` starts at pixel ``(I*stride, J*stride)``; tiles
-are numbered row-major.
+are numbered row-major.  Its pixel box (:func:`tile_boxes`) is
+``[x0, y0, x1, y1]`` (``x1``, ``y1`` exclusive): ``tile`` px wide, or up to the
+image border for the last row/column of tiles -- a pure function of the image
+size and the stride, which ``Measurement.meta`` records, so boxes need not be stored.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["Grid", "make_grid", "auto_tile", "tile_names"]
+__all__ = ["Grid", "make_grid", "auto_tile", "tile_names", "cell_sizes", "tile_boxes"]
 
 
 @lru_cache(maxsize=64)
@@ -85,6 +88,11 @@ class Grid:
         """Number of pixels in each tile, ``(rows*cols,)`` float64."""
         return _tile_counts(self)
 
+    @property
+    def boxes(self) -> tuple[tuple[int, int, int, int], ...]:
+        """Pixel box ``(x0, y0, x1, y1)`` of every tile (exclusive ends), in :attr:`names` order."""
+        return tile_boxes(self.height, self.width, self.stride)
+
 
 def _tile_counts(grid: Grid) -> np.ndarray:
     ry = np.diff(np.append(grid.row_starts, grid.height)).astype(np.float64)
@@ -94,6 +102,39 @@ def _tile_counts(grid: Grid) -> np.ndarray:
     if rx.size > 1:
         rx = rx[:-1] + rx[1:]
     return np.outer(ry, rx).ravel()
+
+
+@lru_cache(maxsize=64)
+def cell_sizes(height: int, width: int, stride: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Heights and widths (px) of the cells a grid of ``stride`` cuts the image into.
+
+    Every cell is ``stride`` px but the last of each row/column, which absorbs the
+    remainder (the layout :func:`make_grid` builds and :meth:`Grid.cell_sums` sums).
+    """
+    def sizes(n: int) -> tuple[int, ...]:
+        k = max(n // stride, 1)
+        return (stride,) * (k - 1) + (n - stride * (k - 1),)
+
+    return sizes(height), sizes(width)
+
+
+@lru_cache(maxsize=64)
+def tile_boxes(height: int, width: int, stride: int) -> tuple[tuple[int, int, int, int], ...]:
+    """``(x0, y0, x1, y1)`` of every tile, row-major (exclusive ends); see the module docstring.
+
+    Tile ``rIcJ`` covers cells ``I..I+1`` by ``J..J+1`` (one cell where the image
+    holds only one), so it ends at the far side of its second cell: ``tile`` px
+    on, or the image border for the last row/column of tiles.
+    """
+    def spans(cells: tuple[int, ...]) -> list[tuple[int, int]]:
+        ends = np.cumsum(cells).tolist()
+        starts = [0] + ends[:-1]
+        if len(cells) == 1:
+            return [(0, ends[0])]
+        return [(starts[i], ends[i + 1]) for i in range(len(cells) - 1)]
+
+    ry, rx = cell_sizes(height, width, stride)
+    return tuple((x0, y0, x1, y1) for y0, y1 in spans(ry) for x0, x1 in spans(rx))
 
 
 def auto_tile(height: int, width: int, largest: int = 64) -> int:

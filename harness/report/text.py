@@ -10,7 +10,7 @@ from harness.status import GATING
 if TYPE_CHECKING:
     from harness.comparing.engine import Check
 
-__all__ = ["num", "format_check", "worst_checks", "check_lines", "table_header", "table_row"]
+__all__ = ["num", "format_box", "format_check", "worst_checks", "check_lines", "table_header", "table_row"]
 
 
 def num(v: float | None, width: int = 0) -> str:
@@ -18,9 +18,22 @@ def num(v: float | None, width: int = 0) -> str:
     return f"{v:>{width}.4g}" if v is not None else f"{'-':>{width}}"
 
 
+def format_box(box: Sequence[int] | None) -> str:
+    """``@ x 224-288, y 192-256`` for a pixel box ``(x0, y0, x1, y1)`` (ends exclusive); ``""`` for none."""
+    if box is None:
+        return ""
+    x0, y0, x1, y1 = box
+    return f"@ x {x0}-{x1}, y {y0}-{y1}"
+
+
 def format_check(c: Check) -> str:
-    """``fail band_power [band=high region=anchor ch=Y]: 113 vs baseline 171 (delta -58, tolerance 16)``."""
-    return (f"{c.status} {c.metric} [{c.slice}]: {num(c.value)} vs baseline {num(c.baseline)} "
+    """One line: ``fail band_power [band=high tile=r7c9 ch=Y] @ x 224-288, y 192-256: 113 vs baseline 171
+    (delta -58, tolerance 16)``.
+
+    The ``@ x .., y ..`` part (pixels, ends exclusive) appears only for a check that has a box.
+    """
+    where = f" {format_box(c.box)}" if getattr(c, "box", None) is not None else ""
+    return (f"{c.status} {c.metric} [{c.slice}]{where}: {num(c.value)} vs baseline {num(c.baseline)} "
             f"(delta {num(c.delta)}, tolerance {num(c.tolerance)})")
 
 
@@ -32,13 +45,19 @@ def worst_checks(checks: Iterable[Check], limit: int | None = None, *, gating_on
 
 
 def table_header(indent: str = "      ") -> str:
-    return (f"{indent}{'status':6} {'metric':12} {'slice':34} {'value':>11} {'baseline':>11} "
+    return (f"{indent}{'status':6} {'metric':12} {'slice':34} {'where (px)':22} {'value':>11} {'baseline':>11} "
             f"{'delta':>10} {'tol':>9} {'x tol':>6}")
 
 
 def table_row(c: Check, indent: str = "      ") -> str:
+    """One row under :func:`table_header`: ``where`` is ``x 224-288, y 192-256`` for a check with a box, else ``-``.
+
+    ``x tol`` (the severity) stays the last field, so a row splits on whitespace.
+    """
     sev = f"{c.severity:6.2f}" if math.isfinite(c.severity) and c.severity >= 0 else f"{'-':>6}"
-    return (f"{indent}{c.status:6} {c.metric:12} {c.slice:34} {num(c.value, 11)} {num(c.baseline, 11)} "
+    box = getattr(c, "box", None)
+    where = format_box(box)[2:] if box is not None else "-"
+    return (f"{indent}{c.status:6} {c.metric:12} {c.slice:34} {where:22} {num(c.value, 11)} {num(c.baseline, 11)} "
             f"{num(c.delta, 10)} {num(c.tolerance, 9)} {sev}")
 
 

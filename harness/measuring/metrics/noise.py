@@ -28,6 +28,8 @@ power the band passes) and measured power ``E``::
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "psd_noise",
     "hue_noise",
     "HUE_MIN_CHROMA",
+    "CHROMA_NOISE_COV",
+    "rotation_noise",
 ]
 
 BENIGN_LSB = 1.25
@@ -53,6 +57,12 @@ CHANNEL_NOISE_GAIN = {
 }
 # Below this mean chroma (code values) the hue of a slice is not defined.
 HUE_MIN_CHROMA = 2.0
+# Covariance of per-pixel (Cb, Cr) noise, in units of the per-channel RGB noise
+# variance, for noise independent per channel (BT.601 rows Cb = 0.564 (B - Y),
+# Cr = 0.713 (R - Y)): the diagonal is CHANNEL_NOISE_GAIN's Cb and Cr.
+_CB_ROW = 0.564 * (np.array([0.0, 0.0, 1.0]) - np.array([0.299, 0.587, 0.114]))
+_CR_ROW = 0.713 * (np.array([1.0, 0.0, 0.0]) - np.array([0.299, 0.587, 0.114]))
+CHROMA_NOISE_COV = np.array([[_CB_ROW @ _CB_ROW, _CB_ROW @ _CR_ROW], [_CR_ROW @ _CB_ROW, _CR_ROW @ _CR_ROW]])
 
 
 def power_noise(power: np.ndarray, n: np.ndarray | float, gain: np.ndarray | float,
@@ -113,3 +123,52 @@ def hue_noise(mean_chroma_vec: np.ndarray, n: np.ndarray | float, sigma: float) 
     bias = np.degrees(np.arctan(0.5 * sigma / zs))
     bias = np.where(z < HUE_MIN_CHROMA, 180.0, bias)
     return std, bias
+
+
+def rotation_noise(z: np.ndarray, cell_rows: np.ndarray, cell_cols: np.ndarray, sigma: float) -> float:
+    """Std (degrees) of the hue rotation ``arg sum_t conj(b_t) c_t`` estimated from one side's tile chroma.
+
+    ``z`` is ``(rows, cols)`` complex: the mean chroma ``Cb + i Cr`` of every
+    tile of a half-overlapping grid whose cells are ``cell_rows`` by
+    ``cell_cols`` px (:func:`harness.measuring.tiles.cell_sizes`).  Tile
+    ``(r, c)`` covers cells ``r..r+1`` by ``c..c+1`` (one cell where there is
+    only one) and holds ``n_t`` pixels.
+
+    Let ``b_t = z_t + eps_t`` with ``eps_t = (1/n_t) sum_{p in t} e_p`` the mean of
+    per-pixel chroma noise ``e_p`` (independent per pixel, covariance
+    ``sigma² CHROMA_NOISE_COV``).  To first order the angle moves by
+    ``Im sum_t conj(z_t) eps_t / sum_t |z_t|²``, and the numerator is
+    ``sum_p Im(conj(A_p) e_p)`` with ``A_p = sum_{t ∋ p} z_t / n_t``: the same for
+    every pixel of a cell.  So, exactly (overlap included; the ``4 / n`` bound
+    of four tiles per pixel is reached only where neighbouring tiles share one
+    colour)::
+
+        var = sigma² sum_cells n_cell (A_im, -A_re) C (A_im, -A_re)ᵀ,   C = CHROMA_NOISE_COV
+        std = sqrt(var) / sum_t |z_t|²    (radians; returned in degrees)
+
+    This is one side's noise: a comparison of two noisy sides allows ``sqrt(2)`` of it.
+    Returns ``inf`` when every tile is grey.
+    """
+    z = np.asarray(z, dtype=np.complex128)
+    ry = np.asarray(cell_rows, dtype=np.float64)
+    rx = np.asarray(cell_cols, dtype=np.float64)
+    rows, cols = z.shape
+    sy = (0, 1) if ry.size == rows + 1 else (0,)
+    sx = (0, 1) if rx.size == cols + 1 else (0,)
+    if ry.size != rows - 1 + len(sy) or rx.size != cols - 1 + len(sx):
+        raise ValueError(f"{rows}x{cols} tiles do not fit {ry.size}x{rx.size} cells")
+    ty = ry[:-1] + ry[1:] if len(sy) == 2 else ry
+    tx = rx[:-1] + rx[1:] if len(sx) == 2 else rx
+    b = z / np.outer(ty, tx)
+    a = np.zeros((ry.size, rx.size), np.complex128)
+    for dy in sy:
+        for dx in sx:
+            a[dy:dy + rows, dx:dx + cols] += b
+    u, v = a.imag, -a.real  # Im(conj(A) e) = A_re e_cr - A_im e_cb = -(u e_cb + v e_cr)
+    c = CHROMA_NOISE_COV
+    quad = c[0, 0] * u * u + 2.0 * c[0, 1] * u * v + c[1, 1] * v * v
+    var = sigma * sigma * float(np.sum(np.outer(ry, rx) * quad))
+    den = float(np.sum(np.abs(z) ** 2))
+    if den <= 0.0:
+        return math.inf
+    return math.degrees(math.sqrt(var) / den)
