@@ -1,4 +1,4 @@
-"""The baseline store: small JSON files of slice values, guarded by a sha256 manifest.
+"""The baseline store (:class:`BaselineStore`): small JSON files of slice values, guarded by a sha256 manifest.
 
 Layout::
 
@@ -43,12 +43,10 @@ unchanged case leaves its file byte-identical (``unchanged``).
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
-import math
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,122 +60,22 @@ from harness.fsio import (
 )
 from harness.measuring.result import Measurement
 
-__all__ = [
-    "SCHEMA_VERSION",
-    "BakeChange",
-    "Baseline",
-    "BaselineStore",
-    "BaselineWriteError",
-    "StoreCheck",
-    "baseline_document",
-    "stable_environment",
-]
+from harness.pipeline.baselines.document import (
+    LOCK,
+    MANIFEST,
+    SCHEMA_VERSION,
+    BakeChange,
+    Baseline,
+    BaselineWriteError,
+    StoreCheck,
+    _dump,
+    _dump_manifest,
+    _file_sha,
+    _sha256,
+    baseline_document,
+)
 
-SCHEMA_VERSION = 1
-MANIFEST = "MANIFEST.json"
-LOCK = ".lock"
-
-# What of a run's environment a baseline records: what changes the bits, and is the same
-# for every run on one setup.  (Not git_sha, paths, suite file, executor, workers, seeds,
-# -k, python patch level or the kernel's platform string.)
-STABLE_ENVIRONMENT = ("device", "threads", "threads_applied", "machine", "versions")
-# harness's own version is left out: it does not change the values by itself (a change
-# that does shows in them) and would rewrite every baseline at each release.
-_UNRECORDED_VERSIONS = ("harness",)
-
-
-@dataclass
-class Baseline:
-    case_id: str
-    measurement: Measurement
-    stages: dict[str, float]
-    environment: dict[str, Any]
-    pipeline: dict[str, Any]
-
-
-@dataclass
-class BakeChange:
-    case_id: str
-    # per case: "new" | "changed" | "unchanged" | "skipped" | "removed";
-    # found in the folder: "recovered" (an interrupted bake's write, now recorded), "cleaned"
-    # (a temp file, deleted), "stray" (not in the manifest), "mismatch", "missing"
-    action: str
-    path: Path
-    detail: str = ""
-
-
-@dataclass
-class StoreCheck:
-    """What :meth:`BaselineStore.verify` found."""
-
-    verified: list[Path] = field(default_factory=list)    # listed, and the checksum matches
-    missing: list[Path] = field(default_factory=list)     # listed, not on disk
-    mismatched: list[Path] = field(default_factory=list)  # listed, another checksum
-    strays: list[Path] = field(default_factory=list)      # on disk, not listed (temp files included)
-    temps: list[Path] = field(default_factory=list)       # temp files of interrupted writes (among strays)
-    pending: list[Path] = field(default_factory=list)     # an interrupted bake's unrecorded writes
-    repaired: list[BakeChange] = field(default_factory=list)  # with repair=True: what was fixed
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.mismatched or self.strays or self.pending)
-
-
-class BaselineWriteError(BaselineError):
-    """The file system refused a bake's write (read-only, unwritable, full, a file in the way).
-
-    ``changes`` lists what was written and recorded before it did; the store is consistent."""
-
-    def __init__(self, message: str, changes: list[BakeChange] | None = None) -> None:
-        super().__init__(message)
-        self.changes = list(changes or [])
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _file_sha(p: Path) -> str | None:
-    try:
-        return _sha256(p.read_bytes())
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None
-
-
-def _dump(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, sort_keys=True, allow_nan=False, separators=(",", ":")) + "\n"
-
-
-def _dump_manifest(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
-
-
-def _round(v: float, digits: int = 7) -> float:
-    # as harness.measuring.result rounds slice values: no last-digit churn in the files
-    if v == 0.0 or not math.isfinite(v):
-        return v
-    return float(f"{v:.{digits}g}")
-
-
-def stable_environment(environment: dict[str, Any]) -> dict[str, Any]:
-    """The part of a run's environment fingerprint that a baseline records (see the module doc)."""
-    out = {k: environment[k] for k in STABLE_ENVIRONMENT if k in environment}
-    if isinstance(out.get("versions"), dict):
-        out["versions"] = {k: v for k, v in out["versions"].items() if k not in _UNRECORDED_VERSIONS}
-    return out
-
-
-def baseline_document(case_id: str, doc: dict[str, Any]) -> dict[str, Any]:
-    """The document stored for one case, from ``measurement``, ``stages``, ``environment``
-    and ``pipeline`` (other keys are not stored)."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "case": case_id,
-        "measurement": doc["measurement"],
-        "stages": {str(k): _round(float(v)) for k, v in (doc.get("stages") or {}).items()},
-        "environment": stable_environment(doc.get("environment") or {}),
-        "pipeline": doc.get("pipeline") or {},
-    }
+__all__ = ["BaselineStore"]
 
 
 @dataclass
