@@ -12,6 +12,7 @@ without a ``[tool.harness]`` table does not count).  Every key is optional::
     baselines  = "baselines"        # baselines/<suite>/..., written by `harness bake`
     reports    = "reports"          # reports/<run-id>/, written by `harness run`
     cache      = ".harness-cache"   # stage-output cache
+    cache_max_mb = 2048             # its size bound: least recently used entries are evicted
     pythonpath = ["."]              # folders importable by custom `module:attr` backends
     suite      = "smoke"            # the suite `harness run` runs without --suite
     tolerances = "tolerances.toml"  # default [[tolerances]] file of `harness compare`
@@ -44,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "baselines": "baselines",
     "reports": "reports",
     "cache": ".harness-cache",
+    "cache_max_mb": 2048,
     "pythonpath": ["."],
     "suite": "smoke",
     "tolerances": None,
@@ -76,6 +78,7 @@ class Project:
     default_suite: str = "smoke"
     tolerances: Path | None = None
     builtins: bool = True
+    cache_max_mb: int = 2048
     overridden: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -215,9 +218,12 @@ def _from_table(path: Path, table: Mapping[str, Any]) -> Project:
         raise ConfigError(f"{where}tolerances: expected a file path, got {tol!r}")
     if not isinstance(cfg["builtins"], bool):
         raise ConfigError(f"{where}builtins: expected true or false, got {cfg['builtins']!r}")
+    mb = cfg["cache_max_mb"]
+    if isinstance(mb, bool) or not isinstance(mb, int) or mb < 1:
+        raise ConfigError(f"{where}cache_max_mb: expected a whole number of megabytes >= 1, got {mb!r}")
     return Project(root=root, config_file=path.resolve(), **paths,
                    pythonpath=tuple((root / p).resolve() for p in pp), default_suite=suite,
-                   tolerances=(root / tol).resolve() if tol else None, builtins=cfg["builtins"])
+                   tolerances=(root / tol).resolve() if tol else None, builtins=cfg["builtins"], cache_max_mb=mb)
 
 
 def _read(path: Path) -> dict[str, Any]:

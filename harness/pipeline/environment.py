@@ -1,24 +1,48 @@
-"""Environment fingerprint recorded in reports and baselines (versions, device, threads, git sha)."""
+"""Environment fingerprint recorded in reports and baselines (versions, device, threads, git sha),
+and the one place that sets every library's thread count.
+
+:func:`set_threads` records the configured count (:func:`configured_threads`) and applies
+it to what is loaded: OpenCV, torch and the BLAS/OpenMP environment variables.  Libraries
+loaded later take it from here: :func:`~harness.pipeline.stages.base.cv2_module` (OpenCV),
+:func:`apply_torch_threads` (torch backends call it before running), the rapidocr
+onnxruntime session (``intra_op_num_threads``) and the Real-ESRGAN ncnn net
+(``opt.num_threads``).  :func:`fingerprint` records next to ``threads`` what was applied,
+read back from the library where it allows it (``threads_applied``).
+"""
 
 from __future__ import annotations
 
 import platform
 import subprocess
+import sys
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["fingerprint", "set_threads"]
+__all__ = ["fingerprint", "set_threads", "configured_threads", "apply_torch_threads", "package_versions",
+           "threads_applied"]
 
 _PACKAGES = ("harness", "numpy", "scipy", "scikit-image", "pillow", "opencv-python-headless", "onnxruntime",
              "rapidocr", "ncnn", "pypatchmatch", "torch", "diffusers")
 
+_THREADS: int | None = None  # set by set_threads(); 1 until then (the bit-reproducible default)
+
+
+def configured_threads() -> int:
+    """The thread count every library runs with: the last :func:`set_threads` value, else 1."""
+    return _THREADS if _THREADS is not None else 1
+
 
 def set_threads(n: int) -> None:
-    """Pin every library's thread count: it changes the bits of the outputs."""
+    """Pin every library's thread count to ``n`` (it changes the bits of the outputs) and record it."""
     import os
 
+    global _THREADS
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"thread count must be >= 1, got {n}")
+    _THREADS = n
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(n)
     try:
@@ -27,10 +51,54 @@ def set_threads(n: int) -> None:
         cv2.setNumThreads(n)
     except ImportError:
         pass
-    import sys
-
-    if "torch" in sys.modules:  # never import torch just to set its threads
+    if "torch" in sys.modules:  # never import torch just to set its threads: apply_torch_threads does it later
         sys.modules["torch"].set_num_threads(n)
+
+
+def apply_torch_threads(override: int | None = None) -> int:
+    """Set torch's intra-op thread count to ``override`` or else the configured count; returns it.
+
+    Torch backends call this right before they run, so a torch imported after
+    :func:`set_threads` still runs with the configured count."""
+    import torch
+
+    n = int(override) if override else configured_threads()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def threads_applied() -> dict[str, int]:
+    """Each library's thread count, read back where the library allows it.
+
+    OpenCV and torch are read back when loaded (a library not loaded yet gets the
+    configured count when it is); onnxruntime sessions and ncnn nets are built with
+    the configured count (they cannot be asked without building one)."""
+    n = configured_threads()
+    out: dict[str, int] = {}
+    cv2 = sys.modules.get("cv2")
+    out["opencv"] = int(cv2.getNumThreads()) if cv2 is not None and hasattr(cv2, "getNumThreads") else n
+    torch = sys.modules.get("torch")
+    out["torch"] = int(torch.get_num_threads()) if torch is not None and hasattr(torch, "get_num_threads") else n
+    out["onnxruntime"] = n
+    out["ncnn"] = n
+    return out
+
+
+@lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
+    out = []
+    for pkg in _PACKAGES:
+        try:
+            out.append((pkg, metadata.version(pkg)))
+        except metadata.PackageNotFoundError:
+            continue
+    return tuple(out)
+
+
+def package_versions() -> dict[str, str]:
+    """The installed versions of harness and the libraries its backends use (looked up once per process)."""
+    return dict(_versions())
 
 
 @lru_cache(maxsize=8)
@@ -44,19 +112,15 @@ def _git_sha(where: Path) -> str | None:
 
 
 def fingerprint(threads: int, root: Path | None = None) -> dict[str, Any]:
-    """Versions, platform, device, threads and the git sha of the project at ``root`` (default: cwd)."""
-    versions = {}
-    for pkg in _PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
+    """Versions, platform, device, threads (configured and applied) and the git sha of the project at
+    ``root`` (default: cwd)."""
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "device": "cpu",
         "threads": threads,
-        "versions": versions,
+        "threads_applied": threads_applied(),
+        "versions": package_versions(),
         "git_sha": _git_sha(Path(root or Path.cwd()).resolve()),
     }

@@ -70,11 +70,11 @@ class RunContext:
         self.store = BaselineStore(suite.name, project.baselines)
         self.compare = suite.compare_config()
         self.seeds = list(session.seeds or suite.seeds)
+        set_threads(suite.threads)  # before the environment is read: it records what was applied
         self.environment = run_environment(session, str(suite.path), suite.threads, self.seeds)
         self.created = _now()
         self.drift: set[str] = set()
         self.notes = self._obsolete_notes()
-        set_threads(suite.threads)
 
     def _obsolete_notes(self) -> list[str]:
         # Only when the whole suite file was selected: a -k selection says nothing about the rest.

@@ -142,7 +142,8 @@ class HarnessSession:
         if self._cache is None:
             from harness.pipeline.cache import StageCache
 
-            self._cache = StageCache(self.project().cache)
+            project = self.project()
+            self._cache = StageCache(project.cache, project.cache_max_mb * 2**20)
         return self._cache
 
     def stamp(self) -> str:

@@ -12,8 +12,8 @@ a plain function ``f(image, ctx, **params)`` returning an image (or, for the
 detect/mask stages, an ``(H, W)`` mask) or a :class:`StageResult`.
 
 Determinism: backends import OpenCV through :func:`cv2_module`, which pins
-OpenCV to one thread; onnxruntime and ncnn sessions are pinned to one thread
-too; anything random takes ``ctx.seed`` explicitly.  Nothing here imports
+OpenCV to the configured thread count (the suite's ``threads``); onnxruntime,
+ncnn and torch run with it too; anything random takes ``ctx.seed`` explicitly.  Nothing here imports
 cv2, onnxruntime, ncnn or torch at module import time.
 """
 
@@ -308,12 +308,17 @@ _CV2 = None
 
 
 def cv2_module():
-    """Import OpenCV with its thread pool pinned to one thread (bit-reproducible output)."""
+    """Import OpenCV with its thread pool set to the configured count
+    (:func:`harness.pipeline.environment.configured_threads`: the suite's ``threads``, 1 until
+    :func:`~harness.pipeline.environment.set_threads` is called).  Only the first call sets
+    it; later calls never reset what ``set_threads`` applied."""
     global _CV2
     if _CV2 is None:
         import cv2
 
-        cv2.setNumThreads(1)
+        from harness.pipeline.environment import configured_threads
+
+        cv2.setNumThreads(configured_threads())
         _CV2 = cv2
     return _CV2
 

@@ -2,7 +2,8 @@
 
 ``rapidocr``      real text detection: the PP-OCRv6 DB detection network shipped
                   inside the ``rapidocr`` wheel (``rapidocr/models/``), run by
-                  onnxruntime on the CPU with one thread; nothing is downloaded.
+                  onnxruntime on the CPU with the suite's ``threads`` (intra-op;
+                  one inter-op thread); nothing is downloaded.
                   Pre-processing is rapidocr's own ``DetPreProcess`` (BGR input,
                   shorter side resized to ``limit_side_len``, multiples of 32,
                   ``(x/255 - 0.5)/0.5``).  Post-processing, by ``mode``:
@@ -68,15 +69,15 @@ def model_path() -> Path:
     return Path(rapidocr.__file__).parent / "models" / DET_MODEL
 
 
-@lru_cache(maxsize=1)
-def _session():
+@lru_cache(maxsize=4)
+def _session(threads: int = 1):
     import onnxruntime as ort
 
     path = model_path()
     if not path.exists():
         raise StageError(f"detect backend 'rapidocr': model {path} is missing from the rapidocr wheel")
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1  # the thread count changes float summation order: pinned
+    opts.intra_op_num_threads = int(threads)  # changes float summation order: pinned, recorded
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
@@ -96,6 +97,10 @@ class RapidOCRDetect(BackendBase):
         dilate_px: int = spec(0, 0, 32)  # extra growth (disk) at input resolution
         limit_side_len: int = spec(736, 32, 2048)  # the shorter side is scaled up to this
 
+    def weight_paths(self) -> list[Path]:
+        """The weight files this backend loads (hashed into the stage cache key)."""
+        return [model_path()]
+
     def probability(self, image: np.ndarray) -> np.ndarray:
         """The DB probability map at network resolution (multiples of 32), float32."""
         from rapidocr.ch_ppocr_det.utils import DetPreProcess
@@ -104,7 +109,9 @@ class RapidOCRDetect(BackendBase):
         x = pre(np.ascontiguousarray(image[..., ::-1]))  # PP-OCR models take BGR
         if x is None:
             raise StageError(f"detect backend 'rapidocr': cannot resize a {image.shape[1]}x{image.shape[0]} image")
-        sess = _session()
+        from harness.pipeline.environment import configured_threads
+
+        sess = _session(configured_threads())
         return sess.run(None, {sess.get_inputs()[0].name: x})[0][0, 0].astype(np.float32)
 
     def _boxes(self, prob: np.ndarray) -> tuple[np.ndarray, int]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -96,7 +97,11 @@ class TinyDiffusion(BackendBase):
         resolution: int = spec(64, 32, 1024)
         model_seed: int = spec(0, 0, 2**31 - 1)
         model_path: str = ""
-        threads: int = spec(1, 1, 64)
+        threads: int = spec(0, 0, 64)  # 0: the suite's `threads` (environment.configured_threads)
+
+    def weight_paths(self) -> list[Path]:
+        """The checkpoint this backend loads, if any (hashed into the stage cache key)."""
+        return [Path(self.params.model_path)] if self.params.model_path else []
 
     def __init__(self, params) -> None:
         super().__init__(params)
@@ -113,8 +118,10 @@ class TinyDiffusion(BackendBase):
     def _generate(self, ctx: StageContext) -> np.ndarray:
         import torch
 
+        from harness.pipeline.environment import apply_torch_threads
+
         p = self.params
-        torch.set_num_threads(p.threads)  # the thread count changes output bits: pinned and recorded
+        apply_torch_threads(p.threads)  # the thread count changes output bits: pinned and recorded
         gen = torch.Generator().manual_seed(int(ctx.seed))
         if p.model_path:
             from diffusers import DiffusionPipeline
@@ -157,4 +164,6 @@ class TinyDiffusion(BackendBase):
         h, w = image.shape[:2]
         if out.shape[:2] != (h, w):
             out = np.asarray(Image.fromarray(out).resize((w, h), Image.Resampling.LANCZOS))
-        return StageResult(image=out, info={"generated": 1, "threads": self.params.threads})
+        from harness.pipeline.environment import configured_threads
+
+        return StageResult(image=out, info={"generated": 1, "threads": self.params.threads or configured_threads()})

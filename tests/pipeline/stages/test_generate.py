@@ -43,4 +43,4 @@ def test_params_are_validated_and_recorded():
     with pytest.raises(ConfigError, match="model_path '/nonexistent' is not a local diffusers checkpoint"):
         build_backend("generate", "tiny_diffusion", {"model_path": "/nonexistent"})
     cfg = backend_config(build_backend("generate", "tiny_diffusion", {"steps": 7}))
-    assert cfg["params"]["steps"] == 7 and cfg["params"]["threads"] == 1 and cfg["params"]["model_seed"] == 0
+    assert cfg["params"]["steps"] == 7 and cfg["params"]["threads"] == 0 and cfg["params"]["model_seed"] == 0
