@@ -70,7 +70,7 @@ generate = { backend = "source" }
 detect = { backend = "ground_truth" }
 mask = { backend = "shape", dilate_px = 2, max_coverage = 0.12 }
 inpaint = { backend = "telea", radius = 3 }
-denoise = { backend = "tv", strength = 0.3 }
+denoise = { backend = "tv", strength = 0.15 }
 upscale = { backend = "lanczos", scale = 2 }
 
 [pipelines.custom]
@@ -78,7 +78,7 @@ generate = { backend = "source" }
 detect = { backend = "ground_truth" }
 mask = { backend = "shape", dilate_px = 2, max_coverage = 0.12 }
 inpaint = { backend = "telea", radius = 3 }
-denoise = { backend = "harness_backends:gentle_denoise", sigma = 0.6 }
+denoise = { backend = "harness_backends:gentle_denoise", sigma = 0.4 }
 upscale = { backend = "lanczos", scale = 2 }
 """
 
@@ -94,7 +94,7 @@ import numpy as np
 from scipy import ndimage
 
 
-def gentle_denoise(image, ctx, sigma=0.6):
+def gentle_denoise(image, ctx, sigma=0.4):
     """A light Gaussian smoothing of each channel: stands in for your denoising model."""
     out = ndimage.gaussian_filter(image.astype(np.float64), sigma=(sigma, sigma, 0))
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

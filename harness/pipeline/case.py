@@ -5,13 +5,19 @@ upscale with the case's backends, measures the final image (regions from the vec
 ground-truth overlay mask and its texture anchors) and never raises: an error becomes
 ``CaseOutput.error``.  :func:`judge_case` compares the measurement with the stored
 baseline.  Both are what every executor and the pytest plugin call.
+
+While it runs, :func:`execute_case` records what every stage did and then evaluates the
+vector's ``[expect]`` table and each stage's effect as *absolute* checks
+(:mod:`harness.pipeline.expectations`, ``CaseOutput.expectations``); the judges add them to
+the compared checks, so a baseline that blesses a broken stage (a detector that found
+nothing, a rejected mask, an erased anchor) cannot make the case pass.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,10 +29,12 @@ from harness.errors import BaselineError, HarnessError, StageError
 from harness.measuring.result import Measurement, MetricValues
 from harness.naming import case_slug, group_id
 from harness.pipeline.baselines import BaselineStore
-from harness.pipeline.cache import StageCache, content_hash
+from harness.pipeline.cache import StageCache, stage_key
+from harness.pipeline.expectations import failure_note
 from harness.pipeline.suite import Case, Suite
 
-__all__ = ["CaseOutput", "execute_case", "judge_case", "judge_group", "group_id", "environment_drift", "STAGE_METRICS"]
+__all__ = ["CaseOutput", "execute_case", "judge_case", "judge_group", "judge_expectations", "group_id",
+           "environment_drift", "STAGE_METRICS"]
 
 # Numbers from the stages that are compared like slices (see harness.measuring.metrics).
 STAGE_METRICS = {
@@ -49,6 +57,8 @@ class CaseOutput:
     artifacts: dict[str, str]
     config: dict[str, Any]
     error: str | None = None
+    # absolute checks (harness.pipeline.expectations): never compared with a baseline
+    expectations: list[Check] = field(default_factory=list)
 
 
 def _resize_map(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -64,6 +74,7 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
     """Run one permutation end to end; never raises (errors become ``CaseOutput.error``)."""
     from harness.imageio import save_png
     from harness.measuring.driver import measure
+    from harness.pipeline.expectations import StageLog, evaluate
     from harness.pipeline.stages import StageContext, backend_config, build_backend, run_stage
     from harness.pipeline.vectors import render
 
@@ -71,6 +82,8 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
     artifacts: dict[str, str] = {}
     stages: dict[str, float] = {}
     config: dict[str, Any] = {"pipeline": case.pipeline.as_dict(), "seed": case.seed}
+    log = StageLog()  # what each stage did, for the absolute checks
+    backends = {s.stage: s.backend for s in case.pipeline.stages}
 
     def save(name: str, arr: np.ndarray) -> None:
         rel = f"artifacts/{case_slug(case.id)}/{name}.png"
@@ -86,6 +99,7 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
             # a prompt vector: the generate stage makes the base image, then the
             # vector's overlays and anchors are drawn on it
             rendered = _generate_base(vector, case, cache, config, timings, stages)
+            log.generated(backends.get("generate", "?"), rendered.clean, rendered.anchors)
             generated = True
         else:
             rendered = render(vector)
@@ -102,20 +116,24 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
             if spec.stage == "inpaint" and ctx.mask is None:
                 timings[spec.stage] = 0.0
                 stages["inpaint.skipped"] = 1.0
+                log.skipped("inpaint")
                 continue
             if spec.stage == "upscale":
                 ctx.guide = image
-            key = content_hash(spec.stage, bconf, case.seed, image, ctx.mask,
+            key = stage_key(spec.stage, bconf, backend, case.seed, image, ctx.mask,
                         ctx.truth_mask if spec.stage in ("detect", "mask") else None,
                         ctx.anchors if spec.stage == "mask" else None, ctx.guide if spec.stage == "upscale" else None)
             t0 = time.perf_counter()
             hit = cache.get(key)
+            config.setdefault("cache", {})[spec.stage] = "miss" if hit is None else "hit"
             if hit is None:
                 result = run_stage(backend, image, ctx)
                 hit = (result.image, result.mask, dict(result.info))
                 cache.put(key, *hit)
             timings[spec.stage] = time.perf_counter() - t0
             out_img, out_mask, info = hit
+            log.record(spec.stage, spec.backend, bconf["params"], image, ctx.mask, ctx.truth_mask, out_img, out_mask,
+                       info)
             for k, v in info.items():
                 if isinstance(v, (int, float, bool)) and not isinstance(v, str):
                     stages[f"{spec.stage}.{k}"] = float(v)
@@ -139,7 +157,11 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache) -> 
         has_mask = bool(np.any(truth >= 0.5)) and not bool(np.all(truth >= 0.5))
         m = measure(image, truth if has_mask else None, anchors=anchors, tile=suite.tile, ring=suite.ring)
         timings["measure"] = time.perf_counter() - t0
-        return CaseOutput(case.id, _with_stage_metrics(m, stages).to_dict(), stages, timings, artifacts, config)
+        t0 = time.perf_counter()
+        expectations = evaluate(vector, [s.stage for s in case.pipeline.stages], backends, log, rendered.clean, image)
+        timings["expect"] = time.perf_counter() - t0
+        return CaseOutput(case.id, _with_stage_metrics(m, stages).to_dict(), stages, timings, artifacts, config,
+                          expectations=expectations)
     except (HarnessError, StageError) as exc:  # a clean one-line reason, no traceback excerpt
         return CaseOutput(case.id, None, stages, timings, artifacts, config, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # noqa: BLE001 - one failing case never kills the others
@@ -164,9 +186,10 @@ def _generate_base(vector, case: Case, cache: StageCache, config: dict, timings:
     h, w = vector.size
     placeholder = np.full((h, w, 3), 128, np.uint8)
     prompt, negative = vector.source["prompt"], vector.source.get("negative_prompt")
-    key = content_hash("generate", bconf, case.seed, prompt, negative, (h, w))
+    key = stage_key("generate", bconf, backend, case.seed, prompt, negative, (h, w))
     t0 = time.perf_counter()
     hit = cache.get(key)
+    config.setdefault("cache", {})["generate"] = "miss" if hit is None else "hit"
     if hit is None:
         result = run_stage(backend, placeholder, StageContext(seed=case.seed, prompt=prompt, negative_prompt=negative))
         hit = (result.image, None, dict(result.info))
@@ -208,16 +231,40 @@ def judge_case(out: CaseOutput, store: BaselineStore, config: CompareConfig, sui
     ``drift`` collects how the baseline's environment differs from this one."""
     if out.error:
         return "error", out.error, []
+    expect = list(out.expectations)  # absolute: no baseline changes their status
     try:
         base = store.load(out.case_id)
     except BaselineError as exc:
-        return "error", str(exc), []
+        return "error", str(exc), expect
     if base is None:
-        return "fail", (f"no baseline for {out.case_id}: create it with "
-                        f"`harness bake --suite {suite.ref or suite.path} -k '{out.case_id}'`"), []
+        return "fail", _joined(f"no baseline for {out.case_id}: create it with "
+                               f"`harness bake --suite {suite.ref or suite.path} -k '{out.case_id}'`",
+                               failure_note(expect)), expect
     drift.update(environment_drift(base.environment, environment))
-    checks = compare_paired(base.measurement, Measurement.from_dict(out.measurement), config)
-    return summarize_status(checks), None, checks
+    checks = expect + compare_paired(base.measurement, Measurement.from_dict(out.measurement), config)
+    return summarize_status(checks), failure_note(expect), checks
+
+
+def judge_expectations(out: CaseOutput) -> tuple[str, str | None, list[Check]]:
+    """Status, message and checks of one case from its absolute checks alone (a seed of a
+    distribution group, whose measurement is judged with the other seeds')."""
+    if out.error:
+        return "error", out.error, []
+    expect = list(out.expectations)
+    return summarize_status(expect), failure_note(expect), expect
+
+
+def _joined(*parts: str | None) -> str | None:
+    text = "; ".join(p for p in parts if p)
+    return text or None
+
+
+def _seed_expectations(cases: Sequence[Case], outputs: Sequence[CaseOutput]) -> list[Check]:
+    """Every seed's absolute checks, each slice suffixed with ``seed=N``."""
+    import dataclasses
+
+    return [dataclasses.replace(c, slice=f"{c.slice} seed={case.seed}")
+            for case, out in zip(cases, outputs) for c in out.expectations]
 
 
 def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: BaselineStore, config: CompareConfig,
@@ -226,14 +273,17 @@ def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: Bas
     every baseline seed's (:func:`~harness.comparing.engine.compare_distribution`)."""
     vector, pipeline = cases[0].vector, cases[0].pipeline.name
     cand = [Measurement.from_dict(o.measurement) for o in outputs if o.measurement is not None]
+    expect = _seed_expectations(cases, outputs)  # absolute: no baseline changes their status
+    note = failure_note(expect)
     try:
         base = [b.measurement for c in cases if (b := store.load(c.id)) is not None]
         if len(base) < 2:
-            return "fail", (f"distribution mode needs >= 2 baseline seeds for {vector}/{pipeline}, "
-                            f"found {len(base)}: run `harness bake --suite {suite.ref or suite.path}`"), []
+            return "fail", _joined(f"distribution mode needs >= 2 baseline seeds for {vector}/{pipeline}, "
+                                   f"found {len(base)}: run `harness bake --suite {suite.ref or suite.path}`",
+                                   note), expect
         if not cand:
-            return "error", "no seed of this group produced an image", []
-        checks = compare_distribution(base, cand, config)
-        return summarize_status(checks), None, checks
+            return "error", "no seed of this group produced an image", expect
+        checks = expect + compare_distribution(base, cand, config)
+        return summarize_status(checks), note, checks
     except (BaselineError, ValueError) as exc:
         return "error", str(exc), []

@@ -114,12 +114,14 @@ class RunContext:
         return ItemResult(case.id, status, error, checks, [case.id], where=self._case_file(case.id))
 
     def _group(self, cases: Sequence[Case], outputs: list[CaseOutput]) -> ItemResult:
+        from harness.pipeline.case import judge_expectations
         from harness.report.schema import CaseResult
 
         details = []
         for case, out in zip(cases, outputs, strict=True):
-            status = "error" if out.error else "pass"  # seeds are judged together, below
-            self._write(self._result(case, out, status, out.error, []), out.measurement)
+            # a seed's measurement is judged with the other seeds' (below); alone, only its absolute checks
+            status, error, checks = judge_expectations(out)
+            self._write(self._result(case, out, status, error, checks), out.measurement)
             if out.error:
                 details.append(f"  seed {case.seed}: error {out.error}")
         vector, pipeline = cases[0].vector, cases[0].pipeline.name

@@ -23,7 +23,7 @@ generate = {{ backend = "source" }}
 detect = {{ backend = "ground_truth" }}
 mask = {{ backend = "shape", dilate_px = {dilate} }}
 inpaint = {{ backend = "telea" }}
-denoise = {{ backend = "tv", strength = 0.3 }}
+denoise = {{ backend = "tv", strength = 0.1 }}
 upscale = {{ backend = "lanczos", scale = 2 }}
 '''
 S1, S2 = "microprint_dilation/classic/s1", "microprint_dilation/classic/s2"

@@ -32,8 +32,13 @@ Example (every key, with its allowed values, is validated; a bad value raises
     box = [10, 190, 120, 250]         # x0, y0, x1, y1 (x1, y1 exclusive)
     # render = true                   # microprint/fineprint: draw it into the box
 
-    [expect]
-    anchors_survive = true
+    [expect]                          # enforced as absolute checks (harness.pipeline.expectations)
+    anchors_survive = true            # each anchor keeps its fine texture through the pipeline
+    # max_mask_coverage = 0.12        # the fill region covers at most this share of the image
+    # min_detect_recall = 0.9         # detect finds >= this share of the overlay (default 0.5)
+    # min_anchor_gap_px = 2           # the fill region stays >= this far (px) from every anchor
+    # mask_rejected = true            # the mask stage is expected to reject the mask
+    # upscale = 2                     # the output is this many times the vector's size
 
 Recipes (``kind = "recipe"``) are in :mod:`.recipes`; the checks use :mod:`harness.validate`.
 """
@@ -81,7 +86,8 @@ _ANCHOR_KEYS = {
     "fabric": ("kind", "box", "render"),
     "texture": ("kind", "box", "render"),
 }
-_EXPECT_KEYS = ("anchors_survive", "max_mask_coverage", "upscale", "min_anchor_gap_px")
+_EXPECT_KEYS = ("anchors_survive", "max_mask_coverage", "upscale", "min_anchor_gap_px", "min_detect_recall",
+                "mask_rejected")
 _ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _SEED_MAX = 2**32 - 1
 
@@ -239,6 +245,10 @@ def _parse_expect(w: Where, raw: Any) -> dict[str, Any]:
         e.integer("upscale", ex["upscale"], 1, 8)
     if "min_anchor_gap_px" in ex:
         e.integer("min_anchor_gap_px", ex["min_anchor_gap_px"], 0, MAX_SIZE)
+    if "min_detect_recall" in ex:
+        ex["min_detect_recall"] = e.number("min_detect_recall", ex["min_detect_recall"], 0.0, 1.0)
+    if "mask_rejected" in ex:
+        e.boolean("mask_rejected", ex["mask_rejected"])
     return ex
 
 

@@ -62,7 +62,14 @@ BAD = [
     ("anchor key", (AN, 'kind = "fabric"\nbox = [0, 40, 80, 50]\ntext = "x"'),
      r"anchors\[0\]\.text: unknown key for kind 'fabric'; allowed: kind, box, render"),
     ("expect key", ("anchors_survive = true", "anchors_survive = true\nsharpness = 3"),
-     r"expect\.sharpness: unknown key; allowed: anchors_survive, max_mask_coverage, upscale, min_anchor_gap_px"),
+     r"expect\.sharpness: unknown key; allowed: anchors_survive, max_mask_coverage, upscale, min_anchor_gap_px, "
+     r"min_detect_recall, mask_rejected$"),
+    ("expect recall range", ("anchors_survive = true", "anchors_survive = true\nmin_detect_recall = 1.5"),
+     r"expect\.min_detect_recall: expected a number in \[0, 1\], got 1\.5$"),
+    ("expect recall type", ("anchors_survive = true", 'anchors_survive = true\nmin_detect_recall = "high"'),
+     r"expect\.min_detect_recall: expected a number in \[0, 1\], got 'high'$"),
+    ("expect rejected bool", ("anchors_survive = true", "anchors_survive = true\nmask_rejected = 1"),
+     r"expect\.mask_rejected: expected true or false, got 1$"),
     ("expect value", ("anchors_survive = true", "anchors_survive = true\nmax_mask_coverage = 0"),
      r"expect\.max_mask_coverage: expected a number in \(0, 1\], got 0"),
     ("expect bool", ("anchors_survive = true", 'anchors_survive = "yes"'),
@@ -136,3 +143,12 @@ def test_recipe_params_get_their_defaults_and_types(tmp_path):
     assert v.source["params"] == {"items": ("TEA",), "barcode": True} and v.source["seed"] == 0
     v = V.load_vector(write(tmp_path, BASE.replace(S, S + "\nparams = { period = 2 }")))
     assert v.source["params"] == {"period": 2.0, "lobes": 7} and isinstance(v.source["params"]["period"], float)
+
+
+def test_expect_keys_of_the_absolute_checks_are_read(tmp_path):
+    """min_detect_recall and mask_rejected (enforced by harness.pipeline.expectations) parse with their types."""
+    v = V.load_vector(write(tmp_path, BASE.replace("anchors_survive = true", "anchors_survive = true\n"
+                                                   "min_detect_recall = 1\nmask_rejected = true\nmin_anchor_gap_px = 3")))
+    assert v.expect == {"anchors_survive": True, "min_detect_recall": 1.0, "mask_rejected": True, "min_anchor_gap_px": 3}
+    assert isinstance(v.expect["min_detect_recall"], float)
+    assert V.load_vector(write(tmp_path, BASE)).expect == {"anchors_survive": True}  # defaults are not filled in
