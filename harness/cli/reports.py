@@ -21,20 +21,25 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         for p in write_diff(result, Path(args.out)):
             print(p, file=sys.stderr)
     print(format_diff(result, limit=args.limit))
-    return 1 if result.regressions else 0
+    for line in result.incomplete:
+        print(f"harness: {line}: an incomplete report fails the diff", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness.report.schema import load_report
 
     run_dir = Path(args.dir)
-    load_report(run_dir)  # validate first: a clear error for a bad directory
+    report = load_report(run_dir)  # validate first: a clear error for a bad directory
     try:
         from harness.report.render import render_report
     except ImportError:
         raise InputError("report rendering is not available in this installation") from None
     for p in render_report(run_dir):
         print(p)
+    if not report.complete:  # rendered as such: a banner, an INCOMPLETE verdict, the missing cases
+        print(f"harness: {run_dir} is an INCOMPLETE run ({report.incomplete_reason()}): the views say so",
+              file=sys.stderr)
     return 0
 
 
@@ -42,7 +47,8 @@ def add_commands(sub) -> None:
     p = sub.add_parser("diff", help="per-check deltas between two runs, worst first",
                        description="Compares REPORT_A (before) with REPORT_B (after): cases and checks whose "
                                    "status or value changed, worst first.",
-                       epilog="Exit codes: 0 nothing got worse, 1 a check or case regressed, 2 bad input.")
+                       epilog="Exit codes: 0 nothing got worse, 1 a check or case regressed or either report is "
+                              "incomplete (an interrupted run: named on stderr), 2 bad input.")
     p.add_argument("report_a")
     p.add_argument("report_b")
     p.add_argument("--out", help="also write diff.json and diff.md here")

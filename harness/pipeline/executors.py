@@ -2,19 +2,23 @@
 
 An executor takes the selected cases and a picklable :class:`CaseJob` and yields one
 :class:`~harness.pipeline.case.CaseOutput` per case, in completion order, so the runner
-flushes each case as it lands.  A case whose worker dies becomes that case's error; the
-others go on.
+records each case as it lands.  A case whose worker hangs, crashes or dies becomes that
+case's error; the others go on.
 
-* ``serial``  — in this process, one case after another (``--workers 1``).
-* ``process`` — a local process pool (``--workers N``).
+* ``process`` — ``--workers N`` (N >= 1, so ``--workers 1`` too) long-lived local worker
+  processes that isolate each case: a timeout (``--timeout``) kills and replaces its worker, a
+  crash is retried once in a fresh worker (:mod:`harness.pipeline.workers`).
+* ``serial``  — in this process, one case after another: no isolation, no timeout (kept for
+  the API and for debugging a backend under pdb; ``harness run`` does not use it).
 * ``ray``     — one Ray task per case (``--executor ray``), on a local Ray instance or the
-  cluster named by ``RAY_ADDRESS``; ``--workers`` caps the tasks in flight.
+  cluster named by ``RAY_ADDRESS``; ``--workers`` caps the tasks in flight, ``--timeout``
+  cancels a task that runs past it.
 """
 
 from __future__ import annotations
 
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Protocol, Sequence
@@ -23,6 +27,9 @@ from harness.errors import ConfigError
 from harness.pipeline.cache import StageCache
 from harness.pipeline.case import CaseOutput, execute_case
 from harness.pipeline.suite import Case, Suite
+from harness.pipeline.workers import IsolatingExecutor
+
+ProcessExecutor = IsolatingExecutor  # ``--workers N``: the isolating local pool
 
 __all__ = ["CaseJob", "Executor", "SerialExecutor", "ProcessExecutor", "RayExecutor", "make_executor", "EXECUTORS"]
 
@@ -80,37 +87,6 @@ class SerialExecutor:
             yield job(case)
 
 
-_JOB: CaseJob | None = None
-
-
-def _init_worker(job: CaseJob) -> None:
-    global _JOB
-    _JOB = job
-    job.setup()
-
-
-def _run_in_worker(case: Case) -> CaseOutput:
-    assert _JOB is not None, "worker not initialised"
-    return _JOB(case)
-
-
-class ProcessExecutor:
-    name = "process"
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-
-    def run(self, cases: Sequence[Case], job: CaseJob) -> Iterator[CaseOutput]:
-        with ProcessPoolExecutor(max_workers=self.workers, initializer=_init_worker, initargs=(job,)) as ex:
-            futs = {ex.submit(_run_in_worker, c): c for c in cases}
-            for fut in as_completed(futs):
-                c = futs[fut]
-                try:
-                    yield fut.result()
-                except Exception as exc:  # noqa: BLE001 - a crashed worker is this case's error
-                    yield _lost(c, exc, "worker crashed")
-
-
 def require_ray():
     try:
         import ray
@@ -123,8 +99,9 @@ def require_ray():
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, timeout: float | None = None) -> None:
         self.workers = workers
+        self.timeout = timeout
         self.ray = require_ray()  # fails before anything is written
 
     def run(self, cases: Sequence[Case], job: CaseJob) -> Iterator[CaseOutput]:
@@ -141,25 +118,36 @@ class RayExecutor:
         pending: dict = {}
         queue = list(cases)
         limit = max(1, self.workers)
+        started: dict = {}
         while queue or pending:
             while queue and len(pending) < limit:
                 c = queue.pop(0)
-                pending[task.remote(job_ref, c)] = c
-            done, _ = ray.wait(list(pending), num_returns=1)
+                ref = task.remote(job_ref, c)
+                pending[ref], started[ref] = c, time.monotonic()
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0 if self.timeout else None)
             for ref in done:
                 c = pending.pop(ref)
                 try:
                     yield ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - a lost worker is this case's error
                     yield _lost(c, exc, "ray task failed")
+            if self.timeout:
+                now = time.monotonic()
+                for ref in [r for r in pending if now - started[r] >= self.timeout]:
+                    c = pending.pop(ref)
+                    ray.cancel(ref, force=True)
+                    yield CaseOutput(c.id, None, {}, {}, {}, {}, f"timed out after {self.timeout:g} s; "
+                                                                 "its ray task was cancelled")
 
 
-def make_executor(name: str, workers: int) -> Executor:
-    """``--executor`` and ``--workers`` as an executor; bad values are a ConfigError."""
+def make_executor(name: str, workers: int, timeout: float | None = None) -> Executor:
+    """``--executor``, ``--workers`` and ``--timeout`` as an executor; bad values are a ConfigError."""
     if name not in EXECUTORS:
         raise ConfigError(f"--executor {name!r}: choose one of {', '.join(EXECUTORS)}")
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if timeout is not None and not timeout > 0:
+        raise ConfigError(f"--timeout must be > 0 seconds, got {timeout:g}")
     if name == "ray":
-        return RayExecutor(workers)
-    return SerialExecutor() if workers == 1 else ProcessExecutor(workers)
+        return RayExecutor(workers, timeout)
+    return ProcessExecutor(workers, timeout)

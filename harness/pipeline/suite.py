@@ -8,6 +8,7 @@ its parameters per stage), tolerance overrides and the comparison mode::
     vectors = ["receipt_microprint", "watermark_grass"]   # or ["*"]
     mode = "paired"                                       # or "distribution"
     threads = 1
+    timeout_s = 600                                       # per case (`harness run --timeout` wins)
 
     [measure]
     tile = 64
@@ -50,8 +51,8 @@ __all__ = ["Suite", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite",
            "load_tolerances"]
 
 STAGE_ORDER = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
-_TOP_KEYS = ("compare", "description", "measure", "mode", "name", "pipelines", "seeds", "threads", "tolerances",
-             "vectors")  # sorted: error messages list them in this order
+_TOP_KEYS = ("compare", "description", "measure", "mode", "name", "pipelines", "seeds", "threads", "timeout_s",
+             "tolerances", "vectors")  # sorted: error messages list them in this order
 _TOLERANCE_KEYS = ("abs_tol", "direction", "gating", "metric", "rel_tol", "slice")
 _MODES = ("paired", "distribution")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -104,6 +105,7 @@ class Suite:
     compare: CompareConfig | None = None
     vector_defs: tuple[Vector, ...] = ()
     ref: str = ""
+    timeout_s: float | None = None  # seconds one case may run (`harness run --timeout` overrides it)
 
     def vector(self, vector_id: str) -> Vector:
         """The parsed vector ``vector_id`` (resolved when the suite was loaded)."""
@@ -180,6 +182,7 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
     if mode == "distribution" and len(seeds) < 2:
         raise w.error("seeds", "distribution mode needs at least 2 seeds")
     threads = w.integer("threads", raw.get("threads", 1), 1)
+    timeout_s = w.number("timeout_s", raw["timeout_s"], 0, None, lo_open=True) if "timeout_s" in raw else None
     known = discover(project.vector_roots)
     vec = raw.get("vectors", ["*"])
     if not isinstance(vec, list) or not vec or not all(isinstance(v, str) for v in vec):
@@ -198,7 +201,7 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
     compare = compare_config_from(p, raw)
     suite = Suite(name=name, path=p, description=str(raw.get("description", "")), seeds=seeds, vectors=vectors,
                   pipelines=_pipelines(w, raw.get("pipelines")), mode=mode, threads=threads, tile=tile, ring=ring,
-                  compare=compare, vector_defs=tuple(known[v] for v in vectors), ref=ref)
+                  compare=compare, vector_defs=tuple(known[v] for v in vectors), ref=ref, timeout_s=timeout_s)
     return suite
 
 

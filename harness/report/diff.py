@@ -1,4 +1,8 @@
-"""``harness diff``: per-check deltas between two runs, worst first."""
+"""``harness diff``: per-check deltas between two runs, worst first.
+
+An incomplete report (an interrupted run, or one still running) is no verdict: the diff still
+lists what changed among the recorded cases, names the incomplete report(s) in
+:attr:`DiffResult.incomplete`, and ``harness diff`` exits 1."""
 
 from __future__ import annotations
 
@@ -43,6 +47,12 @@ class DiffResult:
     run_b: str
     rows: list[DiffRow] = field(default_factory=list)
     cases: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)  # "REPORT_A (<path>): 3 of 8 planned cases ..."
+
+    @property
+    def failed(self) -> bool:
+        """The diff fails: something regressed, or a report is incomplete."""
+        return bool(self.regressions or self.incomplete)
 
     @property
     def regressions(self) -> list[DiffRow]:
@@ -58,6 +68,9 @@ def _sev(c) -> float:
 def diff_reports(a_path: Path, b_path: Path) -> DiffResult:
     a, b = load_report(a_path), load_report(b_path)
     res = DiffResult(a.run_id, b.run_id)
+    for label, rep, path in (("REPORT_A", a, a_path), ("REPORT_B", b, b_path)):
+        if not rep.complete:
+            res.incomplete.append(f"{label} {path} (run {rep.run_id}) is INCOMPLETE: {rep.incomplete_reason()}")
     ca, cb = {c.id: c for c in a.cases}, {c.id: c for c in b.cases}
     for cid in sorted(set(ca) | set(cb)):
         x, y = ca.get(cid), cb.get(cid)
@@ -78,6 +91,7 @@ def diff_reports(a_path: Path, b_path: Path) -> DiffResult:
 
 def format_diff(res: DiffResult, limit: int = 30) -> str:
     lines = [f"diff {res.run_a} -> {res.run_b}"]
+    lines += [f"! {line}; this diff is no verdict" for line in res.incomplete]
     for cid, a, b in res.cases:
         lines.append(f"  case {cid}: {a or 'absent'} -> {b or 'absent'}")
     lines.append(f"  {'case':36} {'metric':12} {'slice':32} {'before':>10} {'after':>10} {'x tol':>13}")
@@ -96,7 +110,8 @@ def format_diff(res: DiffResult, limit: int = 30) -> str:
 
 def write_diff(res: DiffResult, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"run_a": res.run_a, "run_b": res.run_b, "cases": [list(c) for c in res.cases],
+    doc = {"run_a": res.run_a, "run_b": res.run_b, "incomplete": list(res.incomplete),
+           "cases": [list(c) for c in res.cases],
            "rows": [{**asdict(r), "severity_a": r.severity_a if math.isfinite(r.severity_a) else None,
                      "severity_b": r.severity_b if math.isfinite(r.severity_b) else None,
                      "regressed": r.regressed} for r in res.rows]}

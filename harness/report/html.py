@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from harness.naming import case_slug
+from harness.report.markdown import verdict
 from harness.report.schema import Report
 from harness.report.text import worst_checks
 
@@ -97,11 +98,22 @@ def index_html(report: Report, run_dir: Path) -> str:
         err = f"<p class='err'>{html.escape(c.error)}</p>" if c.error else ""
         rows.append(f"<tr class='{c.status}'><td><b>{html.escape(c.id)}</b><br>{c.status}</td>"
                     f"<td>{thumbs}</td><td>{err}<ul>{worst}</ul>{chart}</td></tr>")
+    for cid in report.missing:
+        rows.append(f"<tr class='missing'><td><b>{html.escape(cid)}</b><br>missing</td><td></td>"
+                    f"<td class='err'>no result: the run stopped before this case finished</td></tr>")
+    banner = ""
+    if not report.complete:
+        banner = (f"<p class='incomplete'><b>INCOMPLETE RUN &mdash; NOT A PASS.</b> "
+                  f"{html.escape(report.incomplete_reason())}; the cases below are what was recorded before the "
+                  f"run stopped. Finish it with <code>harness run --resume</code> on this folder.</p>")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
+    notes = f"<ul class='notes'>{notes}</ul>" if notes else ""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>harness {html.escape(report.run_id)}</title>
 <style>body{{font-family:sans-serif;margin:1em}} td{{vertical-align:top;border-bottom:1px solid #ddd;padding:4px}}
 tr.fail td:first-child{{color:#c0392b}} tr.error td:first-child{{color:#8e44ad}} img.t{{height:96px;margin:1px}}
-.err{{color:#8e44ad}}</style></head><body>
-<h1>harness run {html.escape(report.run_id)} &mdash; suite {html.escape(report.suite)}</h1>
-<p><b>{report.status.upper()}</b>: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors,
-{s['skipped']} skipped.</p><table>{''.join(rows)}</table></body></html>
+.err{{color:#8e44ad}} .incomplete{{background:#c0392b;color:#fff;padding:8px;font-size:1.2em}}
+tr.missing td:first-child{{color:#c0392b}}</style></head><body>
+<h1>harness run {html.escape(report.run_id)} &mdash; suite {html.escape(report.suite)}</h1>{banner}
+<p><b>{verdict(report)}</b>: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors,
+{s['skipped']} skipped.</p>{notes}<table>{''.join(rows)}</table></body></html>
 """

@@ -113,3 +113,85 @@ def test_ray_executor_without_ray_is_a_clear_error(capsys, monkeypatch, tmp_path
     assert code == 2
     assert "--executor ray needs the 'ray' package" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def _interrupted_run(tmp, suite, after: int = 1):
+    """A run of ``suite`` stopped (like a Ctrl-C) after ``after`` recorded cases: its folder."""
+    from harness.pipeline.runner import run_suite
+    from harness.pipeline.suite import load_suite
+
+    seen = []
+
+    def progress(line):
+        seen.append(line)
+        if len(seen) == after:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(load_suite(suite), out_root=tmp / "r", baselines_root=tmp / "b", run_id="stopped", progress=progress)
+    return tmp / "r" / "stopped"
+
+
+@pytest.fixture()
+def two_seeds(tmp_path):
+    suite = tmp_path / "cli.toml"
+    suite.write_text(SUITE.replace("DENOISE", "0.45").replace("seeds = [1]", "seeds = [1, 2]"))
+    return tmp_path, suite
+
+
+def test_diff_and_report_of_an_incomplete_run(two_seeds, capsys):
+    tmp, suite = two_seeds
+    stopped = _interrupted_run(tmp, suite)
+    assert main(["run", "--suite", str(suite), "--out", str(tmp / "r"), "--baselines", str(tmp / "b"), "-q",
+                 "--no-cache"]) == 1
+    done = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["diff", done, str(stopped)]) == 1
+    out, err = capsys.readouterr()
+    assert f"! REPORT_B {stopped} (run stopped) is INCOMPLETE: 1 of 2 planned cases have results" in out
+    assert err.startswith(f"harness: REPORT_B {stopped} (run stopped) is INCOMPLETE") and "fails the diff" in err
+    assert main(["diff", str(stopped), done]) == 1
+    assert "REPORT_A" in capsys.readouterr().err
+    assert main(["report", str(stopped)]) == 0
+    assert "is an INCOMPLETE run (1 of 2 planned cases have results" in capsys.readouterr().err
+    assert "INCOMPLETE RUN — NOT A PASS" in (stopped / "summary.md").read_text()
+    assert "INCOMPLETE RUN &mdash; NOT A PASS" in (stopped / "index.html").read_text()
+
+
+def test_resume_finishes_the_missing_cases(two_seeds, capsys):
+    tmp, suite = two_seeds
+    stopped = _interrupted_run(tmp, suite)
+    assert main(["run", "--resume", str(stopped), "--no-cache"]) == 1  # no baselines: both cases fail
+    out, err = capsys.readouterr()
+    assert out.strip().splitlines()[-1] == str(stopped) and "[2/2] fail  caption_portrait/p/s2" in err
+    doc = json.loads((stopped / "report.json").read_text())
+    assert doc["complete"] is True and [c["id"] for c in doc["cases"]] == ["caption_portrait/p/s1",
+                                                                          "caption_portrait/p/s2"]
+    assert doc["environment"]["resumed"][0]["recorded_before"] == 1
+
+
+@pytest.mark.parametrize("change,msg", [
+    (lambda s: s.write_text(s.read_text().replace("0.45", "0.5")), "cli.toml (or one of its vectors) changed since"),
+    (None, "it was run with --seeds [1, 2], not [1]"),
+])
+def test_resume_refuses_another_suite_or_selection(two_seeds, capsys, change, msg):
+    tmp, suite = two_seeds
+    stopped = _interrupted_run(tmp, suite)
+    argv = ["run", "--resume", str(stopped), "--no-cache"]
+    if change:
+        change(suite)
+    else:
+        argv += ["--seeds", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"harness: error: --resume {stopped}: ") and msg in err and err.count("\n") == 1
+    assert json.loads((stopped / "report.json").read_text())["complete"] is False  # untouched
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["run", "--timeout", "0", "-k", "caption"], "--timeout 0: expected a number of seconds > 0"),
+    (["run", "--resume", "no_such_run"], "--resume no_such_run: not a run folder (no report.json)"),
+])
+def test_run_option_errors_exit_2(argv, msg, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1

@@ -242,3 +242,103 @@ def test_prompt_vector_runs_through_the_generate_stage(tmp_path):
     report, _ = run(load_suite(p), tmp_path)
     assert report.cases[0].status == "error"
     assert "needs a generating backend in its generate stage" in report.cases[0].error
+
+
+def test_report_json_is_written_at_the_start_and_once_at_the_end(tmp_path, monkeypatch):
+    """Mid-run, report.json is the header (incomplete, no cases, the planned ids) and the run's
+    folder is locked; per-case results go to cases/ and checks.csv, never into report.json."""
+    from harness.report.schema import Report, run_in_progress
+
+    writes = []
+    real = Report.write
+    monkeypatch.setattr(Report, "write", lambda self, d: writes.append(len(self.cases)) or real(self, d))
+    seen = []
+
+    def progress(line):
+        if line.startswith("["):
+            run_dir = tmp_path / "reports" / "hdr"
+            doc = json.loads((run_dir / "report.json").read_text())
+            seen.append((doc["complete"], len(doc["cases"]), len(doc["planned"]), run_in_progress(run_dir),
+                         len(list((run_dir / "cases").glob("*.json")))))
+
+    suite = make_suite(tmp_path)
+    report, run_dir = run(suite, tmp_path, run_id="hdr", progress=progress)
+    assert writes == [0, 2]
+    assert seen == [(False, 0, 2, True, 1), (False, 0, 2, True, 2)]
+    assert report.complete and not run_in_progress(run_dir)
+    assert json.loads((run_dir / "report.json").read_text())["planned"] == [c.id for c in report.cases]
+
+
+def test_resume_records_only_the_missing_cases_and_matches_an_uninterrupted_run(baked, tmp_path):
+    suite, _, _ = baked
+    seen = []
+
+    def stop_after_one(line):
+        seen.append(line)
+        if len(seen) == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(suite, tmp_path, run_id="cut", progress=stop_after_one)
+    cut = tmp_path / "reports" / "cut"
+    before = (cut / "cases" / "microprint_dilation__base__s1.json").stat().st_mtime_ns
+    lines = []
+    report, run_dir = run(suite, tmp_path, resume=cut, progress=lines.append)
+    assert run_dir == cut and report.complete and report.status == "pass"
+    assert [ln.split()[0] for ln in lines if ln.startswith("[")] == ["[2/2]"]  # only the missing case ran
+    assert (cut / "cases" / "microprint_dilation__base__s1.json").stat().st_mtime_ns == before
+    _, again = run(suite, tmp_path)
+    from harness.report.schema import load_report
+
+    assert [(c.id, c.status, [x.to_dict() for x in c.checks]) for c in load_report(cut).cases] == \
+        [(c.id, c.status, [x.to_dict() for x in c.checks]) for c in load_report(again).cases]
+    with pytest.raises(ConfigError, match="the run is complete; nothing to resume"):
+        run(suite, tmp_path, resume=cut)
+
+
+def test_resume_refuses_other_baselines(baked, tmp_path):
+    suite, _, _ = baked
+
+    def stop(line):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(suite, tmp_path, run_id="cut", progress=stop)
+    with pytest.raises(ConfigError, match="it compared with the baselines in .*, not .*other"):
+        run_suite(suite, out_root=tmp_path / "reports", baselines_root=tmp_path / "other", resume=tmp_path / "reports" / "cut")
+    bake(tmp_path / "reports" / "first", tmp_path, suite)  # same files: the manifest is unchanged
+    p = BaselineStore("mini", tmp_path / "baselines").manifest_path
+    p.write_text(p.read_text() + " ")
+    with pytest.raises(ConfigError, match="the baselines in .* changed since the run started"):
+        run(suite, tmp_path, resume=tmp_path / "reports" / "cut")
+
+
+def test_suite_timeout_s_is_read_and_checked(tmp_path):
+    suite = make_suite(tmp_path)
+    assert suite.timeout_s is None
+    p = tmp_path / "mini.toml"
+    p.write_text("timeout_s = 2.5\n" + p.read_text())
+    assert load_suite(p).timeout_s == 2.5
+    p.write_text(p.read_text().replace("timeout_s = 2.5", "timeout_s = 0"))
+    with pytest.raises(ConfigError, match=r"mini.toml: timeout_s: expected a number > 0, got 0"):
+        load_suite(p)
+
+
+def test_resume_refuses_a_run_another_process_is_writing(tmp_path):
+    from harness.pipeline.rundir import RunFolder
+
+    suite = make_suite(tmp_path)
+
+    def stop(line):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(suite, tmp_path, run_id="cut", progress=stop)
+    holder = RunFolder.reopen(tmp_path / "reports" / "cut")  # as a running `harness run` holds it
+    try:
+        with pytest.raises(ConfigError, match="another harness process is still writing this run"):
+            run(suite, tmp_path, resume=tmp_path / "reports" / "cut")
+    finally:
+        holder.close()
+    report, _ = run(suite, tmp_path, resume=tmp_path / "reports" / "cut")
+    assert report.complete

@@ -1,0 +1,38 @@
+"""harness diff: an incomplete report on either side fails the diff, saying which."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.comparing.engine import Check
+from harness.report.diff import diff_reports, format_diff, write_diff
+from harness.report.schema import CaseResult, Report
+
+
+def write(path, *, complete: bool, value: float = 1.0):
+    c = CaseResult("v/p/s1", "v", "p", 1, "pass", None, {}, {}, [Check("m", "all", value, 1.0, value - 1, 1.0, "pass")])
+    Report(path.name, "smoke", "t", {}, [c], complete=complete, planned=["v/p/s1", "v/p/s2"]).write(path)
+    return path
+
+
+@pytest.mark.parametrize("a_done,b_done,which", [(True, False, ["REPORT_B"]), (False, True, ["REPORT_A"]),
+                                                  (False, False, ["REPORT_A", "REPORT_B"]), (True, True, [])])
+def test_an_incomplete_side_fails_the_diff(tmp_path, a_done, b_done, which):
+    a = write(tmp_path / "a", complete=a_done)
+    b = write(tmp_path / "b", complete=b_done)
+    res = diff_reports(a, b)
+    assert [line.split()[0] for line in res.incomplete] == which
+    assert res.failed is bool(which) and not res.regressions
+    text = format_diff(res)
+    for label in which:
+        assert f"! {label} " in text and "is INCOMPLETE: 1 of 2 planned cases have results" in text
+
+
+def test_diff_json_names_the_incomplete_report(tmp_path):
+    import json
+
+    res = diff_reports(write(tmp_path / "a", complete=True), write(tmp_path / "b", complete=False, value=1.5))
+    write_diff(res, tmp_path / "d")
+    doc = json.loads((tmp_path / "d" / "diff.json").read_text())
+    assert doc["incomplete"][0].startswith(f"REPORT_B {tmp_path / 'b'} (run b) is INCOMPLETE")
+    assert doc["rows"][0]["value_b"] == 1.5  # what changed among the recorded cases is still listed
