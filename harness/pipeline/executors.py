@@ -45,6 +45,7 @@ class CaseJob:
     cache_dir: Path | None
     threads: int = 1
     pythonpath: tuple[str, ...] = ()
+    cache_max_bytes: int | None = None  # the project's cache_max_mb; None: the cache's default
     _cache: StageCache | None = field(default=None, repr=False, compare=False)
 
     def setup(self) -> None:
@@ -58,7 +59,7 @@ class CaseJob:
 
     def __call__(self, case: Case) -> CaseOutput:
         if self._cache is None:  # one cache per worker process, shared by its cases
-            self._cache = StageCache(self.cache_dir)
+            self._cache = StageCache(self.cache_dir, self.cache_max_bytes)
         return execute_case(case, self.suite, self.run_dir, self._cache)
 
     def __getstate__(self):

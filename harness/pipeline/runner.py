@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from harness.comparing.engine import CompareConfig
 from harness.errors import ConfigError, HarnessError
 from harness.pipeline.baselines import BaselineStore
-from harness.pipeline.case import CaseOutput, group_id, judge_case, judge_group
+from harness.pipeline.case import CaseOutput, group_id, judge_case, judge_expectations, judge_group
 from harness.pipeline.executors import CaseJob, make_executor
 from harness.pipeline.rundir import RunFolder, StorageError
 from harness.pipeline.suite import Case, Suite
@@ -217,8 +217,8 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
             status, error, checks = ("error", out.error, []) if out.error else ("skip", None, [])
         elif suite.mode == "paired":
             status, error, checks = judge_case(out, store, config, suite, report.environment, drift)
-        else:
-            status, error, checks = ("error", out.error, []) if out.error else ("pass", None, [])
+        else:  # a seed of a distribution group: its measurement is judged with the other seeds' (below)
+            status, error, checks = judge_expectations(out)
         if (out.config or {}).get("retried"):
             retried.append(f"{case.id} ({out.config['retried']})")
         record(CaseResult(case.id, case.vector, case.pipeline.name, case.seed, status, error, out.timings,
@@ -237,7 +237,7 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
         if hasattr(runner, "say"):
             runner.say = say
         job = CaseJob(suite, run_dir, Path(os.path.abspath(cache_dir)) if cache_dir else None, suite.threads,
-                      tuple(str(p) for p in project.pythonpath))
+                      tuple(str(p) for p in project.pythonpath), project.cache_max_mb * 2**20)
         it = runner.run(todo, job)
         try:
             for out in it:
@@ -260,6 +260,8 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
         for cid in obsolete:
             report.notes.append(f"obsolete baseline {store.path_for(cid)}: its case is no longer in the suite "
                                 f"(remove with `harness bake --suite {suite.ref} --prune`)")
+        report.notes.extend(f"stray file {p}: not in {store.manifest_path.name} (delete it, or bake its case)"
+                            for p in store.strays())
         report.complete = all(cid in recorded for cid in planned)
     except RunInterrupted as exc:
         failed = exc
