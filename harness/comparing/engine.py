@@ -4,11 +4,13 @@ One engine serves ``harness compare``, ``harness run`` and the pytest plugin.
 
 Tolerance of a slice (symmetric in baseline and candidate)::
 
-    tol = max(abs_tol, rel_tol * mean(|baseline|, |candidate|))
+    tol = max(abs_tol, rel_tol * mean(|baseline|, |candidate|), visible(baseline, candidate))
           + max(bias_b, bias_c) + k * sqrt(2) * min(std_b, std_c)
 
-``abs_tol``/``rel_tol`` come from the metric's registry entry unless a rule in
-:class:`CompareConfig` overrides them; ``bias``/``std`` are the noise floor
+``visible`` is the change a viewer could see at 1:1 under the metric's visibility model
+(contrast masking: :mod:`harness.comparing.tolerance`); ``abs_tol``/``rel_tol`` come from
+the metric's registry entry unless a rule in :class:`CompareConfig` overrides them
+(metrics with a visibility model have none by default); ``bias``/``std`` are the noise floor
 each measurement derived (see :mod:`harness.measuring.metrics.noise`).  Under "no
 change" both sides share one noise level, so the smaller std (the side a new
 peak or a noise burst has not inflated) stands for both.  The metric's
@@ -38,7 +40,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from harness.comparing.tolerance import CompareConfig, ToleranceRule, tolerance_arrays
+from harness.comparing.tolerance import (CompareConfig, ToleranceRule, overridden, tolerance_arrays,
+                                        visibility_tolerance)
 from harness.measuring.metrics.color import circular_delta
 from harness.measuring.metrics.noise import CHROMA_NOISE_COV, HUE_MIN_CHROMA, rotation_noise
 from harness.measuring.result import Box, Measurement, MetricValues
@@ -188,7 +191,9 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
         bias = np.maximum(b.bias[bi], c.bias[ci])
         # Under "no change" both sides share one noise level; the smaller estimate is the
         # unchanged one (a new peak or a noise burst inflates its own std), so use it twice.
-        tol = np.maximum(abs_t, rel_t * scale) + bias + config.k * np.sqrt(2.0) * np.minimum(b.std[bi], c.std[ci])
+        visible = _visible(spec, metric, slices, bv, cv, _lsb(baseline, candidate), config)
+        tol = (np.maximum(np.maximum(abs_t, rel_t * scale), visible) + bias
+               + config.k * np.sqrt(2.0) * np.minimum(b.std[bi], c.std[ci]))
         finite = np.isfinite(bv) & np.isfinite(cv) & np.isfinite(tol)
         undefined = (bias >= spec.period / 2.0) if spec.period else np.zeros(len(slices), bool)
         checks += _checks(metric, slices, cv, bv, delta, tol, _statuses(delta, tol, dirs, gate, finite, undefined),
@@ -198,6 +203,29 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
     if hue is not None:
         checks.append(hue)
     return checks
+
+
+def _lsb(*ms: Measurement) -> float:
+    """One quantisation step (code values) of the measured images: the coarsest, 1 where meta lacks it."""
+    steps = []
+    for m in ms:
+        try:
+            v = float(m.meta.get("lsb", 1.0))
+        except (TypeError, ValueError):
+            v = 1.0
+        steps.append(v if math.isfinite(v) and v > 0 else 1.0)
+    return max(steps, default=1.0)
+
+
+def _visible(spec, metric: str, slices: Sequence[str], bv: np.ndarray, cv: np.ndarray, lsb: float,
+             config: CompareConfig) -> np.ndarray:
+    """The metric's visibility allowance per slice; 0 where a rule set ``abs_tol``/``rel_tol``."""
+    if spec.visibility is None or spec.period:
+        return np.zeros(len(slices))
+    visible = visibility_tolerance(spec.visibility, bv, cv, lsb)
+    if config.rules:
+        visible = np.where(overridden(metric, slices, config), 0.0, visible)
+    return visible
 
 
 def _tile_chroma(m: Measurement) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray] | None:
@@ -346,7 +374,8 @@ def compare_distribution(baselines: Sequence[Measurement], candidates: Sequence[
             delta = cmean - bmean
             scale = 0.5 * (np.abs(bmean) + np.abs(cmean))
         spread = np.maximum(bspread, bstd)
-        tol = np.maximum(abs_t, rel_t * scale) + bias + config.spread_k * spread + config.k * bstd
+        visible = _visible(spec, metric, slices, bmean, cmean, _lsb(*baselines, *candidates), config)
+        tol = np.maximum(np.maximum(abs_t, rel_t * scale), visible) + bias + config.spread_k * spread + config.k * bstd
         finite = np.all(np.isfinite(bv), axis=0) & np.all(np.isfinite(cv), axis=0) & np.isfinite(tol)
         undefined = (bias >= spec.period / 2.0) if spec.period else np.zeros(len(slices), bool)
         checks += _checks(metric, slices, cmean, bmean, delta, tol,

@@ -1,11 +1,35 @@
-"""Tolerances: the per-metric defaults, a run's overrides, and how they apply to slices.
+"""Tolerances: the visibility model, the per-metric defaults, a run's overrides.
 
-A slice's allowance is ``max(abs_tol, rel_tol * scale) + bias + k * sqrt(2) * min(std_b, std_c)``
-(see :mod:`harness.comparing.engine`).  ``abs_tol``, ``rel_tol``, the failing direction and
-whether the metric gates at all come from the metric's registry entry
-(:mod:`harness.measuring.metrics`) unless a :class:`ToleranceRule` of the suite or of a
-``--tolerances`` file overrides them for the slices its glob matches (rules apply in
-order, the last match wins); ``bias``/``std`` are the measured noise floor.
+A slice's allowance is::
+
+    max(abs_tol, rel_tol * scale, visible) + bias + k * sqrt(2) * min(std_b, std_c)
+
+(see :mod:`harness.comparing.engine`): the change a viewer could see, plus the change
+benign noise could cause.  ``bias``/``std`` are the noise floor each measurement derived
+(:mod:`harness.measuring.metrics.noise`); ``visible`` is :func:`visibility_tolerance`,
+below; ``abs_tol``, ``rel_tol``, the failing direction and whether the metric gates at all
+come from the metric's registry entry (:mod:`harness.measuring.metrics`) unless a
+:class:`ToleranceRule` of the suite or of a ``--tolerances`` file overrides them for the
+slices its glob matches (rules apply in order, the last match wins).  Metrics with a
+visibility model carry ``abs_tol = rel_tol = 0``; on a slice where a rule sets ``abs_tol``
+or ``rel_tol``, the rule's values replace the model (an override overrides, tighter or
+looser).
+
+**Visibility** is :mod:`harness.measuring.visibility`: a change ``dA`` of an RMS
+amplitude ``A`` is visible when ``|dA| > T(A) = T0 * max(1, A / A0) ** 0.7`` (contrast
+masking after Legge & Foley 1980 and Watson 1993; ``T0 = 0.5``, ``A0 = 8`` LSB, placed on
+the project's visibility line), and ``blockiness`` is measured in units of a
+just-visible block edge.
+
+How a model turns into an allowance on the metric's own value (:data:`VISIBILITY`):
+
+``amplitude``  the value is a power ``P`` (code²: ``band_power``, ``detail``).  With
+               ``A = (sqrt(P_b) + sqrt(P_c)) / 2``, ``|dA| > T(A)`` is exactly
+               ``|P_c - P_b| > 2 A T(A)``.
+``level``      the value is itself an amplitude (code: ``contrast``, ``chroma``):
+               ``T((|v_b| + |v_c|) / 2)``.
+``jnd``        the value is already in units of a just-visible change (``blockiness``):
+               the allowance is 1.
 """
 
 from __future__ import annotations
@@ -18,8 +42,33 @@ from typing import Sequence
 import numpy as np
 
 from harness.measuring.metrics import DIRECTIONS, MetricSpec, get_metric
+from harness.measuring.visibility import VIS_EXPONENT, VIS_KNEE, VIS_T0, visible_change
 
-__all__ = ["ToleranceRule", "CompareConfig", "tolerance_arrays"]
+__all__ = ["ToleranceRule", "CompareConfig", "tolerance_arrays", "overridden", "visible_change", "visibility_tolerance",
+           "VISIBILITY", "VIS_T0", "VIS_KNEE", "VIS_EXPONENT"]
+
+VISIBILITY = ("amplitude", "level", "jnd")
+
+
+def visibility_tolerance(model: str | None, baseline: np.ndarray, candidate: np.ndarray,
+                         lsb: float = 1.0) -> np.ndarray:
+    """The visible change of each slice, in the units of its value (0 without a model).
+
+    ``lsb`` is one quantisation step of the measured images in code values.
+    """
+    b = np.asarray(baseline, dtype=np.float64)
+    c = np.asarray(candidate, dtype=np.float64)
+    if model is None:
+        return np.zeros(np.broadcast(b, c).shape)
+    with np.errstate(invalid="ignore"):
+        if model == "amplitude":
+            a = 0.5 * (np.sqrt(np.maximum(b, 0.0)) + np.sqrt(np.maximum(c, 0.0)))
+            return 2.0 * a * visible_change(a, lsb)
+        if model == "level":
+            return visible_change(0.5 * (np.abs(b) + np.abs(c)), lsb)
+        if model == "jnd":
+            return np.ones(np.broadcast(b, c).shape)
+    raise ValueError(f"unknown visibility model {model!r}; expected one of {VISIBILITY}")
 
 
 @dataclass(frozen=True)
@@ -53,7 +102,10 @@ class CompareConfig:
 
 def tolerance_arrays(metric: str, slices: Sequence[str], config: CompareConfig
                       ) -> tuple[MetricSpec, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-slice ``abs_tol, rel_tol, direction code, gating`` after applying rules in order."""
+    """Per-slice ``abs_tol, rel_tol, direction code, gating`` after applying rules in order.
+
+    See :func:`overridden` for the slices whose visibility model a rule replaced.
+    """
     spec = get_metric(metric)
     n = len(slices)
     abs_t = np.full(n, spec.abs_tol)
@@ -74,3 +126,15 @@ def tolerance_arrays(metric: str, slices: Sequence[str], config: CompareConfig
         if rule.gating is not None:
             gate[hit] = rule.gating
     return spec, abs_t, rel_t, dirs, gate
+
+
+def overridden(metric: str, slices: Sequence[str], config: CompareConfig) -> np.ndarray:
+    """Which slices a rule gave an ``abs_tol`` or ``rel_tol`` (their visibility model does not apply)."""
+    n = len(slices)
+    hit_any = np.zeros(n, bool)
+    for rule in config.rules:
+        if rule.metric != metric or (rule.abs_tol is None and rule.rel_tol is None):
+            continue
+        hit_any |= np.fromiter((fnmatch.fnmatchcase(s, rule.slice) for s in slices), bool, n) if rule.slice != "*" \
+            else np.ones(n, bool)
+    return hit_any

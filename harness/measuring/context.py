@@ -6,11 +6,11 @@ per-pixel maps over every tile and region -- so :func:`prepare` computes each
 exactly once and the metric functions (``harness.measuring.metrics.*``) read
 them from a :class:`Context`.
 
-The per-pixel maps are summed over tiles and regions in a *single* pass over
-one ``(K, H, W)`` stack: tile and region sums are the bulk of the local work,
-and one strided reduction over K maps costs little more than over one.  The
-stack order is fixed (the rows of :data:`MAPS`) so that the float64 sums are
-the same, bit for bit, from one version to the next.
+The per-pixel maps (the rows of :data:`MAPS` and :data:`GRAD_MAPS`) are made
+one at a time in a scratch buffer and summed over the tile grid's cells while
+they are still in cache; mask regions and anchors are summed over their
+bounding box only.  The order of the maps and of every sum is fixed, so that
+the float64 sums are the same, bit for bit, from one run to the next.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from harness.measuring.inputs import as_code_values, check_mask
 from harness.measuring.metrics.noise import BENIGN_LSB
 from harness.measuring.regions import REGIONS, Regions, bbox, make_regions
 from harness.measuring.slices import SliceLayout
-from harness.measuring.tiles import Grid, auto_tile, make_grid
+from harness.measuring.tiles import Grid, auto_tile, make_grid, sub_tile
 
-__all__ = ["Context", "SliceSums", "MAPS", "prepare", "DEFAULT_RING", "DEFAULT_MASK_THRESHOLD"]
+__all__ = ["Context", "SliceSums", "DiffSums", "SubSums", "MAPS", "GRAD_MAPS", "BLOCK_GRIDS", "SUB_BANDS", "prepare",
+           "DEFAULT_RING", "DEFAULT_MASK_THRESHOLD"]
 
 DEFAULT_RING = 8  # px
 DEFAULT_MASK_THRESHOLD = 0.5
@@ -43,8 +44,19 @@ MAPS: dict[str, int | slice] = {
     "cb": _NB + 2,
     "cr": _NB + 3,
     "chroma": _NB + 4,  # |(Cb, Cr)| per pixel
+    "cb2": _NB + 5,  # square of Cb minus its image mean (for chroma contrast; centred like y2)
+    "cr2": _NB + 6,
 }
-_N_MAPS = _NB + 5
+_N_MAPS = _NB + 7
+# Difference maps (code²), summed over the whole image and the tiles only (not over mask regions):
+# squared forward differences, horizontal at (y, x) = c[y, x+1] - c[y, x] plus vertical, zero where
+# the neighbour lies beyond the image.  ``grid8_y``/``grid16_y`` keep only the differences that
+# straddle an 8-px (16-px) block boundary: x = 7 (mod 8) horizontally, y = 7 (mod 8) vertically.
+# Bands also measured on the finer sub-grid: fine texture is where small, local damage shows first.
+SUB_BANDS: tuple[str, ...] = ("high", "top")
+GRAD_MAPS: dict[str, int] = {"grad_y": 0, "grid8_y": 1, "grid16_y": 2, "grad_cb": 3, "grad_cr": 4}
+_N_GRAD = len(GRAD_MAPS)
+BLOCK_GRIDS: tuple[int, ...] = (8, 16)
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,39 @@ class SliceSums:
         return self.means[MAPS[name]]
 
 
+@dataclass(frozen=True)
+class DiffSums:
+    """The :data:`GRAD_MAPS` summed over the whole image (column 0) and every tile.
+
+    ``sums`` is ``(len(GRAD_MAPS), 1 + T)`` float64; ``n_all`` counts the
+    differences (horizontal plus vertical) per column, ``n_grid[g]`` those on
+    the ``g``-px block grid; ``chroma_grid`` is ``(2, len(BLOCK_GRIDS))``: the
+    whole-image on-grid sums for Cb and Cr.
+    """
+
+    sums: np.ndarray
+    n_all: np.ndarray
+    n_grid: dict[int, np.ndarray]
+    chroma_grid: np.ndarray
+
+    def total(self, name: str) -> np.ndarray:
+        """Sums of difference map ``name`` (a key of :data:`GRAD_MAPS`): ``(1 + T,)``."""
+        return self.sums[GRAD_MAPS[name]]
+
+
+@dataclass(frozen=True)
+class SubSums:
+    """Band power of the :data:`SUB_BANDS` on the sub-grid (:func:`harness.measuring.tiles.sub_tile`).
+
+    ``means`` is ``(len(SUB_BANDS), T_sub)`` mean squared band-passed luma per
+    sub-tile (row-major), ``n`` the pixels per sub-tile.
+    """
+
+    grid: Grid
+    means: np.ndarray
+    n: np.ndarray
+
+
 @dataclass(frozen=True, eq=False)
 class Context:
     """Everything the metric functions share for one image (read-only; see the module docstring)."""
@@ -76,6 +121,7 @@ class Context:
     ycc: np.ndarray  # (3, H, W) float32 Y, Cb, Cr in code values
     spec: np.ndarray  # (3, H, W//2+1) complex: rfft2 of ycc
     y_mean: np.float32  # mean luma, as float32 (centres the y map and the mean-colour metric)
+    c_mean: np.ndarray  # (2,) float32 image means of Cb and Cr (centre the cb2, cr2 maps)
     lsb: float  # one quantisation step in code values
     sigma: float  # benign noise std in code values (noise.BENIGN_LSB * lsb)
     grid: Grid
@@ -83,6 +129,8 @@ class Context:
     anchors: np.ndarray | None  # (H, W) bool; None without anchors or when none is set
     layout: SliceLayout
     sums: SliceSums
+    diffs: DiffSums
+    sub: SubSums | None  # the top bands on the finer sub-grid; None for tiles under 16 px
     ring: int
     mask_threshold: float
 
@@ -114,6 +162,9 @@ class Context:
             "sigma": self.sigma,
             "bands": {b: c for b, c in zip(BAND_NAMES, BAND_CENTERS)},
         }
+        if self.sub is not None:
+            meta.update({"sub_tile": self.sub.grid.tile, "sub_stride": self.sub.grid.stride,
+                         "sub_tiles": [self.sub.grid.rows, self.sub.grid.cols]})
         if self.regions is not None:
             meta.update({"ring": self.ring, "mask_threshold": self.mask_threshold,
                          "mask_coverage": self.regions.coverage})
@@ -161,38 +212,178 @@ def prepare(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
     ycc = rgb_to_ycc(rgb)
     spec = sfft.rfft2(ycc, axes=(-2, -1), workers=1)
     y_mean = ycc[0].mean()
+    # image means from the DC coefficients (exact sums): they centre the squared maps
+    c_mean = (spec[:, 0, 0].real / (h * w)).astype(np.float32)
     grid = make_grid(h, w, tile if tile is not None else auto_tile(h, w))
-    sums = _slice_sums(ycc, band_images(spec[0], (h, w)), y_mean, grid, regions, anchor_map)
-    return Context(ycc, spec, y_mean, lsb_code, sigma, grid, regions, anchor_map,
-                   _layout(grid.rows, grid.cols, region_names), sums, ring, mask_threshold)
+    bands = band_images(spec[0], (h, w))
+    sums, diffs, sub = _slice_sums(ycc, bands, y_mean, c_mean[1:], grid, regions, anchor_map)
+    return Context(ycc, spec, y_mean, c_mean[1:], lsb_code, sigma, grid, regions, anchor_map,
+                   _layout(grid.rows, grid.cols, region_names), sums, diffs, sub, ring, mask_threshold)
 
 
-def _slice_sums(ycc: np.ndarray, bands: np.ndarray, y_mean: np.float32, grid: Grid,
-                regions: Regions | None, anchor_map: np.ndarray | None) -> SliceSums:
-    """Build the :data:`MAPS` stack and sum it over the whole image, the tiles and the regions."""
+def _slice_sums(ycc: np.ndarray, bands: np.ndarray, y_mean: np.float32, c_mean: np.ndarray, grid: Grid,
+                regions: Regions | None, anchor_map: np.ndarray | None
+                ) -> tuple[SliceSums, DiffSums, SubSums | None]:
+    """Build every row of :data:`MAPS` and :data:`GRAD_MAPS`; sum it over the whole image, the tiles, the regions.
+
+    The maps are made one at a time in a scratch buffer and summed over the
+    cells while they are still in cache (a ``(K, H, W)`` stack would go through
+    memory twice).  Mask regions and anchors are summed on their bounding box
+    only: the :data:`MAPS` rows are copied there and reduced by :func:`_region_sums`.
+    """
     h, w = ycc.shape[1:]
-    yc = ycc[0] - np.float32(y_mean)
-    cb, cr = ycc[1], ycc[2]
-    maps = np.empty((_N_MAPS, h, w), dtype=np.float32)
-    np.multiply(bands, bands, out=maps[MAPS["band_sq"]])
-    maps[MAPS["y"]] = yc
-    np.multiply(yc, yc, out=maps[MAPS["y2"]])
-    maps[MAPS["cb"]] = cb
-    maps[MAPS["cr"]] = cr
-    np.sqrt(cb * cb + cr * cr, out=maps[MAPS["chroma"]])
+    n_maps = _N_MAPS + _N_GRAD
+    ncy, ncx = grid.row_starts.size, grid.col_starts.size
+    cells = np.empty((n_maps, ncy, ncx))
+    # where regions are summed: each crop collects the MAPS rows
+    crops: list[tuple[tuple[int, int, int, int], np.ndarray]] = []
+    if regions is not None:
+        crops.append((_region_crop(regions.crop, h, w), None))
+    if anchor_map is not None:
+        x0, y0, x1, y1 = bbox(anchor_map)
+        crops.append(((y0, y1, x0, x1), None))
+    crops = [(box, np.empty((_N_MAPS, box[1] - box[0], box[3] - box[2]), np.float32)) for box, _ in crops]
+    sub_grid = make_grid(h, w, st) if (st := sub_tile(grid.tile)) is not None else None
+    sub_rows = {BAND_NAMES.index(b): i for i, b in enumerate(SUB_BANDS)}
+    sub_sums = np.empty((len(SUB_BANDS), sub_grid.rows * sub_grid.cols)) if sub_grid is not None else None
 
-    cells = grid.cell_sums(maps)
+    def emit(k: int, m: np.ndarray) -> None:
+        cells[k] = grid.cell_sums(m[None])[0]
+        if k < _N_MAPS:
+            for (y0, y1, x0, x1), stack in crops:
+                stack[k] = m[y0:y1, x0:x1]
+        if sub_grid is not None and k in sub_rows:
+            sub_sums[sub_rows[k]] = sub_grid.tile_sums(m[None])[0]
+
+    buf = np.empty((h, w), dtype=np.float32)
+    scratch = np.empty((h, w), dtype=np.float32)
+    for b in range(_NB):
+        emit(b, np.multiply(bands[b], bands[b], out=buf))
+    yc = np.subtract(ycc[0], np.float32(y_mean), out=buf)
+    emit(MAPS["y"], yc)
+    emit(MAPS["y2"], np.multiply(yc, yc, out=yc))
+    cb, cr = ycc[1], ycc[2]
+    emit(MAPS["cb"], cb)
+    emit(MAPS["cr"], cr)
+    chroma = np.multiply(cb, cb, out=buf)
+    chroma += np.square(cr, out=scratch)
+    emit(MAPS["chroma"], np.sqrt(chroma, out=chroma))
+    for name, c, m in (("cb2", cb, c_mean[0]), ("cr2", cr, c_mean[1])):
+        row = np.subtract(c, np.float32(m), out=buf)
+        emit(MAPS[name], np.multiply(row, row, out=row))
+    chroma_grid = _diff_maps(ycc, lambda name, m: emit(_N_MAPS + GRAD_MAPS[name], m), buf)
+
     glob = cells.sum(axis=(1, 2))[:, None]  # (K, 1): the whole image from the cells, not a second pass
     tiles = grid.tile_sums_from_cells(cells)  # (K, T)
-    parts = [glob, tiles]
+    local = np.concatenate([glob, tiles], axis=1)
+    parts = [local[:_N_MAPS]]
     counts = [np.array([float(h * w)]), grid.tile_counts()]
-    stacks = ([regions.stack()] if regions is not None else []) + (
-        [anchor_map[None].astype(np.float32)] if anchor_map is not None else [])
-    if stacks:
-        # regions are arbitrary shapes: one (K, HW) @ (HW, R) product sums every map over every region
-        reg = np.concatenate(stacks).reshape(sum(s.shape[0] for s in stacks), -1).astype(np.float64)
-        parts.append(maps.reshape(_N_MAPS, -1).astype(np.float64) @ reg.T)
-        counts.append(reg.sum(axis=1))
+    i = 0
+    if regions is not None:
+        box, stack = crops[i]
+        i += 1
+        members = _crop_members(regions, box)
+        parts.append(_region_sums(stack, glob[:_N_MAPS, 0], members, complement=2 if box != (0, h, 0, w) else None))
+        counts.append(np.array(regions.counts, dtype=np.float64))
+    if anchor_map is not None:
+        (y0, y1, x0, x1), stack = crops[i]
+        parts.append(_region_sums(stack, glob[:_N_MAPS, 0], (anchor_map[y0:y1, x0:x1],)))
+        counts.append(np.array([float(np.count_nonzero(anchor_map))]))
     sums = np.concatenate(parts, axis=1)  # (K, S) for S = 1 + T (+ R)
     n = np.concatenate(counts)
-    return SliceSums(sums, n, sums / np.maximum(n, 1.0))
+    n_all, n_grid = _diff_counts(grid.height, grid.width, grid.tile)
+    diffs = DiffSums(local[_N_MAPS:], n_all, n_grid, chroma_grid)
+    sub = None
+    if sub_grid is not None:
+        sn = sub_grid.tile_counts()
+        sub = SubSums(sub_grid, sub_sums / sn, sn)
+    return SliceSums(sums, n, sums / np.maximum(n, 1.0)), diffs, sub
+
+
+def _region_crop(crop: tuple[int, int, int, int], h: int, w: int) -> tuple[int, int, int, int]:
+    """Where the mask regions are summed: their crop, or the whole image when the crop holds over half of it.
+
+    Beyond the crop everything is ``outside``, whose sum is then the whole image's
+    minus the crop's: a difference taken only where ``outside`` keeps at least
+    half the image, so it cannot cancel.
+    """
+    y0, y1, x0, x1 = crop
+    return (0, h, 0, w) if 2 * (y1 - y0) * (x1 - x0) > h * w else crop
+
+
+def _crop_members(regions: Regions, box: tuple[int, int, int, int]) -> tuple[np.ndarray, ...]:
+    """``inside``, ``ring`` and ``outside`` on ``box`` (the regions' crop, or the whole image)."""
+    if box == regions.crop:
+        return regions.inside_c, regions.ring_c, regions.outside_c
+    return regions.inside, regions.ring, regions.outside
+
+
+def _region_sums(stack: np.ndarray, totals: np.ndarray, members: tuple[np.ndarray, ...],
+                 complement: int | None = None) -> np.ndarray:
+    """Sums ``(K, R)`` of the crop's maps ``stack`` ``(K, h, w)`` over regions given by crop-local bool maps.
+
+    Region ``complement`` (if any) also holds every pixel beyond the crop: its
+    sum is the crop's share plus ``totals`` (the whole-image sums) minus the
+    crop's sums (see :func:`_region_crop`).
+    """
+    k = stack.shape[0]
+    # regions are arbitrary shapes: one (K, n) @ (n, R) product sums every map over every region
+    sub = stack.reshape(k, -1).astype(np.float64)
+    beyond = complement is not None
+    reg = np.stack([m.reshape(-1) for m in members] + ([np.ones(sub.shape[1], bool)] if beyond else []))
+    out = sub @ reg.T.astype(np.float64)
+    if beyond:
+        out[:, complement] += totals - out[:, -1]
+        out = out[:, :-1]
+    return out
+
+
+def _diff_maps(ycc: np.ndarray, emit, buf: np.ndarray) -> np.ndarray:
+    """Make each :data:`GRAD_MAPS` row in ``buf`` and hand it to ``emit(name, map)``.
+
+    Returns ``(2, len(BLOCK_GRIDS))`` float64: for Cb and Cr, the whole-image
+    sum of the squared differences straddling each grid's block boundaries.
+    """
+    h, w = ycc.shape[1:]
+    chroma_grid = np.zeros((2, len(BLOCK_GRIDS)))
+    dy = np.empty((h - 1, w), dtype=np.float32)
+    for ch, name in ((0, "grad_y"), (1, "grad_cb"), (2, "grad_cr")):
+        c = ycc[ch]
+        g = buf
+        np.subtract(c[:, 1:], c[:, :-1], out=g[:, :-1])
+        g[:, -1] = 0.0
+        np.multiply(g, g, out=g)  # dx²
+        np.subtract(c[1:], c[:-1], out=dy)
+        np.multiply(dy, dy, out=dy)  # dy²
+        if ch == 0:
+            on = np.zeros((h, w), dtype=np.float32)
+            for grid in BLOCK_GRIDS:
+                on[:, grid - 1:w - 1:grid] = g[:, grid - 1:w - 1:grid]
+                on[grid - 1:h - 1:grid] += dy[grid - 1::grid]
+                emit(f"grid{grid}_y", on)
+                if grid != BLOCK_GRIDS[-1]:
+                    on.fill(0.0)
+        else:
+            for j, grid in enumerate(BLOCK_GRIDS):
+                chroma_grid[ch - 1, j] = (float(g[:, grid - 1:w - 1:grid].sum(dtype=np.float64))
+                                          + float(dy[grid - 1::grid].sum(dtype=np.float64)))
+        g[:-1] += dy
+        emit(name, g)
+    return chroma_grid
+
+
+@lru_cache(maxsize=32)
+def _diff_counts(h: int, w: int, tile: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Differences per location (whole image, then tiles): all of them, and those on each block grid."""
+    grid = make_grid(h, w, tile)
+    ind = np.zeros((1 + len(BLOCK_GRIDS), h, w), dtype=np.float32)
+    ind[0, :, :-1] = 1.0
+    ind[0, :-1] += 1.0
+    for i, g in enumerate(BLOCK_GRIDS, start=1):
+        ind[i, :, g - 1:w - 1:g] = 1.0
+        ind[i, g - 1:h - 1:g] += 1.0
+    cells = grid.cell_sums(ind)
+    per = np.concatenate([cells.sum(axis=(1, 2))[:, None], grid.tile_sums_from_cells(cells)], axis=1)
+    for a in (per,):
+        a.setflags(write=False)
+    return per[0], {g: per[i] for i, g in enumerate(BLOCK_GRIDS, start=1)}

@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.measuring.context import DEFAULT_MASK_THRESHOLD, DEFAULT_RING, prepare
 from harness.measuring.inputs import as_code_values, check_mask
-from harness.measuring.metrics import color, contrast, seams, spectral
+from harness.measuring.metrics import codec, color, contrast, seams, spectral
 from harness.measuring.result import Measurement, MetricValues
 
 __all__ = ["measure", "as_code_values", "check_mask", "DEFAULT_RING", "DEFAULT_MASK_THRESHOLD"]
@@ -65,6 +65,8 @@ def measure(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
     metrics |= contrast.local_contrast(ctx)
     metrics |= color.mean_chroma_hue(ctx)
     metrics |= seams.seam_metrics(ctx)
+    metrics |= codec.blockiness(ctx)
+    metrics |= codec.detail(ctx)
     _check_finite(metrics)
     return Measurement(metrics, ctx.meta())
 

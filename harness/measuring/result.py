@@ -107,9 +107,18 @@ class Measurement:
                 except (TypeError, ValueError):
                     continue
                 regions.append((str(name), (x0, y0, x1, y1)))
-        if grid is None and not regions:
+        sub = None
+        try:
+            if "sub_stride" in meta:
+                sub = (int(meta["height"]), int(meta["width"]), int(meta["sub_stride"]),
+                       *(int(x) for x in meta["sub_tiles"]))
+                if len(sub) != 5:
+                    sub = None
+        except (KeyError, TypeError, ValueError):
+            sub = None
+        if grid is None and sub is None and not regions:
             return None
-        return grid, tuple(sorted(regions))
+        return grid, tuple(sorted(regions)), sub
 
     def records(self) -> Iterator[tuple[str, str, float, float, float]]:
         """Yield ``(metric, slice, value, std, bias)`` for every slice."""
@@ -154,13 +163,15 @@ class Measurement:
 
 @lru_cache(maxsize=64)
 def _box_table(key: tuple) -> dict[tuple[str, str], Box]:
-    grid, regions = key
+    grid, regions, sub = key
     table: dict[tuple[str, str], Box] = {}
-    if grid is not None:
-        h, w, stride, rows, cols = grid
+    for g, prefix in ((grid, ""), (sub, "sub:")):
+        if g is None:
+            continue
+        h, w, stride, rows, cols = g
         boxes = tile_boxes(h, w, stride) if h > 0 and w > 0 and stride > 0 else ()
         if len(boxes) == rows * cols:  # a grid :func:`harness.measuring.tiles.make_grid` builds for that image
-            table.update((("tile", t), b) for t, b in zip(tile_names(rows, cols), boxes))
+            table.update((("tile", prefix + t), b) for t, b in zip(tile_names(rows, cols), boxes))
     table.update((("region", name), b) for name, b in regions)
     return table
 

@@ -41,13 +41,19 @@ def slice_name(*, band: str | None = None, tile: str | None = None, region: str 
 
 @lru_cache(maxsize=8192)
 def slice_location(name: str) -> tuple[str | None, str | None]:
-    """``(tile, region)`` of a slice name, each None when absent: ``("r3c5", None)``, ``(None, "ring")``."""
+    """``(tile, region)`` of a slice name, each None when absent: ``("r3c5", None)``, ``(None, "ring")``.
+
+    A sub-tile (``sub=r7c9``, the finer grid of the top bands, see
+    :func:`harness.measuring.tiles.sub_tile`) reads as tile ``"sub:r7c9"``.
+    """
     tile = region = None
     for part in str(name).split(" "):
         if part.startswith("tile="):
             tile = part[5:]
         elif part.startswith("region="):
             region = part[7:]
+        elif part.startswith("sub=") and tile is None:
+            tile = "sub:" + part[4:]
     return tile, region
 
 

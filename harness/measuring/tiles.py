@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["Grid", "make_grid", "auto_tile", "tile_names", "cell_sizes", "tile_boxes"]
+__all__ = ["Grid", "make_grid", "auto_tile", "sub_tile", "tile_names", "cell_sizes", "tile_boxes"]
 
 
 @lru_cache(maxsize=64)
@@ -145,6 +145,18 @@ def auto_tile(height: int, width: int, largest: int = 64) -> int:
     """
     side = min(height, width) // 4
     return int(max(16, min(largest, side - side % 2)))
+
+
+def sub_tile(tile: int) -> int | None:
+    """The finer tile of the top bands' sub-grid: half of ``tile`` (even, >= 8), or None below 16 px.
+
+    A 32-px window -- the size at which a change is judged visible -- fills at
+    least 9/16 of the sub-tile that covers it best, against 1/4 of a 64-px
+    tile, so fine-texture damage is diluted far less (see
+    :func:`harness.measuring.metrics.spectral.band_power`).
+    """
+    sub = (tile // 2) - (tile // 2) % 2
+    return sub if sub >= 8 else None
 
 
 @lru_cache(maxsize=32)

@@ -29,7 +29,10 @@ def _which(name):
     # texture loss needs texture, micro-tiling detection needs a spectrum not
     # already dominated by regular texture (grass)
     regs = dict(cases.REGRESSIONS)
-    if name not in COLOURFUL:
+    # hue drift needs colour -- and a colour that is not a zero-mean chroma texture: on
+    # ``texture`` a 4 degree turn moves no 32-px window by more than 0.7 LSB RMS, below the
+    # visibility line (tests/comparing/real_tools.py), where a pass is right
+    if name not in COLOURFUL or name == "texture":
         regs.pop("hue_drift")
     if name not in TEXTURED:
         regs.pop("texture_loss"), regs.pop("flattened_patch"), regs.pop("over_denoise")
@@ -90,7 +93,9 @@ def test_failing_checks_name_their_slice():
     _, checks = _status(img, cases.texture_loss(img))
     worst = max(checks, key=lambda c: c.severity)
     assert worst.status == "fail"
-    assert worst.slice.startswith("band=") and " tile=r" in worst.slice and worst.slice.endswith("ch=Y")
+    assert worst.slice.startswith("band=") and " ch=Y" in worst.slice
+    assert " tile=r" in worst.slice or worst.slice.endswith(" sub=" + worst.slice.rsplit("sub=", 1)[-1])
+    assert worst.box is not None
     assert worst.delta < 0 and abs(worst.delta) > worst.tolerance
 
 

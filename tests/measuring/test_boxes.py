@@ -103,7 +103,18 @@ def test_boxes_survive_the_json_round_trip_and_old_documents_still_load():
 
 
 def test_without_mask_or_anchors_meta_is_unchanged():
-    """Baselines without a mask keep their bytes: no new meta key appears."""
+    """Without a mask or anchors no region key appears in meta."""
     img = np.random.default_rng(5).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     assert "region_boxes" not in measure(img).meta
-    assert list(measure(img).meta) == ["height", "width", "tile", "stride", "tiles", "lsb", "sigma", "bands"]
+    assert list(measure(img).meta) == ["height", "width", "tile", "stride", "tiles", "lsb", "sigma", "bands",
+                                       "sub_tile", "sub_stride", "sub_tiles"]
+
+
+def test_sub_tile_slices_get_the_sub_grid_boxes():
+    img = np.random.default_rng(6).integers(0, 256, (128, 96, 3), dtype=np.uint8)
+    m = measure(img, tile=32)
+    assert (m.meta["sub_tile"], m.meta["sub_stride"], m.meta["sub_tiles"]) == (16, 8, [15, 11])
+    assert m.box("band=top ch=Y sub=r0c0") == (0, 0, 16, 16)
+    assert m.box("band=high ch=Y sub=r2c3") == (24, 16, 40, 32)
+    assert m.box("band=top ch=Y sub=r14c10") == (80, 112, 96, 128)
+    assert m.box("band=top tile=r0c0 ch=Y") == (0, 0, 32, 32)

@@ -29,7 +29,7 @@ def test_slice_sums_columns_are_image_then_tiles_then_regions():
     ctx = prepare(img, mask, anchors=anchors, tile=32, ring=4)
     s = ctx.sums
     assert ctx.layout.regions == ("inside", "ring", "outside", "anchor")
-    assert s.sums.shape == (9, 1 + len(ctx.layout)) and s.n.shape == (1 + len(ctx.layout),)
+    assert s.sums.shape == (11, 1 + len(ctx.layout)) and s.n.shape == (1 + len(ctx.layout),)
     assert s.n[0] == 64 * 64
     np.testing.assert_array_equal(s.n[1:1 + 9], ctx.grid.tile_counts())
     assert list(s.n[-4:]) == [ctx.regions.inside.sum(), ctx.regions.ring.sum(), ctx.regions.outside.sum(), 400]

@@ -157,4 +157,5 @@ def test_metric_families_come_in_a_fixed_order():
     mask = np.zeros((64, 64), bool)
     mask[20:40, 20:40] = True
     assert list(measure(img, mask).metrics) == ["band_power", "spectrum", "periodic", "contrast", "mean", "chroma",
-                                                "hue", "seam_step", "seam_profile", "seam_grad"]
+                                                "hue", "seam_step", "seam_profile", "seam_grad", "blockiness",
+                                                "detail"]

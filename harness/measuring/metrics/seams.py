@@ -50,11 +50,13 @@ def seam_metrics(ctx: Context) -> dict[str, MetricValues]:
     ``seam_profile`` has one slice per non-empty 1-px shell at signed distance
     ``d`` (``d < 0`` inside; ``d = 0`` never occurs).
     """
-    regions, y, sigma = ctx.regions, ctx.y, ctx.sigma
+    regions, sigma = ctx.regions, ctx.sigma
     if regions is None:
         return {}
-    edge, ringm = regions.edge, regions.ring
-    n_e, n_r = float(edge.sum()), float(ringm.sum())
+    # everything here lies within ``ring`` px of the mask: work on the regions' crop
+    y = ctx.y[regions.window]
+    edge, ringm, depth = regions.edge_c, regions.ring_c, regions.depth_c
+    n_e, n_r = float(np.count_nonzero(edge)), float(np.count_nonzero(ringm))
     if not (n_e > 0 and n_r > 0):
         return {}
     out: dict[str, MetricValues] = {}
@@ -63,16 +65,19 @@ def seam_metrics(ctx: Context) -> dict[str, MetricValues]:
     out["seam_step"] = MetricValues((_BORDER,), [step], [step_std], [0.0])
 
     # shell k holds the pixels at distance (k-1, k] from the border, signed by side
-    shells = np.ceil(np.abs(regions.depth)).astype(np.int32) * np.sign(regions.depth).astype(np.int32)
-    sel = (np.abs(shells) <= SEAM_SHELLS) & (shells != 0)
-    idx = shells[sel] + SEAM_SHELLS
+    near = np.abs(depth) <= SEAM_SHELLS  # never 0; +inf (beyond the crop) is far
+    d = depth[near]
+    shells = np.ceil(np.abs(d)).astype(np.int32) * np.sign(d).astype(np.int32)
+    idx = shells + SEAM_SHELLS
     cnt = np.bincount(idx, minlength=2 * SEAM_SHELLS + 1)
-    prof = np.bincount(idx, weights=y[sel], minlength=2 * SEAM_SHELLS + 1) / np.maximum(cnt, 1)
+    prof = np.bincount(idx, weights=y[near], minlength=2 * SEAM_SHELLS + 1) / np.maximum(cnt, 1)
     keep = cnt > 0
     keep[SEAM_SHELLS] = False
     std, bias = noise.mean_noise(cnt[keep], sigma)
     out["seam_profile"] = MetricValues(tuple(_PROFILE_NAMES[keep]), prof[keep], std, bias)
 
+    # the crop reaches at least one pixel past the border region (or the image edge, where the
+    # forward difference is zero in both), so the gradient there is the whole image's
     border = edge | ringm
     ge = float(gradient_energy_map(y)[border].mean())
     std, bias = noise.power_noise(np.array([ge]), n_e + n_r, GRADIENT_GAIN, sigma, max_gain=GRADIENT_MAX_GAIN)

@@ -29,6 +29,7 @@ from harness.measuring.channels import CHANNELS
 from harness.measuring.metrics import noise
 from harness.measuring.result import MetricValues
 from harness.measuring.slices import SliceLayout, slice_name
+from harness.measuring.tiles import tile_names
 
 if TYPE_CHECKING:
     from harness.measuring.context import Context
@@ -162,7 +163,11 @@ def periodic_power(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray,
     norm = float(h * w) * _win_energy(h, w)
     s2 = 9.0 * sigma * sigma / (h * w)
     delta = (2.0 * np.sqrt(s2 * norm)) * np.sqrt(np.maximum(p3, 0))  # raw units
-    ys, xs = np.nonzero(over > -4.0 * delta)
+    # Candidates: within 4 noise std of the threshold -- and holding more than the benign noise's
+    # own lobe power (s2 * norm): below that, noise added to the lobe and to its background
+    # keeps it far under the threshold (a lobe needs PEAK_THRESHOLD times its background), and
+    # a smooth image (an upscale) would otherwise make every empty coefficient a candidate.
+    ys, xs = np.nonzero((over > -4.0 * delta) & (p3 > np.float32(s2 * norm)))
     keep = _local_max(p, ys, xs)
     ys, xs = ys[keep], xs[keep]
     onehot = _peak_bands(h, w)
@@ -207,10 +212,13 @@ def _win_energy(h: int, w: int) -> float:
 
 
 @lru_cache(maxsize=32)
-def _band_power_names(layout: SliceLayout) -> tuple[str, ...]:
-    """Whole-image slices channel-major then band; local slices (luma only) band-major then location."""
+def _band_power_names(layout: SliceLayout, sub_rows: int, sub_cols: int, sub_bands: tuple[str, ...]
+                      ) -> tuple[str, ...]:
+    """Whole-image slices channel-major then band; local slices (luma only) band-major then location;
+    then the sub-tiles of ``sub_bands`` (``band=top ch=Y sub=r7c9``), band-major."""
     return (tuple(slice_name(band=b, ch=c) for c in CHANNELS for b in BAND_NAMES)
-            + tuple(slice_name(band=b, ch="Y", **loc) for b in BAND_NAMES for loc in layout.local))
+            + tuple(slice_name(band=b, ch="Y", **loc) for b in BAND_NAMES for loc in layout.local)
+            + tuple(slice_name(band=b, ch="Y", sub=t) for b in sub_bands for t in tile_names(sub_rows, sub_cols)))
 
 
 def band_power(ctx: Context) -> dict[str, MetricValues]:
@@ -218,7 +226,9 @@ def band_power(ctx: Context) -> dict[str, MetricValues]:
 
     Whole image: Y, Cb and Cr (chroma in the frequency domain, Parseval: no
     band images are formed for it); tiles and regions: luma only, averaged
-    from the squared band images in ``ctx.sums``.
+    from the squared band images in ``ctx.sums``; sub-tiles (half the tile
+    size, ``sub=rIcJ``): luma in the ``high`` and ``top`` bands only, where
+    small local damage to fine texture shows.
     """
     h, w = ctx.shape
     n_img = float(h * w)
@@ -233,8 +243,20 @@ def band_power(ctx: Context) -> dict[str, MetricValues]:
     # a chroma channel sees only its share of per-pixel RGB noise (see noise.CHANNEL_NOISE_GAIN)
     ch_gain = np.repeat([noise.CHANNEL_NOISE_GAIN[c] for c in CHANNELS], len(BAND_NAMES))
     gain = np.concatenate([np.tile(gains, 3) * ch_gain, np.repeat(gains, n.size - 1)])
+    sub_rows = sub_cols = 0
+    if ctx.sub is not None:
+        from harness.measuring.context import SUB_BANDS
+
+        sub_rows, sub_cols = ctx.sub.grid.rows, ctx.sub.grid.cols
+        values = np.concatenate([values, ctx.sub.means.ravel()])
+        n_px = np.concatenate([n_px, np.tile(ctx.sub.n, len(SUB_BANDS))])
+        gain = np.concatenate([gain, np.repeat([gains[BAND_NAMES.index(b)] for b in SUB_BANDS], ctx.sub.n.size)])
+        sub_bands = SUB_BANDS
+    else:
+        sub_bands = ()
     std, bias = noise.power_noise(values, n_px, gain, ctx.sigma)
-    return {"band_power": MetricValues(_band_power_names(ctx.layout), values, std, bias)}
+    names = _band_power_names(ctx.layout, sub_rows, sub_cols, sub_bands)
+    return {"band_power": MetricValues(names, values, std, bias)}
 
 
 @lru_cache(maxsize=1)
@@ -243,10 +265,18 @@ def _spectrum_names() -> tuple[str, ...]:
 
 
 def spectrum(ctx: Context) -> dict[str, MetricValues]:
-    """``spectrum`` (code²): radially averaged power spectral density of luma, one slice per half-octave bin."""
+    """``spectrum`` (code²): luma power in each half-octave radial bin (the bins add up to the variance).
+
+    The radially averaged power spectral density times the bin's share of the
+    frequency plane: a power like ``band_power``'s, so a change reads as a
+    change of the bin's RMS amplitude (white noise of variance ``s²`` puts
+    ``s²`` times the share in each bin).
+    """
+    h, w = ctx.shape
     psd, ncoef = radial_psd(ctx.spec[0], ctx.shape)
+    share = 2.0 * ncoef / (h * w)  # full-plane coefficients in the bin over all of them
     std, bias = noise.psd_noise(psd, ncoef, ctx.sigma)
-    return {"spectrum": MetricValues(_spectrum_names(), psd, std, bias)}
+    return {"spectrum": MetricValues(_spectrum_names(), psd * share, std * share, bias * share)}
 
 
 @lru_cache(maxsize=1)

@@ -29,9 +29,23 @@ def test_local_contrast_is_half_the_step_overall_and_zero_where_flat():
     assert set(out) == {"contrast"}
     c = out["contrast"]
     assert c.slices[:2] == ("ch=Y", "tile=r0c0 ch=Y")
-    assert c.slices[-3:] == ("region=inside ch=Y", "region=ring ch=Y", "region=outside ch=Y")
+    n_loc = 1 + 9 + 3  # whole image, 3x3 tiles, 3 regions: per channel, channel-major
+    assert c.slices[n_loc - 3:n_loc] == ("region=inside ch=Y", "region=ring ch=Y", "region=outside ch=Y")
+    assert c.slices[n_loc:n_loc + 2] == ("ch=Cb", "tile=r0c0 ch=Cb") and c.slices[-1] == "region=outside ch=Cr"
     assert c.get("ch=Y") == pytest.approx(10.0, rel=1e-5)
     assert c.get("region=inside ch=Y") == 0.0
     assert c.get("tile=r0c0 ch=Y") == 0.0  # the top-left tile lies in the dark half
     assert c.get("tile=r0c1 ch=Y") == pytest.approx(10.0, rel=1e-5)  # the middle tile straddles the step
     assert np.all(c.std > 0) and np.all(c.bias >= 0)
+
+
+def test_chroma_contrast_is_half_the_chroma_step_and_zero_on_grey():
+    img = np.full((64, 64, 3), 128, np.uint8)
+    img[:, 32:, 2] = 148  # blue step: Cb steps by 0.564 * (20 - 0.114 * 20)
+    c = measure(img, tile=32)["contrast"]
+    step = 0.564 * (20 - 0.114 * 20)
+    assert c.get("ch=Cb") == pytest.approx(step / 2, rel=1e-4)
+    assert c.get("tile=r0c0 ch=Cb") == pytest.approx(0.0, abs=1e-3)
+    assert c.get("tile=r0c1 ch=Cb") == pytest.approx(step / 2, rel=1e-4)
+    grey = measure(np.repeat(img[..., :1], 3, axis=2), tile=32)["contrast"]
+    assert all(grey.get(s) == pytest.approx(0.0, abs=1e-3) for s in grey.slices if "Cb" in s or "Cr" in s)

@@ -168,8 +168,13 @@ def test_band_power_family_names_every_slice_and_finds_a_sinusoid_in_every_tile(
     bp = out["band_power"]
     assert bp.slices[:4] == tuple(f"band={b} ch=Y" for b in BAND_NAMES)
     assert bp.slices[4:12] == tuple(f"band={b} ch={c}" for c in ("Cb", "Cr") for b in BAND_NAMES)
-    assert bp.slices[12] == "band=low tile=r0c0 ch=Y" and bp.slices[-1] == "band=top region=outside ch=Y"
-    assert len(bp) == 12 + 4 * (7 * 7 + 3)
+    n_main = 12 + 4 * (7 * 7 + 3)
+    assert bp.slices[12] == "band=low tile=r0c0 ch=Y" and bp.slices[n_main - 1] == "band=top region=outside ch=Y"
+    # then the high and top bands on the sub-grid of 32-px tiles (stride 16): 15 x 15 of them
+    assert bp.slices[n_main] == "band=high ch=Y sub=r0c0" and bp.slices[-1] == "band=top ch=Y sub=r14c14"
+    assert len(bp) == n_main + 2 * 15 * 15
+    assert bp.get("band=high ch=Y sub=r7c3") == pytest.approx(200.0, rel=1e-3)
+    assert bp.get("band=top ch=Y sub=r7c3") < 1e-6
     assert bp.get("band=high tile=r3c5 ch=Y") == pytest.approx(200.0, rel=1e-3)
     assert bp.get("band=high region=ring ch=Y") == pytest.approx(200.0, rel=1e-3)
     assert bp.get("band=top region=ring ch=Y") < 1e-6
