@@ -24,7 +24,7 @@ __all__ = ["fingerprint", "set_threads", "configured_threads", "apply_torch_thre
            "threads_applied"]
 
 _PACKAGES = ("harness", "numpy", "scipy", "scikit-image", "pillow", "opencv-python-headless", "onnxruntime",
-             "rapidocr", "ncnn", "pypatchmatch", "torch", "diffusers")
+             "rapidocr", "ncnn", "pypatchmatch", "torch", "diffusers", "transformers")
 
 _THREADS: int | None = None  # set by set_threads(); 1 until then (the bit-reproducible default)
 

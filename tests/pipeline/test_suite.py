@@ -37,7 +37,8 @@ def test_repo_suites_load_and_smoke_is_big_enough():
     nightly = load_suite("nightly")
     from harness.pipeline.stages import backend_names
 
-    used = {(s.stage, s.backend) for p in nightly.pipelines for s in p.stages}
+    models = load_suite("models")  # whole-image model rewrites, on the vector without anchors
+    used = {(s.stage, s.backend) for suite in (nightly, models) for p in suite.pipelines for s in p.stages}
     for stage in ("generate", "detect", "mask", "inpaint", "denoise", "upscale"):
         implicit = {"source"} if stage == "generate" else set()  # the default when a pipeline has no generate
         assert {(stage, b) for b in backend_names(stage) if b not in implicit} <= used, stage
@@ -105,7 +106,7 @@ def test_bad_tolerances(tmp_path):
 def test_invalid_toml_and_missing_suite(tmp_path):
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_suite(write(tmp_path, "name = ["))
-    with pytest.raises(ConfigError, match=r"--suite .nosuch.: no such suite in .*; known: nightly, smoke"):
+    with pytest.raises(ConfigError, match=r"--suite .nosuch.: no such suite in .*; known: models, nightly, smoke"):
         find_suite("nosuch", [builtin_dir("vectors") / "suites"])
     with pytest.raises(ConfigError, match="suite file not found"):
         find_suite(str(tmp_path / "x.toml"), [])

@@ -26,17 +26,20 @@ __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "catalog", "lookup", "names"]
 ENTRY_POINT_GROUP = "harness.backends"
 
 _M = "harness.pipeline.stages."
+_D = "harness.pipeline.models.diffusers_backends:"
 BUILTIN: dict[str, dict[str, str]] = {
-    "generate": {"source": _M + "generate:Source", "tiny_diffusion": _M + "generate:TinyDiffusion"},
+    "generate": {"source": _M + "generate:Source", "tiny_diffusion": _M + "generate:TinyDiffusion",
+                 "sd": _D + "SDGenerate", "sd_img2img": _D + "SDImg2Img"},
     "detect": {"rapidocr": _M + "detect:RapidOCRDetect", "ground_truth": _M + "detect:GroundTruth"},
     "mask": {"shape": _M + "mask:Shape"},
     "inpaint": {"telea": _M + "inpaint:Telea", "ns": _M + "inpaint:NavierStokes",
-                "biharmonic": _M + "inpaint:Biharmonic", "patchmatch": _M + "inpaint:PatchMatch"},
+                "biharmonic": _M + "inpaint:Biharmonic", "patchmatch": _M + "inpaint:PatchMatch",
+                "sd_inpaint": _D + "SDInpaint"},
     "denoise": {"nlmeans": _M + "denoise:NLMeans", "bilateral": _M + "denoise:Bilateral",
                 "tv": _M + "denoise:TotalVariation"},
     "upscale": {"lanczos": _M + "upscale:Lanczos", "bicubic": _M + "upscale:Bicubic",
                 "nearest": _M + "upscale:Nearest", "guided": _M + "upscale:Guided",
-                "realesrgan": _M + "upscale:RealESRGAN"},
+                "realesrgan": _M + "upscale:RealESRGAN", "sd_upscale": _D + "SDUpscale"},
 }
 
 

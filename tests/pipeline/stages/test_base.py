@@ -91,12 +91,12 @@ def image(h=32, w=48) -> np.ndarray:
 
 def test_stages_and_builtin_backend_names():
     assert STAGES == ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
-    assert backend_names("generate") == ["source", "tiny_diffusion"]
+    assert backend_names("generate") == ["sd", "sd_img2img", "source", "tiny_diffusion"]
     assert backend_names("detect") == ["ground_truth", "rapidocr"]
     assert backend_names("mask") == ["shape"]
-    assert backend_names("inpaint") == ["biharmonic", "ns", "patchmatch", "telea"]
+    assert backend_names("inpaint") == ["biharmonic", "ns", "patchmatch", "sd_inpaint", "telea"]
     assert backend_names("denoise") == ["bilateral", "nlmeans", "tv"]
-    assert backend_names("upscale") == ["bicubic", "guided", "lanczos", "nearest", "realesrgan"]
+    assert backend_names("upscale") == ["bicubic", "guided", "lanczos", "nearest", "realesrgan", "sd_upscale"]
 
 
 def test_import_is_light():

@@ -1,0 +1,12 @@
+"""Real-model stage backends: diffusers Stable Diffusion pipelines and the built-in tiny checkpoints.
+
+* :mod:`~harness.pipeline.models.diffusers_backends`: ``generate: sd``, ``generate: sd_img2img``,
+  ``inpaint: sd_inpaint``, ``upscale: sd_upscale`` (registered in :mod:`harness.pipeline.stages.catalog`);
+* :mod:`~harness.pipeline.models.tiny`: tiny randomly initialised checkpoints for CI, saved
+  once under ``$HARNESS_MODELS_DIR`` and loaded like any user checkpoint;
+* :mod:`~harness.pipeline.models.tokenizer`: CLIP's real tokenizer files, rebuilt offline;
+* :mod:`~harness.pipeline.models.offline`: the switches that keep the Hub libraries offline.
+
+Needs ``diffusers``, ``transformers`` and the data file of ``open-clip-torch`` (installed
+with ``--no-deps``).  Importing this package imports none of them, nor torch.
+"""
