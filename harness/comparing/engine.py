@@ -80,7 +80,11 @@ class Check:
         """``|delta| / tolerance``: > 1 fails; errors sort first, skips last."""
         if self.status == "error":
             return math.inf
-        if self.status == "skip" or self.delta is None or not self.tolerance:
+        if self.status == "skip":
+            return -1.0
+        if self.status == "fail" and (self.delta is None or not self.tolerance):
+            return math.inf  # a failed absolute check (no allowance): as bad as it gets
+        if self.delta is None or not self.tolerance:
             return -1.0
         return abs(self.delta) / self.tolerance
 

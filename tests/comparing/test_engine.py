@@ -449,3 +449,13 @@ def test_grey_and_near_grey_images_are_exempt_from_the_rotation_check(name):
         assert off.status == "skip", off
     for a, b in _benign_pairs(img).values():
         assert summarize_status(compare_paired(measure(a), measure(b))) == "pass"
+
+
+def test_a_failed_absolute_check_with_no_allowance_sorts_with_the_worst():
+    from harness.comparing.engine import Check
+
+    absolute = Check("expect", "min_detect_recall stage=detect", 0.2, 0.9, -0.7, 0.0, "fail")
+    relative = Check("band_power", "band=high ch=Y", 3.0, 0.0, 3.0, 1.0, "fail")
+    passed = Check("expect", "max_mask_coverage stage=mask", 0.05, 0.12, -0.07, 0.0, "pass")
+    assert math.isinf(absolute.severity) and relative.severity == 3.0 and passed.severity == -1.0
+    assert max([relative, passed, absolute], key=lambda c: c.severity) is absolute
