@@ -215,6 +215,22 @@ class _NaNWatch:
         self.check(step, latents)
 
 
+@dataclass(frozen=True)
+class SDParams:
+    """What every diffusers backend takes (each adds its own: strength, scale, noise_level)."""
+
+    model_path: str = ""
+    variant: str = spec("a", choices=("a", "b"))
+    device: str = spec("auto", choices=DEVICES)
+    dtype: str = spec("float32", choices=DTYPES)
+    scheduler: str = spec("default", choices=SCHEDULERS)
+    steps: int = spec(4, 1, 200)
+    guidance: float = spec(1.0, 0.0, 30.0)
+    prompt: str = ""
+    negative_prompt: str = ""
+    threads: int = spec(0, 0, 64)
+
+
 class _SDBackend(BackendBase):
     kind = "sd"
 
@@ -285,17 +301,8 @@ class SDGenerate(_SDBackend):
     kind = "sd"
 
     @dataclass(frozen=True)
-    class Params:
-        model_path: str = ""
-        variant: str = spec("a", choices=("a", "b"))
-        device: str = spec("auto", choices=DEVICES)
-        dtype: str = spec("float32", choices=DTYPES)
-        scheduler: str = spec("default", choices=SCHEDULERS)
-        steps: int = spec(4, 1, 200)
-        guidance: float = spec(1.0, 0.0, 30.0)
-        prompt: str = ""
-        negative_prompt: str = ""
-        threads: int = spec(0, 0, 64)
+    class Params(SDParams):
+        pass
 
     def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
         if ctx.prompt is None and not self.params.prompt:  # not a prompt vector: pass its image through
@@ -310,18 +317,8 @@ class SDImg2Img(_SDBackend):
     kind = "sd_img2img"
 
     @dataclass(frozen=True)
-    class Params:
-        model_path: str = ""
-        variant: str = spec("a", choices=("a", "b"))
-        device: str = spec("auto", choices=DEVICES)
-        dtype: str = spec("float32", choices=DTYPES)
-        scheduler: str = spec("default", choices=SCHEDULERS)
-        steps: int = spec(4, 1, 200)
-        guidance: float = spec(1.0, 0.0, 30.0)
+    class Params(SDParams):
         strength: float = spec(0.5, 0.01, 1.0)
-        prompt: str = ""
-        negative_prompt: str = ""
-        threads: int = spec(0, 0, 64)
 
     def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
         from PIL import Image
@@ -339,18 +336,8 @@ class SDInpaint(_SDBackend):
     kind = "sd_inpaint"
 
     @dataclass(frozen=True)
-    class Params:
-        model_path: str = ""
-        variant: str = spec("a", choices=("a", "b"))
-        device: str = spec("auto", choices=DEVICES)
-        dtype: str = spec("float32", choices=DTYPES)
-        scheduler: str = spec("default", choices=SCHEDULERS)
-        steps: int = spec(4, 1, 200)
-        guidance: float = spec(1.0, 0.0, 30.0)
+    class Params(SDParams):
         strength: float = spec(1.0, 0.01, 1.0)
-        prompt: str = ""
-        negative_prompt: str = ""
-        threads: int = spec(0, 0, 64)
 
     def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
         from PIL import Image
@@ -374,19 +361,9 @@ class SDUpscale(_SDBackend):
     kind = "sd_upscale"
 
     @dataclass(frozen=True)
-    class Params:
+    class Params(SDParams):
         scale: int = spec(4, 2, 4)
-        model_path: str = ""
-        variant: str = spec("a", choices=("a", "b"))
-        device: str = spec("auto", choices=DEVICES)
-        dtype: str = spec("float32", choices=DTYPES)
-        scheduler: str = spec("default", choices=SCHEDULERS)
-        steps: int = spec(4, 1, 200)
-        guidance: float = spec(1.0, 0.0, 30.0)
         noise_level: int = spec(20, 0, 350)
-        prompt: str = ""
-        negative_prompt: str = ""
-        threads: int = spec(0, 0, 64)
 
     def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
         from PIL import Image
