@@ -19,6 +19,7 @@ def _cmd_bake(args: argparse.Namespace) -> int:
     from harness.report.schema import load_report
 
     project, suite = load_suite_from_args(args)
+    renders, perturb = _calibration(args, suite)  # a bad --calibrate fails before anything runs
     if project.baselines_are_builtin:
         raise ConfigError("no harness project here (no harness.toml, no [tool.harness] in a pyproject.toml from "
                           f"{Path.cwd()} upward), so there is no baseline folder to write: run `harness init` "
@@ -52,6 +53,8 @@ def _cmd_bake(args: argparse.Namespace) -> int:
             continue
         entries.append((case.id, {"measurement": doc["measurement"], "stages": case.stages,
                                   "environment": report.environment, "pipeline": case.config.get("pipeline", {})}))
+    if renders:
+        _calibrate(suite, report, entries, renders, perturb)
     expected = {c.id for c in suite.cases()}
     prune = store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None) if args.prune else []
     try:
@@ -71,6 +74,38 @@ def _cmd_bake(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to write"
     print(f"baselines {store.dir}: {summary}")
     return 1 if skipped else 0
+
+
+def _calibration(args: argparse.Namespace, suite) -> tuple[int, tuple[str, ...]]:
+    """Extra renders per case and their perturbations: ``--calibrate N`` wins over the suite's
+    ``[calibrate]`` (``--calibrate 0`` turns it off); 0 renders: no calibration."""
+    cal = suite.calibrate
+    renders = args.calibrate if args.calibrate is not None else (cal.renders if cal else 0)
+    if renders == 1 or renders < 0:
+        raise ConfigError(f"--calibrate {renders}: expected 0 (off) or >= 2 extra renders per case")
+    return renders, (cal.perturb if cal else ("rerun",))
+
+
+def _calibrate(suite, report, entries: list, renders: int, perturb: tuple[str, ...]) -> None:
+    """Render each baked case ``renders`` more times under ``perturb`` and add each slice's
+    measured spread to its entry (see :mod:`harness.pipeline.calibration`)."""
+    from harness.measuring.result import Measurement
+    from harness.pipeline.calibration import calibration_renders, spread_of
+
+    seeds = sorted({c.seed for c in report.cases if c.seed is not None})
+    by_id = {c.id: c for c in suite.cases(seeds=seeds)}
+    ids = [cid for cid, _ in entries]
+    missing = [cid for cid in ids if cid not in by_id]
+    if missing:
+        raise ConfigError(f"--calibrate: case(s) {', '.join(missing)} of the report are not in suite {suite.name!r}")
+    say(f"calibrating {len(ids)} case(s): {renders} render(s) each ({', '.join(perturb)})")
+    measured = calibration_renders(suite, [by_id[cid] for cid in ids], renders, perturb, progress=say)
+    for cid, entry in entries:
+        got = measured.get(cid) or []
+        if len(got) < 1:
+            say(f"calibrate {cid}: no perturbed render succeeded; baked without a spread")
+            continue
+        entry["spread"] = spread_of(Measurement.from_dict(entry["measurement"]), got)
 
 
 def _why_incomplete(report) -> str:
@@ -101,5 +136,10 @@ def add_commands(sub) -> None:
     p.add_argument("--allow-incomplete", action="store_true",
                    help="bake the cases of an incomplete run (--from-report of an interrupted run); without it such "
                         "a run is refused")
+    p.add_argument("--calibrate", type=int, metavar="N", default=None,
+                   help="render each case N (>= 2) more times under the benign perturbations of the suite's "
+                        "[calibrate] table (default: plain re-runs) and store each slice's measured spread with "
+                        "the baseline; comparisons then use it as a floor of the noise std (0: off, overriding "
+                        "the suite's [calibrate])")
     p.add_argument("-v", "--verbose", action="store_true", help="also list unchanged baselines")
     p.set_defaults(func=_cmd_bake)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from harness.measuring.tiles import tile_boxes, tile_names
 
 Box = tuple[int, int, int, int]
 
-__all__ = ["MetricValues", "Measurement", "Box"]
+__all__ = ["MetricValues", "Measurement", "Box", "floor_std"]
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,26 @@ class Measurement:
             return cls(metrics, dict(data.get("meta", {})))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"malformed measurement document ({type(exc).__name__}: {exc})") from None
+
+
+def floor_std(m: Measurement, spread: Mapping[str, Mapping[str, float]] | None) -> Measurement:
+    """``m`` with each slice's ``std`` raised to at least its calibrated ``spread[metric][slice]``
+    (``harness bake --calibrate``); slices and metrics without one keep theirs.  Returns ``m``
+    itself when there is nothing to floor."""
+    if not spread:
+        return m
+    metrics = dict(m.metrics)
+    changed = False
+    for name, mv in m.metrics.items():
+        floors = spread.get(name)
+        if not floors:
+            continue
+        f = np.array([floors.get(s, 0.0) for s in mv.slices], np.float64)
+        f = np.where(np.isfinite(f), f, 0.0)
+        if np.any(f > mv.std):
+            metrics[name] = MetricValues(mv.slices, mv.values, np.maximum(mv.std, f), mv.bias)
+            changed = True
+    return Measurement(metrics, m.meta) if changed else m
 
 
 @lru_cache(maxsize=64)

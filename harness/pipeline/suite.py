@@ -47,14 +47,15 @@ if TYPE_CHECKING:
     from harness.pipeline.vectors import Vector
     from harness.project import Project
 
-__all__ = ["Suite", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "match_k", "parse_seeds",
+__all__ = ["Suite", "Calibration", "PERTURBATIONS", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "match_k", "parse_seeds",
            "load_tolerances"]
 
 STAGE_ORDER = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
-_TOP_KEYS = ("compare", "description", "measure", "mode", "name", "pipelines", "seeds", "threads", "timeout_s",
+_TOP_KEYS = ("calibrate", "compare", "description", "measure", "mode", "name", "pipelines", "seeds", "threads", "timeout_s",
              "tolerances", "vectors")  # sorted: error messages list them in this order
 _TOLERANCE_KEYS = ("abs_tol", "direction", "gating", "metric", "rel_tol", "slice")
 _MODES = ("paired", "distribution")
+PERTURBATIONS = ("jitter", "rerun", "threads")  # benign perturbations a [calibrate] table may declare
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -91,6 +92,15 @@ class Case:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """A suite's ``[calibrate]`` table: how many extra renders ``harness bake`` makes of each
+    case, and under which benign perturbations (see :mod:`harness.pipeline.calibration`)."""
+
+    renders: int = 3
+    perturb: tuple[str, ...] = ("rerun",)
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     path: Path
@@ -106,6 +116,7 @@ class Suite:
     vector_defs: tuple[Vector, ...] = ()
     ref: str = ""
     timeout_s: float | None = None  # seconds one case may run (`harness run --timeout` overrides it)
+    calibrate: Calibration | None = None  # the suite's [calibrate] table (`harness bake --calibrate N`)
 
     def vector(self, vector_id: str) -> Vector:
         """The parsed vector ``vector_id`` (resolved when the suite was loaded)."""
@@ -199,10 +210,25 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
         raise mw.invalid("tile", tile, "an even integer >= 8")
     ring = mw.integer("ring", meas.get("ring", 8), 1)
     compare = compare_config_from(p, raw)
+    calibrate = _calibration(w, raw["calibrate"]) if "calibrate" in raw else None
     suite = Suite(name=name, path=p, description=str(raw.get("description", "")), seeds=seeds, vectors=vectors,
                   pipelines=_pipelines(w, raw.get("pipelines")), mode=mode, threads=threads, tile=tile, ring=ring,
-                  compare=compare, vector_defs=tuple(known[v] for v in vectors), ref=ref, timeout_s=timeout_s)
+                  compare=compare, vector_defs=tuple(known[v] for v in vectors), ref=ref, timeout_s=timeout_s, calibrate=calibrate)
     return suite
+
+
+def _calibration(w: Where, raw: Any) -> Calibration:
+    """``[calibrate]``: ``renders = N`` (>= 2) and ``perturb = ["jitter", "threads", "rerun"]``."""
+    cal = w.table("calibrate", raw)
+    cw = w.at("calibrate")
+    cw.keys(cal, ("perturb", "renders"))
+    renders = cw.integer("renders", cal.get("renders", 3), 2)
+    perturb = cal.get("perturb", ["rerun"])
+    if not isinstance(perturb, list) or not perturb:
+        raise cw.invalid("perturb", perturb, f"a non-empty list of {', '.join(PERTURBATIONS)}")
+    for i, x in enumerate(perturb):
+        cw.choice(f"perturb[{i}]", x, PERTURBATIONS)
+    return Calibration(renders=renders, perturb=tuple(dict.fromkeys(perturb)))
 
 
 def compare_config_from(p: Path, raw: dict[str, Any]):

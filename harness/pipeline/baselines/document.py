@@ -18,7 +18,7 @@ from harness.errors import BaselineError
 from harness.measuring.result import Measurement
 
 __all__ = ["SCHEMA_VERSION", "MANIFEST", "LOCK", "STABLE_ENVIRONMENT", "Baseline", "BakeChange", "StoreCheck",
-           "BaselineWriteError", "stable_environment", "baseline_document"]
+           "BaselineWriteError", "stable_environment", "baseline_document", "spread_by_slice"]
 
 
 SCHEMA_VERSION = 1
@@ -41,6 +41,9 @@ class Baseline:
     stages: dict[str, float]
     environment: dict[str, Any]
     pipeline: dict[str, Any]
+    # calibrated spread (`harness bake --calibrate`): {metric: {slice: std}}; empty when not
+    # calibrated.  ``measurement``'s std is already floored by it (see store.load).
+    spread: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,9 +119,11 @@ def stable_environment(environment: dict[str, Any]) -> dict[str, Any]:
 
 
 def baseline_document(case_id: str, doc: dict[str, Any]) -> dict[str, Any]:
-    """The document stored for one case, from ``measurement``, ``stages``, ``environment``
-    and ``pipeline`` (other keys are not stored)."""
-    return {
+    """The document stored for one case, from ``measurement``, ``stages``, ``environment``,
+    ``pipeline`` and, when calibrated, ``spread`` (``{metric: [std per slice of the
+    measurement]}``, stored with 3 significant digits; absent otherwise, so an un-calibrated
+    baseline is what it always was).  Other keys are not stored."""
+    out = {
         "schema_version": SCHEMA_VERSION,
         "case": case_id,
         "measurement": doc["measurement"],
@@ -126,3 +131,24 @@ def baseline_document(case_id: str, doc: dict[str, Any]) -> dict[str, Any]:
         "environment": stable_environment(doc.get("environment") or {}),
         "pipeline": doc.get("pipeline") or {},
     }
+    if doc.get("spread"):
+        out["spread"] = {str(m): [_round(float(v), 3) for v in vals] for m, vals in doc["spread"].items()}
+    return out
+
+
+def spread_by_slice(doc: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """A stored document's ``spread`` as ``{metric: {slice: std}}`` (its lists follow the order of
+    the measurement's slices); ``{}`` when it has none.  Raises ValueError or TypeError when malformed."""
+    raw = doc.get("spread")
+    if not raw:
+        return {}
+    if not isinstance(raw, dict):
+        raise TypeError("spread is not a table")
+    metrics = doc["measurement"]["metrics"]
+    out: dict[str, dict[str, float]] = {}
+    for m, vals in raw.items():
+        slices = metrics.get(m, {}).get("slices")
+        if slices is None or not isinstance(vals, list) or len(vals) != len(slices):
+            raise ValueError(f"spread of {m!r} does not match the measurement's slices")
+        out[str(m)] = {str(s): float(v) for s, v in zip(slices, vals)}
+    return out

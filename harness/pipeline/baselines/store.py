@@ -58,7 +58,7 @@ from harness.fsio import (
     is_temp_name,
     remove_temp_files,
 )
-from harness.measuring.result import Measurement
+from harness.measuring.result import Measurement, floor_std
 
 from harness.pipeline.baselines.document import (
     LOCK,
@@ -73,6 +73,7 @@ from harness.pipeline.baselines.document import (
     _file_sha,
     _sha256,
     baseline_document,
+    spread_by_slice,
 )
 
 __all__ = ["BaselineStore"]
@@ -168,8 +169,10 @@ class BaselineStore:
             doc = json.loads(data)
             if doc.get("schema_version") != SCHEMA_VERSION:
                 raise ValueError(f"schema_version {doc.get('schema_version')!r}, expected {SCHEMA_VERSION}")
-            return Baseline(case_id, Measurement.from_dict(doc["measurement"]), dict(doc.get("stages", {})),
-                            dict(doc.get("environment", {})), dict(doc.get("pipeline", {})))
+            spread = spread_by_slice(doc)  # {} for an un-calibrated baseline
+            return Baseline(case_id, floor_std(Measurement.from_dict(doc["measurement"]), spread),
+                            dict(doc.get("stages", {})), dict(doc.get("environment", {})),
+                            dict(doc.get("pipeline", {})), spread)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BaselineError(f"{p}: corrupt baseline ({exc})") from None
 
