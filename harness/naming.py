@@ -1,8 +1,16 @@
-"""Names defined once: a case's id and its file-system slug."""
+"""Names defined once: what a user-given name may be, a case's id and slug, a run's id."""
 
 from __future__ import annotations
 
-__all__ = ["case_id", "case_slug", "group_id"]
+import re
+from datetime import datetime, timezone
+
+__all__ = ["NAME_RE", "RUN_STAMP_FORMAT", "case_id", "case_slug", "group_id", "run_stamp", "run_id"]
+
+#: A suite, pipeline or vector name: letters, digits, '_', '.', '-' (not starting with '.' or '-').
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+#: Run folders are "<stamp>-<suite>", the stamp a UTC second, so they sort by time.
+RUN_STAMP_FORMAT = "%Y%m%dT%H%M%S"
 
 
 def case_id(vector: str, pipeline: str, seed: int | str) -> str:
@@ -18,3 +26,13 @@ def group_id(vector: str, pipeline: str) -> str:
 def case_slug(case_id: str) -> str:
     """A case id as one file or folder name (``cases/<slug>.json``, ``artifacts/<slug>/``)."""
     return case_id.replace("/", "__")
+
+
+def run_stamp(when: datetime | None = None) -> str:
+    """The stamp of a run id: ``when`` (default now) as a UTC second."""
+    return (when or datetime.now(timezone.utc)).strftime(RUN_STAMP_FORMAT)
+
+
+def run_id(suite: str, stamp: str | None = None) -> str:
+    """``<stamp>-<suite>``: the folder name of a run under the reports folder."""
+    return f"{stamp or run_stamp()}-{suite}"

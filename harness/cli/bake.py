@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.cli.common import load_suite_from_args, parse_seeds, say, suite_options
+from harness.cli.common import load_suite_from_args, say, suite_options
+from harness.pipeline.suite import parse_seeds
 from harness.errors import ConfigError
 
 __all__ = ["add_commands"]

@@ -5,18 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["project_options", "suite_options", "project_from_args", "load_suite_from_args", "parse_seeds", "say"]
+__all__ = ["project_options", "suite_options", "project_from_args", "load_suite_from_args", "say"]
 
 
 def say(msg: str) -> None:
     """A progress line on stderr (stdout carries results)."""
     print(msg, file=sys.stderr, flush=True)
-
-
-def parse_seeds(text: str | None) -> list[int] | None:
-    from harness.pipeline.suite import parse_seeds as parse
-
-    return parse(text)
 
 
 def project_from_args(args: argparse.Namespace, *, reports: str | None = None):

@@ -139,9 +139,9 @@ class Measurement:
             "metrics": {
                 name: {
                     "slices": list(mv.slices),
-                    "values": [_round(v) for v in mv.values.tolist()],
-                    "std": [_round(v, 3) for v in mv.std.tolist()],
-                    "bias": [_round(v, 3) for v in mv.bias.tolist()],
+                    "values": [round_value(v) for v in mv.values.tolist()],
+                    "std": [round_value(v, 3) for v in mv.std.tolist()],
+                    "bias": [round_value(v, 3) for v in mv.bias.tolist()],
                 }
                 for name, mv in self.metrics.items()
             },
@@ -220,7 +220,7 @@ def _intersect(a: Box | None, b: Box | None) -> Box | None:
     return box if box[0] < box[2] and box[1] < box[3] else None
 
 
-def _round(v: float, digits: int = 7) -> float:
+def round_value(v: float, digits: int = 7) -> float:
     # Values keep 7 significant digits, far below any tolerance; noise floors
     # (std, bias) are estimates and keep 3.  Baselines stay small.
     if v == 0.0 or not np.isfinite(v):

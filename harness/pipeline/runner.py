@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from harness.comparing.engine import CompareConfig
 from harness.errors import ConfigError, HarnessError
+from harness.naming import run_id
 from harness.pipeline.baselines import BaselineStore
 from harness.pipeline.case import CaseOutput, group_id, judge_case, judge_expectations, judge_group
 from harness.pipeline.executors import CaseJob, make_executor
@@ -116,7 +117,7 @@ class _Signals:
 
 
 def _new_run_id(suite: str) -> str:
-    return f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{suite}"
+    return run_id(suite)
 
 
 def _now() -> str:

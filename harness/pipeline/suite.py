@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.errors import ConfigError
-from harness.naming import case_id
+from harness.naming import NAME_RE, case_id
 from harness.validate import Where, is_int, read_toml
 
 if TYPE_CHECKING:
@@ -50,13 +50,12 @@ if TYPE_CHECKING:
 __all__ = ["Suite", "Calibration", "PERTURBATIONS", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "match_k", "parse_seeds",
            "load_tolerances"]
 
-STAGE_ORDER = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
 _TOP_KEYS = ("calibrate", "compare", "description", "measure", "mode", "name", "pipelines", "seeds", "threads", "timeout_s",
              "tolerances", "vectors")  # sorted: error messages list them in this order
 _TOLERANCE_KEYS = ("abs_tol", "direction", "gating", "metric", "rel_tol", "slice")
 _MODES = ("paired", "distribution")
 PERTURBATIONS = ("jitter", "rerun", "threads")  # benign perturbations a [calibrate] table may declare
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_NAME = NAME_RE
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ def _pipelines(w: Where, raw: Any) -> tuple[Pipeline, ...]:
         sw = pw.at(name)
         sw.keys(stages, STAGES, noun="stage")
         specs = []
-        for stage in STAGE_ORDER:
+        for stage in STAGES:  # pipeline order
             cfg = stages.get(stage)
             if cfg is None:
                 continue

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from harness.naming import RUN_STAMP_FORMAT as STAMP_FORMAT  # run ids as `harness run` names them
+
 if TYPE_CHECKING:
     from harness.plugin.session import HarnessSession
 
 __all__ = ["SESSION_KEY", "STAMP_FORMAT", "get_session", "show_path"]
 
-STAMP_FORMAT = "%Y%m%dT%H%M%S"  # run ids are "<stamp>-<suite>", as `harness run` names them
 SESSION_KEY: pytest.StashKey[HarnessSession] = pytest.StashKey()
 
 

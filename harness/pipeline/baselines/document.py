@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.measuring.result import round_value as _round  # no last-digit churn in the files
 from harness.errors import BaselineError
 from harness.measuring.result import Measurement
 
@@ -101,13 +101,6 @@ def _dump(doc: dict[str, Any]) -> str:
 
 def _dump_manifest(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
-
-
-def _round(v: float, digits: int = 7) -> float:
-    # as harness.measuring.result rounds slice values: no last-digit churn in the files
-    if v == 0.0 or not math.isfinite(v):
-        return v
-    return float(f"{v:.{digits}g}")
 
 
 def stable_environment(environment: dict[str, Any]) -> dict[str, Any]:

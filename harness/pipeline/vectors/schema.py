@@ -46,11 +46,11 @@ Recipes (``kind = "recipe"``) are in :mod:`.recipes`; the checks use :mod:`harne
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.naming import NAME_RE
 from harness.pipeline.vectors.recipes import RECIPES
 from harness.validate import Where, is_int, read_toml
 
@@ -88,7 +88,7 @@ _ANCHOR_KEYS = {
 }
 _EXPECT_KEYS = ("anchors_survive", "max_mask_coverage", "upscale", "min_anchor_gap_px", "min_detect_recall",
                 "mask_rejected")
-_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_ID_RE = NAME_RE
 _SEED_MAX = 2**32 - 1
 
 
