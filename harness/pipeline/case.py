@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 import numpy as np
 
@@ -70,9 +71,20 @@ def _resize_map(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(img)
 
 
+StageHook = Callable[[str], ContextManager[Any]]
+
+
+@contextmanager
+def _no_hook(where: str) -> Iterator[None]:
+    yield
+
+
 def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
-                 input_jitter_seed: int | None = None) -> CaseOutput:
+                 input_jitter_seed: int | None = None, stage_hook: StageHook | None = None) -> CaseOutput:
     """Run one permutation end to end; never raises (errors become ``CaseOutput.error``).
+
+    ``stage_hook(where)`` is entered around each backend's loading and call, ``where`` naming
+    the stage and backend (an isolating worker records it, to say where a hang or crash was).
 
     ``input_jitter_seed`` (calibration renders only, see :mod:`harness.pipeline.calibration`):
     add uniform integer jitter in -1..+1 LSB, seeded by it, to the rendered input image
@@ -80,6 +92,8 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
     from harness.imageio import save_png
     from harness.measuring.driver import measure
     from harness.pipeline.expectations import StageLog, evaluate
+
+    at = stage_hook or _no_hook
     from harness.pipeline.stages import StageContext, backend_config, build_backend, run_stage
     from harness.pipeline.vectors import render
 
@@ -103,7 +117,7 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
         if vector.needs_generation:
             # a prompt vector: the generate stage makes the base image, then the
             # vector's overlays and anchors are drawn on it
-            rendered = _generate_base(vector, case, cache, config, timings, stages)
+            rendered = _generate_base(vector, case, cache, config, timings, stages, at)
             log.generated(backends.get("generate", "?"), rendered.clean, rendered.anchors)
             generated = True
         else:
@@ -117,7 +131,8 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
         for spec in case.pipeline.stages:
             if generated and spec.stage == "generate":
                 continue
-            backend = build_backend(spec.stage, spec.backend, dict(spec.params))
+            with at(f"stage {spec.stage} (loading backend {spec.backend!r})"):
+                backend = build_backend(spec.stage, spec.backend, dict(spec.params))
             bconf = backend_config(backend)
             config["stages"].append(bconf)
             if spec.stage == "inpaint" and ctx.mask is None:
@@ -134,7 +149,8 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
             hit = cache.get(key)
             config.setdefault("cache", {})[spec.stage] = "miss" if hit is None else "hit"
             if hit is None:
-                result = run_stage(backend, image, ctx)
+                with at(f"stage {spec.stage} (backend {spec.backend!r})"):
+                    result = run_stage(backend, image, ctx)
                 hit = (result.image, result.mask, dict(result.info))
                 cache.put(key, *hit)
             timings[spec.stage] = time.perf_counter() - t0
@@ -184,7 +200,8 @@ def jitter_lsb(image: np.ndarray, seed: int) -> np.ndarray:
     return np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
-def _generate_base(vector, case: Case, cache: StageCache, config: dict, timings: dict, stages: dict):
+def _generate_base(vector, case: Case, cache: StageCache, config: dict, timings: dict, stages: dict,
+                   at: StageHook = _no_hook):
     """Run the pipeline's generate stage on a prompt vector; returns the vector rendered on its output."""
     from harness.errors import ConfigError
     from harness.pipeline.stages import StageContext, backend_config, build_backend, run_stage
@@ -194,7 +211,8 @@ def _generate_base(vector, case: Case, cache: StageCache, config: dict, timings:
     if spec is None or spec.backend == "source":
         raise ConfigError(f"vector {vector.id!r} has a prompt source: pipeline {case.pipeline.name!r} needs a "
                           f"generating backend in its generate stage (e.g. backend = \"tiny_diffusion\")")
-    backend = build_backend("generate", spec.backend, dict(spec.params))
+    with at(f"stage generate (loading backend {spec.backend!r})"):
+        backend = build_backend("generate", spec.backend, dict(spec.params))
     bconf = backend_config(backend)
     config["stages"].append(bconf)
     h, w = vector.size
@@ -205,7 +223,9 @@ def _generate_base(vector, case: Case, cache: StageCache, config: dict, timings:
     hit = cache.get(key)
     config.setdefault("cache", {})["generate"] = "miss" if hit is None else "hit"
     if hit is None:
-        result = run_stage(backend, placeholder, StageContext(seed=case.seed, prompt=prompt, negative_prompt=negative))
+        with at(f"stage generate (backend {spec.backend!r})"):
+            result = run_stage(backend, placeholder, StageContext(seed=case.seed, prompt=prompt,
+                                                                  negative_prompt=negative))
         hit = (result.image, None, dict(result.info))
         cache.put(key, *hit)
     timings["generate"] = time.perf_counter() - t0

@@ -57,10 +57,10 @@ class CaseJob:
                 sys.path.insert(0, p)
         set_threads(self.threads)
 
-    def __call__(self, case: Case) -> CaseOutput:
+    def __call__(self, case: Case, stage_hook=None) -> CaseOutput:
         if self._cache is None:  # one cache per worker process, shared by its cases
             self._cache = StageCache(self.cache_dir, self.cache_max_bytes)
-        return execute_case(case, self.suite, self.run_dir, self._cache)
+        return execute_case(case, self.suite, self.run_dir, self._cache, stage_hook=stage_hook)
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -7,7 +7,8 @@ import os
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
 
 from harness.pipeline.case import CaseOutput
 
@@ -86,7 +87,7 @@ def where_in(frame) -> str:
 
 class _Where:
     """What the worker's main thread is doing, in shared memory the parent reads after a timeout
-    or a crash.  ``P`` + text: pinned by the stage wrapper on entry to a stage (exact, even for a
+    or a crash.  ``P`` + text: pinned by execute_case's stage hook on entry to a stage (exact, even for a
     crash on the stage's first instruction); ``S`` + text: sampled from the stack by the
     watchdog every 0.1 s between stages (exact for a hang, possibly stale for a crash)."""
 
@@ -106,6 +107,16 @@ class _Where:
             self._put(b"P", text)
             return True
 
+    @contextmanager
+    def at(self, text: str) -> Iterator[None]:
+        """Pin ``text`` (the stage and backend) while a backend loads or runs."""
+        mine = self.pin(text)
+        try:
+            yield
+        finally:
+            if mine:
+                self.unpin()
+
     def unpin(self) -> None:
         with self.lock:
             self.pinned = None
@@ -115,35 +126,6 @@ class _Where:
         with self.lock:
             if self.pinned is None:
                 self._put(b"S", text)
-
-
-def _pin_stages(where: _Where) -> None:
-    """Wrap the stage entry points (``harness.pipeline.stages.run_stage`` / ``build_backend``, which
-    :func:`~harness.pipeline.case.execute_case` looks up when it runs) to pin the stage in ``where``."""
-    from harness.pipeline import stages
-
-    run, build = stages.run_stage, stages.build_backend
-    if getattr(run, "_harness_pinned", False):
-        return
-
-    def run_stage(backend, image, ctx):
-        mine = where.pin(f"stage {getattr(backend, 'stage', '?')} (backend {getattr(backend, 'name', '?')!r})")
-        try:
-            return run(backend, image, ctx)
-        finally:
-            if mine:
-                where.unpin()
-
-    def build_backend(stage, name, params=None):
-        mine = where.pin(f"stage {stage} (loading backend {name!r})")
-        try:
-            return build(stage, name, params)
-        finally:
-            if mine:
-                where.unpin()
-
-    run_stage._harness_pinned = True  # type: ignore[attr-defined]
-    stages.run_stage, stages.build_backend = run_stage, build_backend
 
 
 def _watch(lifeline: Connection, ppid: int, where: _Where, main_ident: int) -> None:
@@ -178,7 +160,6 @@ def worker_main(conn: Connection, lifeline: Connection, where: Any, job: CaseJob
                      name="harness-watchdog", daemon=True).start()
     _adopt(setup)
     job.setup()
-    _pin_stages(tracker)
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -188,7 +169,7 @@ def worker_main(conn: Connection, lifeline: Connection, where: Any, job: CaseJob
         if msg[0] != "case":
             return
         case = msg[1]
-        out = job(case)
+        out = job(case, stage_hook=tracker.at)
         try:
             conn.send(("done", out))
         except (EOFError, OSError):
