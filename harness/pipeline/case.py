@@ -119,6 +119,7 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
             # vector's overlays and anchors are drawn on it
             rendered = _generate_base(vector, case, cache, config, timings, stages, at)
             log.generated(backends.get("generate", "?"), rendered.clean, rendered.anchors)
+            save("generate", rendered.clean)  # the generated base, before overlays (cross-model checks read it)
             generated = True
         else:
             rendered = render(vector)
@@ -217,7 +218,7 @@ def _generate_base(vector, case: Case, cache: StageCache, config: dict, timings:
     config["stages"].append(bconf)
     h, w = vector.size
     placeholder = np.full((h, w, 3), 128, np.uint8)
-    prompt, negative = vector.source["prompt"], vector.source.get("negative_prompt")
+    prompt, negative = vector.source.get("prompt"), vector.source.get("negative_prompt")
     key = stage_key("generate", bconf, backend, case.seed, prompt, negative, (h, w))
     t0 = time.perf_counter()
     hit = cache.get(key)

@@ -47,11 +47,11 @@ if TYPE_CHECKING:
     from harness.pipeline.vectors import Vector
     from harness.project import Project
 
-__all__ = ["Suite", "Calibration", "PERTURBATIONS", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "match_k", "parse_seeds",
+__all__ = ["Suite", "Calibration", "DistributionConfig", "CrossCheck", "PERTURBATIONS", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "match_k", "parse_seeds",
            "load_tolerances"]
 
-_TOP_KEYS = ("calibrate", "compare", "description", "measure", "mode", "name", "pipelines", "seeds", "threads", "timeout_s",
-             "tolerances", "vectors")  # sorted: error messages list them in this order
+_TOP_KEYS = ("batch_seeds", "calibrate", "compare", "cross", "description", "distribution", "measure", "mode", "name",
+             "pipelines", "rerun_check", "seeds", "threads", "timeout_s", "tolerances", "vectors")  # sorted: error messages list them in this order
 _TOLERANCE_KEYS = ("abs_tol", "direction", "gating", "metric", "rel_tol", "slice")
 _MODES = ("paired", "distribution")
 PERTURBATIONS = ("jitter", "rerun", "threads")  # benign perturbations a [calibrate] table may declare
@@ -100,6 +100,38 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class DistributionConfig:
+    """A suite's ``[distribution]`` table: how seed distributions are tested (distribution mode).
+
+    ``alpha``: the family-wise false-alarm rate of one group's comparison (all its slices);
+    ``power``: the probability of detecting a drift of the target size, used to report each
+    check's smallest detectable drift and the seed count that would reach a target;
+    ``detect_hue_deg`` / ``detect_band_rel``: the drifts the suite must be able to see (a hue
+    rotation in degrees, a relative change of band energy); ``require_power``: fail (rather
+    than note) when the seeds at hand cannot detect them."""
+
+    alpha: float = 0.01
+    power: float = 0.8
+    detect_hue_deg: float = 6.0
+    detect_band_rel: float = 0.1
+    require_power: bool = True
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """One ``[[cross]]`` entry: the same vector and seed through pipelines ``a`` and ``b``,
+    compared image to image at ``stage`` (``generate``: the generated base image, ``output``:
+    the final image); the hue offset and the relative high-frequency energy change between
+    them must stay within ``max_hue_deg`` / ``max_hf_rel``."""
+
+    a: str
+    b: str
+    stage: str = "generate"
+    max_hue_deg: float = 10.0
+    max_hf_rel: float = 0.25
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     path: Path
@@ -116,6 +148,10 @@ class Suite:
     ref: str = ""
     timeout_s: float | None = None  # seconds one case may run (`harness run --timeout` overrides it)
     calibrate: Calibration | None = None  # the suite's [calibrate] table (`harness bake --calibrate N`)
+    batch_seeds: int = 1  # seeds a generate backend that supports batching renders in one call
+    rerun_check: bool = False  # run every case twice; outputs that differ fail the case
+    distribution: DistributionConfig = DistributionConfig()  # [distribution]: the seed-distribution tests
+    cross: tuple[CrossCheck, ...] = ()  # [[cross]]: cross-model comparisons (conditioning drift)
 
     def vector(self, vector_id: str) -> Vector:
         """The parsed vector ``vector_id`` (resolved when the suite was loaded)."""
@@ -210,10 +246,58 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
     ring = mw.integer("ring", meas.get("ring", 8), 1)
     compare = compare_config_from(p, raw)
     calibrate = _calibration(w, raw["calibrate"]) if "calibrate" in raw else None
+    pipelines = _pipelines(w, raw.get("pipelines"))
+    batch_seeds = w.integer("batch_seeds", raw.get("batch_seeds", 1), 1, 256)
+    rerun_check = w.boolean("rerun_check", raw.get("rerun_check", False))
+    distribution = _distribution(w, raw["distribution"]) if "distribution" in raw else DistributionConfig()
+    cross = _cross(w, raw.get("cross", []), {pl.name for pl in pipelines})
     suite = Suite(name=name, path=p, description=str(raw.get("description", "")), seeds=seeds, vectors=vectors,
-                  pipelines=_pipelines(w, raw.get("pipelines")), mode=mode, threads=threads, tile=tile, ring=ring,
-                  compare=compare, vector_defs=tuple(known[v] for v in vectors), ref=ref, timeout_s=timeout_s, calibrate=calibrate)
+                  pipelines=pipelines, mode=mode, threads=threads, tile=tile, ring=ring,
+                  compare=compare, vector_defs=tuple(known[v] for v in vectors), ref=ref, timeout_s=timeout_s,
+                  calibrate=calibrate, batch_seeds=batch_seeds, rerun_check=rerun_check, distribution=distribution,
+                  cross=cross)
     return suite
+
+
+def _distribution(w: Where, raw: Any) -> DistributionConfig:
+    """``[distribution]``: alpha, power, detect_hue_deg, detect_band_rel, require_power."""
+    t = w.table("distribution", raw)
+    dw = w.at("distribution")
+    dw.keys(t, ("alpha", "detect_band_rel", "detect_hue_deg", "power", "require_power"))
+    d = DistributionConfig()
+    return DistributionConfig(
+        alpha=dw.number("alpha", t.get("alpha", d.alpha), 0, 0.5, lo_open=True),
+        power=dw.number("power", t.get("power", d.power), 0.5, 1, hi_open=True),
+        detect_hue_deg=dw.number("detect_hue_deg", t.get("detect_hue_deg", d.detect_hue_deg), 0, 180, lo_open=True),
+        detect_band_rel=dw.number("detect_band_rel", t.get("detect_band_rel", d.detect_band_rel), 0, 10, lo_open=True),
+        require_power=dw.boolean("require_power", t.get("require_power", d.require_power)))
+
+
+CROSS_STAGES = ("generate", "output")
+
+
+def _cross(w: Where, raw: Any, pipelines: set[str]) -> tuple[CrossCheck, ...]:
+    """``[[cross]]``: ``a``/``b`` pipeline names, ``stage``, ``max_hue_deg``, ``max_hf_rel``."""
+    out = []
+    for i, t in enumerate(w.array_of_tables("cross", raw)):
+        cw = w.at(f"cross[{i}]")
+        cw.keys(t, ("a", "b", "max_hf_rel", "max_hue_deg", "stage"))
+        names = []
+        for key in ("a", "b"):
+            if key not in t:
+                raise cw.error(key, "missing: name two pipelines of this suite as a and b")
+            name = cw.string(key, t[key])
+            if name not in pipelines:
+                raise cw.error(key, f"unknown pipeline {name!r}; this suite has: {', '.join(sorted(pipelines))}")
+            names.append(name)
+        if names[0] == names[1]:
+            raise cw.error("b", "a and b name the same pipeline")
+        d = CrossCheck(names[0], names[1])
+        out.append(CrossCheck(
+            a=names[0], b=names[1], stage=cw.choice("stage", t.get("stage", d.stage), CROSS_STAGES),
+            max_hue_deg=cw.number("max_hue_deg", t.get("max_hue_deg", d.max_hue_deg), 0, 180, lo_open=True),
+            max_hf_rel=cw.number("max_hf_rel", t.get("max_hf_rel", d.max_hf_rel), 0, None, lo_open=True)))
+    return tuple(out)
 
 
 def _calibration(w: Where, raw: Any) -> Calibration:

@@ -27,19 +27,21 @@ ENTRY_POINT_GROUP = "harness.backends"
 
 _M = "harness.pipeline.stages."
 _D = "harness.pipeline.models.diffusers_backends:"
+_G = "harness.pipeline.models.gan:"
 BUILTIN: dict[str, dict[str, str]] = {
     "generate": {"source": _M + "generate:Source", "tiny_diffusion": _M + "generate:TinyDiffusion",
-                 "sd": _D + "SDGenerate", "sd_img2img": _D + "SDImg2Img"},
+                 "sd": _D + "SDGenerate", "sd_img2img": _D + "SDImg2Img", "face_gan": _G + "FaceGAN"},
     "detect": {"rapidocr": _M + "detect:RapidOCRDetect", "ground_truth": _M + "detect:GroundTruth"},
     "mask": {"shape": _M + "mask:Shape"},
     "inpaint": {"telea": _M + "inpaint:Telea", "ns": _M + "inpaint:NavierStokes",
                 "biharmonic": _M + "inpaint:Biharmonic", "patchmatch": _M + "inpaint:PatchMatch",
                 "sd_inpaint": _D + "SDInpaint"},
     "denoise": {"nlmeans": _M + "denoise:NLMeans", "bilateral": _M + "denoise:Bilateral",
-                "tv": _M + "denoise:TotalVariation"},
+                "tv": _M + "denoise:TotalVariation", "oidn": _M + "denoise:OIDN"},
     "upscale": {"lanczos": _M + "upscale:Lanczos", "bicubic": _M + "upscale:Bicubic",
                 "nearest": _M + "upscale:Nearest", "guided": _M + "upscale:Guided",
-                "realesrgan": _M + "upscale:RealESRGAN", "sd_upscale": _D + "SDUpscale"},
+                "realesrgan": _M + "upscale:RealESRGAN", "sd_upscale": _D + "SDUpscale",
+                "realcugan": _M + "sr:RealCUGAN", "waifu2x": _M + "sr:Waifu2x", "realsr": _M + "sr:RealSR"},
 }
 
 
