@@ -21,10 +21,27 @@ its parameters per stage), tolerance overrides and the comparison mode::
     denoise = { backend = "nlmeans", strength = 0.45 }
     upscale = { backend = "lanczos", scale = 2 }
 
+    [pipelines.faces]                                     # a pipeline may name its own vectors
+    vectors = ["gan_faces_caption"]                       # (default: every vector of the suite)
+    generate = { backend = "face_gan", model = "digiface" }
+
     [[tolerances]]
     metric = "band_power"
     slice = "band=top *"      # glob on the slice name
     rel_tol = 0.2
+
+    batch_seeds = 8           # seeds a batching generate backend renders in one call
+    rerun_check = true        # run each case twice: outputs that differ fail it
+
+    [distribution]            # distribution mode: family-wise alpha, power, drifts to see
+    alpha = 0.01
+    detect_hue_deg = 6.0
+
+    [[cross]]                 # cross-model: same vector and seed through two pipelines
+    a = "faces"
+    b = "faces_v2"
+    max_hue_deg = 10.0
+    max_hf_rel = 0.25
 
 Configuration is resolved once here (CLI > suite > defaults) and passed down.
 Every problem is a :class:`ConfigError` naming the file, the key and the
@@ -72,6 +89,7 @@ class StageSpec:
 class Pipeline:
     name: str
     stages: tuple[StageSpec, ...]
+    vectors: tuple[str, ...] | None = None  # the pipeline's own `vectors` key: only these (None: every vector)
 
     def as_dict(self) -> dict[str, Any]:
         return {s.stage: s.as_dict() for s in self.stages}
@@ -162,7 +180,8 @@ class Suite:
 
     def cases(self, *, seeds: Sequence[int] | None = None, k_expr: str | None = None) -> list[Case]:
         """All permutations (vector-major), optionally with other seeds and a ``-k`` filter."""
-        out = [Case(v, p, s) for v in self.vectors for p in self.pipelines for s in (seeds or self.seeds)]
+        out = [Case(v, p, s) for v in self.vectors for p in self.pipelines for s in (seeds or self.seeds)
+               if p.vectors is None or v in p.vectors]
         if k_expr:
             out = [c for c in out if match_k(k_expr, c.id)]
         return out
@@ -173,7 +192,7 @@ class Suite:
         return self.compare or CompareConfig()
 
 
-def _pipelines(w: Where, raw: Any) -> tuple[Pipeline, ...]:
+def _pipelines(w: Where, raw: Any, suite_vectors: Sequence[str]) -> tuple[Pipeline, ...]:
     from harness.pipeline.stages import STAGES, build_backend
 
     if not isinstance(raw, dict) or not raw:
@@ -185,7 +204,17 @@ def _pipelines(w: Where, raw: Any) -> tuple[Pipeline, ...]:
         if not isinstance(stages, dict):
             raise pw.error(name, "expected a table of stages")
         sw = pw.at(name)
-        sw.keys(stages, STAGES, noun="stage")
+        sw.keys(stages, (*STAGES, "vectors"), noun="stage")
+        only = None
+        if "vectors" in stages:
+            only = stages["vectors"]
+            if not isinstance(only, list) or not only or not all(isinstance(v, str) for v in only):
+                raise sw.error("vectors", "expected a non-empty list of the suite's vector ids this pipeline runs on")
+            for v in only:
+                if v not in suite_vectors:
+                    raise sw.error("vectors", f"vector {v!r} is not among the suite's vectors: "
+                                              f"{', '.join(suite_vectors)}")
+            only = tuple(dict.fromkeys(only))
         specs = []
         for stage in STAGES:  # pipeline order
             cfg = stages.get(stage)
@@ -199,7 +228,7 @@ def _pipelines(w: Where, raw: Any) -> tuple[Pipeline, ...]:
             except ConfigError as exc:
                 raise sw.error(stage, str(exc)) from None
             specs.append(StageSpec(stage, str(cfg["backend"]), tuple(sorted(params.items()))))
-        out.append(Pipeline(name, tuple(specs)))
+        out.append(Pipeline(name, tuple(specs), only))
     return tuple(out)
 
 
@@ -246,7 +275,7 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
     ring = mw.integer("ring", meas.get("ring", 8), 1)
     compare = compare_config_from(p, raw)
     calibrate = _calibration(w, raw["calibrate"]) if "calibrate" in raw else None
-    pipelines = _pipelines(w, raw.get("pipelines"))
+    pipelines = _pipelines(w, raw.get("pipelines"), vectors)
     batch_seeds = w.integer("batch_seeds", raw.get("batch_seeds", 1), 1, 256)
     rerun_check = w.boolean("rerun_check", raw.get("rerun_check", False))
     distribution = _distribution(w, raw["distribution"]) if "distribution" in raw else DistributionConfig()

@@ -120,3 +120,64 @@ def test_k_expressions():
     assert match_k("(watermark or classic) and s2", cid)
     with pytest.raises(ConfigError, match="not a valid expression"):
         match_k("receipt and", cid)
+
+
+TWO = GOOD.replace('vectors = ["microprint_dilation"]', 'vectors = ["microprint_dilation", "watermark_grass"]') + '''
+[pipelines.b]
+vectors = ["watermark_grass"]
+detect = { backend = "ground_truth" }
+mask = { backend = "shape", dilate_px = 2 }
+inpaint = { backend = "ns" }
+'''
+
+
+def test_a_pipeline_may_name_its_own_vectors(tmp_path):
+    s = load_suite(write(tmp_path, TWO))
+    assert [c.id for c in s.cases(seeds=[1])] == ["microprint_dilation/a/s1", "watermark_grass/a/s1",
+                                                  "watermark_grass/b/s1"]
+    assert "vectors" not in s.pipelines[1].as_dict()  # not a stage: never part of a stage config or cache key
+
+
+@pytest.mark.parametrize("change,msg", [
+    (('vectors = ["watermark_grass"]\ndetect', 'vectors = ["caption_portrait"]\ndetect'),
+     r"pipelines\.b\.vectors: vector 'caption_portrait' is not among the suite's vectors"),
+    (('vectors = ["watermark_grass"]\ndetect', 'vectors = []\ndetect'), r"pipelines\.b\.vectors: expected a non-empty"),
+])
+def test_bad_pipeline_vectors(tmp_path, change, msg):
+    with pytest.raises(ConfigError, match=msg):
+        load_suite(write(tmp_path, TWO.replace(*change)))
+
+
+SUITE_KEYS = GOOD + '''
+[pipelines.b]
+detect = { backend = "ground_truth" }
+mask = { backend = "shape", dilate_px = 2 }
+inpaint = { backend = "ns" }
+'''
+
+
+def test_batch_rerun_distribution_and_cross_keys(tmp_path):
+    text = SUITE_KEYS.replace('name = "mini"', 'name = "mini"\nbatch_seeds = 4\nrerun_check = true\n'
+                              'distribution = { alpha = 0.05, detect_hue_deg = 4 }\n'
+                              'cross = [{ a = "a", b = "b", max_hue_deg = 5 }]')
+    s = load_suite(write(tmp_path, text))
+    assert (s.batch_seeds, s.rerun_check) == (4, True)
+    assert (s.distribution.alpha, s.distribution.detect_hue_deg, s.distribution.power) == (0.05, 4.0, 0.8)
+    assert [(c.a, c.b, c.stage, c.max_hue_deg, c.max_hf_rel) for c in s.cross] == [("a", "b", "generate", 5.0, 0.25)]
+    d = load_suite(write(tmp_path, SUITE_KEYS, "plain.toml"))
+    assert (d.batch_seeds, d.rerun_check, d.cross) == (1, False, ())
+
+
+@pytest.mark.parametrize("extra,msg", [
+    ("batch_seeds = 0", r"batch_seeds: expected an integer in 1\.\.256"),
+    ("rerun_check = 1", r"rerun_check: expected true or false"),
+    ("distribution = { alpha = 0.9 }", r"distribution\.alpha: expected a number in \(0, 0\.5\]"),
+    ("distribution = { beta = 1 }", r"distribution\.beta: unknown key"),
+    ('cross = [{ a = "a", b = "zz" }]', r"cross\[0\]\.b: unknown pipeline 'zz'"),
+    ('cross = [{ a = "a" }]', r"cross\[0\]\.b: missing"),
+    ('cross = [{ a = "a", b = "a" }]', r"cross\[0\]\.b: a and b name the same pipeline"),
+    ('cross = [{ a = "a", b = "b", stage = "mask" }]', r"cross\[0\]\.stage: 'mask' is not allowed"),
+])
+def test_bad_new_suite_keys(tmp_path, extra, msg):
+    with pytest.raises(ConfigError, match=msg):
+        load_suite(write(tmp_path, SUITE_KEYS.replace('name = "mini"', f'name = "mini"\n{extra}')))
