@@ -128,8 +128,10 @@ def suite_digest(suite: Suite) -> str:
     """What decides a run's cases and checks (seeds, vectors and their files' digests, pipelines,
     mode, threads, measure and compare settings), hashed: a resumed run must match it."""
     doc = {"name": suite.name, "seeds": list(suite.seeds), "vectors": list(suite.vectors),
-           "pipelines": [[p.name, p.as_dict()] for p in suite.pipelines], "mode": suite.mode, "threads": suite.threads,
+           "pipelines": [[p.name, p.as_dict()] + ([list(p.vectors)] if p.vectors is not None else [])
+                         for p in suite.pipelines], "mode": suite.mode, "threads": suite.threads,
            "tile": suite.tile, "ring": suite.ring, "compare": repr(suite.compare),
+           "distribution": repr(suite.distribution), "cross": repr(suite.cross), "rerun_check": suite.rerun_check,
            "vector_digests": {v.id: v.digest for v in suite.vector_defs}}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
