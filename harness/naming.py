@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-__all__ = ["NAME_RE", "RUN_STAMP_FORMAT", "case_id", "case_slug", "group_id", "run_stamp", "run_id"]
+__all__ = ["NAME_RE", "RUN_STAMP_FORMAT", "CROSS_SEP", "case_id", "case_slug", "cross_pipeline", "group_id",
+           "is_cross", "run_stamp", "run_id"]
 
 #: A suite, pipeline or vector name: letters, digits, '_', '.', '-' (not starting with '.' or '-').
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 #: Run folders are "<stamp>-<suite>", the stamp a UTC second, so they sort by time.
 RUN_STAMP_FORMAT = "%Y%m%dT%H%M%S"
+#: Joins the pipelines of a cross-model entry, ``vector/a+b/sSEED`` (``[[cross]]``, see
+#: :mod:`harness.pipeline.cross`); no NAME_RE name holds it, so it never names a real pipeline.
+CROSS_SEP = "+"
 
 
 def case_id(vector: str, pipeline: str, seed: int | str) -> str:
@@ -21,6 +25,16 @@ def case_id(vector: str, pipeline: str, seed: int | str) -> str:
 def group_id(vector: str, pipeline: str) -> str:
     """The id of a distribution group: all seeds of one vector through one pipeline."""
     return f"{vector}/{pipeline}/seeds"
+
+
+def cross_pipeline(a: str, b: str) -> str:
+    """``a+b``: the ``pipeline`` of the cross-model entry comparing pipelines ``a`` and ``b``."""
+    return f"{a}{CROSS_SEP}{b}"
+
+
+def is_cross(pipeline: str) -> bool:
+    """True for the ``pipeline`` of a cross-model entry (no baseline, never baked)."""
+    return CROSS_SEP in pipeline
 
 
 def case_slug(case_id: str) -> str:

@@ -18,7 +18,11 @@ the project's suites folder, and any suite file named on the command line.  With
 **Node ids** are pytest's own: ``<suite file>::<case id>`` with the suite file relative to the
 rootdir (``vectors/suites/smoke.toml::receipt_microprint/classic/s1``), so a failing id can
 be pasted back and ``-k receipt_microprint`` / ``-k "classic and s1"`` select by case id; a
-distribution group is ``<suite file>::<vector>/<pipeline>/seeds``; a case of a finished run is
+distribution group is ``<suite file>::<vector>/<pipeline>/seeds``; a ``[[cross]]`` entry (after the
+suite's cases, one per vector x seed whose two sides were collected) is
+``<suite file>::<vector>/<a>~<b>/s<seed>`` -- it runs any side its process has not run itself, so
+it needs no other item and any xdist worker gives the same verdict; pytest's ``-k`` cannot parse
+``~``: select it by node id or by words (``-k "a and b and s1"``); a case of a finished run is
 ``<report.json>::<case id>``.  Files outside the rootdir (a built-in suite, a report
 elsewhere) get ``harness::<suite file stem>::...`` and ``harness::<run id>::...``.
 

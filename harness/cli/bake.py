@@ -14,7 +14,7 @@ __all__ = ["add_commands"]
 
 
 def _cmd_bake(args: argparse.Namespace) -> int:
-    from harness.naming import case_slug
+    from harness.naming import case_slug, is_cross
     from harness.pipeline.baselines import BaselineStore, BaselineWriteError
     from harness.pipeline.suite import match_k
     from harness.report.schema import load_report
@@ -43,8 +43,8 @@ def _cmd_bake(args: argparse.Namespace) -> int:
     store = BaselineStore(suite.name, project.baselines)
     entries, skipped = [], []
     for case in report.cases:
-        if case.seed is None:  # distribution summary cases hold no measurement
-            continue
+        if case.seed is None or is_cross(case.pipeline):  # distribution summaries, cross-model entries:
+            continue  # no measurement, no baseline (a cross entry compares two pipelines of the same run)
         if args.k and not match_k(args.k, case.id):
             continue
         f = run_dir / "cases" / f"{case_slug(case.id)}.json"

@@ -44,9 +44,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.models:
+        from harness.pipeline.models.bench import run_model_bench
+
+        return run_model_bench(seeds=args.seeds, size=args.size or 64, steps=args.steps, repeats=args.repeats or 3,
+                               threads=args.threads, stock=not args.no_stock)
     from harness.measuring.bench import run_bench
 
-    return run_bench(size=args.size, repeats=args.repeats)
+    return run_bench(size=args.size or 512, repeats=args.repeats or 30)
 
 
 def add_commands(sub) -> None:
@@ -89,11 +94,22 @@ def add_commands(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no per-pair progress on stderr")
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("bench", help="time measure() against numpy rfft2 and skimage SSIM, side by side",
+    p = sub.add_parser("bench", help="time measure() against numpy rfft2 and skimage SSIM, side by side "
+                                     "(--models: the diffusers backends one-by-one against batched)",
                        description="Prints the time of harness.measure on a SIZE x SIZE RGB image divided by "
                                    "numpy.fft.rfft2 over its three channels (target <= 3) and by "
                                    "skimage.metrics.structural_similarity on the same pair (target <= 1).")
-    p.add_argument("--size", type=int, default=512)
-    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--size", type=int, default=None, help="image side in px (default 512; --models: 64)")
+    p.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 30; --models: 3)")
+    m = p.add_argument_group("--models: each diffusers backend (sd, sd_img2img, sd_inpaint, sd_upscale, built-in "
+                             "tiny checkpoints) one-by-one against batched over the same seeds, images/s side by "
+                             "side with the ratio, and whether the batch is identical to one-by-one; exit 1 when "
+                             "one is not identical or slower")
+    m.add_argument("--models", action="store_true", help="benchmark the diffusers backends' batches instead")
+    m.add_argument("--seeds", type=int, default=8, help="seeds per backend (default 8)")
+    m.add_argument("--steps", type=int, default=4, help="denoising steps (default 4)")
+    m.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    m.add_argument("--no-stock", action="store_true",
+                   help="leave out the columns of the same batch with torch's stock (not batch-invariant) modules")
     p.set_defaults(func=_cmd_bench)
 

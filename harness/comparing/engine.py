@@ -17,9 +17,10 @@ peak or a noise burst has not inflated) stands for both.  The metric's
 direction decides which sign of ``delta = value - baseline`` can fail.  A
 non-finite value anywhere is an ``error``, never a pass.
 
-``distribution`` mode compares the mean over candidate seeds with the mean over
-baseline seeds; the allowance ``k * spread`` uses the baseline seeds' sample
-standard deviation, never less than the measurement noise floor.
+``distribution`` mode (:mod:`harness.comparing.distribution`) compares each statistic's
+distribution over candidate seeds with its distribution over baseline seeds: two-sample
+permutation tests with family-wise control, a pooled hue rotation and band-shape checks, and
+each check's power (``k`` and ``spread_k`` play no part there).
 
 **Where.**  A check on a spatial slice (a tile, a mask region) carries ``box``,
 ``(x0, y0, x1, y1)`` in pixels of the measured image (exclusive ends), taken
@@ -339,61 +340,16 @@ def _hue_offset(baseline: Measurement, candidate: Measurement, config: CompareCo
 
 
 def compare_distribution(baselines: Sequence[Measurement], candidates: Sequence[Measurement],
-                         config: CompareConfig | None = None) -> list[Check]:
-    """Compare a set of seeds with a set of baseline seeds, slice by slice.
+                         config: CompareConfig | None = None, dist: Any = None, **kw: Any) -> list[Check]:
+    """Compare a set of candidate seeds with a set of baseline seeds: two-sample tests per slice,
+    the pooled hue rotation and band-shape checks, and their power.
 
-    ``value`` and ``baseline`` in each check are means over seeds (circular
-    means for hue).  A slice fails when the candidate mean lies outside
-    ``baseline mean ± tol`` with ``tol = max(abs_tol, rel_tol*scale) + bias +
-    spread_k * max(sample std of baseline seeds, noise std)``.
+    Lives in :func:`harness.comparing.distribution.compare_distribution` (``dist``: a suite's
+    ``[distribution]`` table); this name stays importable from here.
     """
-    config = config or CompareConfig()
-    if len(baselines) < 2:
-        raise ValueError(f"distribution mode needs at least 2 baseline seeds, got {len(baselines)}")
-    if len(candidates) < 1:
-        raise ValueError("distribution mode needs at least 1 candidate seed")
-    ref = baselines[0]
-    for m in list(baselines[1:]) + list(candidates):
-        _check_comparable(ref, m)
-    checks: list[Check] = []
-    for metric, b0 in ref.metrics.items():
-        if any(metric not in m.metrics or m.metrics[metric].slices != b0.slices for m in (*baselines, *candidates)):
-            checks += [Check(metric, s, None, None, None, None, "error", bx)
-                       for s, bx in zip(b0.slices, ref.boxes(b0.slices))]
-            continue
-        slices = list(b0.slices)
-        spec, abs_t, rel_t, dirs, gate = tolerance_arrays(metric, slices, config)
-        bv = np.stack([m.metrics[metric].values for m in baselines])
-        cv = np.stack([m.metrics[metric].values for m in candidates])
-        bstd = np.stack([m.metrics[metric].std for m in (*baselines, *candidates)]).max(axis=0)
-        bias = np.stack([m.metrics[metric].bias for m in (*baselines, *candidates)]).max(axis=0)
-        if spec.period:
-            bmean, bspread = _circ_mean_std(bv, spec.period)
-            cmean, _ = _circ_mean_std(cv, spec.period)
-            delta = circular_delta(cmean, bmean, spec.period)
-            scale = np.zeros_like(bmean)
-        else:
-            bmean, cmean = bv.mean(axis=0), cv.mean(axis=0)
-            bspread = bv.std(axis=0, ddof=1)
-            delta = cmean - bmean
-            scale = 0.5 * (np.abs(bmean) + np.abs(cmean))
-        spread = np.maximum(bspread, bstd)
-        visible = _visible(spec, metric, slices, bmean, cmean, _lsb(*baselines, *candidates), config)
-        tol = np.maximum(np.maximum(abs_t, rel_t * scale), visible) + bias + config.spread_k * spread + config.k * bstd
-        finite = np.all(np.isfinite(bv), axis=0) & np.all(np.isfinite(cv), axis=0) & np.isfinite(tol)
-        undefined = (bias >= spec.period / 2.0) if spec.period else np.zeros(len(slices), bool)
-        checks += _checks(metric, slices, cmean, bmean, delta, tol,
-                          _statuses(delta, tol, dirs, gate, finite, undefined), _boxes(slices, candidates[0], ref))
-    return checks
+    from harness.comparing.distribution import compare_distribution as run
 
-
-def _circ_mean_std(deg: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
-    ang = np.asarray(deg) * (2.0 * np.pi / period)
-    c, s = np.cos(ang).mean(axis=0), np.sin(ang).mean(axis=0)
-    mean = np.mod(np.arctan2(s, c) * period / (2.0 * np.pi), period)
-    r = np.clip(np.hypot(c, s), 1e-12, 1.0)
-    std = np.sqrt(-2.0 * np.log(r)) * period / (2.0 * np.pi)
-    return mean, std
+    return run(baselines, candidates, config, dist, **kw)
 
 
 def summarize_status(checks: Iterable[Check]) -> str:

@@ -68,7 +68,7 @@ def measure(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
     metrics |= codec.blockiness(ctx)
     metrics |= codec.detail(ctx)
     _check_finite(metrics)
-    return Measurement(metrics, ctx.meta())
+    return Measurement(metrics, ctx.meta() | color.hue_histogram(ctx))  # + meta["hue_hist"] (distribution mode)
 
 
 def _check_finite(metrics: dict[str, MetricValues]) -> None:

@@ -4,8 +4,9 @@
 its backend config (name and parameters), the backend's identity
 (:func:`harness.pipeline.identity.stage_identity`: harness and library versions, the
 backend module's source hash, a manifest hash of the weights it loads, the thread count
-and device), the seed and the input image and masks.  Editing a custom backend, or
-replacing the content of a checkpoint it reads, is a miss, never a stale hit.
+and the device the backend runs on), the seed and the input image and masks.  Editing a
+custom backend, replacing the content of a checkpoint it reads, or running it on another
+device, is a miss, never a stale hit.
 
 **Entries** are ``<key>.npz`` files holding the output image, mask and info plus the
 sha256 of all of them (and of the key); a read re-computes it, and an entry that is torn,
@@ -35,7 +36,7 @@ import numpy as np
 
 __all__ = ["StageCache", "content_hash", "stage_key", "DEFAULT_MAX_BYTES", "KEY_SCHEMA"]
 
-KEY_SCHEMA = "harness-stage-key/2"  # bump when what goes into a key changes meaning
+KEY_SCHEMA = "harness-stage-key/3"  # bump when what goes into a key changes meaning (3: the backend's real device)
 DEFAULT_MAX_BYTES = 2048 * 2**20  # the project's `cache_max_mb` default
 DEFAULT_MEMORY_BYTES = 512 * 2**20
 _LOW_WATER = 0.9  # eviction goes down to this fraction of the bound, so not every write rescans

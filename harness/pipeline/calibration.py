@@ -47,7 +47,8 @@ def calibration_renders(suite: Suite, cases: Sequence[Case], renders: int, pertu
                     set_threads(1 if i % 2 == 0 else 2)
                 seed = i + 1 if "jitter" in perturb else None
                 for case in cases:
-                    res = execute_case(case, suite, Path(tmp), StageCache(None), input_jitter_seed=seed)
+                    res = execute_case(case, suite, Path(tmp), StageCache(None), input_jitter_seed=seed,
+                                       seeds=[case.seed])  # alone: a fresh cache keeps no other seed
                     if res.measurement is None:
                         say(f"calibrate {case.id}: render {i + 1} failed ({res.error}); left out")
                         continue

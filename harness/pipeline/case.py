@@ -30,6 +30,7 @@ from harness.errors import BaselineError, HarnessError, StageError
 from harness.measuring.result import Measurement, MetricValues, floor_std
 from harness.naming import case_slug, group_id
 from harness.pipeline.baselines import BaselineStore
+from harness.pipeline.batching import cached_stage, chunk_of
 from harness.pipeline.cache import StageCache, stage_key
 from harness.pipeline.expectations import failure_note
 from harness.pipeline.suite import Case, Suite
@@ -80,7 +81,8 @@ def _no_hook(where: str) -> Iterator[None]:
 
 
 def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
-                 input_jitter_seed: int | None = None, stage_hook: StageHook | None = None) -> CaseOutput:
+                 input_jitter_seed: int | None = None, stage_hook: StageHook | None = None,
+                 seeds: Sequence[int] | None = None) -> CaseOutput:
     """Run one permutation end to end; never raises (errors become ``CaseOutput.error``).
 
     ``stage_hook(where)`` is entered around each backend's loading and call, ``where`` naming
@@ -88,7 +90,35 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
 
     ``input_jitter_seed`` (calibration renders only, see :mod:`harness.pipeline.calibration`):
     add uniform integer jitter in -1..+1 LSB, seeded by it, to the rendered input image
-    before the pipeline runs (its overlay mask and anchors are not touched)."""
+    before the pipeline runs (its overlay mask and anchors are not touched).
+
+    ``seeds``: the run's planned seeds (default: the suite's), cut into chunks of the suite's
+    ``batch_seeds`` for batched generation (:mod:`harness.pipeline.batching`).  A suite with
+    ``rerun_check`` runs the case a second time, one-by-one and bypassing the stage cache, and
+    adds the ``rerun_identical`` check (:mod:`harness.pipeline.rerun`)."""
+    chunk = chunk_of(case.seed, suite.seeds if seeds is None else seeds, suite.batch_seeds)
+    first: dict[str, dict] = {"outputs": {}, "infos": {}}
+    out = _execute(case, suite, run_dir, cache, input_jitter_seed, stage_hook, chunk, first)
+    if suite.rerun_check and out.error is None:
+        from harness.pipeline.rerun import compare_runs, determinism_settings
+
+        second: dict[str, dict] = {"outputs": {}, "infos": {}}
+        t0 = time.perf_counter()
+        again = _execute(case, suite, run_dir, StageCache(None), input_jitter_seed, stage_hook, [case.seed], second,
+                         rerun=True)
+        out.timings["rerun"] = time.perf_counter() - t0
+        check, record = compare_runs(first["outputs"], again.error or second["outputs"])
+        record["settings"] = determinism_settings(out.config.get("stages", []), first["infos"])
+        out.config["rerun"] = record
+        out.expectations.append(check)
+    return out
+
+
+def _execute(case: Case, suite: Suite, run_dir: Path, cache: StageCache, input_jitter_seed: int | None,
+             stage_hook: StageHook | None, chunk: Sequence[int], captured: dict[str, dict],
+             rerun: bool = False) -> CaseOutput:
+    """One run of the case (see :func:`execute_case`); each stage's output goes to ``captured``.
+    ``rerun``: the rerun check's second run: no artifacts, no measurement."""
     from harness.imageio import save_png
     from harness.measuring.driver import measure
     from harness.pipeline.expectations import StageLog, evaluate
@@ -105,6 +135,8 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
     backends = {s.stage: s.backend for s in case.pipeline.stages}
 
     def save(name: str, arr: np.ndarray) -> None:
+        if rerun:
+            return
         rel = f"artifacts/{case_slug(case.id)}/{name}.png"
         save_png(run_dir / rel, arr)
         artifacts[name] = rel
@@ -117,7 +149,8 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
         if vector.needs_generation:
             # a prompt vector: the generate stage makes the base image, then the
             # vector's overlays and anchors are drawn on it
-            rendered = _generate_base(vector, case, cache, config, timings, stages, at)
+            rendered = _generate_base(vector, case, cache, config, timings, stages, at, chunk, captured["infos"])
+            captured["outputs"]["generate"] = (rendered.clean, None)
             log.generated(backends.get("generate", "?"), rendered.clean, rendered.anchors)
             save("generate", rendered.clean)  # the generated base, before overlays (cross-model checks read it)
             generated = True
@@ -128,6 +161,7 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
         if input_jitter_seed is not None:
             image = jitter_lsb(image, input_jitter_seed)
         ctx = StageContext(seed=case.seed, mask=None, truth_mask=rendered.overlay_mask, anchors=rendered.anchors)
+        captured["outputs"]["vector"] = (image, None)
         save("input", image)
         for spec in case.pipeline.stages:
             if generated and spec.stage == "generate":
@@ -147,8 +181,12 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
                         ctx.truth_mask if spec.stage in ("detect", "mask") else None,
                         ctx.anchors if spec.stage == "mask" else None, ctx.guide if spec.stage == "upscale" else None)
             t0 = time.perf_counter()
-            hit = cache.get(key)
-            config.setdefault("cache", {})[spec.stage] = "miss" if hit is None else "hit"
+            if spec.stage == "generate" and len(chunk) > 1:  # a seed-independent input: batched seeds
+                with at(f"stage {spec.stage} (backend {spec.backend!r})"):
+                    hit = _batched_generate(backend, bconf, cache, case.seed, chunk, image, ctx, config)
+            else:
+                hit = cache.get(key)
+                config.setdefault("cache", {})[spec.stage] = "miss" if hit is None else "hit"
             if hit is None:
                 with at(f"stage {spec.stage} (backend {spec.backend!r})"):
                     result = run_stage(backend, image, ctx)
@@ -156,6 +194,7 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
                 cache.put(key, *hit)
             timings[spec.stage] = time.perf_counter() - t0
             out_img, out_mask, info = hit
+            captured["outputs"][spec.stage], captured["infos"][spec.stage] = (out_img, out_mask), info
             log.record(spec.stage, spec.backend, bconf["params"], image, ctx.mask, ctx.truth_mask, out_img, out_mask,
                        info)
             for k, v in info.items():
@@ -173,6 +212,8 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
             if out_img is not None:
                 image = out_img
                 save(spec.stage, image)
+        if rerun:
+            return CaseOutput(case.id, None, stages, timings, artifacts, config)
         save("output", image)
         t0 = time.perf_counter()
         shape = image.shape[:2]
@@ -194,6 +235,20 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
                           f"{type(exc).__name__}: {exc} [{tb}]")
 
 
+def _batched_generate(backend, bconf: dict, cache: StageCache, seed: int, chunk: Sequence[int], image: np.ndarray,
+                      ctx, config: dict):
+    """The generate stage of a vector with its own image (img2img): :func:`cached_stage` over ``chunk``."""
+    import dataclasses
+
+    from harness.pipeline.stages import run_stage
+
+    def key_of(s: int) -> str:  # what the one-by-one path keys (no mask, truth mask, anchors or guide)
+        return stage_key("generate", bconf, backend, s, image, None, None, None, None)
+
+    return cached_stage("generate", backend, bconf, cache, seed, chunk, key_of, image,
+                        lambda s: dataclasses.replace(ctx, seed=s), config, lambda: run_stage(backend, image, ctx))
+
+
 def jitter_lsb(image: np.ndarray, seed: int) -> np.ndarray:
     """``image`` (uint8) plus uniform integer jitter in -1..+1, seeded by ``seed``, clipped to 0..255."""
     rng = np.random.default_rng(seed)
@@ -202,16 +257,21 @@ def jitter_lsb(image: np.ndarray, seed: int) -> np.ndarray:
 
 
 def _generate_base(vector, case: Case, cache: StageCache, config: dict, timings: dict, stages: dict,
-                   at: StageHook = _no_hook):
-    """Run the pipeline's generate stage on a prompt vector; returns the vector rendered on its output."""
+                   at: StageHook = _no_hook, chunk: Sequence[int] = (), infos: dict | None = None):
+    """Run the pipeline's generate stage on a prompt vector; returns the vector rendered on its output.
+
+    ``chunk``: the seeds (this case's among them) a batch-capable backend renders together on a
+    cache miss, each cached under its one-by-one key (:mod:`harness.pipeline.batching`)."""
     from harness.errors import ConfigError
     from harness.pipeline.stages import StageContext, backend_config, build_backend, run_stage
     from harness.pipeline.vectors import render
 
     spec = next((s for s in case.pipeline.stages if s.stage == "generate"), None)
     if spec is None or spec.backend == "source":
-        raise ConfigError(f"vector {vector.id!r} has a prompt source: pipeline {case.pipeline.name!r} needs a "
-                          f"generating backend in its generate stage (e.g. backend = \"tiny_diffusion\")")
+        example = "face_gan" if vector.source.get("kind") == "generated" else "tiny_diffusion"
+        raise ConfigError(f"vector {vector.id!r} has a {vector.source.get('kind')} source: pipeline "
+                          f"{case.pipeline.name!r} needs a generating backend in its generate stage "
+                          f"(e.g. backend = \"{example}\")")
     with at(f"stage generate (loading backend {spec.backend!r})"):
         backend = build_backend("generate", spec.backend, dict(spec.params))
     bconf = backend_config(backend)
@@ -219,17 +279,20 @@ def _generate_base(vector, case: Case, cache: StageCache, config: dict, timings:
     h, w = vector.size
     placeholder = np.full((h, w, 3), 128, np.uint8)
     prompt, negative = vector.source.get("prompt"), vector.source.get("negative_prompt")
-    key = stage_key("generate", bconf, backend, case.seed, prompt, negative, (h, w))
+
+    def key_of(seed: int) -> str:
+        return stage_key("generate", bconf, backend, seed, prompt, negative, (h, w))
+
+    def ctx_of(seed: int) -> StageContext:
+        return StageContext(seed=seed, prompt=prompt, negative_prompt=negative)
+
     t0 = time.perf_counter()
-    hit = cache.get(key)
-    config.setdefault("cache", {})["generate"] = "miss" if hit is None else "hit"
-    if hit is None:
-        with at(f"stage generate (backend {spec.backend!r})"):
-            result = run_stage(backend, placeholder, StageContext(seed=case.seed, prompt=prompt,
-                                                                  negative_prompt=negative))
-        hit = (result.image, None, dict(result.info))
-        cache.put(key, *hit)
+    with at(f"stage generate (backend {spec.backend!r})"):
+        hit = cached_stage("generate", backend, bconf, cache, case.seed, list(chunk) or [case.seed], key_of,
+                           placeholder, ctx_of, config, lambda: run_stage(backend, placeholder, ctx_of(case.seed)))
     timings["generate"] = time.perf_counter() - t0
+    if infos is not None:
+        infos["generate"] = hit[2]
     for k, v in hit[2].items():
         if isinstance(v, (int, float)):
             stages[f"generate.{k}"] = float(v)
@@ -309,20 +372,24 @@ def _seed_expectations(cases: Sequence[Case], outputs: Sequence[CaseOutput]) -> 
 def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: BaselineStore, config: CompareConfig,
                 suite: Suite) -> tuple[str, str | None, list[Check]]:
     """Status, error and checks of one distribution group: every seed's measurement against
-    every baseline seed's (:func:`~harness.comparing.engine.compare_distribution`)."""
+    every stored baseline seed of the group -- not only this run's seeds, so a fresh seed set is
+    compared with all baked ones (:func:`~harness.comparing.distribution.compare_distribution`,
+    with the suite's ``[distribution]`` table)."""
     vector, pipeline = cases[0].vector, cases[0].pipeline.name
     cand = [Measurement.from_dict(o.measurement) for o in outputs if o.measurement is not None]
     expect = _seed_expectations(cases, outputs)  # absolute: no baseline changes their status
     note = failure_note(expect)
     try:
-        base = [b.measurement for c in cases if (b := store.load(c.id)) is not None]
+        ids = store.group_case_ids(vector, pipeline) or [c.id for c in cases]
+        base = [b.measurement for cid in ids if (b := store.load(cid)) is not None]
         if len(base) < 2:
             return "fail", _joined(f"distribution mode needs >= 2 baseline seeds for {vector}/{pipeline}, "
                                    f"found {len(base)}: run `harness bake --suite {suite.ref or suite.path}`",
                                    note), expect
         if not cand:
             return "error", "no seed of this group produced an image", expect
-        checks = expect + compare_distribution(base, cand, config)
-        return summarize_status(checks), note, checks
+        checks = expect + compare_distribution(base, cand, config, getattr(suite, "distribution", None))
+        power = [c.slice for c in checks if c.metric == "power" and c.status == "fail"]  # "... needs N seeds"
+        return summarize_status(checks), _joined(note, "; ".join(power) or None), checks
     except (BaselineError, ValueError) as exc:
         return "error", str(exc), []

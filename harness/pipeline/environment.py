@@ -5,26 +5,34 @@ and the one place that sets every library's thread count.
 it to what is loaded: OpenCV, torch and the BLAS/OpenMP environment variables.  Libraries
 loaded later take it from here: :func:`~harness.pipeline.stages.base.cv2_module` (OpenCV),
 :func:`apply_torch_threads` (torch backends call it before running), the rapidocr
-onnxruntime session (``intra_op_num_threads``) and the Real-ESRGAN ncnn net
-(``opt.num_threads``).  :func:`fingerprint` records next to ``threads`` what was applied,
+onnxruntime session (``intra_op_num_threads``), the ncnn super-resolution nets
+(``opt.num_threads``) and the OIDN denoiser's device (``numThreads``).  :func:`fingerprint`
+records next to ``threads`` what was applied,
 read back from the library where it allows it (``threads_applied``).
+
+The device is the backend's, not the machine's: :func:`backend_device` asks a backend that
+can run elsewhere (a ``run_device(self) -> str`` method: the diffusers backends resolve their
+``device`` parameter, ``auto`` included) and takes ``"cpu"`` for every other one.  It goes
+into each stage's cache key (:func:`harness.pipeline.identity.stage_identity`) and, over the
+run's backends (:func:`stage_devices`), into the fingerprint's ``device``.
 """
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import sys
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 __all__ = ["fingerprint", "set_threads", "configured_threads", "apply_torch_threads", "package_versions",
-           "threads_applied"]
+           "threads_applied", "backend_device", "stage_devices"]
 
 _PACKAGES = ("harness", "numpy", "scipy", "scikit-image", "pillow", "opencv-python-headless", "onnxruntime",
-             "rapidocr", "ncnn", "pypatchmatch", "torch", "diffusers", "transformers")
+             "rapidocr", "ncnn", "pyoidn", "pypatchmatch", "torch", "diffusers", "transformers")
 
 _THREADS: int | None = None  # set by set_threads(); 1 until then (the bit-reproducible default)
 
@@ -111,14 +119,45 @@ def _git_sha(where: Path) -> str | None:
         return None
 
 
-def fingerprint(threads: int, root: Path | None = None) -> dict[str, Any]:
+def backend_device(backend: Any) -> str:
+    """The device ``backend`` runs on: its ``run_device()`` when it has one, else ``"cpu"``."""
+    run_device = getattr(backend, "run_device", None)
+    return str(run_device()) if callable(run_device) else "cpu"
+
+
+def stage_devices(cases: Iterable[Any]) -> list[str]:
+    """The devices the stages of ``cases`` (:class:`~harness.pipeline.suite.Case`) run on, sorted.
+
+    Each distinct stage config is built once; one that cannot be built (or resolved) is left
+    out here: its case reports why."""
+    from harness.pipeline.stages.base import build_backend
+
+    seen: set[str] = set()
+    devices: set[str] = set()
+    for case in cases:
+        for spec in case.pipeline.stages:
+            key = json.dumps([spec.stage, spec.backend, dict(spec.params)], sort_keys=True, default=str)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                devices.add(backend_device(build_backend(spec.stage, spec.backend, dict(spec.params))))
+            except Exception:  # noqa: BLE001 - a probe: the case itself reports a bad backend
+                continue
+    if "torch" in sys.modules:  # resolving a device may have imported torch: it runs with the configured count
+        apply_torch_threads()
+    return sorted(devices)
+
+
+def fingerprint(threads: int, root: Path | None = None, devices: Iterable[str] | None = None) -> dict[str, Any]:
     """Versions, platform, device, threads (configured and applied) and the git sha of the project at
-    ``root`` (default: cwd)."""
+    ``root`` (default: cwd).  ``device``: the ``devices`` the run's backends run on
+    (:func:`stage_devices`), joined with "+" ("cpu", "cuda", "cpu+cuda"); "cpu" when not given."""
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "device": "cpu",
+        "device": "+".join(sorted(set(devices or ()))) or "cpu",
         "threads": threads,
         "threads_applied": threads_applied(),
         "versions": package_versions(),

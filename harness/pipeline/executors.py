@@ -46,6 +46,8 @@ class CaseJob:
     threads: int = 1
     pythonpath: tuple[str, ...] = ()
     cache_max_bytes: int | None = None  # the project's cache_max_mb; None: the cache's default
+    seeds: tuple[int, ...] | None = None  # planned seeds (--seeds), cut into batch_seeds chunks; None: the
+    # suite's; (): no batching across cases
     _cache: StageCache | None = field(default=None, repr=False, compare=False)
 
     def setup(self) -> None:
@@ -60,7 +62,7 @@ class CaseJob:
     def __call__(self, case: Case, stage_hook=None) -> CaseOutput:
         if self._cache is None:  # one cache per worker process, shared by its cases
             self._cache = StageCache(self.cache_dir, self.cache_max_bytes)
-        return execute_case(case, self.suite, self.run_dir, self._cache, stage_hook=stage_hook)
+        return execute_case(case, self.suite, self.run_dir, self._cache, stage_hook=stage_hook, seeds=self.seeds)
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -11,8 +11,10 @@ code, weights and environment would compute it again.  Its ingredients:
   plus the module named in ``"module:attr"`` (or by an entry point) when that differs.
   Only those files are hashed: a helper module they import is *not* covered (change
   the backend module, or bump a parameter, when a helper changes).  For the built-in
-  backends the versions identify the code; their module file is hashed too, as loaded
-  (an editable install being edited);
+  backends, whose helpers live all over the package (ncnn tiling, batch invariance,
+  checkpoint loading), ``harness_code`` is the digest of every ``.py`` file of the
+  installed harness package, taken once per process (an editable install being edited
+  is covered, not only version bumps);
 * ``weights``: a manifest hash of every file a backend loads -- relative path, size and
   sha256 of each file, never the path it lives at -- for the paths the backend declares
   (a ``weight_paths(self) -> list[Path]`` method: rapidocr's ONNX model, Real-ESRGAN's
@@ -20,7 +22,10 @@ code, weights and environment would compute it again.  Its ingredients:
   names an existing file or directory (relative to the working directory), e.g. a
   custom backend's ``checkpoint = "models/x"``;
 * ``threads`` and ``device``: the configured thread count
-  (:func:`~harness.pipeline.environment.configured_threads`) and the device.
+  (:func:`~harness.pipeline.environment.configured_threads`) and the device the backend runs
+  on (:func:`~harness.pipeline.environment.backend_device`: its ``run_device()``, e.g. a
+  diffusers backend's ``device`` with ``auto`` resolved, else "cpu"), so an output computed
+  on cuda is never served to a cpu run, nor the other way round.
 
 The parameters and inputs are hashed by the caller (the backend config, the seed, the
 images and masks).
@@ -40,6 +45,7 @@ reloaded: their key holds the hash of the source as first seen, i.e. what was lo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import inspect
@@ -291,6 +297,16 @@ def _weights(backend: Any, params: dict[str, Any]) -> dict[str, str]:
 # ----------------------------------------------------------------------------- the identity
 
 
+@functools.lru_cache(maxsize=1)
+def harness_code_digest() -> str:
+    """sha256 over (relative path, sha256) of every ``.py`` file of the harness package, once per process."""
+    import harness
+
+    root = Path(harness.__file__).resolve().parent
+    entries = sorted((f.relative_to(root).as_posix(), file_digest(f)) for f in root.rglob("*.py"))
+    return hashlib.sha256(json.dumps(entries, separators=(",", ":")).encode()).hexdigest()
+
+
 def _harness_version() -> str:
     from harness.pipeline.environment import package_versions
 
@@ -300,7 +316,7 @@ def _harness_version() -> str:
 def stage_identity(backend: Any) -> dict[str, Any]:
     """Everything besides parameters and inputs that decides ``backend``'s output (see the module
     docstring).  Refreshes a custom backend whose module changed on disk first."""
-    from harness.pipeline.environment import configured_threads, package_versions
+    from harness.pipeline.environment import backend_device, configured_threads, package_versions
     from harness.pipeline.stages.base import backend_config
 
     t0 = time.perf_counter()
@@ -311,9 +327,10 @@ def stage_identity(backend: Any) -> dict[str, Any]:
         "python": platform.python_version(),
         "builtin": is_builtin(backend),
         "code": code,
+        "harness_code": harness_code_digest() if is_builtin(backend) else None,
         "weights": _weights(backend, backend_config(backend)["params"]),
         "threads": configured_threads(),
-        "device": "cpu",
+        "device": backend_device(backend),
     }
     STATS["identity_calls"] += 1
     STATS["identity_seconds"] += time.perf_counter() - t0

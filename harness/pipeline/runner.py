@@ -36,6 +36,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.naming import run_id
 from harness.pipeline.baselines import BaselineStore
 from harness.pipeline.case import CaseOutput, group_id, judge_case, judge_expectations, judge_group
+from harness.pipeline.cross import plan_cross, record_cross
 from harness.pipeline.executors import CaseJob, make_executor
 from harness.pipeline.rundir import RunFolder, StorageError
 from harness.pipeline.suite import Case, Suite
@@ -161,7 +162,7 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
     Raises :class:`RunInterrupted` on SIGINT/SIGTERM and :class:`RunStopped` when the run
     folder cannot be written mid-run, each after writing the partial report.
     """
-    from harness.pipeline.environment import fingerprint, set_threads
+    from harness.pipeline.environment import fingerprint, set_threads, stage_devices
     from harness.project import load_project
 
     project = project or load_project()
@@ -179,7 +180,10 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
     planned = [c.id for c in cases]
     if distribution:
         planned += list(dict.fromkeys(group_id(c.vector, c.pipeline.name) for c in cases))
-    environment = {**fingerprint(suite.threads, project.root), "executor": executor, "workers": workers,
+    cross_pairs, cross_notes = plan_cross(suite, cases) if judge else ([], [])  # [[cross]]: vector/a+b/sSEED
+    planned += [p.id for p in cross_pairs]
+    environment = {**fingerprint(suite.threads, project.root, stage_devices(cases)), "executor": executor,
+                   "workers": workers,
                    "suite_file": str(suite.path), "project": project.to_dict(), "seeds": list(seeds or suite.seeds),
                    "k": k_expr, "suite_digest": suite_digest(suite), "baselines": str(baselines),
                    "baselines_digest": _baselines_digest(store),
@@ -240,7 +244,9 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
         if hasattr(runner, "say"):
             runner.say = say
         job = CaseJob(suite, run_dir, Path(os.path.abspath(cache_dir)) if cache_dir else None, suite.threads,
-                      tuple(str(p) for p in project.pythonpath), project.cache_max_mb * 2**20)
+                      tuple(str(p) for p in project.pythonpath), project.cache_max_mb * 2**20,
+                      # batch_seeds chunks; none across workers that share no cache (each would render them)
+                      seeds=tuple(seeds or suite.seeds) if cache_dir or workers == 1 else ())
         it = runner.run(todo, job)
         try:
             for out in it:
@@ -253,6 +259,9 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
             report.notes.append("measured for baking, not compared with baselines: no case of this run passed")
         elif distribution:
             _distribution_cases(suite, cases, outputs, store, config, record, recorded, say, signals)
+        if cross_pairs:  # after every case: each entry compares its two sides' recorded images
+            record_cross(cross_pairs, run_dir, recorded, record, say, signals.deferred)
+        report.notes.extend(cross_notes)
         if report.environment.get("resumed"):
             drift.update(_recorded_drift(store, report, todo))
         from harness.pipeline.suite import match_k

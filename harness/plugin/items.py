@@ -82,12 +82,18 @@ class SuiteFile(pytest.File):
         if self.suite.mode == "paired":
             for case in cases:
                 yield SuiteCaseItem.from_parent(self, name=case.id, cases=(case,), group=False)
-            return
-        groups: dict[tuple[str, str], list[Case]] = {}
-        for case in cases:
-            groups.setdefault((case.vector, case.pipeline.name), []).append(case)
-        for (vector, pipeline), members in groups.items():
-            yield SuiteCaseItem.from_parent(self, name=group_id(vector, pipeline), cases=tuple(members), group=True)
+        else:
+            groups: dict[tuple[str, str], list[Case]] = {}
+            for case in cases:
+                groups.setdefault((case.vector, case.pipeline.name), []).append(case)
+            for (vector, pipeline), members in groups.items():
+                yield SuiteCaseItem.from_parent(self, name=group_id(vector, pipeline), cases=tuple(members),
+                                                group=True)
+        if self.suite.cross:  # after the cases: one item per cross entry whose two sides were collected
+            from harness.pipeline.cross import plan_cross
+
+            for pair in plan_cross(self.suite, cases)[0]:
+                yield CrossCaseItem.from_parent(self, name=pair.id, pair=pair)
 
 
 class SuiteCaseItem(_HarnessItem):
@@ -108,6 +114,29 @@ class SuiteCaseItem(_HarnessItem):
             where = show_path(result.where, self.config.rootpath) if result.where else ""
             raise HarnessCaseFailed(failure_message(result.case_id, result.status, result.error, result.checks,
                                                     session.max_checks, where, result.details))
+
+
+class CrossCaseItem(_HarnessItem):
+    """A cross-model entry (``vector/a+b/sSEED``): b's image against a's.  It needs no other
+    item: sides this process has not run (another xdist worker's, or deselected) it runs itself
+    through the same code path (the stage cache makes a rerun cheap)."""
+
+    def __init__(self, *, pair, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.pair = pair
+
+    def runtest(self) -> None:
+        __tracebackhide__ = True
+        session = get_session(self.config)
+        run = session.run_for(self.parent)
+        result = run.execute_cross(self.pair)
+        self.user_properties.append(("harness_case", run.props(result)))
+        if result.status == "skip":
+            pytest.skip(result.error or "cross-model entry: nothing to compare")
+        if result.status in GATING:
+            where = show_path(result.where, self.config.rootpath) if result.where else ""
+            raise HarnessCaseFailed(failure_message(result.case_id, result.status, result.error, result.checks,
+                                                    session.max_checks, where))
 
 
 # -- reports -------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ class RunContext:
         self.created = _now()
         self.drift: set[str] = set()
         self.notes = self._obsolete_notes()
+        self.sides: dict[str, Any] = {}  # case id -> cross.Side of the cases run here (suites with [[cross]])
 
     def _obsolete_notes(self) -> list[str]:
         # Only when the whole suite file was selected: a -k selection says nothing about the rest.
@@ -101,10 +102,32 @@ class RunContext:
         """Run the item's case (or, for a distribution group, all its seeds) and write the case files."""
         from harness.pipeline.case import execute_case
 
-        outputs = [execute_case(c, self.suite, self.run_dir, self.session.cache()) for c in cases]
+        outputs = [execute_case(c, self.suite, self.run_dir, self.session.cache(), seeds=self.seeds) for c in cases]
+        if self.suite.cross:
+            from harness.pipeline.cross import Side
+
+            self.sides.update((c.id, Side.of(c.id, o)) for c, o in zip(cases, outputs))
         if not group:
             return self._paired(cases[0], outputs[0])
         return self._group(cases, outputs)
+
+    def execute_cross(self, pair) -> ItemResult:
+        """A cross entry: its sides' images compared.  A side this process ran is read from the run
+        folder; any other is run now into a scratch folder (never writing another item's files) and
+        the compared image is copied to the entry's artifacts."""
+        import tempfile
+
+        from harness.pipeline.case import execute_case
+        from harness.pipeline.cross import Side, judge_cross
+
+        with tempfile.TemporaryDirectory(prefix="harness-cross-") as scratch:
+            sides = [self.sides.get(c.id) or Side.of(c.id, execute_case(c, self.suite, Path(scratch),
+                                                                      self.session.cache()), Path(scratch))
+                     for c in (pair.a, pair.b)]
+            result = judge_cross(pair, self.run_dir, *sides)
+        self._write(result, None)
+        return ItemResult(result.id, result.status, result.error, result.checks, [result.id],
+                          where=self._case_file(result.id))
 
     def _paired(self, case: Case, out: CaseOutput) -> ItemResult:
         from harness.pipeline.case import judge_case

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from harness.naming import case_slug
-from harness.report.markdown import verdict
+from harness.report.markdown import cross_cells, cross_entries, verdict
 from harness.report.schema import Report
 from harness.report.text import worst_checks
 
@@ -81,6 +81,22 @@ def _chart(case, path: Path) -> bool:
     return True
 
 
+def _cross_html(report: Report) -> str:
+    """The "Cross-model" section: each entry's a and b images, hue offset and HF energy change."""
+    rows = []
+    for c, hue, hf in cross_entries(report):
+        h, e = cross_cells(hue, hf)
+        thumbs = "".join(f'<a href="{html.escape(p)}"><img class="t" src="{html.escape(p)}" title="{k}"></a>'
+                         for k, p in c.artifacts.items() if k in ("a", "b"))
+        rows.append(f"<tr class='{c.status}'><td><b>{html.escape(c.id)}</b><br>{c.status}</td><td>{thumbs}</td>"
+                    f"<td>hue offset {html.escape(h)}<br>HF energy change {html.escape(e)}"
+                    f"{f'<p class=err>{html.escape(c.error)}</p>' if c.error else ''}</td></tr>")
+    if not rows:
+        return ""
+    return ("<h2>Cross-model</h2><p>Same vector and seed through pipelines a and b: hue offset and high-frequency "
+            f"energy change of b relative to a.</p><table>{''.join(rows)}</table>")
+
+
 def index_html(report: Report, run_dir: Path) -> str:
     s = report.summary
     rows = []
@@ -106,6 +122,7 @@ def index_html(report: Report, run_dir: Path) -> str:
         banner = (f"<p class='incomplete'><b>INCOMPLETE RUN &mdash; NOT A PASS.</b> "
                   f"{html.escape(report.incomplete_reason())}; the cases below are what was recorded before the "
                   f"run stopped. Finish it with <code>harness run --resume</code> on this folder.</p>")
+    cross = _cross_html(report)
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
     notes = f"<ul class='notes'>{notes}</ul>" if notes else ""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>harness {html.escape(report.run_id)}</title>
@@ -115,5 +132,5 @@ tr.fail td:first-child{{color:#c0392b}} tr.error td:first-child{{color:#8e44ad}}
 tr.missing td:first-child{{color:#c0392b}}</style></head><body>
 <h1>harness run {html.escape(report.run_id)} &mdash; suite {html.escape(report.suite)}</h1>{banner}
 <p><b>{verdict(report)}</b>: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors,
-{s['skipped']} skipped.</p>{notes}<table>{''.join(rows)}</table></body></html>
+{s['skipped']} skipped.</p>{notes}<table>{''.join(rows)}</table>{cross}</body></html>
 """

@@ -7,11 +7,50 @@ import math
 from harness.report.schema import Report
 from harness.report.text import worst_checks
 
-__all__ = ["summary_markdown", "verdict"]
+__all__ = ["summary_markdown", "verdict", "cross_entries", "cross_cells", "cross_markdown"]
 
 
 def _worst(case, n: int):
     return worst_checks(case.checks, n)
+
+
+def cross_entries(report: Report) -> list[tuple]:
+    """The cross-model entries (``vector/a+b/sSEED``, :mod:`harness.pipeline.cross`) as
+    ``(case, hue check or None, hf check or None)``."""
+    from harness.naming import is_cross
+
+    def first(case, metric):
+        return next((c for c in case.checks if c.metric == metric), None)
+
+    return [(c, first(c, "cross_hue"), first(c, "cross_hf_energy")) for c in report.cases if is_cross(c.pipeline)]
+
+
+def cross_cells(hue, hf) -> tuple[str, str]:
+    """``+29.99° (max 10)`` and ``-10.4% (max 25%)``; ``undefined`` where a check was skipped."""
+    def cell(c, fmt):
+        if c is None:
+            return ""
+        if c.delta is None:
+            return "undefined" if c.status == "skip" else c.status
+        return fmt(c)
+
+    return (cell(hue, lambda c: f"{c.delta:+.2f}° (max {c.tolerance:g})"),
+            cell(hf, lambda c: f"{100 * c.delta:+.1f}% (max {100 * c.tolerance:g}%)"))
+
+
+def cross_markdown(report: Report) -> list[str]:
+    """The "Cross-model" section of summary.md (nothing when the run has no cross entry)."""
+    rows = cross_entries(report)
+    if not rows:
+        return []
+    out = ["", "## Cross-model", "", "Same vector and seed through pipelines a and b: hue offset and "
+           "high-frequency (luma high+top band) energy change of b relative to a.", "",
+           "| entry | status | hue offset | HF energy change | note |", "|---|---|---|---|---|"]
+    for case, hue, hf in rows:
+        h, e = cross_cells(hue, hf)
+        note = "" if case.status == "fail" else (case.error or "")  # a failure's numbers are in the cells
+        out.append(f"| `{case.id}` | {case.status} | {h} | {e} | {note.replace('|', '/')} |")
+    return out
 
 
 def verdict(report: Report) -> str:
@@ -39,6 +78,7 @@ def summary_markdown(report: Report) -> str:
                      f"{worst.replace('|', '/')} |")
     for cid in report.missing:
         lines.append(f"| `{cid}` | missing | | no result: the run stopped before this case finished |")
+    lines += cross_markdown(report)
     for note in report.notes:
         lines += ["", f"- {note}"]
     return "\n".join(lines) + "\n"

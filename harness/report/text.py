@@ -31,10 +31,22 @@ def format_check(c: Check) -> str:
     (delta -58, tolerance 16)``.
 
     The ``@ x .., y ..`` part (pixels, ends exclusive) appears only for a check that has a box.
+    A distribution-mode check adds its power: ``...; detects >= 5.3 with 64+64 seeds)`` (its
+    ``min_detectable`` and ``seeds``; ``detects nothing`` when no drift could be seen); a group's
+    ``power`` check reads ``fail power [hue rotation 6° needs 47 seeds, have 16]: smallest
+    detectable 10.85 vs target 6``.
     """
     where = f" {format_box(c.box)}" if getattr(c, "box", None) is not None else ""
+    seeds = getattr(c, "seeds", None)
+    if seeds is not None and c.metric == "power":  # a group's power verdict: what it could see vs its target
+        return f"{c.status} power [{c.slice}]: smallest detectable {num(c.value)} vs target {num(c.baseline)}"
+    power = ""
+    if seeds is not None and c.metric != "power" and c.status != "error":
+        md = getattr(c, "min_detectable", None)
+        power = (f"; detects >= {num(md)}" if md is not None and math.isfinite(md) else "; detects nothing") + \
+            f" with {seeds[0]}+{seeds[1]} seeds"
     return (f"{c.status} {c.metric} [{c.slice}]{where}: {num(c.value)} vs baseline {num(c.baseline)} "
-            f"(delta {num(c.delta)}, tolerance {num(c.tolerance)})")
+            f"(delta {num(c.delta)}, tolerance {num(c.tolerance)}{power})")
 
 
 def worst_checks(checks: Iterable[Check], limit: int | None = None, *, gating_only: bool = True) -> list[Check]:

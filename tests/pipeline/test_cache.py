@@ -331,3 +331,23 @@ def test_key_changes_with_threads_and_parameters():
         set_threads(1)
     assert stage_key("denoise", backend_config(b), b, 1, img) == k1
     assert json.dumps(k1)  # a plain hex string
+
+
+def test_key_changes_with_the_device_the_backend_runs_on(monkeypatch):
+    """One backend config (device "auto"): resolved to cpu or to cuda, two keys -- a cuda output is never
+    a cache hit for a cpu run."""
+    torch = pytest.importorskip("torch")
+    from harness.pipeline.stages import backend_config, build_backend
+
+    b = build_backend("generate", "sd", {"device": "auto"})
+    monkeypatch.setattr(b, "weight_paths", lambda: [])  # the key without building the tiny checkpoint
+    img = entry()[0]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    on_cpu = stage_key("generate", backend_config(b), b, 1, img)
+    assert stage_key("generate", backend_config(b), b, 1, img) == on_cpu
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    on_cuda = stage_key("generate", backend_config(b), b, 1, img)
+    assert on_cuda != on_cpu
+    explicit = build_backend("generate", "sd", {"device": "cuda"})
+    monkeypatch.setattr(explicit, "weight_paths", lambda: [])
+    assert stage_key("generate", backend_config(explicit), explicit, 1, img) not in (on_cpu, on_cuda)

@@ -82,3 +82,25 @@ def test_set_threads_one_restores_every_library():
     with pytest.raises(ValueError, match="thread count must be >= 1"):
         set_threads(0)
     assert configured_threads() == 1
+
+
+def test_fingerprint_device_is_where_the_run_s_backends_run(monkeypatch):
+    from types import SimpleNamespace
+
+    torch = pytest.importorskip("torch")
+    from harness.pipeline.environment import stage_devices
+
+    def case(*stages):
+        return SimpleNamespace(pipeline=SimpleNamespace(stages=[SimpleNamespace(stage=s, backend=b, params=p)
+                                                                for s, b, p in stages]))
+
+    cases = [case(("generate", "sd", {}), ("upscale", "guided", {"scale": 2})),
+             case(("denoise", "nlmeans", {}), ("upscale", "guided", {"scale": 9}))]  # a bad config: left out
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert stage_devices(cases) == ["cpu"]
+    assert fingerprint(1, devices=stage_devices(cases))["device"] == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert stage_devices(cases) == ["cpu", "cuda"]
+    assert fingerprint(1, devices=stage_devices(cases))["device"] == "cpu+cuda"
+    assert fingerprint(1)["device"] == "cpu"
+    assert torch.get_num_threads() == configured_threads()  # torch, imported to resolve "auto", runs with it

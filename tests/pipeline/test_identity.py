@@ -184,3 +184,42 @@ def test_identity_is_cheap_for_a_nightly_sized_run(module, tmp_path, no_racy):
     took = time.perf_counter() - t0
     assert identity.STATS["files_hashed"] == hashed  # nothing re-read
     assert took < 2.0, f"{took:.3f}s for 720 stage identities"
+
+
+def test_device_is_the_one_the_backend_runs_on(module, monkeypatch):
+    """A backend's ``run_device()`` is its identity's device (diffusers: ``auto`` resolved); "cpu" without one."""
+    torch = pytest.importorskip("torch")
+    sd = build_backend("generate", "sd", {})  # device "auto"
+    monkeypatch.setattr(sd, "weight_paths", lambda: [])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert stage_identity(sd)["device"] == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert stage_identity(sd)["device"] == "cuda"
+    name, path = module
+    path.write_text("from dataclasses import dataclass\n\n"
+                    "class Up:\n"
+                    "    @dataclass(frozen=True)\n"
+                    "    class Params:\n"
+                    "        gpu: int = 0\n\n"
+                    "    def __init__(self, params):\n"
+                    "        self.params = params\n\n"
+                    "    def run_device(self):\n"
+                    "        return f'cuda:{self.params.gpu}'\n\n"
+                    "    def __call__(self, image, ctx):\n"
+                    "        return image\n\n"
+                    "def plain(image, ctx):\n"
+                    "    return image\n")
+    assert stage_identity(build_backend("denoise", f"{name}:Up", {"gpu": 1}))["device"] == "cuda:1"
+    assert stage_identity(build_backend("denoise", f"{name}:plain", {}))["device"] == "cpu"
+
+
+def test_builtin_backends_are_keyed_by_the_whole_package_source():
+    # helpers of built-in backends live in other modules (ncnn tiling, batch invariance):
+    # the digest of every harness source file covers them
+    from harness.pipeline.identity import harness_code_digest, stage_identity
+    from harness.pipeline.stages import build_backend
+
+    ident = stage_identity(build_backend("upscale", "lanczos", {"scale": 2}))
+    assert ident["harness_code"] == harness_code_digest() and len(ident["harness_code"]) == 64
+    custom = stage_identity(build_backend("denoise", "tests.custom_backends:equivalent_denoise", {}))
+    assert custom["harness_code"] is None  # custom code is keyed by its own module's source

@@ -185,6 +185,12 @@ class BaselineStore:
                 out.append("/".join(parts))
         return sorted(out)
 
+    def group_case_ids(self, vector: str, pipeline: str) -> list[str]:
+        """Every stored seed of one distribution group (``vector/pipeline/s<seed>``), by seed."""
+        prefix = f"{vector}/{pipeline}/s"
+        seeds = [c for c in self.case_ids() if c.startswith(prefix) and c[len(prefix):].lstrip("-").isdigit()]
+        return sorted(seeds, key=lambda c: int(c[len(prefix):]))
+
     def obsolete(self, expected: Iterable[str], k_filter=None) -> list[str]:
         """Baselines whose case is not in ``expected``; with ``k_filter`` only those it selects."""
         exp = set(expected)

@@ -1,7 +1,12 @@
 """Real-model stage backends: diffusers Stable Diffusion pipelines and the built-in tiny checkpoints.
 
 * :mod:`~harness.pipeline.models.diffusers_backends`: ``generate: sd``, ``generate: sd_img2img``,
-  ``inpaint: sd_inpaint``, ``upscale: sd_upscale`` (registered in :mod:`harness.pipeline.stages.catalog`);
+  ``inpaint: sd_inpaint``, ``upscale: sd_upscale`` (registered in :mod:`harness.pipeline.stages.catalog`),
+  loaded by :mod:`~harness.pipeline.models.diffusers_loading`, made batch-invariant by
+  :mod:`~harness.pipeline.models.invariance` and benchmarked by :mod:`~harness.pipeline.models.bench`
+  (``harness bench --models``);
+* :mod:`~harness.pipeline.models.gan`: ``generate: face_gan``, two trained DCGAN face generators
+  whose weights ship in pip packages (``gan-face-generate``, ``generateme``; torch only);
 * :mod:`~harness.pipeline.models.tiny`: tiny randomly initialised checkpoints for CI, saved
   once under ``$HARNESS_MODELS_DIR`` and loaded like any user checkpoint;
 * :mod:`~harness.pipeline.models.tokenizer`: CLIP's real tokenizer files, rebuilt offline;

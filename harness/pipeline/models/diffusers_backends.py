@@ -34,24 +34,42 @@ Shared parameters (all recorded in the backend config):
 (img2img, inpaint), ``noise_level`` (upscale), ``prompt`` / ``negative_prompt`` (used when the
 vector has none), ``threads`` (0: the suite's ``threads``).
 
-Each pipeline is loaded once per worker process: a module-level cache keyed by
-``(kind, resolved path, dtype, device, scheduler)``.  The seed is
+Each pipeline is loaded once per worker process (:mod:`~harness.pipeline.models.diffusers_loading`:
+a cache keyed by ``(kind, resolved path, dtype, device, scheduler)``).  The seed is
 ``torch.Generator(device).manual_seed(ctx.seed)``.  Latents that turn NaN/inf (e.g. a
 float16 overflow) stop the run with a :class:`StageError` saying so and at which step;
 NaN/inf or all-black images are refused by :func:`~harness.pipeline.stages.base.validate_output`.
+
+**Batches.**  Every backend here has ``call_batch(images, ctxs)`` (the protocol of
+:mod:`harness.pipeline.stages.base`), and ``backend(image, ctx)`` *is* a batch of one: each
+seed's result is bit-identical whether it ran alone or with others (one generator per
+seed, prompt embeddings encoded at batch 1, batch-invariant modules:
+:mod:`~harness.pipeline.models.invariance`).  A batch stops at the first sample's NaN/inf,
+naming its seed.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.errors import ConfigError, StageError
+from harness.pipeline.models.diffusers_loading import (
+    _CHECKPOINT_KIND,
+    _RUN_LOCKS,
+    DEVICES,
+    DTYPES,
+    PIPELINE_CACHE,
+    SCHEDULERS,
+    check_checkpoint,
+    clear_cache,
+    load_pipeline,
+    resolve_device,
+)
 from harness.pipeline.stages.base import (
     BackendBase,
     StageContext,
@@ -75,105 +93,6 @@ __all__ = [
     "resolve_device",
 ]
 
-SCHEDULERS = ("default", "ddim", "euler", "pndm", "dpm")
-_SCHEDULER_CLASSES = {"ddim": "DDIMScheduler", "euler": "EulerDiscreteScheduler", "pndm": "PNDMScheduler",
-                      "dpm": "DPMSolverMultistepScheduler"}
-DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("float32", "float16", "bfloat16")
-_PIPELINE_CLASSES = {"sd": "StableDiffusionPipeline", "sd_img2img": "StableDiffusionImg2ImgPipeline",
-                     "sd_inpaint": "StableDiffusionInpaintPipeline", "sd_upscale": "StableDiffusionUpscalePipeline"}
-_CHECKPOINT_KIND = {"sd_img2img": "sd"}  # img2img runs a text-to-image checkpoint
-
-PIPELINE_CACHE: dict[tuple[str, str, str, str, str], Any] = {}
-_CACHE_LOCK = threading.Lock()
-_RUN_LOCKS: dict[int, threading.Lock] = {}  # one per loaded pipeline: its scheduler keeps per-call state
-
-
-def clear_cache() -> None:
-    with _CACHE_LOCK:
-        PIPELINE_CACHE.clear()
-        _RUN_LOCKS.clear()
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        return "mps" if mps is not None and mps.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but torch sees no CUDA device")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("device 'mps' was asked for but torch sees no MPS device")
-    return device
-
-
-def check_checkpoint(label: str, kind: str, model_path: str) -> Path:
-    """A user's ``model_path``: an existing diffusers folder whose UNet fits ``kind``.  No torch import."""
-    from harness.pipeline.models.tiny import UNET_IN_CHANNELS
-
-    p = Path(model_path).expanduser()
-    if not p.is_dir():
-        hub = "/" in model_path and not p.is_absolute() and not model_path.startswith((".", "~")) \
-            and model_path.count("/") == 1
-        why = (" (it looks like a Hugging Face Hub id: nothing is downloaded; download the checkpoint yourself "
-               "and give its folder)") if hub else ""
-        raise ConfigError(f"{label}: model_path {model_path!r} is not an existing local folder{why}; a diffusers "
-                          f"checkpoint folder with model_index.json is needed")
-    if not (p / "model_index.json").is_file():
-        raise ConfigError(f"{label}: model_path {model_path!r} has no model_index.json: not a diffusers checkpoint "
-                          f"folder (save one with pipeline.save_pretrained)")
-    try:
-        unet_in = json.loads((p / "unet" / "config.json").read_text()).get("in_channels")
-    except (OSError, ValueError):
-        unet_in = None
-    want = UNET_IN_CHANNELS[_CHECKPOINT_KIND.get(kind, kind)]
-    if unet_in is not None and unet_in != want:
-        raise ConfigError(f"{label}: model_path {model_path!r} has a UNet with {unet_in} input channels; a "
-                          f"{_PIPELINE_CLASSES[kind]} checkpoint has {want}")
-    return p.resolve()
-
-
-def load_pipeline(kind: str, path: Path, dtype: str, device: str, scheduler: str):
-    """``<Pipeline>.from_pretrained(path, local_files_only=True)``, once per process per key."""
-    key = (kind, str(path), dtype, device, scheduler)
-    with _CACHE_LOCK:
-        hit = PIPELINE_CACHE.get(key)
-        if hit is not None:
-            return hit
-        from harness.pipeline.models.offline import force_offline
-
-        force_offline()
-        import diffusers
-        import torch
-        from diffusers.utils import logging as dlog
-
-        dlog.disable_progress_bar()
-        try:
-            from transformers.utils import logging as tlog
-
-            tlog.disable_progress_bar()
-        except ImportError:  # pragma: no cover
-            pass
-        cls = getattr(diffusers, _PIPELINE_CLASSES[kind])
-        try:
-            pipe = cls.from_pretrained(str(path), local_files_only=True, dtype=getattr(torch, dtype),
-                                       low_cpu_mem_usage=False)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise ConfigError(f"cannot load {_PIPELINE_CLASSES[kind]} from {str(path)!r}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-        if scheduler != "default":
-            extra = {"skip_prk_steps": True} if scheduler == "pndm" else {}  # as SD's own PNDM config (PLMS only)
-            pipe.scheduler = getattr(diffusers, _SCHEDULER_CLASSES[scheduler]).from_config(pipe.scheduler.config,
-                                                                                           **extra)
-        pipe = pipe.to(device)
-        pipe.set_progress_bar_config(disable=True)
-        PIPELINE_CACHE[key] = pipe
-        _RUN_LOCKS[id(pipe)] = threading.Lock()
-        return pipe
-
 
 def _round8(n: int) -> int:
     return max(8, -(-int(n) // 8) * 8)
@@ -187,25 +106,35 @@ def _resize(arr: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.asarray(Image.fromarray(arr).resize((w, h), Image.Resampling.LANCZOS))
 
 
-def _to_uint8(img: Any, label: str) -> np.ndarray:
+def _to_uint8(img: Any, label: str, which: str = "") -> np.ndarray:
     a = np.asarray(img, dtype=np.float32)
     if not np.all(np.isfinite(a)):
-        raise StageError(f"{label}: the model produced NaN or inf pixels")
+        raise StageError(f"{label}: the model produced NaN or inf pixels{which}")
     return np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _which(seeds: Sequence[int], bad: Sequence[int]) -> str:
+    """``""`` for a lone sample (the one-by-one message), else which seeds of the batch."""
+    if len(seeds) == 1:
+        return ""
+    return f" (seed {', '.join(str(seeds[i]) for i in bad)} of a batch of {len(seeds)})"
 
 
 class _NaNWatch:
     """Checks the latents after every denoising step; the first NaN/inf stops the run with a clear reason."""
 
-    def __init__(self, label: str, dtype: str) -> None:
-        self.label, self.dtype = label, dtype
+    def __init__(self, label: str, dtype: str, seeds: Sequence[int] = (0,)) -> None:
+        self.label, self.dtype, self.seeds = label, dtype, list(seeds)
 
     def check(self, step: int, latents) -> None:
         import torch
 
-        if not bool(torch.isfinite(latents).all()):
+        ok = torch.isfinite(latents).reshape(latents.shape[0], -1).all(dim=1).tolist()
+        if not all(ok):
+            bad = [i for i, good in enumerate(ok) if not good and i < len(self.seeds)]
             hint = " (a float16 overflow? try dtype = \"float32\" or \"bfloat16\")" if self.dtype == "float16" else ""
-            raise StageError(f"{self.label}: the latents became NaN or inf at denoising step {step + 1}{hint}")
+            raise StageError(f"{self.label}: the latents became NaN or inf at denoising step {step + 1}"
+                             f"{_which(self.seeds, bad)}{hint}")
 
     def on_step_end(self, pipe, step, timestep, kwargs):  # diffusers' callback_on_step_end
         self.check(step, kwargs["latents"])
@@ -213,6 +142,17 @@ class _NaNWatch:
 
     def legacy(self, step, timestep, latents):  # the upscaler's old-style callback(step, t, latents)
         self.check(step, latents)
+
+
+@dataclass
+class _Job:
+    """One sample, prepared for the model: what varies per sample and what must agree within a batch."""
+
+    ctx: StageContext
+    size: tuple[int, int]  # the caller's image (h, w)
+    shape: tuple  # what the samples of one model call must share (model input size)
+    inputs: dict[str, Any] = field(default_factory=dict)  # per-sample pipeline inputs (PIL images)
+    extra: Any = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +172,15 @@ class SDParams:
 
 
 class _SDBackend(BackendBase):
+    """One code path for one sample and for many: ``__call__`` is :meth:`call_batch` of one.
+
+    A batch renders each sample's prompt embeddings at batch 1 (the same call the pipeline
+    makes for one sample) and stacks them, passes one ``torch.Generator`` per sample and the
+    per-sample images as lists, so every generator draws what it draws alone, in the same
+    order; the pipeline's modules are batch-invariant
+    (:mod:`harness.pipeline.models.invariance`), so each sample's bits equal its one-by-one run.
+    """
+
     kind = "sd"
 
     @property
@@ -260,9 +209,12 @@ class _SDBackend(BackendBase):
         """The checkpoint folder (hashed into the stage cache key)."""
         return [self.checkpoint()]
 
-    def _pipe_and_generator(self, seed: int):
-        import torch
+    def run_device(self) -> str:
+        """The device it runs on, ``auto`` resolved (hashed into the stage cache key)."""
+        return resolve_device(self.params.device)
 
+    def pipeline(self):
+        """``(pipe, threads, device)``: the loaded (cached) pipeline, torch's threads applied."""
         from harness.pipeline.environment import apply_torch_threads
 
         p = self.params
@@ -272,63 +224,138 @@ class _SDBackend(BackendBase):
             pipe = load_pipeline(self.kind, self.checkpoint(), p.dtype, device, p.scheduler)
         except ConfigError as exc:
             raise ConfigError(f"{self.label}: {exc}") from exc
-        return pipe, torch.Generator(device).manual_seed(int(seed)), threads, device
+        return pipe, threads, device
 
-    def _common(self, ctx: StageContext) -> dict[str, Any]:
-        p = self.params
-        prompt = ctx.prompt if ctx.prompt is not None else p.prompt
-        negative = ctx.negative_prompt if ctx.negative_prompt is not None else p.negative_prompt
-        return {"prompt": prompt, "negative_prompt": negative or None, "num_inference_steps": p.steps,
-                "guidance_scale": p.guidance, "output_type": "np"}
+    # --- what each backend defines
+    def _prepare(self, image: np.ndarray, ctx: StageContext) -> _Job | StageResult:
+        raise NotImplementedError
 
-    def _run(self, ctx: StageContext, **kwargs) -> tuple[np.ndarray, dict[str, Any]]:
+    def _finish(self, job: _Job, out: np.ndarray, info: dict[str, Any]) -> StageResult:
+        raise NotImplementedError
+
+    def _call_kwargs(self, shape: tuple) -> dict[str, Any]:
+        return {}
+
+    # --- the one path
+    def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
+        return self.call_batch([image], [ctx])[0]
+
+    def call_batch(self, images: Sequence[np.ndarray], ctxs: Sequence[StageContext]) -> list[StageResult]:
+        """One result per ``(image, ctx)``, bit-identical to calling the backend on each alone.
+
+        Samples that need no model (no prompt, no mask) are answered directly; the others run
+        in one pipeline call per model input size."""
+        if len(images) != len(ctxs):
+            raise ValueError(f"{self.label}: {len(images)} images for {len(ctxs)} contexts")
+        results: list[StageResult | None] = [None] * len(images)
+        groups: dict[tuple, list[tuple[int, _Job]]] = {}
+        for i, (image, ctx) in enumerate(zip(images, ctxs)):
+            prep = self._prepare(image, ctx)
+            if isinstance(prep, StageResult):
+                results[i] = prep
+            else:
+                groups.setdefault(prep.shape, []).append((i, prep))
+        for shape, members in groups.items():
+            outs, info = self._run([job for _, job in members], shape)
+            for (i, job), out in zip(members, outs):
+                results[i] = self._finish(job, out, info)
+        return results  # type: ignore[return-value]
+
+    def _embeddings(self, pipe, device: str, jobs: Sequence[_Job]) -> dict[str, Any]:
+        """Each sample's prompt (and, with guidance, negative) embeddings, encoded at batch 1 as the
+        pipeline encodes one sample's, then stacked."""
         import torch
 
-        pipe, gen, threads, device = self._pipe_and_generator(ctx.seed)
-        watch = _NaNWatch(self.label, self.params.dtype)
+        p = self.params
+        cfg = p.guidance > 1.0 and (self.kind == "sd_upscale"
+                                    or getattr(pipe.unet.config, "time_cond_proj_dim", None) is None)
+        memo: dict[tuple[str, str | None], tuple[Any, Any]] = {}
+        pos, neg = [], []
+        for job in jobs:
+            prompt = job.ctx.prompt if job.ctx.prompt is not None else p.prompt
+            negative = (job.ctx.negative_prompt if job.ctx.negative_prompt is not None else p.negative_prompt) or None
+            if (prompt, negative) not in memo:
+                memo[prompt, negative] = pipe.encode_prompt(prompt, device, 1, cfg, negative)
+            pe, ne = memo[prompt, negative]
+            pos.append(pe)
+            neg.append(ne)
+        out = {"prompt_embeds": torch.cat(pos)}
+        if cfg:
+            out["negative_prompt_embeds"] = torch.cat(neg)
+        return out
+
+    def _run(self, jobs: Sequence[_Job], shape: tuple) -> tuple[list[np.ndarray], dict[str, Any]]:
+        import torch
+
+        p = self.params
+        pipe, threads, device = self.pipeline()
+        seeds = [int(job.ctx.seed) for job in jobs]
+        watch = _NaNWatch(self.label, p.dtype, seeds)
+        kwargs: dict[str, Any] = {"num_inference_steps": p.steps, "guidance_scale": p.guidance, "output_type": "np",
+                                  "generator": [torch.Generator(device).manual_seed(s) for s in seeds],
+                                  **self._call_kwargs(shape)}
+        for name in jobs[0].inputs:
+            kwargs[name] = [job.inputs[name] for job in jobs]
         if self.kind == "sd_upscale":
             kwargs.update(callback=watch.legacy, callback_steps=1)
         else:
             kwargs.update(callback_on_step_end=watch.on_step_end, callback_on_step_end_tensor_inputs=["latents"])
         with _RUN_LOCKS[id(pipe)], torch.inference_mode():
-            out = pipe(generator=gen, **self._common(ctx), **kwargs)
-        img = _to_uint8(out.images[0], self.label)
-        return img, {"threads": threads, "device": device}
+            kwargs.update(self._embeddings(pipe, device, jobs))
+            out = pipe(**kwargs)
+        imgs = [_to_uint8(img, self.label, _which(seeds, [k])) for k, img in enumerate(out.images)]
+        return imgs, {"threads": threads, "device": device}
+
+
+class _Generates(_SDBackend):
+    """Shared by ``sd`` and ``sd_img2img``: a vector without a prompt passes its image through."""
+
+    def _finish(self, job: _Job, out: np.ndarray, info: dict[str, Any]) -> StageResult:
+        h, w = job.size
+        return StageResult(image=_resize(out, w, h), info={"generated": 1, **info})
+
+    def _no_prompt(self, image: np.ndarray, ctx: StageContext) -> StageResult | None:
+        if ctx.prompt is None and not self.params.prompt:
+            return StageResult(image=image.copy(), info={"generated": 0})
+        return None
 
 
 @register("generate", "sd")
-class SDGenerate(_SDBackend):
+class SDGenerate(_Generates):
     kind = "sd"
 
     @dataclass(frozen=True)
     class Params(SDParams):
         pass
 
-    def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
-        if ctx.prompt is None and not self.params.prompt:  # not a prompt vector: pass its image through
-            return StageResult(image=image.copy(), info={"generated": 0})
+    def _prepare(self, image: np.ndarray, ctx: StageContext) -> _Job | StageResult:
         h, w = image.shape[:2]
-        out, info = self._run(ctx, height=_round8(h), width=_round8(w))
-        return StageResult(image=_resize(out, w, h), info={"generated": 1, **info})
+        return self._no_prompt(image, ctx) or _Job(ctx, (h, w), (_round8(h), _round8(w)))
+
+    def _call_kwargs(self, shape: tuple) -> dict[str, Any]:
+        return {"height": shape[0], "width": shape[1]}
 
 
 @register("generate", "sd_img2img")
-class SDImg2Img(_SDBackend):
+class SDImg2Img(_Generates):
     kind = "sd_img2img"
 
     @dataclass(frozen=True)
     class Params(SDParams):
         strength: float = spec(0.5, 0.01, 1.0)
 
-    def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
+    def _prepare(self, image: np.ndarray, ctx: StageContext) -> _Job | StageResult:
         from PIL import Image
 
-        if ctx.prompt is None and not self.params.prompt:  # not a prompt vector: pass its image through
-            return StageResult(image=image.copy(), info={"generated": 0})
+        passed = self._no_prompt(image, ctx)
+        if passed is not None:
+            return passed
         h, w = image.shape[:2]
         src = Image.fromarray(_resize(np.ascontiguousarray(image), _round8(w), _round8(h)))
-        out, info = self._run(ctx, image=src, strength=self.params.strength)
-        return StageResult(image=_resize(out, w, h), info={"generated": 1, **info})
+        return _Job(ctx, (h, w), (_round8(h), _round8(w)), {"image": src})
+
+    def _call_kwargs(self, shape: tuple) -> dict[str, Any]:
+        return {"strength": self.params.strength}
 
 
 @register("inpaint", "sd_inpaint")
@@ -339,7 +366,7 @@ class SDInpaint(_SDBackend):
     class Params(SDParams):
         strength: float = spec(1.0, 0.01, 1.0)
 
-    def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
+    def _prepare(self, image: np.ndarray, ctx: StageContext) -> _Job | StageResult:
         from PIL import Image
 
         m = binary_mask(ctx, image.shape[:2], self.label)
@@ -350,9 +377,15 @@ class SDInpaint(_SDBackend):
         src = Image.fromarray(_resize(np.ascontiguousarray(image), w8, h8))
         # the model's mask: nearest-resized, so the hole it sees covers exactly the pixels we keep
         mask = Image.fromarray(m.astype(np.uint8) * 255).resize((w8, h8), Image.Resampling.NEAREST)
-        out, info = self._run(ctx, image=src, mask_image=mask, height=h8, width=w8, strength=self.params.strength)
-        filled = _resize(out, w, h)
-        result = np.where(m[..., None], filled, image).astype(np.uint8)
+        return _Job(ctx, (h, w), (h8, w8), {"image": src, "mask_image": mask}, extra=(image, m))
+
+    def _call_kwargs(self, shape: tuple) -> dict[str, Any]:
+        return {"height": shape[0], "width": shape[1], "strength": self.params.strength}
+
+    def _finish(self, job: _Job, out: np.ndarray, info: dict[str, Any]) -> StageResult:
+        image, m = job.extra
+        h, w = job.size
+        result = np.where(m[..., None], _resize(out, w, h), image).astype(np.uint8)
         return StageResult(image=result, info={"filled_px": int(m.sum()), **info})
 
 
@@ -365,11 +398,17 @@ class SDUpscale(_SDBackend):
         scale: int = spec(4, 2, 4)
         noise_level: int = spec(20, 0, 350)
 
-    def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
+    def _prepare(self, image: np.ndarray, ctx: StageContext) -> _Job | StageResult:
         from PIL import Image
 
         h, w = image.shape[:2]
         src = Image.fromarray(_resize(np.ascontiguousarray(image), _round8(w), _round8(h)))
-        out, info = self._run(ctx, image=src, noise_level=self.params.noise_level)
+        return _Job(ctx, (h, w), (_round8(h), _round8(w)), {"image": src})
+
+    def _call_kwargs(self, shape: tuple) -> dict[str, Any]:
+        return {"noise_level": self.params.noise_level}
+
+    def _finish(self, job: _Job, out: np.ndarray, info: dict[str, Any]) -> StageResult:
+        h, w = job.size
         s = self.params.scale
         return StageResult(image=_resize(out, w * s, h * s), info={"model_scale": 4, **info})

@@ -11,6 +11,15 @@ Custom backends plug in by ``"package.module:attr"``: either a Backend class
 a plain function ``f(image, ctx, **params)`` returning an image (or, for the
 detect/mask stages, an ``(H, W)`` mask) or a :class:`StageResult`.
 
+Batches (optional): a backend may also answer many ``(image, ctx)`` pairs in one call,
+``call_batch(self, images: Sequence[np.ndarray], ctxs: Sequence[StageContext]) -> list[StageResult]``
+(the diffusers backends), or, for a generate backend whose input is the same placeholder for every
+seed, ``generate_batch(self, image, ctxs) -> list[StageResult]`` (``face_gan``).  The contract:
+result ``i`` is bit-identical to ``backend(images[i], ctxs[i])`` -- the runner stores it in the
+stage cache under the key a one-by-one call would have, so anything less is a false cache hit.
+:func:`batch_call` finds either method (one calling convention); :func:`run_stage_batch` calls it
+and validates every result as :func:`run_stage` does.
+
 Determinism: backends import OpenCV through :func:`cv2_module`, which pins
 OpenCV to the configured thread count (the suite's ``threads``); onnxruntime,
 ncnn and torch run with it too; anything random takes ``ctx.seed`` explicitly.  Nothing here imports
@@ -22,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping, Protocol
+from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -33,7 +42,8 @@ from harness.registry import import_object
 from harness.validate import ParamWhere, interval
 
 __all__ = ["STAGES", "StageContext", "StageResult", "Backend", "register", "spec", "build_backend",
-           "backend_config", "run_stage", "validate_output", "FunctionBackend", "cv2_module", "binary_mask"]
+           "backend_config", "run_stage", "validate_output", "FunctionBackend", "cv2_module", "binary_mask",
+           "BatchBackend", "batch_call", "run_stage_batch"]
 
 STAGES = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
 MASK_STAGES = ("detect", "mask")
@@ -66,6 +76,12 @@ class Backend(Protocol):
     params: Any
 
     def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult: ...
+
+
+class BatchBackend(Backend, Protocol):
+    """A backend that renders many samples in one call (see the module docstring)."""
+
+    def call_batch(self, images: Sequence[np.ndarray], ctxs: Sequence[StageContext]) -> list[StageResult]: ...
 
 
 class BackendBase:
@@ -299,6 +315,56 @@ def validate_output(stage: str, result: StageResult, like: np.ndarray, backend=N
 def run_stage(backend, image: np.ndarray, ctx: StageContext) -> StageResult:
     """Call ``backend(image, ctx)`` and validate the result (see :func:`validate_output`)."""
     return validate_output(backend.stage, backend(image, ctx), image, backend)
+
+
+BatchCall = Callable[[Sequence[np.ndarray], Sequence[StageContext]], list]
+
+
+def batch_call(backend) -> BatchCall | None:
+    """``backend``'s batch method as ``f(images, ctxs) -> list[StageResult]``, or None when it has none.
+
+    ``call_batch(images, ctxs)`` is taken as is; a generate backend's ``generate_batch(image, ctxs)``
+    is called once per run of equal input images (for generate, one placeholder for every seed)."""
+    fn = getattr(backend, "call_batch", None)
+    if callable(fn):
+        return fn
+    gen = getattr(backend, "generate_batch", None)
+    if not callable(gen) or getattr(backend, "stage", None) != "generate":
+        return None
+
+    def adapted(images: Sequence[np.ndarray], ctxs: Sequence[StageContext]) -> list:
+        out: list = []
+        i = 0
+        while i < len(images):
+            j = i + 1
+            while j < len(images) and np.array_equal(images[j], images[i]):
+                j += 1
+            out.extend(gen(images[i], list(ctxs[i:j])))
+            i = j
+        return out
+
+    return adapted
+
+
+def run_stage_batch(backend, images: Sequence[np.ndarray], ctxs: Sequence[StageContext]) -> list[StageResult]:
+    """Every ``(image, ctx)`` through the backend's batch method (:func:`batch_call`), each result
+    validated as :func:`run_stage` does; a ``TypeError`` when the backend has no batch method.
+
+    All or nothing: the first invalid result raises its :class:`StageError`, naming its seed."""
+    call = batch_call(backend)
+    if call is None:
+        raise TypeError(f"{_label(backend)} has no call_batch / generate_batch method")
+    results = list(call(images, ctxs))
+    if len(results) != len(images):
+        raise StageError(f"{_label(backend)}: a batch of {len(images)} returned {len(results)} results")
+    for i, (res, image) in enumerate(zip(results, images)):
+        try:
+            results[i] = validate_output(backend.stage, res, image, backend)
+        except StageError as exc:
+            if len(images) == 1:
+                raise
+            raise StageError(f"{exc} (seed {ctxs[i].seed} of a batch of {len(images)})") from exc
+    return results
 
 
 # ----------------------------------------------------------------------------- helpers for backends

@@ -40,7 +40,7 @@ BUILTIN: dict[str, dict[str, str]] = {
                 "tv": _M + "denoise:TotalVariation", "oidn": _M + "denoise:OIDN"},
     "upscale": {"lanczos": _M + "upscale:Lanczos", "bicubic": _M + "upscale:Bicubic",
                 "nearest": _M + "upscale:Nearest", "guided": _M + "upscale:Guided",
-                "realesrgan": _M + "upscale:RealESRGAN", "sd_upscale": _D + "SDUpscale",
+                "realesrgan": _M + "sr:RealESRGAN", "sd_upscale": _D + "SDUpscale",
                 "realcugan": _M + "sr:RealCUGAN", "waifu2x": _M + "sr:Waifu2x", "realsr": _M + "sr:RealSR"},
 }
 

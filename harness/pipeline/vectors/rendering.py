@@ -74,8 +74,8 @@ def _as_rgb8(img: np.ndarray) -> np.ndarray:
 def _source_raw(v: Vector) -> np.ndarray:
     src = v.source
     kind = src["kind"]
-    if kind == "prompt":
-        raise Where(v.path).error("source.kind", f"vector {v.id!r} has a prompt source; its image is made by the "
+    if v.needs_generation:  # prompt / generated
+        raise Where(v.path).error("source.kind", f"vector {v.id!r} has a {kind} source; its image is made by the "
                                                  f"generate stage (pass it as render(vector, base=image))")
     if kind == "skimage":
         from skimage import data

@@ -9,12 +9,15 @@ Example (every key, with its allowed values, is validated; a bad value raises
     size = [256, 256]                 # [height, width], each 32..2048
 
     [source]
-    kind = "skimage"                  # skimage | file | recipe | prompt
+    kind = "skimage"                  # skimage | file | recipe | prompt | generated
     name = "grass"                    # skimage: one of SKIMAGE_PHOTOS
     # crop = [x0, y0, x1, y1]         # skimage/file: crop the source first
     # fit = "resize"                  # skimage/file: "resize" (centre-crop to the aspect,
     #                                 # then Lanczos) or "crop" (centre-crop only)
     # blur = 0.7                      # Gaussian sigma applied after fitting
+    #                                 # prompt: prompt = "...", negative_prompt, seed
+    #                                 # generated: no keys but an optional note; an
+    #                                 # unconditional model (generate: face_gan) makes it
 
     [[overlays]]
     kind = "watermark"                # text | watermark | object
@@ -55,17 +58,19 @@ from harness.pipeline.vectors.recipes import RECIPES
 from harness.validate import Where, is_int, read_toml
 
 __all__ = ["Vector", "load_vector", "SKIMAGE_PHOTOS", "SOURCE_KINDS", "OVERLAY_KINDS", "ANCHOR_KINDS",
-           "DRAWABLE_ANCHORS", "OBJECT_SHAPES", "FIT_MODES", "DEFAULT_MAX_MASK_COVERAGE", "MIN_SIZE", "MAX_SIZE"]
+           "DRAWABLE_ANCHORS", "OBJECT_SHAPES", "FIT_MODES", "GENERATED_KINDS", "DEFAULT_MAX_MASK_COVERAGE",
+           "MIN_SIZE", "MAX_SIZE"]
 
 MIN_SIZE, MAX_SIZE = 32, 2048
 DEFAULT_MAX_MASK_COVERAGE = 0.12
 SKIMAGE_PHOTOS = ("astronaut", "brick", "camera", "cat", "chelsea", "coffee", "grass", "gravel", "rocket")
-SOURCE_KINDS = ("skimage", "file", "recipe", "prompt")
+SOURCE_KINDS = ("skimage", "file", "recipe", "prompt", "generated")
 OVERLAY_KINDS = ("text", "watermark", "object")
 ANCHOR_KINDS = ("microprint", "fineprint", "fabric", "texture")
 DRAWABLE_ANCHORS = ("microprint", "fineprint")
 OBJECT_SHAPES = ("ellipse", "rect")
 FIT_MODES = ("resize", "crop")
+GENERATED_KINDS = ("prompt", "generated")  # source kinds whose image the generate stage makes
 
 _TOP_KEYS = ("id", "description", "tags", "size", "source", "overlays", "anchors", "expect")
 _SOURCE_KEYS = {
@@ -73,6 +78,7 @@ _SOURCE_KEYS = {
     "file": ("kind", "path", "crop", "fit", "blur"),
     "recipe": ("kind", "recipe", "seed", "params", "blur"),
     "prompt": ("kind", "prompt", "negative_prompt", "seed"),
+    "generated": ("kind", "note"),
 }
 _TEXT_KEYS = ("kind", "text", "position", "size", "color", "opacity", "angle", "stroke", "stroke_color")
 _OVERLAY_KEYS = {
@@ -109,8 +115,8 @@ class Vector:
 
     @property
     def needs_generation(self) -> bool:
-        """True for a ``prompt`` source: the generate stage makes the image."""
-        return self.source.get("kind") == "prompt"
+        """True for a ``prompt`` or ``generated`` source: the generate stage makes the image."""
+        return self.source.get("kind") in GENERATED_KINDS
 
     @property
     def content_hash(self) -> str:
@@ -175,6 +181,9 @@ def _parse_source(w: Where, raw: Any, folder: Path) -> tuple[dict[str, Any], byt
         p.keys(params, tuple(readers), what=f"recipe {name!r}")
         src["params"] = {k: (read(p, k, params[k]) if k in params else default)
                          for k, (read, default) in readers.items()}
+    elif kind == "generated":  # an unconditional generator's image: nothing to read but a note
+        if "note" in src:
+            s.string("note", src["note"], empty=True)
     else:  # prompt
         s.string("prompt", src.get("prompt"))
         if "negative_prompt" in src:

@@ -34,7 +34,8 @@ def describe(v: Vector) -> str:
     if v.expect:
         lines.append(f"  expect   {', '.join(f'{k}={val}' for k, val in v.expect.items())}")
     if v.needs_generation:
-        lines.append("  render   by the generate stage (prompt source); overlays and anchors are applied to its image")
+        lines.append(f"  render   by the generate stage ({v.source['kind']} source); overlays and anchors are applied "
+                     f"to its image")
     else:
         r = render(v)
         gap = overlay_anchor_gap(r)

@@ -91,12 +91,13 @@ def image(h=32, w=48) -> np.ndarray:
 
 def test_stages_and_builtin_backend_names():
     assert STAGES == ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
-    assert backend_names("generate") == ["sd", "sd_img2img", "source", "tiny_diffusion"]
+    assert backend_names("generate") == ["face_gan", "sd", "sd_img2img", "source", "tiny_diffusion"]
     assert backend_names("detect") == ["ground_truth", "rapidocr"]
     assert backend_names("mask") == ["shape"]
     assert backend_names("inpaint") == ["biharmonic", "ns", "patchmatch", "sd_inpaint", "telea"]
-    assert backend_names("denoise") == ["bilateral", "nlmeans", "tv"]
-    assert backend_names("upscale") == ["bicubic", "guided", "lanczos", "nearest", "realesrgan", "sd_upscale"]
+    assert backend_names("denoise") == ["bilateral", "nlmeans", "oidn", "tv"]
+    assert backend_names("upscale") == ["bicubic", "guided", "lanczos", "nearest", "realcugan", "realesrgan", "realsr",
+                                        "sd_upscale", "waifu2x"]
 
 
 def test_import_is_light():
@@ -112,7 +113,7 @@ def test_import_is_light():
 def test_unknown_stage_and_backend():
     with pytest.raises(ConfigError, match=r"unknown stage 'paint'; allowed: generate, detect, mask, inpaint"):
         build_backend("paint", "telea", {})
-    with pytest.raises(ConfigError, match=r"unknown denoise backend 'median'; allowed: bilateral, nlmeans, tv"):
+    with pytest.raises(ConfigError, match=r"unknown denoise backend 'median'; allowed: bilateral, nlmeans, oidn, tv"):
         build_backend("denoise", "median", {})
     with pytest.raises(ConfigError, match=r"cannot import module 'no_such_module_xyz'"):
         build_backend("denoise", "no_such_module_xyz:f", {})

@@ -69,5 +69,5 @@ def test_an_entry_point_name_must_be_stage_dot_name(monkeypatch, bad):
 
 def test_unknown_name_lists_the_allowed_ones():
     with pytest.raises(ConfigError, match=r"unknown upscale backend 'lama'; allowed: bicubic, guided, lanczos, "
-                                          r"nearest, realesrgan, sd_upscale or 'module:attr'"):
+                                          r"nearest, realcugan, realesrgan, realsr, sd_upscale, waifu2x or 'module:attr'"):
         build_backend("upscale", "lama")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vector_helpers import PROMPT_VECTORS, SHIPPED, dilate, gap
+from vector_helpers import GENERATED_VECTORS, PROMPT_VECTORS, SHIPPED, dilate, gap
 
 from harness.errors import ConfigError
 from harness.pipeline import vectors as V
@@ -13,7 +13,7 @@ from harness.project import builtin_dir
 
 
 def test_discover_finds_exactly_the_shipped_vectors_sorted(shipped):
-    assert tuple(shipped) == tuple(sorted(SHIPPED + PROMPT_VECTORS))
+    assert tuple(shipped) == tuple(sorted(SHIPPED + PROMPT_VECTORS + GENERATED_VECTORS))
 
 
 def test_prompt_vector_renders_only_on_a_generated_base(shipped):

@@ -8,6 +8,7 @@ from scipy import ndimage
 from harness.pipeline import vectors as V
 
 PROMPT_VECTORS = ("generated_texture",)
+GENERATED_VECTORS = ("gan_faces_caption",)  # source kind "generated": made by generate = face_gan
 SHIPPED = ("caption_portrait", "fineprint_survive", "lowres_capture", "microprint_dilation", "photobomb_fill",
            "receipt_microprint", "watermark_grass")
 
