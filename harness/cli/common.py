@@ -47,7 +47,7 @@ def suite_options() -> argparse.ArgumentParser:
     common.add_argument("--suite", default=None,
                         help="suite name (searched in the project's suites, then the built-ins) or a path to a "
                              "suite TOML (default: the project's `suite`, else smoke)")
-    common.add_argument("--seeds", help="comma-separated seeds overriding the suite's, e.g. 1,2")
+    common.add_argument("--seeds", help="seeds overriding the suite's: comma-separated, ranges allowed, e.g. 1,2 or 101-196")
     common.add_argument("-k", dest="k", metavar="EXPR",
                         help="only cases whose id (vector/pipeline/sSEED) matches: substrings with and/or/not")
     common.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")

@@ -411,13 +411,27 @@ def match_k(expr: str, case_id: str) -> bool:
 
 
 def parse_seeds(text: str | None) -> list[int] | None:
-    """``--seeds 1,2,3`` as a list (``None`` when not given); a ConfigError names the option."""
+    """``--seeds 1,2,3`` or ranges ``101-196`` (inclusive; mixable: ``1,5-8``) as a list
+    (``None`` when not given); a ConfigError names the option."""
     if text is None:
         return None
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--seeds {text!r}: expected comma-separated integers, e.g. 1,2,3") from None
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        try:
+            first, last = (int(lo), int(hi)) if dash else (int(part), int(part))
+        except ValueError:
+            raise ConfigError(f"--seeds {text!r}: expected comma-separated integers or ranges, e.g. 1,2,3 or "
+                              f"101-116") from None
+        if first > last:
+            raise ConfigError(f"--seeds {text!r}: range {part!r} runs backwards")
+        if last - first >= 100_000:
+            raise ConfigError(f"--seeds {text!r}: range {part!r} has more than 100000 seeds")
+        seeds += range(first, last + 1)
     if not seeds or any(s < 0 for s in seeds):
         raise ConfigError(f"--seeds {text!r}: expected integers >= 0")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {text!r}: a seed is named twice")
     return seeds

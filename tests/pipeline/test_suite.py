@@ -106,7 +106,7 @@ def test_bad_tolerances(tmp_path):
 def test_invalid_toml_and_missing_suite(tmp_path):
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_suite(write(tmp_path, "name = ["))
-    with pytest.raises(ConfigError, match=r"--suite .nosuch.: no such suite in .*; known: models, nightly, smoke"):
+    with pytest.raises(ConfigError, match=r"--suite .nosuch.: no such suite in .*; known: model_swap, models, nightly, smoke"):
         find_suite("nosuch", [builtin_dir("vectors") / "suites"])
     with pytest.raises(ConfigError, match="suite file not found"):
         find_suite(str(tmp_path / "x.toml"), [])
@@ -181,3 +181,14 @@ def test_batch_rerun_distribution_and_cross_keys(tmp_path):
 def test_bad_new_suite_keys(tmp_path, extra, msg):
     with pytest.raises(ConfigError, match=msg):
         load_suite(write(tmp_path, SUITE_KEYS.replace('name = "mini"', f'name = "mini"\n{extra}')))
+
+
+def test_seed_ranges():
+    from harness.pipeline.suite import parse_seeds
+
+    assert parse_seeds("1,5-8") == [1, 5, 6, 7, 8] and parse_seeds("101-103") == [101, 102, 103]
+    assert parse_seeds(None) is None
+    for bad, msg in [("8-5", "runs backwards"), ("1-3,2", "named twice"), ("a-b", "integers or ranges"),
+                     ("-1", "integers or ranges")]:
+        with pytest.raises(ConfigError, match=msg):
+            parse_seeds(bad)
