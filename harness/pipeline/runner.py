@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from harness.comparing.engine import CompareConfig
 from harness.errors import ConfigError, HarnessError
-from harness.naming import run_id
+from harness.naming import is_cross, run_id
 from harness.pipeline.baselines import BaselineStore
 from harness.pipeline.case import CaseOutput, group_id, judge_case, judge_expectations, judge_group
 from harness.pipeline.cross import plan_cross, record_cross
@@ -306,6 +306,9 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
             folder.close()
             signals.restore()
     took = f"{len(todo)} cases in {time.perf_counter() - t_start:.1f}s"
+    extra = sum(c.id.endswith("/seeds") or is_cross(c.pipeline) for c in report.cases)
+    if judge and extra:  # distribution groups and cross-model entries are judged entries too
+        took += f" + {extra} group/cross entries"
     if judge:
         say(f"{report.status.upper()}: {took}: {report.summary['passed']} passed, {report.summary['failed']} failed, "
             f"{report.summary['errors']} errors -> {run_dir / 'report.json'}")
