@@ -12,6 +12,5 @@
 * :mod:`~harness.pipeline.models.tokenizer`: CLIP's real tokenizer files, rebuilt offline;
 * :mod:`~harness.pipeline.models.offline`: the switches that keep the Hub libraries offline.
 
-Needs ``diffusers``, ``transformers`` and the data file of ``open-clip-torch`` (installed
-with ``--no-deps``).  Importing this package imports none of them, nor torch.
+Needs ``diffusers`` and ``transformers`` (CLIP's BPE file ships in ``clip/``).  Importing this package imports none of them, nor torch.
 """

@@ -4,7 +4,7 @@ As diffusers' own fast tests do, each pipeline is built from a tiny config (UNet
 ``block_out_channels=(32, 64)``, a tiny AutoencoderKL -- 4 levels, i.e. SD's 8x latent
 downsampling, for ``sd``/``sd_inpaint`` --, a tiny 2-layer ``CLIPTextModel``) seeded
 with ``torch.manual_seed`` and put in ``.eval()``; unlike them nothing comes from the
-Hub: the tokenizer is CLIP's real one, rebuilt from open-clip-torch's BPE file
+Hub: the tokenizer is CLIP's real one, rebuilt from CLIP's BPE file (shipped in models/clip/)
 (:mod:`harness.pipeline.models.tokenizer`; vocab 49,408 so real prompts tokenize as
 they would for a real checkpoint).
 

@@ -1,8 +1,9 @@
-"""A real CLIP tokenizer (``vocab.json`` + ``merges.txt``) rebuilt from the BPE file ``open-clip-torch`` ships.
+"""A real CLIP tokenizer (``vocab.json`` + ``merges.txt``) rebuilt from CLIP's BPE file.
 
-No tokenizer is downloaded: ``open_clip/bpe_simple_vocab_16e6.txt.gz`` (install with
-``pip install --no-deps open-clip-torch``; open_clip itself is never imported) holds CLIP's
-BPE merges.  The vocabulary is rebuilt the way CLIP's ``SimpleTokenizer`` does it:
+No tokenizer is downloaded: ``bpe_simple_vocab_16e6.txt.gz`` -- CLIP's BPE merges, the file
+``open-clip-torch`` ships, copied unchanged into this package (``clip/``, with its NOTICE
+and sha256) -- is read with gzip; open_clip is never imported or needed.  The vocabulary is
+rebuilt the way CLIP's ``SimpleTokenizer`` does it:
 the 256 byte tokens (GPT-2 ``bytes_to_unicode`` order), the same with ``</w>``, one
 token per merge (the first ``49152 - 256 - 2`` merge lines after the header), then
 ``<|startoftext|>`` and ``<|endoftext|>``: 49,408 tokens, so
@@ -12,7 +13,6 @@ token per merge (the first ``49152 - 256 - 2`` merge lines after the header), th
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import os
 import tempfile
@@ -35,15 +35,21 @@ VOCAB_SIZE = 49408
 _N_MERGES = 49152 - 256 - 2
 
 
+BPE_SHA256 = "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"
+
+
 def bpe_path() -> Path:
-    """The BPE file inside the installed ``open_clip`` package (found without importing it)."""
-    spec = importlib.util.find_spec("open_clip")
-    for loc in (spec.submodule_search_locations or []) if spec is not None else []:
-        p = Path(loc) / BPE_NAME
-        if p.is_file():
-            return p
-    raise ConfigError(f"the CLIP tokenizer needs {BPE_NAME} from open-clip-torch; install it with "
-                      f"`pip install --no-deps open-clip-torch==3.3.0`")
+    """The BPE file shipped in this package (``harness/pipeline/models/clip/``)."""
+    from importlib.resources import files
+
+    p = Path(str(files("harness.pipeline.models").joinpath("clip", BPE_NAME)))
+    if not p.is_file():
+        raise ConfigError(f"{p}: the CLIP BPE file is missing from this harness installation; reinstall harness")
+    import hashlib
+
+    if hashlib.sha256(p.read_bytes()).hexdigest() != BPE_SHA256:
+        raise ConfigError(f"{p}: the CLIP BPE file is damaged (sha256 differs from the shipped one); reinstall harness")
+    return p
 
 
 def bytes_to_unicode() -> dict[int, str]:

@@ -1,4 +1,5 @@
-"""The CLIP tokenizer rebuilt from open-clip-torch's BPE file matches CLIP's reference ids."""
+"""The CLIP tokenizer rebuilt from CLIP's BPE file (shipped in harness, copied from open-clip-torch)
+matches CLIP's reference ids."""
 
 from __future__ import annotations
 
@@ -18,11 +19,26 @@ from harness.pipeline.models.tokenizer import (
 )
 
 
-def test_bpe_file_is_found_without_importing_open_clip():
+def test_bpe_file_ships_with_harness_and_is_checked(tmp_path, monkeypatch):
     import sys
 
-    assert bpe_path().name == "bpe_simple_vocab_16e6.txt.gz"
+    from harness.errors import ConfigError
+    from harness.pipeline.models import tokenizer
+
+    p = bpe_path()
+    assert p.name == "bpe_simple_vocab_16e6.txt.gz" and "harness" in p.parts
     assert "open_clip" not in sys.modules
+    damaged = tmp_path / "clip" / p.name
+    damaged.parent.mkdir()
+    damaged.write_bytes(p.read_bytes()[:-10])
+
+    class Files:
+        def joinpath(self, *parts):
+            return tmp_path.joinpath(*parts)
+
+    monkeypatch.setattr("importlib.resources.files", lambda pkg: Files())
+    with pytest.raises(ConfigError, match="damaged"):
+        tokenizer.bpe_path()
 
 
 def test_vocab_layout_is_clips():
