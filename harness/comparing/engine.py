@@ -106,6 +106,13 @@ class Check:
                 box = (x0, y0, x1, y1)
             except (TypeError, ValueError):
                 box = None  # a malformed box only loses the location, never the check
+        if cls is Check and ("min_detectable" in d or "seeds" in d):  # a distribution check keeps its power
+            from harness.comparing.distribution import DistributionCheck
+
+            seeds = d.get("seeds")
+            return DistributionCheck(**{k: d.get(k) for k in _FIELDS}, box=box, min_detectable=d.get("min_detectable"),
+                                     seeds=tuple(seeds) if isinstance(seeds, list) and len(seeds) == 2 else None,
+                                     note=str(d.get("note") or ""), se=d.get("se"))
         return cls(**{k: d.get(k) for k in _FIELDS}, box=box)
 
 

@@ -40,14 +40,28 @@ class ItemResult:
     where: Path | None = None  # the case file that holds every check
 
 
-def run_environment(session: HarnessSession, suite_file: str, threads: int, seeds: list[int]) -> dict[str, Any]:
-    """report.json's ``environment``: the fingerprint plus how pytest ran the suite."""
-    from harness.pipeline.environment import fingerprint
+def run_environment(session: HarnessSession, suite_file: str, threads: int, seeds: list[int],
+                    suite: Any = None) -> dict[str, Any]:
+    """report.json's ``environment``: the fingerprint (with the devices ``suite``'s stages run on)
+    plus how pytest ran the suite."""
+    from harness.pipeline.environment import fingerprint, stage_devices
 
     keyword = session.config.getoption("keyword") or None
-    return {**fingerprint(threads), "executor": "pytest-xdist" if session.workers else "pytest",
+    devices = stage_devices(suite.cases(seeds=seeds)) if suite is not None else None
+    return {**fingerprint(threads, devices=devices), "executor": "pytest-xdist" if session.workers else "pytest",
             "workers": max(session.workers, 1), "suite_file": suite_file, "project": session.project().to_dict(),
             "seeds": seeds, "k": keyword or session.harness_k}
+
+
+def _suite_or_none(session: HarnessSession, suite_file: str) -> Any:
+    """The suite at ``suite_file`` (for the devices its stages run on); None if it no longer loads."""
+    from harness.errors import HarnessError
+    from harness.pipeline.suite import load_suite
+
+    try:
+        return load_suite(Path(suite_file), project=session.project())
+    except HarnessError:
+        return None
 
 
 def _now() -> str:
@@ -71,7 +85,7 @@ class RunContext:
         self.compare = suite.compare_config()
         self.seeds = list(session.seeds or suite.seeds)
         set_threads(suite.threads)  # before the environment is read: it records what was applied
-        self.environment = run_environment(session, str(suite.path), suite.threads, self.seeds)
+        self.environment = run_environment(session, str(suite.path), suite.threads, self.seeds, suite)
         self.created = _now()
         self.drift: set[str] = set()
         self.notes = self._obsolete_notes()
@@ -187,7 +201,8 @@ class RunBook:
         self.suite: str = props["suite"]
         self.file: str = props["file"]
         self.created: str = props["created"]
-        self.environment = run_environment(session, props["suite_file"], props["threads"], list(props["seeds"]))
+        self.environment = run_environment(session, props["suite_file"], props["threads"], list(props["seeds"]),
+                                           _suite_or_none(session, props["suite_file"]))
         self.results: dict[str, list[CaseResult]] = {}
         self.drift: set[str] = set()
         self.notes: list[str] = []

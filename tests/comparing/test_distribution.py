@@ -247,3 +247,16 @@ def test_too_few_seeds_fail_the_power_check_naming_the_seed_count_that_would_do(
     assert power.status == "fail" and power.slice.endswith("have 16")
     need = int(power.slice.split(" needs ")[1].split()[0])
     assert 32 <= need <= 400
+
+
+def test_a_distribution_check_keeps_its_power_through_report_json():
+    # a resumed run re-reads recorded checks: min_detectable, se and seeds must survive
+    from harness.comparing.distribution import DistributionCheck
+    from harness.comparing.engine import Check
+
+    c = DistributionCheck("hue", "pooled rotation", 3.0, 0.0, 3.0, 6.4, "pass", min_detectable=8.0, seeds=(16, 16),
+                          note="permutation test", se=1.9)
+    back = Check.from_dict(c.to_dict())
+    assert isinstance(back, DistributionCheck) and back.to_dict() == c.to_dict()
+    plain = Check("mean", "ch=Y", 1.0, 1.0, 0.0, 1.0, "pass")
+    assert type(Check.from_dict(plain.to_dict())) is Check
