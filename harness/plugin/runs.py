@@ -227,12 +227,15 @@ class RunBook:
         self.created = min(self.created, props["created"])
         self.drift.update(props.get("drift") or ())
         self.notes += [n for n in props.get("notes") or () if n not in self.notes]
-        mode = "a" if self._csv_started else "w"
-        with open(self.run_dir / "checks.csv", mode, encoding="utf-8", newline="") as fh:
-            if not self._csv_started:
-                fh.write(",".join(CSV_COLUMNS) + "\n")
-            fh.write("".join(checks_csv_rows(c) for c in cases))
-        self._csv_started = True
+        rows = ("" if self._csv_started else ",".join(CSV_COLUMNS) + "\n") + "".join(checks_csv_rows(c) for c in cases)
+        try:
+            with open(self.run_dir / "checks.csv", "a" if self._csv_started else "w", encoding="utf-8",
+                      newline="") as fh:
+                fh.write(rows)
+            self._csv_started = True
+        except OSError as exc:  # a full or read-only disk: said in the summary and notes, the session goes on
+            self.problems.append(f"{nodeid}: its checks.csv rows were not written ({exc.strerror or exc}); "
+                                 f"report.json and cases/ hold its checks")
         if not self._marked:  # report.json twice per run: incomplete at the first result, final at the end;
             # meanwhile load_report merges cases/ into an incomplete report (never a rewrite per item)
             self._report(expected, complete=False).write(self.run_dir)

@@ -83,3 +83,24 @@ def test_both_options_are_refused(pytester, tmp_path):
     result = pytester.runpytest("--harness-report", str(tmp_path), "--harness-suite", "smoke")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*use either --harness-report or --harness-suite, not both*"])
+
+
+def test_an_unwritable_checks_csv_is_a_noted_problem_not_a_crash(tmp_path):
+    """The controller's report hook never raises: a checks.csv it cannot write is said in the notes."""
+    import json as _json
+
+    from harness.naming import case_slug
+    from harness.plugin.runs import RunBook
+    from harness.report.schema import CaseResult
+
+    case = CaseResult("v/p/s1", "v", "p", 1, "pass", None, {}, {}, [])
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / f"{case_slug(case.id)}.json").write_text(_json.dumps({"case": case.to_dict()}))
+    (tmp_path / "checks.csv").mkdir()  # opening it for writing fails with an OSError
+    book = RunBook.__new__(RunBook)
+    book.run_dir, book.created, book.results, book.drift, book.notes, book.problems = tmp_path, "z", {}, set(), [], []
+    book.run_id, book.suite, book.file, book.environment = "r", "s", "f.toml", {}
+    book._csv_started, book._marked = False, True
+    book.add("f.toml::v/p/s1", {"cases": [case.id], "created": "a"}, None)
+    assert list(book.results) == ["f.toml::v/p/s1"]
+    assert book.problems and "checks.csv rows were not written" in book.problems[0]
