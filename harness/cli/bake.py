@@ -55,7 +55,8 @@ def _cmd_bake(args: argparse.Namespace) -> int:
         entries.append((case.id, {"measurement": doc["measurement"], "stages": case.stages,
                                   "environment": report.environment, "pipeline": case.config.get("pipeline", {})}))
     if renders:
-        _calibrate(suite, report, entries, renders, perturb)
+        _calibrate(suite, report, entries, renders, perturb, workers=args.workers,
+                   pythonpath=[str(x) for x in project.pythonpath])
     expected = {c.id for c in suite.cases()}
     prune = store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None) if args.prune else []
     try:
@@ -87,7 +88,8 @@ def _calibration(args: argparse.Namespace, suite) -> tuple[int, tuple[str, ...]]
     return renders, (cal.perturb if cal else ("rerun",))
 
 
-def _calibrate(suite, report, entries: list, renders: int, perturb: tuple[str, ...]) -> None:
+def _calibrate(suite, report, entries: list, renders: int, perturb: tuple[str, ...], *, workers: int = 1,
+               pythonpath: list[str] | None = None) -> None:
     """Render each baked case ``renders`` more times under ``perturb`` and add each slice's
     measured spread to its entry (see :mod:`harness.pipeline.calibration`)."""
     from harness.measuring.result import Measurement
@@ -100,7 +102,8 @@ def _calibrate(suite, report, entries: list, renders: int, perturb: tuple[str, .
     if missing:
         raise ConfigError(f"--calibrate: case(s) {', '.join(missing)} of the report are not in suite {suite.name!r}")
     say(f"calibrating {len(ids)} case(s): {renders} render(s) each ({', '.join(perturb)})")
-    measured = calibration_renders(suite, [by_id[cid] for cid in ids], renders, perturb, progress=say)
+    measured = calibration_renders(suite, [by_id[cid] for cid in ids], renders, perturb, progress=say,
+                                   workers=workers, pythonpath=pythonpath or ())
     for cid, entry in entries:
         got = measured.get(cid) or []
         if len(got) < 1:

@@ -5,6 +5,8 @@ declares in ``[calibrate]`` (``perturb``):
 
 * ``"rerun"``   — a plain re-run with a fresh in-memory stage cache (every render does this),
   which catches nondeterministic stages;
+  every render runs in isolating worker processes, as ``harness run`` does, so a render that
+  hangs past the suite's ``timeout_s`` or crashes its worker is left out, never the bake;
 * ``"jitter"``  — uniform integer jitter of -1..+1 LSB added to the vector's input image
   before the pipeline, seeded per render (render ``i`` uses seed ``i + 1``);
 * ``"threads"`` — render ``i`` runs with 1 thread (even ``i``) or 2 threads (odd ``i``).
@@ -31,32 +33,29 @@ __all__ = ["calibration_renders", "spread_of"]
 
 
 def calibration_renders(suite: Suite, cases: Sequence[Case], renders: int, perturb: Sequence[str],
-                        progress: Callable[[str], None] | None = None) -> dict[str, list[Measurement]]:
-    """``renders`` perturbed measurements of each case (in this process, one after another);
-    a render that errors is left out (its case then has fewer)."""
-    from harness.pipeline.cache import StageCache
-    from harness.pipeline.case import execute_case
-    from harness.pipeline.environment import set_threads
+                        progress: Callable[[str], None] | None = None, *, workers: int = 1,
+                        timeout: float | None = None, pythonpath: Sequence[str] = ()) -> dict[str, list[Measurement]]:
+    """``renders`` perturbed measurements of each case, every render of every case in an isolating
+    worker like ``harness run``'s (``workers`` processes; a case past ``timeout`` seconds, default
+    the suite's ``timeout_s``, or one whose worker crashes, errors); a render that errors is left
+    out (its case then has fewer)."""
+    from harness.pipeline.executors import CaseJob, make_executor
 
     out: dict[str, list[Measurement]] = {c.id: [] for c in cases}
     say = progress or (lambda s: None)
-    try:
-        with tempfile.TemporaryDirectory(prefix="harness-calibrate-") as tmp:
-            for i in range(renders):
-                if "threads" in perturb:
-                    set_threads(1 if i % 2 == 0 else 2)
-                seed = i + 1 if "jitter" in perturb else None
-                for case in cases:
-                    res = execute_case(case, suite, Path(tmp), StageCache(None), input_jitter_seed=seed,
-                                       seeds=[case.seed])  # alone: a fresh cache keeps no other seed
-                    if res.measurement is None:
-                        say(f"calibrate {case.id}: render {i + 1} failed ({res.error}); left out")
-                        continue
-                    out[case.id].append(Measurement.from_dict(res.measurement))
-                say(f"calibrate render {i + 1}/{renders} ({', '.join(perturb)}) of {len(cases)} case(s) done")
-    finally:
-        if "threads" in perturb:
-            set_threads(suite.threads)
+    timeout = timeout if timeout is not None else suite.timeout_s
+    with tempfile.TemporaryDirectory(prefix="harness-calibrate-") as tmp:
+        for i in range(renders):
+            threads = (1 if i % 2 == 0 else 2) if "threads" in perturb else suite.threads
+            # no disk cache and no batching: every render computes every stage, each seed alone
+            job = CaseJob(suite, Path(tmp) / f"render-{i + 1}", None, threads, tuple(pythonpath), seeds=(),
+                          jitter_seed=i + 1 if "jitter" in perturb else None)
+            for res in make_executor("local", workers, timeout).run(list(cases), job):
+                if res.measurement is None:
+                    say(f"calibrate {res.case_id}: render {i + 1} failed ({res.error}); left out")
+                    continue
+                out[res.case_id].append(Measurement.from_dict(res.measurement))
+            say(f"calibrate render {i + 1}/{renders} ({', '.join(perturb)}) of {len(cases)} case(s) done")
     return out
 
 

@@ -48,6 +48,7 @@ class CaseJob:
     cache_max_bytes: int | None = None  # the project's cache_max_mb; None: the cache's default
     seeds: tuple[int, ...] | None = None  # planned seeds (--seeds), cut into batch_seeds chunks; None: the
     # suite's; (): no batching across cases
+    jitter_seed: int | None = None  # calibration renders: +-1 LSB input jitter seeded by it (execute_case)
     _cache: StageCache | None = field(default=None, repr=False, compare=False)
 
     def setup(self) -> None:
@@ -62,7 +63,8 @@ class CaseJob:
     def __call__(self, case: Case, stage_hook=None) -> CaseOutput:
         if self._cache is None:  # one cache per worker process, shared by its cases
             self._cache = StageCache(self.cache_dir, self.cache_max_bytes)
-        return execute_case(case, self.suite, self.run_dir, self._cache, stage_hook=stage_hook, seeds=self.seeds)
+        return execute_case(case, self.suite, self.run_dir, self._cache, stage_hook=stage_hook, seeds=self.seeds,
+                            input_jitter_seed=self.jitter_seed)
 
     def __getstate__(self):
         state = dict(self.__dict__)

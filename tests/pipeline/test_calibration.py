@@ -172,3 +172,33 @@ def test_floor_std_and_spread_of():
     assert sp["mean"][1] == 0.0
     h = [Measurement({"hue": MetricValues(("all",), [v], [0], [0])}) for v in (359.0, 1.0, 0.0)]
     assert spread_of(h[0], h[1:])["hue"][0] == pytest.approx(1.0)  # circular: 359, 1, 0 are 1 degree apart
+
+
+HANGING = '''
+import os, time
+from harness.pipeline.stages import build_backend
+
+def hangs_after_first(image, ctx, strength=0.1):
+    path = os.environ["CAL_TEST_COUNTER"]
+    n = int(open(path).read())
+    open(path, "w").write(str(n + 1))
+    if n >= 1:  # every calibration render hangs (the baked render is the first call)
+        time.sleep(120)
+    return build_backend("denoise", "tv", {"strength": strength})(image, ctx).image
+'''
+
+
+def test_a_hanging_calibration_render_times_out_in_its_worker_and_the_bake_lands(project, capsys):
+    import time
+
+    (project / "cal_hanging_backend.py").write_text(HANGING)
+    text = suite_text('{ backend = "cal_hanging_backend:hangs_after_first" }').replace('seeds = [1]',
+                                                                                    'seeds = [1]\ntimeout_s = 3')
+    suite = write_suite(project, "hang", text)
+    t0 = time.perf_counter()
+    assert cli("bake", suite, project / "b", project / "c", "--calibrate", "2") == 0
+    assert time.perf_counter() - t0 < 60  # two renders, each cut at 3 s, not 2 x 120 s
+    cap = capsys.readouterr()
+    out = cap.out + cap.err
+    assert "render 1 failed" in out and "render 2 failed" in out and "baked without a spread" in out
+    assert "spread" not in doc(project / "b")
