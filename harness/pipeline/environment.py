@@ -128,9 +128,10 @@ def backend_device(backend: Any) -> str:
 def stage_devices(cases: Iterable[Any]) -> list[str]:
     """The devices the stages of ``cases`` (:class:`~harness.pipeline.suite.Case`) run on, sorted.
 
-    Each distinct stage config is built once; one that cannot be built (or resolved) is left
-    out here: its case reports why."""
-    from harness.pipeline.stages.base import build_backend
+    Only a backend whose class can say where it runs (``run_device``) is built, once per distinct
+    stage config; the others run on the CPU.  One that cannot be built (or resolved) is left out
+    here: its case reports why."""
+    from harness.pipeline.stages.base import build_backend, resolve_backend
 
     seen: set[str] = set()
     devices: set[str] = set()
@@ -141,6 +142,9 @@ def stage_devices(cases: Iterable[Any]) -> list[str]:
                 continue
             seen.add(key)
             try:
+                if not hasattr(resolve_backend(spec.stage, spec.backend)[1], "run_device"):
+                    devices.add("cpu")
+                    continue
                 devices.add(backend_device(build_backend(spec.stage, spec.backend, dict(spec.params))))
             except Exception:  # noqa: BLE001 - a probe: the case itself reports a bad backend
                 continue

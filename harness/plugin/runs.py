@@ -41,27 +41,15 @@ class ItemResult:
 
 
 def run_environment(session: HarnessSession, suite_file: str, threads: int, seeds: list[int],
-                    suite: Any = None) -> dict[str, Any]:
-    """report.json's ``environment``: the fingerprint (with the devices ``suite``'s stages run on)
-    plus how pytest ran the suite."""
-    from harness.pipeline.environment import fingerprint, stage_devices
+                    devices: list[str] | None = None) -> dict[str, Any]:
+    """report.json's ``environment``: the fingerprint (with the ``devices`` the suite's stages run
+    on) plus how pytest ran the suite."""
+    from harness.pipeline.environment import fingerprint
 
     keyword = session.config.getoption("keyword") or None
-    devices = stage_devices(suite.cases(seeds=seeds)) if suite is not None else None
     return {**fingerprint(threads, devices=devices), "executor": "pytest-xdist" if session.workers else "pytest",
             "workers": max(session.workers, 1), "suite_file": suite_file, "project": session.project().to_dict(),
             "seeds": seeds, "k": keyword or session.harness_k}
-
-
-def _suite_or_none(session: HarnessSession, suite_file: str) -> Any:
-    """The suite at ``suite_file`` (for the devices its stages run on); None if it no longer loads."""
-    from harness.errors import HarnessError
-    from harness.pipeline.suite import load_suite
-
-    try:
-        return load_suite(Path(suite_file), project=session.project())
-    except HarnessError:
-        return None
 
 
 def _now() -> str:
@@ -73,7 +61,7 @@ class RunContext:
 
     def __init__(self, session: HarnessSession, suite: Suite, file_nodeid: str, run_id: str) -> None:
         from harness.pipeline.baselines import BaselineStore
-        from harness.pipeline.environment import set_threads
+        from harness.pipeline.environment import set_threads, stage_devices
 
         project = session.project()
         self.session = session
@@ -85,7 +73,8 @@ class RunContext:
         self.compare = suite.compare_config()
         self.seeds = list(session.seeds or suite.seeds)
         set_threads(suite.threads)  # before the environment is read: it records what was applied
-        self.environment = run_environment(session, str(suite.path), suite.threads, self.seeds, suite)
+        self.devices = stage_devices(suite.cases(seeds=self.seeds))
+        self.environment = run_environment(session, str(suite.path), suite.threads, self.seeds, self.devices)
         self.created = _now()
         self.drift: set[str] = set()
         self.notes = self._obsolete_notes()
@@ -109,7 +98,7 @@ class RunContext:
     def props(self, result: ItemResult) -> dict[str, Any]:
         """What the owner needs to find and assemble the item's cases (``user_properties``)."""
         return {"run_dir": str(self.run_dir), "run_id": self.run_id, "suite": self.suite.name, "file": self.file,
-                "suite_file": str(self.suite.path), "threads": self.suite.threads, "seeds": self.seeds,
+                "suite_file": str(self.suite.path), "threads": self.suite.threads, "seeds": self.seeds, "devices": self.devices,
                 "created": self.created, "cases": result.case_ids, "drift": sorted(self.drift), "notes": self.notes}
 
     def execute(self, cases: Sequence[Case], *, group: bool) -> ItemResult:
@@ -202,7 +191,7 @@ class RunBook:
         self.file: str = props["file"]
         self.created: str = props["created"]
         self.environment = run_environment(session, props["suite_file"], props["threads"], list(props["seeds"]),
-                                           _suite_or_none(session, props["suite_file"]))
+                                           props.get("devices"))
         self.results: dict[str, list[CaseResult]] = {}
         self.drift: set[str] = set()
         self.notes: list[str] = []

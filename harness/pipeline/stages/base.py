@@ -41,7 +41,7 @@ from harness.pipeline.stages import catalog
 from harness.registry import import_object
 from harness.validate import ParamWhere, interval
 
-__all__ = ["STAGES", "StageContext", "StageResult", "Backend", "register", "spec", "build_backend",
+__all__ = ["STAGES", "StageContext", "StageResult", "Backend", "register", "spec", "build_backend", "resolve_backend",
            "backend_config", "run_stage", "validate_output", "FunctionBackend", "cv2_module", "binary_mask",
            "BatchBackend", "batch_call", "run_stage_batch"]
 
@@ -198,6 +198,18 @@ class FunctionBackend:
         return StageResult(image=arr)
 
 
+def resolve_backend(stage: str, name: str) -> tuple[str | None, Any]:
+    """``(catalogue target or None, the class or function)`` that backend ``name`` of ``stage`` names;
+    a ConfigError for an unknown name.  Nothing is instantiated."""
+    target = catalog.lookup(stage, name)
+    if target is not None:
+        return target, import_object(target)
+    if ":" in name:
+        return None, import_object(name)
+    raise ConfigError(f"unknown {stage} backend {name!r}; allowed: {', '.join(catalog.names(stage))} "
+                      f"or 'module:attr'")
+
+
 def build_backend(stage: str, name: str, params: Mapping[str, Any] | None = None):
     """Instantiate backend ``name`` of ``stage`` with validated ``params``.
 
@@ -211,14 +223,7 @@ def build_backend(stage: str, name: str, params: Mapping[str, Any] | None = None
         raise ConfigError(f"{stage}: backend name must be a non-empty string, got {name!r}")
     params = dict(params or {})
     label = f"{stage} backend {name!r}"
-    target = catalog.lookup(stage, name)
-    if target is not None:
-        obj = import_object(target)
-    elif ":" in name:
-        obj = import_object(name)
-    else:
-        raise ConfigError(f"unknown {stage} backend {name!r}; allowed: {', '.join(catalog.names(stage))} "
-                          f"or 'module:attr'")
+    target, obj = resolve_backend(stage, name)
     if inspect.isclass(obj):
         pcls = getattr(obj, "Params", None)
         if pcls is None or not dataclasses.is_dataclass(pcls):
