@@ -99,15 +99,9 @@ def flattened_patch(img, frac=0.02):
 
 
 def hue_drift(img, degrees=4.0):
-    x = img.astype(np.float64)
-    y = x @ np.array([0.299, 0.587, 0.114])
-    cb, cr = 0.564 * (x[..., 2] - y), 0.713 * (x[..., 0] - y)
-    t = np.radians(degrees)
-    cb2, cr2 = cb * np.cos(t) - cr * np.sin(t), cb * np.sin(t) + cr * np.cos(t)
-    r = y + cr2 / 0.713
-    b = y + cb2 / 0.564
-    g = (y - 0.299 * r - 0.114 * b) / 0.587
-    return _q(np.stack([r, g, b], axis=2))
+    from harness.comparing.power import rotate_hue
+
+    return rotate_hue(img, degrees)
 
 
 def over_denoise(img):

@@ -57,17 +57,6 @@ def chunk_of(seed: int, seeds: Sequence[int], size: int) -> list[int]:
     return planned[start:start + size]
 
 
-def _differing_px(a: Any, b: Any) -> int:
-    """Pixels (of an image or a mask) that differ; all of them when the shapes do."""
-    if a is None or b is None:
-        return 0 if a is None and b is None else 1
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape:
-        return max(a.shape[0] * a.shape[1] if a.ndim >= 2 else a.size, 1)
-    d = a != b
-    return int(d.any(axis=-1).sum()) if d.ndim == 3 else int(d.sum())
-
-
 def cached_stage(stage: str, backend: Any, bconf: dict[str, Any], cache: StageCache, seed: int,
                  chunk: Sequence[int], key_of: Callable[[int], str], image: np.ndarray,
                  ctx_of: Callable[[int], Any], config: dict[str, Any], run_alone: Callable[[], Any]):
@@ -117,6 +106,7 @@ def _chunk_lock(cache: StageCache, first_key: str, chunk: Sequence[int]):
 def _render_chunk(stage, backend, bconf, cache, seed, chunk, key_of, image, ctx_of, config):
     """Render ``seed`` and the chunk's uncached seeds in one call; put each; return ``seed``'s entry
     (None when batching was refused or failed: the caller renders ``seed`` alone)."""
+    from harness.pipeline.rerun import differing_px
     from harness.pipeline.stages.base import run_stage, run_stage_batch
 
     todo = [seed] + [s for s in chunk if s != seed and cache.get(key_of(s)) is None]
@@ -137,7 +127,7 @@ def _render_chunk(stage, backend, bconf, cache, seed, chunk, key_of, image, ctx_
     seconds = time.perf_counter() - t0
     if check not in _CHECKED:
         alone = run_stage(backend, image, ctx_of(seed))
-        px = _differing_px(alone.image, results[0].image) + _differing_px(alone.mask, results[0].mask)
+        px = differing_px(alone.image, results[0].image)[0] + differing_px(alone.mask, results[0].mask)[0]
         if px == 0:
             _CHECKED.add(check)
         else:

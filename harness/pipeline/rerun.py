@@ -24,7 +24,7 @@ import numpy as np
 
 from harness.pipeline.expectations import EXPECT_METRIC, ExpectationCheck
 
-__all__ = ["RERUN_SLICE", "compare_runs", "determinism_settings"]
+__all__ = ["RERUN_SLICE", "compare_runs", "determinism_settings", "differing_px"]
 
 RERUN_SLICE = "rerun_identical"
 
@@ -81,7 +81,7 @@ def determinism_settings(stage_configs: list[dict[str, Any]], stage_infos: dict[
             "stages": stages, "torch": _torch_flags()}
 
 
-def _px(a: Any, b: Any) -> tuple[int, float]:
+def differing_px(a: Any, b: Any) -> tuple[int, float]:
     """(pixels that differ, max |difference|); a shape change counts every pixel of the larger."""
     if a is None or b is None:
         return (0, 0.0) if a is None and b is None else (1, float("inf"))
@@ -109,8 +109,8 @@ def compare_runs(first: Outputs, second: Outputs | str) -> tuple[ExpectationChec
     for stage in first:
         img_a, mask_a = first[stage]
         img_b, mask_b = second.get(stage, (None, None))
-        n_img, m_img = _px(img_a, img_b)
-        n_mask, m_mask = _px(mask_a, mask_b)
+        n_img, m_img = differing_px(img_a, img_b)
+        n_mask, m_mask = differing_px(mask_a, mask_b)
         diffs[stage] = n_img + n_mask
         if diffs[stage] and first_diff is None:
             first_diff, first_max = stage, max(m_img, m_mask)

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.comparing.power import rotate_hue
 from harness.pipeline.cross import (Side, content_scale, cross_checks, hf_energy, judge_cross,
                                     luma_spectrum, plan_cross)
 from harness.pipeline.suite import CrossCheck, load_suite
@@ -21,16 +22,6 @@ def colourful(h=96, w=96, seed=0):
     yy, xx = np.mgrid[0:h, 0:w]
     img = np.stack([120 + 60 * np.sin(xx / 7.0), 100 + 40 * np.cos(yy / 5.0), 60 + 20 * np.sin((xx + yy) / 9)], -1)
     return np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
-
-
-def rotate_hue(img, deg):
-    """Every pixel's (Cb, Cr) turned by ``deg`` (BT.601), luma kept."""
-    f = img.astype(np.float64)
-    y = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
-    z = (0.564 * (f[..., 2] - y) + 1j * 0.713 * (f[..., 0] - y)) * np.exp(1j * np.radians(deg))
-    r, b = y + z.imag / 0.713, y + z.real / 0.564
-    g = (y - 0.299 * r - 0.114 * b) / 0.587
-    return np.clip(np.rint(np.stack([r, g, b], -1)), 0, 255).astype(np.uint8)
 
 
 def grating(w=64, k=38):
