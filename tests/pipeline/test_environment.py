@@ -51,11 +51,11 @@ def test_rapidocr_detects_with_the_session_of_the_configured_count(two_threads, 
 
 def test_ncnn_and_torch_follow_the_configured_count(two_threads):
     from harness.pipeline.stages import build_backend
-    from harness.pipeline.stages.upscale import REALESRGAN_MODELS, _net
+    from harness.pipeline.stages.sr import REALESRGAN_MODELS, load_net
 
     sr = build_backend("upscale", "realesrgan", {})
     assert sr.num_threads() == 2
-    assert _net(REALESRGAN_MODELS[("animavideov3", 2)], sr.num_threads()).opt.num_threads == 2
+    assert load_net(REALESRGAN_MODELS[("animavideov3", 2)], sr.num_threads()).opt.num_threads == 2
     assert build_backend("upscale", "realesrgan", {"threads": 3}).num_threads() == 3  # an explicit parameter wins
 
     torch = pytest.importorskip("torch")

@@ -106,6 +106,16 @@ def _resize(arr: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.asarray(Image.fromarray(arr).resize((w, h), Image.Resampling.LANCZOS))
 
 
+def _model_input(image: np.ndarray) -> tuple[tuple[int, int], tuple[int, int], Any]:
+    """``((h, w), (h8, w8), PIL image)``: the caller's size, the model's (multiples of 8) and the
+    image resized to it."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    h8, w8 = _round8(h), _round8(w)
+    return (h, w), (h8, w8), Image.fromarray(_resize(np.ascontiguousarray(image), w8, h8))
+
+
 def _to_uint8(img: Any, label: str, which: str = "") -> np.ndarray:
     a = np.asarray(img, dtype=np.float32)
     if not np.all(np.isfinite(a)):
@@ -345,14 +355,11 @@ class SDImg2Img(_Generates):
         strength: float = spec(0.5, 0.01, 1.0)
 
     def _prepare(self, image: np.ndarray, ctx: StageContext) -> _Job | StageResult:
-        from PIL import Image
-
         passed = self._no_prompt(image, ctx)
         if passed is not None:
             return passed
-        h, w = image.shape[:2]
-        src = Image.fromarray(_resize(np.ascontiguousarray(image), _round8(w), _round8(h)))
-        return _Job(ctx, (h, w), (_round8(h), _round8(w)), {"image": src})
+        size, size8, src = _model_input(image)
+        return _Job(ctx, size, size8, {"image": src})
 
     def _call_kwargs(self, shape: tuple) -> dict[str, Any]:
         return {"strength": self.params.strength}
@@ -372,12 +379,10 @@ class SDInpaint(_SDBackend):
         m = binary_mask(ctx, image.shape[:2], self.label)
         if not m.any():
             return StageResult(image=image.copy(), info={"filled_px": 0})
-        h, w = image.shape[:2]
-        h8, w8 = _round8(h), _round8(w)
-        src = Image.fromarray(_resize(np.ascontiguousarray(image), w8, h8))
+        size, (h8, w8), src = _model_input(image)
         # the model's mask: nearest-resized, so the hole it sees covers exactly the pixels we keep
         mask = Image.fromarray(m.astype(np.uint8) * 255).resize((w8, h8), Image.Resampling.NEAREST)
-        return _Job(ctx, (h, w), (h8, w8), {"image": src, "mask_image": mask}, extra=(image, m))
+        return _Job(ctx, size, (h8, w8), {"image": src, "mask_image": mask}, extra=(image, m))
 
     def _call_kwargs(self, shape: tuple) -> dict[str, Any]:
         return {"height": shape[0], "width": shape[1], "strength": self.params.strength}
@@ -399,11 +404,8 @@ class SDUpscale(_SDBackend):
         noise_level: int = spec(20, 0, 350)
 
     def _prepare(self, image: np.ndarray, ctx: StageContext) -> _Job | StageResult:
-        from PIL import Image
-
-        h, w = image.shape[:2]
-        src = Image.fromarray(_resize(np.ascontiguousarray(image), _round8(w), _round8(h)))
-        return _Job(ctx, (h, w), (_round8(h), _round8(w)), {"image": src})
+        size, size8, src = _model_input(image)
+        return _Job(ctx, size, size8, {"image": src})
 
     def _call_kwargs(self, shape: tuple) -> dict[str, Any]:
         return {"noise_level": self.params.noise_level}

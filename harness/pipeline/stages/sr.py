@@ -64,7 +64,7 @@ from harness.imageio import float_to_uint8
 from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, register, spec
 
 __all__ = ["RealESRGAN", "RealCUGAN", "Waifu2x", "RealSR", "REALESRGAN_MODELS", "REALCUGAN_MODELS",
-           "WAIFU2X_MODELS", "REALSR_MODELS", "NetSpec", "upscale_tiled", "model_files", "_net"]
+           "WAIFU2X_MODELS", "REALSR_MODELS", "NetSpec", "upscale_tiled", "model_files", "load_net"]
 
 # ----------------------------------------------------------------------------- the runner
 
@@ -280,11 +280,6 @@ REALSR_MODELS = {("df2k", 4): "REALSR_DF2K_UP4X"}
 _RESRGAN_PAD = 16  # overlap border per tile, in input px: 10 (ncnn-vulkan's prepadding) still left 20-level seams
 
 
-def _net(stem: str, threads: int):
-    """The cached ncnn net of ``stem`` with ``threads`` threads."""
-    return load_net(stem, threads)
-
-
 class _NcnnUpscale(BackendBase):
     """Shared behaviour: model table lookup (ConfigError), threads, weight files, tiled run."""
 
@@ -303,7 +298,9 @@ class _NcnnUpscale(BackendBase):
                               f"available: {ok}")
 
     def key(self) -> tuple:
-        return self.params.model, self.params.scale
+        """The model table's key: (model, scale), plus the noise level for families that have one."""
+        p = self.params
+        return (p.model, p.scale) + ((p.noise,) if hasattr(p, "noise") else ())
 
     def stem(self) -> str:
         return self.models[self.key()]
@@ -354,9 +351,6 @@ class RealCUGAN(_NcnnUpscale):
         tile: int = spec(256, 32, 2048)  # larger than elsewhere: each extra tile costs an SE sync
         threads: int = spec(0, 0, 64)
 
-    def key(self) -> tuple:
-        return self.params.model, self.params.scale, self.params.noise
-
     def net_spec(self) -> NetSpec:
         s = self.params.scale
         crop = {2: 18, 3: 14, 4: 19}[s]
@@ -375,9 +369,6 @@ class Waifu2x(_NcnnUpscale):
         noise: int = spec(-1, -1, 3)  # -1 none, 0..3 denoise level (upstream's -n)
         tile: int = spec(256, 32, 2048)
         threads: int = spec(0, 0, 64)
-
-    def key(self) -> tuple:
-        return self.params.model, self.params.scale, self.params.noise
 
     def net_spec(self) -> NetSpec:
         crop = 18 if self.params.model == "cunet" else 7

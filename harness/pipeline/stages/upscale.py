@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
-from harness.pipeline.stages.sr import REALESRGAN_MODELS, RealESRGAN, _net  # noqa: F401  (moved to sr)
+from harness.pipeline.stages.sr import REALESRGAN_MODELS, RealESRGAN  # noqa: F401  (moved to sr)
 from harness.pipeline.stages.guided import Guided  # noqa: F401 - its catalog name is upscale:Guided
 
 __all__ = ["Lanczos", "Bicubic", "Nearest", "Guided", "RealESRGAN", "REALESRGAN_MODELS"]
