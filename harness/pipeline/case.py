@@ -15,6 +15,7 @@ nothing, a rejected mask, an erased anchor) cannot make the case pass.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from contextlib import contextmanager
@@ -177,21 +178,17 @@ def _execute(case: Case, suite: Suite, run_dir: Path, cache: StageCache, input_j
                 continue
             if spec.stage == "upscale":
                 ctx.guide = image
-            key = stage_key(spec.stage, bconf, backend, case.seed, image, ctx.mask,
-                        ctx.truth_mask if spec.stage in ("detect", "mask") else None,
+            stage_in = (image, ctx.mask, ctx.truth_mask if spec.stage in ("detect", "mask") else None,
                         ctx.anchors if spec.stage == "mask" else None, ctx.guide if spec.stage == "upscale" else None)
             t0 = time.perf_counter()
-            if spec.stage == "generate" and len(chunk) > 1:  # a seed-independent input: batched seeds
-                with at(f"stage {spec.stage} (backend {spec.backend!r})"):
-                    hit = _batched_generate(backend, bconf, cache, case.seed, chunk, image, ctx, config)
-            else:
-                hit = cache.get(key)
-                config.setdefault("cache", {})[spec.stage] = "miss" if hit is None else "hit"
-            if hit is None:
-                with at(f"stage {spec.stage} (backend {spec.backend!r})"):
-                    result = run_stage(backend, image, ctx)
-                hit = (result.image, result.mask, dict(result.info))
-                cache.put(key, *hit)
+            # from the cache, else computed; the generate stage of a vector with its own image (img2img)
+            # has a seed-independent input, so a batching backend renders its chunk of seeds at once
+            with at(f"stage {spec.stage} (backend {spec.backend!r})"):
+                hit = cached_stage(spec.stage, backend, bconf, cache, case.seed,
+                                   chunk if spec.stage == "generate" else [case.seed],
+                                   lambda s: stage_key(spec.stage, bconf, backend, s, *stage_in),  # noqa: B023
+                                   image, lambda s: dataclasses.replace(ctx, seed=s), config,  # (used at once)
+                                   lambda: run_stage(backend, image, ctx))  # noqa: B023
             timings[spec.stage] = time.perf_counter() - t0
             out_img, out_mask, info = hit
             captured["outputs"][spec.stage], captured["infos"][spec.stage] = (out_img, out_mask), info
@@ -233,20 +230,6 @@ def _execute(case: Case, suite: Suite, run_dir: Path, cache: StageCache, input_j
         tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
         return CaseOutput(case.id, None, stages, timings, artifacts, config,
                           f"{type(exc).__name__}: {exc} [{tb}]")
-
-
-def _batched_generate(backend, bconf: dict, cache: StageCache, seed: int, chunk: Sequence[int], image: np.ndarray,
-                      ctx, config: dict):
-    """The generate stage of a vector with its own image (img2img): :func:`cached_stage` over ``chunk``."""
-    import dataclasses
-
-    from harness.pipeline.stages import run_stage
-
-    def key_of(s: int) -> str:  # what the one-by-one path keys (no mask, truth mask, anchors or guide)
-        return stage_key("generate", bconf, backend, s, image, None, None, None, None)
-
-    return cached_stage("generate", backend, bconf, cache, seed, chunk, key_of, image,
-                        lambda s: dataclasses.replace(ctx, seed=s), config, lambda: run_stage(backend, image, ctx))
 
 
 def jitter_lsb(image: np.ndarray, seed: int) -> np.ndarray:
@@ -363,8 +346,6 @@ def _joined(*parts: str | None) -> str | None:
 
 def _seed_expectations(cases: Sequence[Case], outputs: Sequence[CaseOutput]) -> list[Check]:
     """Every seed's absolute checks, each slice suffixed with ``seed=N``."""
-    import dataclasses
-
     return [dataclasses.replace(c, slice=f"{c.slice} seed={case.seed}")
             for case, out in zip(cases, outputs) for c in out.expectations]
 
