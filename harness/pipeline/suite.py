@@ -64,11 +64,12 @@ if TYPE_CHECKING:
     from harness.pipeline.vectors import Vector
     from harness.project import Project
 
-__all__ = ["Suite", "Calibration", "DistributionConfig", "CrossCheck", "PERTURBATIONS", "Pipeline", "StageSpec", "Case", "load_suite", "find_suite", "match_k", "parse_seeds",
-           "load_tolerances"]
+__all__ = ["Suite", "Calibration", "DistributionConfig", "CrossCheck", "PERTURBATIONS", "Pipeline", "StageSpec", "Case",
+           "load_suite", "find_suite", "match_k", "parse_seeds", "load_tolerances"]
 
+# sorted: error messages list them in this order
 _TOP_KEYS = ("batch_seeds", "calibrate", "compare", "cross", "description", "distribution", "measure", "mode", "name",
-             "pipelines", "rerun_check", "seeds", "threads", "timeout_s", "tolerances", "vectors")  # sorted: error messages list them in this order
+             "pipelines", "rerun_check", "seeds", "threads", "timeout_s", "tolerances", "vectors")
 _TOLERANCE_KEYS = ("abs_tol", "direction", "gating", "metric", "rel_tol", "slice")
 _MODES = ("paired", "distribution")
 PERTURBATIONS = ("jitter", "rerun", "threads")  # benign perturbations a [calibrate] table may declare

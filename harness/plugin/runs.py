@@ -98,8 +98,9 @@ class RunContext:
     def props(self, result: ItemResult) -> dict[str, Any]:
         """What the owner needs to find and assemble the item's cases (``user_properties``)."""
         return {"run_dir": str(self.run_dir), "run_id": self.run_id, "suite": self.suite.name, "file": self.file,
-                "suite_file": str(self.suite.path), "threads": self.suite.threads, "seeds": self.seeds, "devices": self.devices,
-                "created": self.created, "cases": result.case_ids, "drift": sorted(self.drift), "notes": self.notes}
+                "suite_file": str(self.suite.path), "threads": self.suite.threads, "seeds": self.seeds,
+                "devices": self.devices, "created": self.created, "cases": result.case_ids, "drift": sorted(self.drift),
+                "notes": self.notes}
 
     def execute(self, cases: Sequence[Case], *, group: bool) -> ItemResult:
         """Run the item's case (or, for a distribution group, all its seeds) and write the case files."""
