@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-__all__ = ["NAME_RE", "CASE_ID_RE", "RUN_STAMP_FORMAT", "CROSS_SEP", "case_id", "case_slug", "check_case_id",
+__all__ = ["DISTRIBUTION", "NAME_RE", "CASE_ID_RE", "RUN_STAMP_FORMAT", "CROSS_SEP", "case_id", "case_slug", "check_case_id",
            "check_name", "cross_pipeline", "group_id", "is_cross", "run_stamp", "run_id"]
 
+#: The distribution name on the package index (``pip install image-harness``); the import
+#: package and the command stay ``harness``. "harness" itself is an unrelated project there.
+DISTRIBUTION = "image-harness"
 #: A suite, pipeline or vector name: letters, digits, '_', '.', '-' (not starting with '.' or '-').
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 #: Run folders are "<stamp>-<suite>", the stamp a UTC second, so they sort by time.

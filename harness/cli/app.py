@@ -58,7 +58,9 @@ def _version() -> str:
     try:
         from importlib.metadata import version
 
-        return version("harness")
+        from harness.naming import DISTRIBUTION
+
+        return version(DISTRIBUTION)
     except Exception:  # noqa: BLE001 - metadata missing in a source checkout
         return "unknown"
 

@@ -28,6 +28,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.naming import DISTRIBUTION
+
 __all__ = ["fingerprint", "set_threads", "configured_threads", "apply_torch_threads", "package_versions",
            "threads_applied", "backend_device", "stage_devices"]
 
@@ -98,7 +100,9 @@ def _versions() -> tuple[tuple[str, str], ...]:
     out = []
     for pkg in _PACKAGES:
         try:
-            out.append((pkg, metadata.version(pkg)))
+            # harness is published as "image-harness" (the name "harness" on PyPI is another
+            # project); it is recorded under "harness", as baselines always have.
+            out.append((pkg, metadata.version(DISTRIBUTION if pkg == "harness" else pkg)))
         except metadata.PackageNotFoundError:
             continue
     return tuple(out)
