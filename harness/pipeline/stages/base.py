@@ -41,12 +41,27 @@ from harness.pipeline.stages import catalog
 from harness.registry import import_object
 from harness.validate import ParamWhere, interval
 
-__all__ = ["STAGES", "StageContext", "StageResult", "Backend", "register", "spec", "build_backend", "resolve_backend",
+__all__ = ["STAGES", "Guide", "StageContext", "StageResult", "Backend", "register", "spec", "build_backend", "resolve_backend",
            "backend_config", "run_stage", "validate_output", "FunctionBackend", "cv2_module", "binary_mask",
            "BatchBackend", "batch_call", "run_stage_batch"]
 
 STAGES = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
 MASK_STAGES = ("detect", "mask")
+
+
+@dataclass(frozen=True)
+class Guide:
+    """A full-resolution image from an earlier stage that a guided upscaler follows
+    (:mod:`harness.pipeline.stages.guided`; built by :mod:`harness.pipeline.guides`)."""
+
+    name: str  # where it came from, as the suite names it: "stage:source"
+    image: np.ndarray  # (Hg, Wg, 3) uint8, normally the upscale's output size
+    exclude: np.ndarray | None = None  # (Hg, Wg) bool: where the guide does not show the input's content
+    info: dict[str, Any] = field(default_factory=dict)  # JSON-serialisable: how it was made (recorded)
+
+    def key_parts(self) -> tuple:
+        """Everything a cached result depends on, as flat parts of a cache key (arrays by content)."""
+        return (self.name, self.image, self.exclude, self.info)
 
 
 @dataclass
@@ -57,7 +72,7 @@ class StageContext:
     mask: np.ndarray | None = None  # current soft mask, (H, W) float32 in [0, 1]
     truth_mask: np.ndarray | None = None  # the vector's exact overlay mask, (H, W) float32
     anchors: np.ndarray | None = None  # (H, W) bool: protected texture regions ("texture anchors")
-    guide: np.ndarray | None = None  # pre-upscale image, (H, W, 3) uint8, for guided upscaling
+    guide: Guide | None = None  # a full-resolution guide image for the upscale stage (backend "guided")
     prompt: str | None = None  # a prompt vector's text, for generate backends
     negative_prompt: str | None = None
 
