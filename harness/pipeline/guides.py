@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.pipeline.stages.base import Guide
+from harness.pipeline.stages.guide import Guide
 
 __all__ = ["build_guide", "source_guide", "check_source", "check_suite_guides"]
 

@@ -19,7 +19,7 @@ from harness.errors import ConfigError
 from harness.pipeline import guides
 from harness.pipeline.cache import StageCache
 from harness.pipeline.case import execute_case
-from harness.pipeline.stages.base import Guide
+from harness.pipeline.stages.guide import Guide
 from harness.pipeline.suite import load_suite
 from harness.pipeline.vectors import load_vector, render
 from harness.pipeline.vectors.rendering import _fit

@@ -38,6 +38,7 @@ import numpy as np
 from harness.imageio import float_to_uint8
 from harness.errors import ConfigError, StageError
 from harness.pipeline.stages import catalog
+from harness.pipeline.stages.guide import Guide
 from harness.registry import import_object
 from harness.validate import ParamWhere, interval
 
@@ -47,21 +48,6 @@ __all__ = ["STAGES", "Guide", "StageContext", "StageResult", "Backend", "registe
 
 STAGES = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
 MASK_STAGES = ("detect", "mask")
-
-
-@dataclass(frozen=True)
-class Guide:
-    """A full-resolution image from an earlier stage that a guided upscaler follows
-    (:mod:`harness.pipeline.stages.guided`; built by :mod:`harness.pipeline.guides`)."""
-
-    name: str  # where it came from, as the suite names it: "stage:source"
-    image: np.ndarray  # (Hg, Wg, 3) uint8, normally the upscale's output size
-    exclude: np.ndarray | None = None  # (Hg, Wg) bool: where the guide does not show the input's content
-    info: dict[str, Any] = field(default_factory=dict)  # JSON-serialisable: how it was made (recorded)
-
-    def key_parts(self) -> tuple:
-        """Everything a cached result depends on, as flat parts of a cache key (arrays by content)."""
-        return (self.name, self.image, self.exclude, self.info)
 
 
 @dataclass

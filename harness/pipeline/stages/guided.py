@@ -44,7 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.errors import ConfigError, StageError
-from harness.pipeline.stages.base import BackendBase, Guide, StageContext, StageResult, cv2_module, register, spec
+from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
+from harness.pipeline.stages.guide import Guide
 
 __all__ = ["Guided", "GUIDE_STAGES", "box_mean", "local_gains", "guided_upsample", "usable_windows"]
 

@@ -16,7 +16,7 @@ from stage_helpers import photo, psnr
 
 from harness.errors import ConfigError, StageError
 from harness.pipeline.stages import StageContext, build_backend, run_stage
-from harness.pipeline.stages.base import Guide
+from harness.pipeline.stages.guide import Guide
 from harness.pipeline.stages.guided import box_mean, guided_upsample, local_gains
 
 SOURCE = "stage:source"
