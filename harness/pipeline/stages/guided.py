@@ -34,7 +34,7 @@ pixel), when it is area-downsampled to it (``info["guide_resized_from"]``); a sm
 refused (StageError): enlarged, it would hold nothing finer than the input.
 
 Cost: box filters by integral images (exact, windows clipped at the border) on ~21 channels
-and a batched 3x3 solve: ~0.3 s for 256x256 -> 512x512 on one core.
+and a batched 3x3 solve: ~0.5 s for 256x256 -> 512x512 on one core.
 """
 
 from __future__ import annotations
