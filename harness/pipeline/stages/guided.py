@@ -170,6 +170,8 @@ class Guided(BackendBase):
                              f"{p.guide!r}")
         g, ex, info = _fit_guide(ctx.guide, (h * s, w * s))
         if ctx.mask is not None:  # what the pipeline removed: the source still shows it there
+            if np.shape(ctx.mask) != (h, w):
+                raise StageError(f"{_LABEL}: mask shape {np.shape(ctx.mask)} does not match the image {(h, w)}")
             removed = np.repeat(np.repeat(np.asarray(ctx.mask) > 0, s, axis=0), s, axis=1)
             ex = removed if ex is None else ex | removed
         r = p.radius or 2 * s

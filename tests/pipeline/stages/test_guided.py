@@ -174,6 +174,8 @@ def test_the_pipelines_mask_is_left_out_like_an_exclusion(masked):
     by_mask = upscale(lr, Guide(SOURCE, other), mask=mask)
     assert np.array_equal(by_mask.image, upscale(lr, Guide(SOURCE, hr, exclude)).image)
     assert by_mask.info["excluded_share"] == round(32 * 32 / 192 ** 2, 6)
+    with pytest.raises(StageError, match=r"mask shape \(48, 48\) does not match the image \(96, 96\)"):
+        upscale(lr, Guide(SOURCE, hr), mask=mask[:48, :48])
 
 
 # --- sizes, configuration --------------------------------------------------------------------------------------
