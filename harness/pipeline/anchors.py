@@ -29,9 +29,9 @@ ANCHOR_BANDS = ("high", "top")
 NOISE_K = 4.0
 
 # The interpolation the reference (the clean source) is resized with to the output size:
-# the upscale backend's own kernel (``guided`` starts from bicubic), Lanczos otherwise.
+# the upscale backend's own kernel (``guided`` and ``edge_aware`` start from bicubic), Lanczos otherwise.
 RESAMPLING = {"lanczos": "INTER_LANCZOS4", "bicubic": "INTER_CUBIC", "guided": "INTER_CUBIC",
-              "nearest": "INTER_NEAREST"}
+              "edge_aware": "INTER_CUBIC", "nearest": "INTER_NEAREST"}
 
 
 def _resample(name: str) -> int:

@@ -176,10 +176,15 @@ def _execute(case: Case, suite: Suite, run_dir: Path, cache: StageCache, input_j
                 stages["inpaint.skipped"] = 1.0
                 log.skipped("inpaint")
                 continue
-            if spec.stage == "upscale":
-                ctx.guide = image
+            if spec.stage == "upscale":  # a full-resolution guide image, for backends that follow one
+                from harness.pipeline.guides import build_guide
+
+                ctx.guide = build_guide(backend, vector, rendered)
+                if ctx.guide is not None:
+                    save("upscale_guide", ctx.guide.image)
+            guide_key = ctx.guide.key_parts() if spec.stage == "upscale" and ctx.guide is not None else (None,)
             stage_in = (image, ctx.mask, ctx.truth_mask if spec.stage in ("detect", "mask") else None,
-                        ctx.anchors if spec.stage == "mask" else None, ctx.guide if spec.stage == "upscale" else None)
+                        ctx.anchors if spec.stage == "mask" else None, *guide_key)
             t0 = time.perf_counter()
             # from the cache, else computed; the generate stage of a vector with its own image (img2img)
             # has a seed-independent input, so a batching backend renders its chunk of seeds at once

@@ -277,6 +277,9 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
     compare = compare_config_from(p, raw)
     calibrate = _calibration(w, raw["calibrate"]) if "calibrate" in raw else None
     pipelines = _pipelines(w, raw.get("pipelines"), vectors)
+    from harness.pipeline.guides import check_suite_guides
+
+    check_suite_guides(w, pipelines, {v: known[v] for v in vectors})  # upscale guides the vectors can give
     batch_seeds = w.integer("batch_seeds", raw.get("batch_seeds", 1), 1, 256)
     rerun_check = w.boolean("rerun_check", raw.get("rerun_check", False))
     distribution = _distribution(w, raw["distribution"]) if "distribution" in raw else DistributionConfig()

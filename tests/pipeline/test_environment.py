@@ -94,8 +94,8 @@ def test_fingerprint_device_is_where_the_run_s_backends_run(monkeypatch):
         return SimpleNamespace(pipeline=SimpleNamespace(stages=[SimpleNamespace(stage=s, backend=b, params=p)
                                                                 for s, b, p in stages]))
 
-    cases = [case(("generate", "sd", {}), ("upscale", "guided", {"scale": 2})),
-             case(("denoise", "nlmeans", {}), ("upscale", "guided", {"scale": 9}))]  # a bad config: left out
+    cases = [case(("generate", "sd", {}), ("upscale", "edge_aware", {"scale": 2})),
+             case(("denoise", "nlmeans", {}), ("upscale", "edge_aware", {"scale": 9}))]  # a bad config: left out
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert stage_devices(cases) == ["cpu"]
     assert fingerprint(1, devices=stage_devices(cases))["device"] == "cpu"

@@ -38,10 +38,11 @@ import numpy as np
 from harness.imageio import float_to_uint8
 from harness.errors import ConfigError, StageError
 from harness.pipeline.stages import catalog
+from harness.pipeline.stages.guide import Guide
 from harness.registry import import_object
 from harness.validate import ParamWhere, interval
 
-__all__ = ["STAGES", "StageContext", "StageResult", "Backend", "register", "spec", "build_backend", "resolve_backend",
+__all__ = ["STAGES", "Guide", "StageContext", "StageResult", "Backend", "register", "spec", "build_backend", "resolve_backend",
            "backend_config", "run_stage", "validate_output", "FunctionBackend", "cv2_module", "binary_mask",
            "BatchBackend", "batch_call", "run_stage_batch"]
 
@@ -57,7 +58,7 @@ class StageContext:
     mask: np.ndarray | None = None  # current soft mask, (H, W) float32 in [0, 1]
     truth_mask: np.ndarray | None = None  # the vector's exact overlay mask, (H, W) float32
     anchors: np.ndarray | None = None  # (H, W) bool: protected texture regions ("texture anchors")
-    guide: np.ndarray | None = None  # pre-upscale image, (H, W, 3) uint8, for guided upscaling
+    guide: Guide | None = None  # a full-resolution guide image for the upscale stage (backend "guided")
     prompt: str | None = None  # a prompt vector's text, for generate backends
     negative_prompt: str | None = None
 

@@ -39,7 +39,8 @@ BUILTIN: dict[str, dict[str, str]] = {
     "denoise": {"nlmeans": _M + "denoise:NLMeans", "bilateral": _M + "denoise:Bilateral",
                 "tv": _M + "denoise:TotalVariation", "oidn": _M + "denoise:OIDN"},
     "upscale": {"lanczos": _M + "upscale:Lanczos", "bicubic": _M + "upscale:Bicubic",
-                "nearest": _M + "upscale:Nearest", "guided": _M + "upscale:Guided",
+                "nearest": _M + "upscale:Nearest", "guided": _M + "guided:Guided",
+                "edge_aware": _M + "edge_aware:EdgeAware",
                 "realesrgan": _M + "sr:RealESRGAN", "sd_upscale": _D + "SDUpscale",
                 "realcugan": _M + "sr:RealCUGAN", "waifu2x": _M + "sr:Waifu2x", "realsr": _M + "sr:RealSR"},
 }

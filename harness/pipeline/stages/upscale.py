@@ -2,11 +2,14 @@
 
 ``lanczos`` / ``bicubic`` / ``nearest``  OpenCV ``resize`` (INTER_LANCZOS4 / INTER_CUBIC /
                 INTER_NEAREST)
-``guided``      interpolation constrained by a guidance map of the pre-upscale image
-                (``guide``: Canny edges, Sobel gradients or a Felzenszwalb
-                segmentation): bicubic within a region, nothing mixed across the
-                map's edges (sharp steps, no ringing halo); see
+``guided``      follows a full-resolution guide image from an earlier stage
+                (``guide = "stage:source"``: the vector's source photograph), He et
+                al.'s guided-filter model applied to the detail the input lacks; see
                 :mod:`harness.pipeline.stages.guided`, where it lives.
+``edge_aware``  self-guided: interpolation constrained by a map of the input's own
+                edges (``edges``: Canny, Sobel or a Felzenszwalb segmentation), bicubic
+                within a region, nothing mixed across the map's edges (sharp steps, no
+                ringing halo); :mod:`harness.pipeline.stages.edge_aware`.
 ``realesrgan``  Real-ESRGAN with its real weights, and ``realcugan``, ``waifu2x``,
                 ``realsr``: trained networks run by ncnn on the CPU, defined in
                 :mod:`harness.pipeline.stages.sr` (``RealESRGAN`` is re-exported here).
@@ -20,9 +23,8 @@ import numpy as np
 
 from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
 from harness.pipeline.stages.sr import REALESRGAN_MODELS, RealESRGAN  # noqa: F401  (moved to sr)
-from harness.pipeline.stages.guided import Guided  # noqa: F401 - its catalog name is upscale:Guided
 
-__all__ = ["Lanczos", "Bicubic", "Nearest", "Guided", "RealESRGAN", "REALESRGAN_MODELS"]
+__all__ = ["Lanczos", "Bicubic", "Nearest", "RealESRGAN", "REALESRGAN_MODELS"]
 
 
 class _Resize(BackendBase):

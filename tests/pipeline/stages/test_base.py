@@ -96,14 +96,15 @@ def test_stages_and_builtin_backend_names():
     assert backend_names("mask") == ["shape"]
     assert backend_names("inpaint") == ["biharmonic", "ns", "patchmatch", "sd_inpaint", "telea"]
     assert backend_names("denoise") == ["bilateral", "nlmeans", "oidn", "tv"]
-    assert backend_names("upscale") == ["bicubic", "guided", "lanczos", "nearest", "realcugan", "realesrgan", "realsr",
-                                        "sd_upscale", "waifu2x"]
+    assert backend_names("upscale") == ["bicubic", "edge_aware", "guided", "lanczos", "nearest", "realcugan",
+                                        "realesrgan", "realsr", "sd_upscale", "waifu2x"]
 
 
 def test_import_is_light():
     """Importing harness.pipeline.stages and loading every built-in module pulls in no heavy library."""
     code = ("import sys, harness.pipeline.stages as s\n"
-            "[s.build_backend(st, n, {}) for st in s.STAGES for n in s.backend_names(st)]\n"
+            "required = {'guided': {'guide': 'stage:source'}}  # its one parameter without a default\n"
+            "[s.build_backend(st, n, required.get(n, {})) for st in s.STAGES for n in s.backend_names(st)]\n"
             "print(sorted(m for m in ('torch', 'cv2', 'onnxruntime', 'ncnn', 'rapidocr', 'patchmatch') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -169,7 +170,8 @@ def test_backend_config_is_complete_and_serialisable():
     assert json.loads(json.dumps(cfg)) == cfg
     for stage in STAGES:
         for name in backend_names(stage):
-            json.dumps(backend_config(build_backend(stage, name, {})))
+            required = {"guide": "stage:source"} if name == "guided" else {}  # no default for it
+            json.dumps(backend_config(build_backend(stage, name, required)))
 
 
 # --- custom backends --------------------------------------------------------------------------------------------

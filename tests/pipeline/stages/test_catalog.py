@@ -68,6 +68,6 @@ def test_an_entry_point_name_must_be_stage_dot_name(monkeypatch, bad):
 
 
 def test_unknown_name_lists_the_allowed_ones():
-    with pytest.raises(ConfigError, match=r"unknown upscale backend 'lama'; allowed: bicubic, guided, lanczos, "
+    with pytest.raises(ConfigError, match=r"unknown upscale backend 'lama'; allowed: bicubic, edge_aware, guided, lanczos, "
                                           r"nearest, realcugan, realesrgan, realsr, sd_upscale, waifu2x or 'module:attr'"):
         build_backend("upscale", "lama")

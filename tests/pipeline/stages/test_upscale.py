@@ -1,4 +1,5 @@
-"""upscale: shapes, Real-ESRGAN (real weights) is plausible.  The guided upscaler: test_guided.py."""
+"""upscale: shapes, Real-ESRGAN (real weights) is plausible.  The guided upscaler: test_guided.py; the
+self-guided one: test_edge_aware.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from stage_helpers import photo, psnr
 from harness.pipeline.stages import StageContext, build_backend, run_stage
 
 CTX = StageContext(0)
-RESAMPLERS = ["lanczos", "bicubic", "nearest", "guided"]
+RESAMPLERS = ["lanczos", "bicubic", "nearest", "edge_aware"]
 
 
 def upscale(name, image, ctx=CTX, **params):
