@@ -76,7 +76,7 @@ def test_bad_report_is_a_usage_error(pytester, tmp_path):
     (tmp_path / "report.json").write_text(json.dumps({"schema_version": 99}))
     result = pytester.runpytest("--harness-report", str(tmp_path))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*schema_version 99 is not supported*"])
+    result.stderr.fnmatch_lines(["*schema_version: 99 is not supported*"])
 
 
 def test_both_options_are_refused(pytester, tmp_path):
