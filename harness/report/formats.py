@@ -64,7 +64,9 @@ def _describe(err: dict[str, Any]) -> str:
         allowed = str(err.get("ctx", {}).get("expected", "")).replace(" or ", ", ").replace("'", "")
         return f"{given!r} is not one of {allowed}"
     if kind == "string_pattern_mismatch":
-        return f"{given!r} is not a valid name here (letters, digits, '_', '.', '-'; a case id is vector/pipeline/sSEED)"
+        if err["loc"][-1] == "id" or err["loc"][0] == "planned":
+            return f"{given!r} is not a case id (expected 'vector/pipeline/sSEED')"
+        return f"{given!r} is not a valid name (letters, digits, '_', '.', '-'; not starting with '.' or '-')"
     text = err["msg"][0].lower() + err["msg"][1:]
     return f"{text}, got {given!r}" if not isinstance(given, (dict, list)) else text
 
