@@ -34,7 +34,7 @@ def artifact_href(path: str, run_dir: Path) -> str | None:
     """``path`` as an escaped, percent-encoded href when it is a relative path inside ``run_dir``
     (after resolving symlinks), else None: the view shows it as text, never as a link."""
     if (not isinstance(path, str) or not path or _SCHEME.match(path) or path.startswith("/")
-            or "\\" in path or any(ord(ch) <= 32 or ord(ch) == 127 for ch in path)
+            or "\\" in path or path != path.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in path)
             or ".." in PurePosixPath(path).parts):
         return None
     root = Path(run_dir).resolve()
