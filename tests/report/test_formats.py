@@ -16,7 +16,8 @@ from harness.status import STATUSES
 
 
 def case(i: int = 1, status: str = "pass", check_status: str = "pass") -> CaseResult:
-    return CaseResult(f"v/p/s{i}", "v", "p", i, status, None, {"denoise": 0.1}, {"output": f"artifacts/v__p__s{i}/o.png"},
+    return CaseResult(f"v/p/s{i}", "v", "p", i, status, None, {"denoise": 0.1},
+                      {"output": f"artifacts/v__p__s{i}/o.png"},
                       [Check("band_power", "band=high ch=Y", 1.0, 1.0, 0.0, 0.5, check_status)])
 
 
