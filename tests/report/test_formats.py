@@ -91,9 +91,12 @@ def test_an_unknown_version_names_the_ones_read(tmp_path):
         load_report(tmp_path)
 
 
+@pytest.mark.parametrize("metric", ["band_power", "expect", "stage_effect", "rerun_identical", "power"])
 @pytest.mark.parametrize("failing", ["fail", "error"])
-def test_a_case_status_is_derived_from_its_checks(tmp_path, failing):
+def test_a_case_status_is_derived_from_its_checks(tmp_path, failing, metric):
+    """Every check gates: baseline comparisons and the absolute checks (expect, stage_effect, rerun) alike."""
     doc = report_doc(case(1), case(2, "pass", failing))  # status says pass, a gating check says otherwise
+    doc["cases"][1]["checks"][0]["metric"] = metric
     report = load_report(write(tmp_path, doc))
     c = report.cases[1]
     assert (c.status, report.status, report.exit_code) == (failing, failing, 1)
