@@ -56,19 +56,27 @@ def json_path(loc: tuple[Any, ...]) -> str:
     return out or "(root)"
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: the message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _describe(err: dict[str, Any]) -> str:
+    """One phrase for a pydantic error: what is wrong, and the value (shortened)."""
     kind, given = err["type"], err.get("input")
+    shown = _short(given)
     if kind == "missing":
         return "required key is missing"
     if kind == "literal_error":
         allowed = str(err.get("ctx", {}).get("expected", "")).replace(" or ", ", ").replace("'", "")
-        return f"{given!r} is not one of {allowed}"
+        return f"{shown} is not one of {allowed}"
     if kind == "string_pattern_mismatch":
         if err["loc"][-1] == "id" or err["loc"][0] == "planned":
-            return f"{given!r} is not a case id (expected 'vector/pipeline/sSEED')"
-        return f"{given!r} is not a valid name (letters, digits, '_', '.', '-'; not starting with '.' or '-')"
+            return f"{shown} is not a case id (expected 'vector/pipeline/sSEED')"
+        return f"{shown} is not a valid name (letters, digits, '_', '.', '-'; not starting with '.' or '-')"
     text = err["msg"][0].lower() + err["msg"][1:]
-    return f"{text}, got {given!r}" if not isinstance(given, (dict, list)) else text
+    return text if isinstance(given, (dict, list)) else f"{text}, got {shown}"
 
 
 def problem(doc: Any, kind: str = "report", version: int = CURRENT) -> str | None:
