@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-__all__ = ["DISTRIBUTION", "NAME_RE", "CASE_ID_RE", "RUN_STAMP_FORMAT", "CROSS_SEP", "case_id", "case_slug", "check_case_id",
-           "check_name", "cross_pipeline", "group_id", "is_cross", "run_stamp", "run_id"]
+__all__ = ["DISTRIBUTION", "NAME_RE", "CASE_ID_RE", "PIPELINE_FIELD_RE", "RUN_STAMP_FORMAT", "CROSS_SEP", "case_id", "case_slug",
+           "check_case_id", "check_name", "cross_pipeline", "group_id", "is_cross", "run_stamp", "run_id"]
 
 #: The distribution name on the package index (``pip install image-harness``); the import
 #: package and the command stay ``harness``. "harness" itself is an unrelated project there.
@@ -23,15 +23,20 @@ _NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 #: records): ``vector/pipeline/sSEED``, ``vector/a+b/sSEED`` for a cross-model entry, or
 #: ``vector/pipeline/seeds`` for a distribution group.  Nothing else: no ``..``, no ``/`` inside
 #: a name, no absolute path, so an id is always safe to turn into a path under a folder.
-CASE_ID_RE = re.compile(rf"^(?!\.)({_NAME})/((?!\.){_NAME}(?:\{CROSS_SEP}(?!\.){_NAME})?)/(s[0-9]+|seeds)$")
+#: (No look-arounds: the same pattern validates report.json in pydantic's Rust regex engine and
+#: in any JSON Schema validator; a name cannot start with '.' anyway.)
+CASE_ID_RE = re.compile(rf"^({_NAME})/({_NAME}(?:\{CROSS_SEP}{_NAME})?)/(s[0-9]+|seeds)$")
+#: A case's ``pipeline``: a pipeline name, or ``a+b`` for a cross-model entry.
+PIPELINE_FIELD_RE = re.compile(rf"^{_NAME}(?:\{CROSS_SEP}{_NAME})?$")
 
 
 def check_name(kind: str, value: object) -> str:
     """``value`` if it is a valid ``kind`` name (suite, vector, pipeline), else ValueError naming it.
 
     ``..`` alone matches NAME_RE's characters but is refused: a name becomes a path part.
+    ``fullmatch``: ``$`` alone would accept a trailing newline.
     """
-    if not isinstance(value, str) or not NAME_RE.match(value) or value in (".", ".."):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value) or value in (".", ".."):
         raise ValueError(f"invalid {kind} name {value!r}: use letters, digits, '_', '.', '-' "
                          "(not starting with '.' or '-')")
     return value
@@ -39,7 +44,7 @@ def check_name(kind: str, value: object) -> str:
 
 def check_case_id(value: object) -> str:
     """``value`` if it is a valid case id (see :data:`CASE_ID_RE`), else ValueError naming it."""
-    if not isinstance(value, str) or not CASE_ID_RE.match(value):
+    if not isinstance(value, str) or not CASE_ID_RE.fullmatch(value):
         raise ValueError(f"invalid case id {value!r}: expected 'vector/pipeline/sSEED'")
     return value
 

@@ -164,7 +164,9 @@ class RunFolder:
             self._cut_csv(size)
             raise StorageError.of(exc, csv_path) from None
         p = self.path / "cases" / f"{case_slug(case.id)}.json"
-        doc = json.dumps({"case": case.to_dict(), "measurement": measurement}, allow_nan=False)
+        from harness.report.schema import case_record_text
+
+        doc = case_record_text(case, measurement, p)  # validated like report.json: the reader's schema
         try:
             atomic_write_text(p, doc)
         except OSError as exc:

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.errors import ConfigError
-from harness.naming import NAME_RE, case_id
+from harness.naming import case_id, check_name
 from harness.validate import Where, is_int, read_toml
 
 if TYPE_CHECKING:
@@ -73,7 +73,6 @@ _TOP_KEYS = ("batch_seeds", "calibrate", "compare", "cross", "description", "dis
 _TOLERANCE_KEYS = ("abs_tol", "direction", "gating", "metric", "rel_tol", "slice")
 _MODES = ("paired", "distribution")
 PERTURBATIONS = ("jitter", "rerun", "threads")  # benign perturbations a [calibrate] table may declare
-_NAME = NAME_RE
 
 
 @dataclass(frozen=True)
@@ -200,8 +199,10 @@ def _pipelines(w: Where, raw: Any, suite_vectors: Sequence[str]) -> tuple[Pipeli
         raise w.error("pipelines", "expected at least one [pipelines.NAME] table")
     out, pw = [], w.at("pipelines")
     for name, stages in raw.items():
-        if not _NAME.match(name):
-            raise pw.error(name, "names use letters, digits, '_', '-', '.'")
+        try:
+            check_name("pipeline", name)  # one pattern for every name read (harness.naming)
+        except ValueError as exc:
+            raise pw.error(name, str(exc)) from None
         if not isinstance(stages, dict):
             raise pw.error(name, "expected a table of stages")
         sw = pw.at(name)
@@ -251,8 +252,10 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
     w = Where(p)
     w.keys(raw, _TOP_KEYS)
     name = raw.get("name", p.stem)
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise w.invalid("name", name, "a simple name")
+    try:
+        check_name("suite", name)
+    except ValueError as exc:
+        raise w.error("name", str(exc)) from None
     seeds = w.int_list("seeds", raw.get("seeds", [0]), 0, unique=True, items="seeds")
     mode = w.choice("mode", raw.get("mode", "paired"), _MODES)
     if mode == "distribution" and len(seeds) < 2:
@@ -265,6 +268,10 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
         raise w.error("vectors", "expected a non-empty list of vector ids (or [\"*\"])")
     vectors = tuple(sorted(known)) if vec == ["*"] else tuple(vec)
     for v in vectors:
+        try:
+            check_name("vector", v)
+        except ValueError as exc:
+            raise w.error("vectors", str(exc)) from None
         if v not in known:
             raise w.error("vectors", f"unknown vector {v!r}; known: {', '.join(sorted(known))}")
     meas = w.table("measure", raw.get("measure", {}))

@@ -1,18 +1,60 @@
 """index.html with diagnostic charts: per failing case, the worst checks as ``delta / tolerance``
-bars grouped by metric, beside a per-tile severity map (re-derivable from report.json)."""
+bars grouped by metric, beside a per-tile severity map (re-derivable from report.json).
+
+Everything taken from a report is escaped, in text and in attributes alike (``html.escape``
+with quotes).  An artifact becomes a link (and a thumbnail) only when it is a relative path
+inside the run folder (:func:`artifact_href`); anything else -- ``javascript:...``, ``/etc/passwd``,
+``../../x``, a symlink out of the folder -- is shown as text.
+"""
 
 from __future__ import annotations
 
 import html
 import math
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 from harness.naming import case_slug
 from harness.report.markdown import cross_cells, cross_entries, verdict
 from harness.report.schema import Report
 from harness.report.text import worst_checks
 
-__all__ = ["index_html"]
+__all__ = ["index_html", "artifact_href"]
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # javascript:, data:, http:, C: ...
+
+
+def _esc(value: object) -> str:
+    """Text for an element or a quoted attribute: ``& < > " '`` escaped."""
+    return html.escape(str(value), quote=True)
+
+
+def artifact_href(path: str, run_dir: Path) -> str | None:
+    """``path`` as an escaped, percent-encoded href when it is a relative path inside ``run_dir``
+    (after resolving symlinks), else None: the view shows it as text, never as a link."""
+    if (not isinstance(path, str) or not path or _SCHEME.match(path) or path.startswith("/")
+            or "\\" in path or path != path.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in path)
+            or ".." in PurePosixPath(path).parts):
+        return None
+    root = Path(run_dir).resolve()
+    try:
+        (root / path).resolve().relative_to(root)
+    except (ValueError, OSError):
+        return None
+    return _esc(quote(path, safe="/"))
+
+
+def _thumbs(artifacts: dict[str, str], names: tuple[str, ...], run_dir: Path) -> str:
+    """A linked thumbnail per artifact in ``names`` that lies inside the run folder; text for the rest."""
+    out = []
+    for k, p in artifacts.items():
+        if k not in names:
+            continue
+        href = artifact_href(p, run_dir)
+        out.append(f'<a href="{href}"><img class="t" src="{href}" title="{_esc(k)}" alt="{_esc(k)}"></a>' if href
+                   else f"<code class='bad-link'>{_esc(k)}: {_esc(p)} (not a path inside the run folder)</code>")
+    return "".join(out)
 
 
 def _worst(case, n: int):
@@ -81,16 +123,15 @@ def _chart(case, path: Path) -> bool:
     return True
 
 
-def _cross_html(report: Report) -> str:
+def _cross_html(report: Report, run_dir: Path) -> str:
     """The "Cross-model" section: each entry's a and b images, hue offset and HF energy change."""
     rows = []
     for c, hue, hf in cross_entries(report):
         h, e = cross_cells(hue, hf)
-        thumbs = "".join(f'<a href="{html.escape(p)}"><img class="t" src="{html.escape(p)}" title="{k}"></a>'
-                         for k, p in c.artifacts.items() if k in ("a", "b"))
-        rows.append(f"<tr class='{c.status}'><td><b>{html.escape(c.id)}</b><br>{c.status}</td><td>{thumbs}</td>"
-                    f"<td>hue offset {html.escape(h)}<br>HF energy change {html.escape(e)}"
-                    f"{f'<p class=err>{html.escape(c.error)}</p>' if c.error else ''}</td></tr>")
+        thumbs = _thumbs(c.artifacts, ("a", "b"), run_dir)
+        rows.append(f"<tr class='{_esc(c.status)}'><td><b>{_esc(c.id)}</b><br>{_esc(c.status)}</td><td>{thumbs}</td>"
+                    f"<td>hue offset {_esc(h)}<br>HF energy change {_esc(e)}"
+                    f"{f'<p class=err>{_esc(c.error)}</p>' if c.error else ''}</td></tr>")
     if not rows:
         return ""
     return ("<h2>Cross-model</h2><p>Same vector and seed through pipelines a and b: hue offset and high-frequency "
@@ -105,32 +146,31 @@ def index_html(report: Report, run_dir: Path) -> str:
         safe = case_slug(c.id)
         chart = ""
         if c.status != "pass" and _chart(c, charts_dir / f"{safe}.png"):
-            chart = f'<br><img src="charts/{html.escape(safe)}.png" alt="worst checks">'
-        thumbs = "".join(f'<a href="{html.escape(p)}"><img class="t" src="{html.escape(p)}" title="{html.escape(k)}"></a>'
-                         for k, p in c.artifacts.items() if k in ("input", "output", "inpaint", "mask_mask"))
-        worst = "".join(f"<li>{html.escape(x.metric)} <code>{html.escape(x.slice)}</code>: "
+            chart = f'<br><img src="charts/{_esc(quote(safe))}.png" alt="worst checks">'
+        thumbs = _thumbs(c.artifacts, ("input", "output", "inpaint", "mask_mask"), run_dir)
+        worst = "".join(f"<li>{_esc(x.metric)} <code>{_esc(x.slice)}</code>: "
                         f"{x.value if x.value is None else f'{x.value:.4g}'} vs "
                         f"{x.baseline if x.baseline is None else f'{x.baseline:.4g}'}</li>" for x in _worst(c, 5))
-        err = f"<p class='err'>{html.escape(c.error)}</p>" if c.error else ""
-        rows.append(f"<tr class='{c.status}'><td><b>{html.escape(c.id)}</b><br>{c.status}</td>"
+        err = f"<p class='err'>{_esc(c.error)}</p>" if c.error else ""
+        rows.append(f"<tr class='{_esc(c.status)}'><td><b>{_esc(c.id)}</b><br>{_esc(c.status)}</td>"
                     f"<td>{thumbs}</td><td>{err}<ul>{worst}</ul>{chart}</td></tr>")
     for cid in report.missing:
-        rows.append(f"<tr class='missing'><td><b>{html.escape(cid)}</b><br>missing</td><td></td>"
+        rows.append(f"<tr class='missing'><td><b>{_esc(cid)}</b><br>missing</td><td></td>"
                     f"<td class='err'>no result: the run stopped before this case finished</td></tr>")
     banner = ""
     if not report.complete:
         banner = (f"<p class='incomplete'><b>INCOMPLETE RUN &mdash; NOT A PASS.</b> "
-                  f"{html.escape(report.incomplete_reason())}; the cases below are what was recorded before the "
+                  f"{_esc(report.incomplete_reason())}; the cases below are what was recorded before the "
                   f"run stopped. Finish it with <code>harness run --resume</code> on this folder.</p>")
-    cross = _cross_html(report)
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
+    cross = _cross_html(report, run_dir)
+    notes = "".join(f"<li>{_esc(n)}</li>" for n in report.notes)
     notes = f"<ul class='notes'>{notes}</ul>" if notes else ""
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>harness {html.escape(report.run_id)}</title>
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>harness {_esc(report.run_id)}</title>
 <style>body{{font-family:sans-serif;margin:1em}} td{{vertical-align:top;border-bottom:1px solid #ddd;padding:4px}}
 tr.fail td:first-child{{color:#c0392b}} tr.error td:first-child{{color:#8e44ad}} img.t{{height:96px;margin:1px}}
 .err{{color:#8e44ad}} .incomplete{{background:#c0392b;color:#fff;padding:8px;font-size:1.2em}}
 tr.missing td:first-child{{color:#c0392b}}</style></head><body>
-<h1>harness run {html.escape(report.run_id)} &mdash; suite {html.escape(report.suite)}</h1>{banner}
-<p><b>{verdict(report)}</b>: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors,
+<h1>harness run {_esc(report.run_id)} &mdash; suite {_esc(report.suite)}</h1>{banner}
+<p><b>{_esc(verdict(report))}</b>: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors,
 {s['skipped']} skipped.</p>{notes}<table>{''.join(rows)}</table>{cross}</body></html>
 """

@@ -12,6 +12,18 @@ as cases finish and a ``report.json`` written twice: at the start (``complete: f
 cases, ``planned``: the ids the run will record) and once at the end or on an interrupt.
 :func:`load_report` therefore reads an interrupted run, or one still in progress, from its case
 records: an incomplete :class:`Report` that every consumer fails, never a crash and never a pass.
+
+**Validated on load and on write** against the schema of its version
+(:mod:`harness.report.formats`): a malformed report.json or case record is an
+:class:`~harness.errors.InputError` naming the file and the field's JSON path (exit 2).  What a
+valid file says is then read so that nothing passes that should not:
+
+* a case's status is derived from its checks (:func:`derived_status`): every check gates (a
+  case is the worst of its checks in every writer: baseline comparisons, the absolute
+  ``expect`` and ``stage_effect`` checks, distribution and cross-model checks), so a ``pass``
+  case holding a ``fail`` check reads as ``fail``;
+* a report whose ``planned`` cases are not all recorded is incomplete, whatever its
+  ``complete`` key says or whether it has one.
 """
 
 from __future__ import annotations
@@ -26,13 +38,13 @@ from typing import Any
 
 from harness.comparing.engine import Check
 from harness.errors import InputError
-from harness.status import STATUSES, exit_code, worst
+from harness.status import GATING, STATUSES, exit_code, worst
 from harness.fsio import atomic_write_text
 
 __all__ = ["SCHEMA_VERSION", "CaseResult", "Report", "load_report", "write_checks_csv", "read_case_records",
-           "run_in_progress"]
+           "read_case_record", "case_record_text", "derived_status", "run_in_progress"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # what this harness writes (harness.report.formats.CURRENT); readers accept formats.VERSIONS
 CASE_STATUSES = STATUSES
 
 
@@ -61,10 +73,30 @@ class CaseResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CaseResult":
+        """A case as read: its status derived from its checks (:func:`derived_status`), never trusted
+        to be better than they say; a contradiction is named in ``error``."""
+        checks = [Check.from_dict(c) for c in d.get("checks", [])]
+        status, error = d["status"], d.get("error")
+        derived = derived_status(status, checks)
+        if derived != status:
+            n = sum(c.status == derived for c in checks)
+            why = (f"recorded as {status!r} but {n} of its checks {'says' if n == 1 else 'say'} {derived!r}: "
+                   f"read as {derived!r}")
+            error = f"{why}; {error}" if error else why
         return cls(id=d["id"], vector=d["vector"], pipeline=d["pipeline"], seed=d.get("seed"),
-                   status=d["status"], error=d.get("error"), timings=dict(d.get("timings", {})),
-                   artifacts=dict(d.get("artifacts", {})), checks=[Check.from_dict(c) for c in d.get("checks", [])],
+                   status=derived, error=error, timings=dict(d.get("timings", {})),
+                   artifacts=dict(d.get("artifacts", {})), checks=checks,
                    stages=dict(d.get("stages", {})), config=dict(d.get("config", {})))
+
+
+def derived_status(recorded: str, checks: list[Check]) -> str:
+    """A case's status as read: ``recorded`` made worse by any gating check, never better.
+
+    Every check gates (a writer makes a case the worst of its checks), so a ``fail`` or
+    ``error`` check makes a ``pass`` (or ``skip``) case ``fail`` (``error``); the recorded status
+    may be worse than its checks (an errored stage, a missing baseline) and is then kept."""
+    gating = [c.status for c in checks if c.status in GATING]
+    return worst([recorded, *gating]) if gating else recorded
 
 
 @dataclass
@@ -119,23 +151,77 @@ class Report:
         return d
 
     def write(self, out_dir: Path) -> Path:
+        """report.json, atomically, after validating it against the schema (a violation is a bug)."""
         p = Path(out_dir) / "report.json"
-        atomic_write_text(p, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+        doc = self.to_dict()
+        _writable(doc, "report", p)
+        atomic_write_text(p, json.dumps(doc, indent=1, allow_nan=False) + "\n")
         return p
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Report":
+        """A report as read: incomplete when planned cases have no result, whatever ``complete`` says."""
         planned = d.get("planned")
-        return cls(run_id=d["run_id"], suite=d["suite"], created=d["created"], environment=d.get("environment", {}),
-                   cases=[CaseResult.from_dict(c) for c in d.get("cases", [])], complete=bool(d.get("complete", True)),
-                   notes=list(d.get("notes", [])), planned=list(planned) if planned is not None else None)
+        report = cls(run_id=d["run_id"], suite=d["suite"], created=d["created"], environment=d.get("environment", {}),
+                     cases=[CaseResult.from_dict(c) for c in d.get("cases", [])],
+                     complete=bool(d.get("complete", True)), notes=list(d.get("notes", [])),
+                     planned=list(planned) if planned is not None else None)
+        if report.complete and report.missing:
+            said = "says it is complete" if "complete" in d else "has no 'complete' key"
+            report.complete = False
+            report.notes.insert(0, f"report.json {said} but {len(report.missing)} of its {len(report.planned or ())} "
+                                   f"planned cases have no result: read as incomplete")
+        return report
+
+
+def _writable(doc: dict[str, Any], kind: str, path: Path) -> None:
+    """Refuse to write a document that its own reader would refuse: that is a bug in harness."""
+    from harness.report import formats
+
+    found = formats.problem(doc, kind)
+    if found:
+        raise RuntimeError(f"{path}: refusing to write a {kind} that breaks schema v{formats.CURRENT} ({found})")
+
+
+def case_record_text(case: CaseResult, measurement: dict[str, Any] | None, path: Path | str = "case record") -> str:
+    """``cases/<slug>.json``'s text ``{"case", "measurement"}``, validated like report.json."""
+    doc = {"case": case.to_dict(), "measurement": measurement}
+    _writable(doc, "case-record", Path(path))
+    return json.dumps(doc, allow_nan=False)
+
+
+def read_case_record(path: str | Path) -> tuple[CaseResult, dict[str, Any] | None]:
+    """One ``cases/<slug>.json`` record ``(case, measurement)``, validated against the case-record
+    schema and named for its own case id; anything else is an InputError naming the file."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror})") from None
+    return _record(p, doc)
+
+
+def _record(p: Path, doc: Any) -> tuple[CaseResult, dict[str, Any] | None]:
+    from harness.naming import case_slug
+    from harness.report import formats
+
+    found = formats.problem(doc, "case-record")
+    if found:
+        raise InputError(f"{p}: malformed case record: {found}")
+    if p.name != f"{case_slug(doc['case']['id'])}.json":
+        raise InputError(f"{p}: case.id: {doc['case']['id']!r} belongs in {case_slug(doc['case']['id'])}.json")
+    return CaseResult.from_dict(doc["case"]), doc["measurement"]
 
 
 def read_case_records(run_dir: str | Path) -> dict[str, tuple[CaseResult, dict[str, Any] | None]]:
     """The ``cases/<slug>.json`` records of a run folder: ``{id: (case, measurement)}``.
 
-    A record that cannot be read (a foreign file, a ``.tmp`` left by a crash) is skipped: the
-    case counts as missing."""
+    A file that is not JSON (a foreign file; a ``.tmp`` left by a crash is not even listed) is
+    skipped: its case counts as missing, so the run reads as incomplete.  A JSON record that
+    breaks the case-record schema is no crash debris (records are written atomically) but a
+    damaged or forged run folder: an InputError naming the file and the field."""
     out: dict[str, tuple[CaseResult, dict[str, Any] | None]] = {}
     cdir = Path(run_dir) / "cases"
     try:
@@ -147,10 +233,10 @@ def read_case_records(run_dir: str | Path) -> dict[str, tuple[CaseResult, dict[s
             continue
         try:
             doc = json.loads((cdir / name).read_text(encoding="utf-8"))
-            case = CaseResult.from_dict(doc["case"])
-        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        except (OSError, ValueError, UnicodeDecodeError):
             continue
-        out[case.id] = (case, doc.get("measurement"))
+        case, measurement = _record(cdir / name, doc)
+        out[case.id] = (case, measurement)
     return out
 
 
@@ -201,11 +287,12 @@ def _from_records(run_dir: Path, report: Report | None) -> Report | None:
 
 
 def load_report(path: str | Path) -> Report:
-    """Read ``DIR/report.json`` (or the file itself); a clear error names what is wrong.
+    """Read ``DIR/report.json`` (or the file itself), validated; a clear error names what is wrong.
 
-    A run that did not finish (``complete: false``: interrupted, killed or still running) is read
-    with every case record its ``cases/`` folder holds; a run folder whose report.json is missing
-    but whose ``cases/`` holds records gives an incomplete report assembled from them."""
+    A run that did not finish (``complete: false``: interrupted, killed or still running; or
+    planned cases without a result) is read with every case record its ``cases/`` folder holds;
+    a run folder whose report.json is missing but whose ``cases/`` holds records gives an
+    incomplete report assembled from them."""
     p = Path(path)
     if p.is_dir():
         p = p / "report.json"
@@ -222,16 +309,26 @@ def load_report(path: str | Path) -> Report:
         raise InputError(f"{p}: not valid JSON ({exc})") from None
     except OSError as exc:
         raise InputError(f"{p}: cannot read ({exc.strerror})") from None
-    if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
-        got = doc.get("schema_version") if isinstance(doc, dict) else None
-        raise InputError(f"{p}: schema_version {got!r} is not supported (expected 1)")
-    try:
-        report = Report.from_dict(doc)
-    except (KeyError, TypeError) as exc:
-        raise InputError(f"{p}: malformed report ({exc})") from None
+    report = Report.from_dict(_validated(p, doc))
     if not report.complete and run_dir is not None:
         report = _from_records(run_dir, report) or report
     return report
+
+
+def _validated(p: Path, doc: Any) -> dict[str, Any]:
+    """``doc`` when it is a report.json of a version this harness reads, else an InputError
+    ``<file>: <json path>: <problem>``."""
+    from harness.report import formats
+
+    version = formats.version_of(doc)
+    if version is None:
+        got = doc.get("schema_version") if isinstance(doc, dict) else None
+        supported = ", ".join(map(str, formats.VERSIONS))
+        raise InputError(f"{p}: schema_version: {got!r} is not supported (expected {supported})")
+    found = formats.problem(doc, "report", version)
+    if found:
+        raise InputError(f"{p}: malformed report: {found}")
+    return doc
 
 
 CSV_COLUMNS = ("case", "vector", "pipeline", "seed", "metric", "slice", "value", "baseline", "delta", "tolerance",

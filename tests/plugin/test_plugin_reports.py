@@ -76,7 +76,7 @@ def test_bad_report_is_a_usage_error(pytester, tmp_path):
     (tmp_path / "report.json").write_text(json.dumps({"schema_version": 99}))
     result = pytester.runpytest("--harness-report", str(tmp_path))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*schema_version 99 is not supported*"])
+    result.stderr.fnmatch_lines(["*schema_version: 99 is not supported*"])
 
 
 def test_both_options_are_refused(pytester, tmp_path):
@@ -104,3 +104,41 @@ def test_an_unwritable_checks_csv_is_a_noted_problem_not_a_crash(tmp_path):
     book.add("f.toml::v/p/s1", {"cases": [case.id], "created": "a"}, None)
     assert list(book.results) == ["f.toml::v/p/s1"]
     assert book.problems and "checks.csv rows were not written" in book.problems[0]
+
+
+# -- the gate fails closed: a report that is malformed, contradicts itself or misses cases -------------------
+def _forge(run_dir, edit):
+    doc = json.loads((run_dir / "report.json").read_text())
+    edit(doc)
+    (run_dir / "report.json").write_text(json.dumps(doc))
+    return run_dir
+
+
+def test_an_unknown_case_status_is_a_session_error_never_a_pass(pytester, tmp_path):
+    run_dir = _forge(_report(tmp_path / "run", ["pass", "pass"]), lambda d: d["cases"][1].update(status="FAILED"))
+    result = pytester.runpytest("--harness-report", str(run_dir))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--harness-report: *report.json: malformed report: cases[[]1[]].status: "
+                                 "'FAILED' is not one of pass, fail, error, skip"])
+    assert "passed" not in result.stdout.str()  # nothing ran, nothing passed
+
+
+def test_a_pass_case_with_a_failing_check_fails_its_item(pytester, tmp_path):
+    run_dir = _forge(_report(tmp_path / "run", ["pass", "fail"]), lambda d: d["cases"][1].update(status="pass"))
+    result = pytester.runpytest("--harness-report", str(run_dir))
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*harness case vec1/pipe/s1: fail",
+                                 "*recorded as 'pass' but 1 of its checks says 'fail': read as 'fail'",
+                                 "*fail band_power ?band=high tile=r2c3 ch=Y?: 10 vs baseline 20*"])
+
+
+def test_planned_cases_missing_fail_the_report_without_a_complete_key(pytester, tmp_path):
+    def edit(doc):
+        doc.pop("complete")
+        doc["planned"] = ["vec0/pipe/s1", "vec1/pipe/s1", "vec2/pipe/s1"]
+
+    run_dir = _forge(_report(tmp_path / "run", ["pass", "pass"]), edit)
+    result = pytester.runpytest("--harness-report", str(run_dir))
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*report is incomplete*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED

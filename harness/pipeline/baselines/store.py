@@ -59,6 +59,7 @@ from harness.fsio import (
     remove_temp_files,
 )
 from harness.measuring.result import Measurement, floor_std
+from harness.naming import check_case_id, check_name
 
 from harness.pipeline.baselines.document import (
     LOCK,
@@ -108,9 +109,28 @@ class BaselineStore:
     def lock_path(self) -> Path:
         return self.dir / LOCK
 
+    def __post_init__(self) -> None:
+        try:
+            check_name("suite", self.suite)  # the suite's folder is a path part under root
+        except ValueError as exc:
+            raise BaselineError(f"{self.root}: {exc}: no baseline folder is made from it") from None
+
     def path_for(self, case_id: str) -> Path:
-        vector, pipeline, seed = case_id.split("/")
-        return self.dir / vector / pipeline / f"{seed}.json"
+        """``<suite>/<vector>/<pipeline>/s<seed>.json``, confirmed inside the suite's folder.
+
+        Every write and delete of a bake goes through here: an id that is not a case id
+        (``../../s1``), or a path that a symlink carries out of the folder, is a BaselineError
+        before anything is written."""
+        try:
+            vector, pipeline, seed = check_case_id(case_id).split("/")
+        except ValueError as exc:
+            raise BaselineError(f"{self.dir}: {exc}: no baseline path is made from it") from None
+        p = self.dir / vector / pipeline / f"{seed}.json"
+        root = self.dir.resolve()
+        if root not in p.resolve().parents:
+            raise BaselineError(f"{p}: resolves to {p.resolve()}, outside the suite's baseline folder {root}; "
+                                "a baseline is only written inside it")
+        return p
 
     def rel(self, case_id: str) -> str:
         return self.path_for(case_id).relative_to(self.dir).as_posix()
