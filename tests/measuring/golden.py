@@ -76,3 +76,25 @@ if __name__ == "__main__":  # pragma: no cover
     GOLDEN.parent.mkdir(exist_ok=True)
     np.savez_compressed(GOLDEN, **snapshot())
     print(f"wrote {GOLDEN}")
+
+
+def max_rel_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[float, str]:
+    """Largest ``|x - y| / max(|x|, |y|)`` over every numeric array of two snapshots (0 where both are 0),
+    and the key where it occurs; slice names must be equal.  Raises ``AssertionError`` on a key or name mismatch."""
+    if set(a) != set(b):
+        raise AssertionError(f"keys differ: {sorted(set(a) ^ set(b))[:5]}")
+    worst, where = 0.0, ""
+    for k in sorted(a):
+        x, y = a[k], b[k]
+        if x.dtype.kind in "US":
+            if not np.array_equal(x, y):
+                raise AssertionError(f"{k}: slice names differ")
+            continue
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        if x.shape != y.shape:
+            raise AssertionError(f"{k}: shape {x.shape} != {y.shape}")
+        scale = np.maximum(np.abs(x), np.abs(y))
+        rel = np.divide(np.abs(x - y), scale, out=np.zeros_like(scale), where=scale > 0)
+        if rel.size and rel.max() > worst:
+            worst, where = float(rel.max()), f"{k}[{int(rel.argmax())}]"
+    return worst, where

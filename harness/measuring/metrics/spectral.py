@@ -127,6 +127,12 @@ def _peak_bands(h: int, w: int) -> np.ndarray:
     return onehot
 
 
+@lru_cache(maxsize=8)
+def _peak_band_counts(h: int, w: int) -> np.ndarray:
+    """Full-plane coefficients per band of :func:`_peak_bands` (float64, ``(n_bands,)``)."""
+    return _peak_bands(h, w).sum(axis=1).astype(np.float64)
+
+
 def periodic_power(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Power held in narrow spectral peaks per band (code²), with its noise floor.
 
@@ -181,9 +187,12 @@ def periodic_power(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray,
 
     g = (1.0 + m * m) * ndtr(m) + m * np.exp(-0.5 * m * m) / np.sqrt(2.0 * np.pi)
     std = np.sqrt(sel @ (d * d * np.where(o >= 0, 1.0, g))) / norm
-    n_coef = onehot.sum(axis=1).astype(np.float64)
+    n_coef = _peak_band_counts(h, w)
     bias = CHANCE_PEAK_SHARE * sigma * sigma * n_coef / (h * w)
     return pk, std, bias
+
+
+_NEIGHBOURS = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])  # (8, 2)
 
 
 def _local_max(p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -191,16 +200,13 @@ def _local_max(p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
 
     Only the few peak candidates are tested (a full maximum filter costs more
     than the FFT); rows wrap (vertical frequency is periodic), columns clamp.
+    All eight neighbours are gathered in one ``(8, n)`` index.
     """
     h, w = p.shape
-    v = p[ys, xs]
-    ok = np.ones(ys.shape, bool)
-    for dy in (-1, 0, 1):
-        yy = (ys + dy) % h
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                ok &= v >= p[yy, np.clip(xs + dx, 0, w - 1)]
-    return ok
+    yy = (ys[None, :] + _NEIGHBOURS[:, :1]) % h
+    xx = np.clip(xs[None, :] + _NEIGHBOURS[:, 1:], 0, w - 1)
+    flat = p.ravel()
+    return (flat[ys * w + xs][None, :] >= flat[yy * w + xx]).all(axis=0)
 
 
 @lru_cache(maxsize=8)
