@@ -119,18 +119,25 @@ def band_images(spec_y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     import scipy.fft as sfft
 
     h, w = shape
-    filt = band_filters(h, w)
+    filt = _complex_filters(h, w, np.result_type(spec_y.dtype, np.complex64).type)
     cols = band_columns(h, w)
-    wr = w // 2 + 1
     out = np.empty((filt.shape[0], h, w), dtype=np.float32)
-    # pocketfft multiplies each output by float32(1/(H W)) once, after the last axis
-    scale = np.float32(1.0 / (h * w))
-    half = np.zeros((h, wr), dtype=np.complex64)
+    half = np.zeros((h, w // 2 + 1), dtype=filt.dtype)
+    # pocketfft multiplies each output by 1/(H W), in the transform's precision, once after the last axis
+    scale = half.real.dtype.type(1.0 / (h * w))
     filled = 0
     for b in range(filt.shape[0]):  # one 2-D transform at a time is ~2x faster than a batched one
         k = cols[b]
         half[:, k:filled] = 0.0  # columns beyond k must be zero (bands come in order of growing k: a no-op)
         filled = max(filled, k)
         half[:, :k] = sfft.ifft(spec_y[:, :k] * filt[b, :, :k], axis=0, norm="forward", workers=1)
-        np.multiply(sfft.irfft(half, n=w, axis=1, norm="forward", workers=1), scale, out=out[b])
+        out[b] = np.multiply(sfft.irfft(half, n=w, axis=1, norm="forward", workers=1), scale)
+    return out
+
+
+@lru_cache(maxsize=16)
+def _complex_filters(h: int, w: int, dtype: type) -> np.ndarray:
+    """:func:`band_filters` as complex (imaginary part 0): the product with a spectrum then needs no cast."""
+    out = band_filters(h, w).astype(dtype)
+    out.setflags(write=False)
     return out

@@ -4,7 +4,9 @@ Run as ``harness bench`` or ``python -m harness.measuring.bench``; exit 1 when a
 target is missed.  All timings come from one process pinned to one thread
 (``OMP/OPENBLAS/MKL_NUM_THREADS=1``, set before numpy loads: an unpinned caller is
 re-run in a pinned child), interleaved round-robin so that machine load affects
-every contender alike; the figures reported are ratios of medians.
+every contender alike; each call is timed in CPU time of the one thread
+(``time.thread_time``), so that time spent waiting while other processes of a shared
+machine run is not counted; the figures reported are ratios of medians.
 
 **The floor** is the fastest of several ways to take ``rfft2`` of the bench
 image's three channels in float64 (the array the floor has always been given):
@@ -77,15 +79,15 @@ def floor_candidates(f64: np.ndarray) -> dict[str, Callable[[], object]]:
 
 
 def _time_interleaved(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each contender over ``repeats`` round-robin rounds (after one warm-up call each)."""
+    """Median CPU seconds of each contender over ``repeats`` round-robin rounds (after one warm-up call each)."""
     for fn in contenders.values():  # warm caches (filters, grids, FFT plans)
         fn()
     times: dict[str, list[float]] = {k: [] for k in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             fn()
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(time.thread_time() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -147,7 +149,7 @@ def run_bench(size: int = 512, repeats: int = 30) -> int:
         return _rerun_pinned(size, repeats)
     r = bench_ratios(size, repeats)
     print(f"harness bench: {size}x{size} RGB, {repeats} interleaved repeats, one thread "
-          f"({', '.join(f'{v}=1' for v in THREAD_VARS)}, scipy.fft workers=1), medians")
+          f"({', '.join(f'{v}=1' for v in THREAD_VARS)}, scipy.fft workers=1), medians of thread CPU time")
     print("  floor candidates, rfft2 of the 3 channels (float64):")
     for name, t in sorted(r["floor_candidates_s"].items(), key=lambda kv: kv[1]):
         print(f"    {t * 1e3:8.2f} ms  {name}{'   <- floor' if name == r['floor'] else ''}")
