@@ -130,8 +130,9 @@ def band_images(spec_y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         k = cols[b]
         half[:, k:filled] = 0.0  # columns beyond k must be zero (bands come in order of growing k: a no-op)
         filled = max(filled, k)
-        half[:, :k] = sfft.ifft(spec_y[:, :k] * filt[b, :, :k], axis=0, norm="forward", workers=1)
-        out[b] = np.multiply(sfft.irfft(half, n=w, axis=1, norm="forward", workers=1), scale)
+        z = np.multiply(spec_y[:, :k], filt[b, :, :k])
+        half[:, :k] = sfft.ifft(z, axis=0, norm="forward", overwrite_x=True, workers=1)
+        np.multiply(sfft.irfft(half, n=w, axis=1, norm="forward", workers=1), scale, out=out[b])
     return out
 
 

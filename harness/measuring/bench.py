@@ -149,7 +149,8 @@ def run_bench(size: int = 512, repeats: int = 30) -> int:
         return _rerun_pinned(size, repeats)
     r = bench_ratios(size, repeats)
     print(f"harness bench: {size}x{size} RGB, {repeats} interleaved repeats, one thread "
-          f"({', '.join(f'{v}=1' for v in THREAD_VARS)}, scipy.fft workers=1), medians of thread CPU time")
+          f"({', '.join(f'{v}={os.environ.get(v)}' for v in THREAD_VARS)}, scipy.fft workers=1), "
+          "medians of thread CPU time")
     print("  floor candidates, rfft2 of the 3 channels (float64):")
     for name, t in sorted(r["floor_candidates_s"].items(), key=lambda kv: kv[1]):
         print(f"    {t * 1e3:8.2f} ms  {name}{'   <- floor' if name == r['floor'] else ''}")

@@ -95,6 +95,9 @@ def test_bounded_sq_distance_is_exact_up_to_its_radius():
         near = ref <= r * r
         np.testing.assert_array_equal(got[near], ref[near])
         assert np.all(got[~near] > r * r)
+        # a stack of maps is done map by map
+        both = bounded_sq_distance(np.stack([sites, ~sites]), r)
+        assert np.array_equal(both[0], got) and np.array_equal(both[1], bounded_sq_distance(~sites, r))
 
 
 def test_region_sums_over_a_crop_or_the_whole_image_match_direct_sums():
