@@ -54,6 +54,7 @@ _N_MAPS = _NB + 7
 # straddle an 8-px (16-px) block boundary: x = 7 (mod 8) horizontally, y = 7 (mod 8) vertically.
 # Bands also measured on the finer sub-grid: fine texture is where small, local damage shows first.
 SUB_BANDS: tuple[str, ...] = ("high", "top")
+_SUB_ROWS = slice(BAND_NAMES.index(SUB_BANDS[0]), BAND_NAMES.index(SUB_BANDS[-1]) + 1)  # adjacent bands
 GRAD_MAPS: dict[str, int] = {"grad_y": 0, "grid8_y": 1, "grid16_y": 2, "grad_cb": 3, "grad_cr": 4}
 _N_GRAD = len(GRAD_MAPS)
 BLOCK_GRIDS: tuple[int, ...] = (8, 16)
@@ -226,11 +227,12 @@ def _slice_sums(ycc: np.ndarray, bands: np.ndarray, y_mean: np.float32, c_mean: 
                 ) -> tuple[SliceSums, DiffSums, SubSums | None]:
     """Build every row of :data:`MAPS` and :data:`GRAD_MAPS`; sum it over the whole image, the tiles, the regions.
 
-    The maps are made a few at a time (the four squared bands, in place; two
-    scratch planes; the three gradient maps together) and summed over the cells
-    while they are still in cache: fewer, larger numpy calls, the same float32
-    values and the same order of every float32 sum.  Mask regions and anchors are summed on their bounding box
-    only: the :data:`MAPS` rows are copied there and reduced by :func:`_region_sums`.
+    The maps are made a few at a time by :func:`_emit_maps` (the four squared
+    bands, in place; two scratch planes; the three gradient maps together) and
+    summed over the cells while they are still in cache: fewer, larger numpy
+    calls, the same float32 values and the same order of every float32 sum.
+    Mask regions and anchors are summed on their bounding box only: the
+    :data:`MAPS` rows are copied there and reduced by :func:`_region_sums`.
     ``bands`` is consumed: it is squared in place.
     """
     h, w = ycc.shape[1:]
@@ -246,36 +248,20 @@ def _slice_sums(ycc: np.ndarray, bands: np.ndarray, y_mean: np.float32, c_mean: 
         crops.append(((y0, y1, x0, x1), None))
     crops = [(box, np.empty((_N_MAPS, box[1] - box[0], box[3] - box[2]), np.float32)) for box, _ in crops]
     sub_grid = make_grid(h, w, st) if (st := sub_tile(grid.tile)) is not None else None
-    sub_rows = [BAND_NAMES.index(b) for b in SUB_BANDS]
     sub_sums = None
 
     def emit(k: int | list[int], m: np.ndarray) -> None:
-        """Sum the maps ``m`` ``(n, H, W)`` (rows ``k``: a first index or a list) over the cells, crops, sub-grid."""
+        """Sum the maps ``m`` ``(n, H, W)`` (rows ``k``: the first row, or a list) over the cells and the crops."""
         rows = list(range(k, k + m.shape[0])) if isinstance(k, int) else k
         cells[rows] = grid.cell_sums(m)
         if rows[0] < _N_MAPS:
             for (y0, y1, x0, x1), stack in crops:
                 stack[rows] = m[:, y0:y1, x0:x1]
 
-    # squared band images, in place (the band images serve nothing else)
-    band_sq = np.multiply(bands, bands, out=bands)
-    emit(MAPS["band_sq"].start, band_sq)
+    band_sq = np.multiply(bands, bands, out=bands)  # in place: the band images serve nothing else
     if sub_grid is not None:
-        contiguous = sub_rows == list(range(sub_rows[0], sub_rows[-1] + 1))
-        sub_sums = sub_grid.tile_sums(band_sq[sub_rows[0]:sub_rows[-1] + 1] if contiguous else band_sq[sub_rows])
-    two = np.empty((2, h, w), dtype=np.float32)
-    yc = np.subtract(ycc[0], np.float32(y_mean), out=two[0])
-    emit(MAPS["y"], yc[None])
-    emit(MAPS["y2"], np.multiply(yc, yc, out=yc)[None])
-    cb, cr = ycc[1], ycc[2]
-    emit(MAPS["cb"], ycc[1:3])  # cb, cr: adjacent rows of MAPS
-    chroma = np.multiply(cb, cb, out=two[0])
-    chroma += np.square(cr, out=two[1])
-    emit(MAPS["chroma"], np.sqrt(chroma, out=chroma)[None])
-    # cb2, cr2: adjacent rows of MAPS
-    centred = np.subtract(ycc[1:3], c_mean.astype(np.float32)[:, None, None], out=two)
-    emit(MAPS["cb2"], np.multiply(centred, centred, out=centred))
-    chroma_grid = _diff_maps(ycc, lambda names, m: emit([_N_MAPS + GRAD_MAPS[n] for n in names], m), two)
+        sub_sums = sub_grid.tile_sums(band_sq[_SUB_ROWS])
+    chroma_grid = _emit_maps(ycc, band_sq, y_mean, c_mean, emit)
 
     glob = cells.sum(axis=(1, 2))[:, None]  # (K, 1): the whole image from the cells, not a second pass
     tiles = grid.tile_sums_from_cells(cells)  # (K, T)
@@ -302,6 +288,28 @@ def _slice_sums(ycc: np.ndarray, bands: np.ndarray, y_mean: np.float32, c_mean: 
         sn = sub_grid.tile_counts()
         sub = SubSums(sub_grid, sub_sums / sn, sn)
     return SliceSums(sums, n, sums / np.maximum(n, 1.0)), diffs, sub
+
+
+def _emit_maps(ycc: np.ndarray, band_sq: np.ndarray, y_mean: np.float32, c_mean: np.ndarray, emit) -> np.ndarray:
+    """Make every row of :data:`MAPS` and :data:`GRAD_MAPS` and hand it to ``emit(row(s), maps (n, H, W))``.
+
+    Returns the chroma block-grid sums of :func:`_diff_maps`.
+    """
+    h, w = ycc.shape[1:]
+    emit(MAPS["band_sq"].start, band_sq)
+    two = np.empty((2, h, w), dtype=np.float32)
+    yc = np.subtract(ycc[0], np.float32(y_mean), out=two[0])
+    emit(MAPS["y"], yc[None])
+    emit(MAPS["y2"], np.multiply(yc, yc, out=yc)[None])
+    cb, cr = ycc[1], ycc[2]
+    emit(MAPS["cb"], ycc[1:3])  # cb, cr: adjacent rows of MAPS
+    chroma = np.multiply(cb, cb, out=two[0])
+    chroma += np.square(cr, out=two[1])
+    emit(MAPS["chroma"], np.sqrt(chroma, out=chroma)[None])
+    # cb2, cr2: adjacent rows of MAPS
+    centred = np.subtract(ycc[1:3], c_mean.astype(np.float32)[:, None, None], out=two)
+    emit(MAPS["cb2"], np.multiply(centred, centred, out=centred))
+    return _diff_maps(ycc, lambda names, m: emit([_N_MAPS + GRAD_MAPS[n] for n in names], m), two)
 
 
 def _region_crop(crop: tuple[int, int, int, int], h: int, w: int) -> tuple[int, int, int, int]:
