@@ -170,7 +170,10 @@ def bounded_sq_distance(sites: np.ndarray, r: int) -> np.ndarray:
     left = np.maximum.accumulate(np.where(sites, x, -(w + big)), axis=-1)  # nearest site at or left of x
     right = np.minimum.accumulate(np.where(sites, x, 2 * w + big)[..., ::-1], axis=-1)[..., ::-1]
     gx = np.minimum(np.minimum(x - left, right - x), big)
-    g2 = gx * gx
+    # every value below is at most big² + r² (exact integers): int16 where that fits, for half the traffic
+    small = big * big + r * r <= np.iinfo(np.int16).max
+    g2 = gx.astype(np.int16) if small else gx
+    g2 = g2 * g2
     d2 = g2.copy()
     tmp = np.empty_like(g2)
     for dy in range(1, min(r, h - 1) + 1):
@@ -178,7 +181,7 @@ def bounded_sq_distance(sites: np.ndarray, r: int) -> np.ndarray:
         np.minimum(d2[..., dy:, :], tmp[..., :-dy, :], out=d2[..., dy:, :])
         np.add(g2[..., dy:, :], dy * dy, out=tmp[..., dy:, :])
         np.minimum(d2[..., :-dy, :], tmp[..., dy:, :], out=d2[..., :-dy, :])
-    return d2
+    return d2.astype(np.int32, copy=False)
 
 
 def make_regions(mask: np.ndarray, *, ring: int = 8, threshold: float = 0.5) -> Regions:
