@@ -284,7 +284,7 @@ def _slice_sums(ycc: np.ndarray, bands: np.ndarray, y_mean: np.float32, c_mean: 
     n_all, n_grid = _diff_counts(grid.height, grid.width, grid.tile)
     diffs = DiffSums(local[_N_MAPS:], n_all, n_grid, chroma_grid)
     sub = None
-    if sub_grid is not None and sub_sums is not None:
+    if sub_sums is not None:
         sn = sub_grid.tile_counts()
         sub = SubSums(sub_grid, sub_sums / sn, sn)
     return SliceSums(sums, n, sums / np.maximum(n, 1.0)), diffs, sub
@@ -367,7 +367,7 @@ def _diff_maps(ycc: np.ndarray, emit, two: np.ndarray) -> np.ndarray:
     np.multiply(g, g, out=g)  # dx²
     dy = np.subtract(ycc[:, 1:], ycc[:, :-1])
     np.multiply(dy, dy, out=dy)  # dy²
-    on = two
+    on = two if two.shape[0] == len(BLOCK_GRIDS) else np.empty((len(BLOCK_GRIDS), h, w), dtype=np.float32)
     on.fill(0.0)
     for i, grid in enumerate(BLOCK_GRIDS):
         on[i, :, grid - 1:w - 1:grid] = g[0, :, grid - 1:w - 1:grid]
