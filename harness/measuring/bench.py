@@ -1,9 +1,9 @@
 """Benchmark: ``measure`` with and without a mask against the fastest 3-channel rfft2 and scikit-image's SSIM.
 
 Run as ``harness bench`` or ``python -m harness.measuring.bench``; exit 1 when a
-target is missed.  All timings come from one process pinned to one thread
-(``OMP/OPENBLAS/MKL_NUM_THREADS=1``, set before numpy loads: an unpinned caller is
-re-run in a pinned child), interleaved round-robin so that machine load affects
+target is missed.  All timings come from one child process started with
+``OMP/OPENBLAS/MKL_NUM_THREADS=1`` (the thread pools are sized when numpy loads, so
+the caller's own process cannot be trusted to be pinned), interleaved round-robin so that machine load affects
 every contender alike; each call is timed in CPU time of the one thread
 (``time.thread_time``), so that time spent waiting while other processes of a shared
 machine run is not counted; the figures reported are ratios of medians.
@@ -33,11 +33,13 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["run_bench", "bench_ratios", "floor_candidates", "TARGET_RFFT2", "TARGET_SSIM", "THREAD_VARS"]
+__all__ = ["run_bench", "bench_ratios", "floor_candidates", "TARGET_RFFT2", "TARGET_SSIM", "THREAD_VARS",
+           "PINNED_CHILD"]
 
 TARGET_RFFT2 = 3.0
 TARGET_SSIM = 0.25
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+PINNED_CHILD = "HARNESS_BENCH_PINNED"  # set (to 1) in the child that times, with THREAD_VARS
 
 
 def _image(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -132,12 +134,13 @@ def bench_ratios(size: int = 512, repeats: int = 30) -> dict[str, object]:
 
 
 def _threads_pinned() -> bool:
-    return all(os.environ.get(v) == "1" for v in THREAD_VARS)
+    """Whether this is the pinned child: started with every THREAD_VARS at 1 (see :data:`PINNED_CHILD`)."""
+    return os.environ.get(PINNED_CHILD) == "1" and all(os.environ.get(v) == "1" for v in THREAD_VARS)
 
 
 def _rerun_pinned(size: int, repeats: int) -> int:
     """Run the bench in a child whose BLAS/OpenMP pools are one thread from the start; its exit code."""
-    env = os.environ | {v: "1" for v in THREAD_VARS}
+    env = os.environ | {v: "1" for v in THREAD_VARS} | {PINNED_CHILD: "1"}
     cmd = [sys.executable, "-m", "harness.measuring.bench", "--size", str(size), "--repeats", str(repeats)]
     sys.stdout.flush()
     return subprocess.run(cmd, env=env, check=False).returncode
