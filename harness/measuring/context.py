@@ -7,7 +7,7 @@ exactly once and the metric functions (``harness.measuring.metrics.*``) read
 them from a :class:`Context`.
 
 The per-pixel maps (the rows of :data:`MAPS` and :data:`GRAD_MAPS`) are made
-one at a time in a scratch buffer and summed over the tile grid's cells while
+a few at a time in scratch planes and summed over the tile grid's cells while
 they are still in cache; mask regions and anchors are summed over their
 bounding box only.  The order of the maps and of every sum is fixed, so that
 the float64 sums are the same, bit for bit, from one run to the next.
@@ -54,6 +54,7 @@ _N_MAPS = _NB + 7
 # straddle an 8-px (16-px) block boundary: x = 7 (mod 8) horizontally, y = 7 (mod 8) vertically.
 # Bands also measured on the finer sub-grid: fine texture is where small, local damage shows first.
 SUB_BANDS: tuple[str, ...] = ("high", "top")
+_SUB_ROWS = slice(BAND_NAMES.index(SUB_BANDS[0]), BAND_NAMES.index(SUB_BANDS[-1]) + 1)  # adjacent bands
 GRAD_MAPS: dict[str, int] = {"grad_y": 0, "grid8_y": 1, "grid16_y": 2, "grad_cb": 3, "grad_cr": 4}
 _N_GRAD = len(GRAD_MAPS)
 BLOCK_GRIDS: tuple[int, ...] = (8, 16)
@@ -226,10 +227,13 @@ def _slice_sums(ycc: np.ndarray, bands: np.ndarray, y_mean: np.float32, c_mean: 
                 ) -> tuple[SliceSums, DiffSums, SubSums | None]:
     """Build every row of :data:`MAPS` and :data:`GRAD_MAPS`; sum it over the whole image, the tiles, the regions.
 
-    The maps are made one at a time in a scratch buffer and summed over the
-    cells while they are still in cache (a ``(K, H, W)`` stack would go through
-    memory twice).  Mask regions and anchors are summed on their bounding box
-    only: the :data:`MAPS` rows are copied there and reduced by :func:`_region_sums`.
+    The maps are made a few at a time by :func:`_emit_maps` (the four squared
+    bands, in place; two scratch planes; the three gradient maps together) and
+    summed over the cells while they are still in cache: fewer, larger numpy
+    calls, the same float32 values and the same order of every float32 sum.
+    Mask regions and anchors are summed on their bounding box only: the
+    :data:`MAPS` rows are copied there and reduced by :func:`_region_sums`.
+    ``bands`` is consumed: it is squared in place.
     """
     h, w = ycc.shape[1:]
     n_maps = _N_MAPS + _N_GRAD
@@ -244,34 +248,20 @@ def _slice_sums(ycc: np.ndarray, bands: np.ndarray, y_mean: np.float32, c_mean: 
         crops.append(((y0, y1, x0, x1), None))
     crops = [(box, np.empty((_N_MAPS, box[1] - box[0], box[3] - box[2]), np.float32)) for box, _ in crops]
     sub_grid = make_grid(h, w, st) if (st := sub_tile(grid.tile)) is not None else None
-    sub_rows = {BAND_NAMES.index(b): i for i, b in enumerate(SUB_BANDS)}
-    sub_sums = np.empty((len(SUB_BANDS), sub_grid.rows * sub_grid.cols)) if sub_grid is not None else None
+    sub_sums = None
 
-    def emit(k: int, m: np.ndarray) -> None:
-        cells[k] = grid.cell_sums(m[None])[0]
-        if k < _N_MAPS:
+    def emit(k: int | list[int], m: np.ndarray) -> None:
+        """Sum the maps ``m`` ``(n, H, W)`` (rows ``k``: the first row, or a list) over the cells and the crops."""
+        rows = list(range(k, k + m.shape[0])) if isinstance(k, int) else k
+        cells[rows] = grid.cell_sums(m)
+        if rows[0] < _N_MAPS:
             for (y0, y1, x0, x1), stack in crops:
-                stack[k] = m[y0:y1, x0:x1]
-        if sub_grid is not None and k in sub_rows:
-            sub_sums[sub_rows[k]] = sub_grid.tile_sums(m[None])[0]
+                stack[rows] = m[:, y0:y1, x0:x1]
 
-    buf = np.empty((h, w), dtype=np.float32)
-    scratch = np.empty((h, w), dtype=np.float32)
-    for b in range(_NB):
-        emit(b, np.multiply(bands[b], bands[b], out=buf))
-    yc = np.subtract(ycc[0], np.float32(y_mean), out=buf)
-    emit(MAPS["y"], yc)
-    emit(MAPS["y2"], np.multiply(yc, yc, out=yc))
-    cb, cr = ycc[1], ycc[2]
-    emit(MAPS["cb"], cb)
-    emit(MAPS["cr"], cr)
-    chroma = np.multiply(cb, cb, out=buf)
-    chroma += np.square(cr, out=scratch)
-    emit(MAPS["chroma"], np.sqrt(chroma, out=chroma))
-    for name, c, m in (("cb2", cb, c_mean[0]), ("cr2", cr, c_mean[1])):
-        row = np.subtract(c, np.float32(m), out=buf)
-        emit(MAPS[name], np.multiply(row, row, out=row))
-    chroma_grid = _diff_maps(ycc, lambda name, m: emit(_N_MAPS + GRAD_MAPS[name], m), buf)
+    band_sq = np.multiply(bands, bands, out=bands)  # in place: the band images serve nothing else
+    if sub_grid is not None:
+        sub_sums = sub_grid.tile_sums(band_sq[_SUB_ROWS])
+    chroma_grid = _emit_maps(ycc, band_sq, y_mean, c_mean, emit)
 
     glob = cells.sum(axis=(1, 2))[:, None]  # (K, 1): the whole image from the cells, not a second pass
     tiles = grid.tile_sums_from_cells(cells)  # (K, T)
@@ -294,10 +284,32 @@ def _slice_sums(ycc: np.ndarray, bands: np.ndarray, y_mean: np.float32, c_mean: 
     n_all, n_grid = _diff_counts(grid.height, grid.width, grid.tile)
     diffs = DiffSums(local[_N_MAPS:], n_all, n_grid, chroma_grid)
     sub = None
-    if sub_grid is not None:
+    if sub_sums is not None:
         sn = sub_grid.tile_counts()
         sub = SubSums(sub_grid, sub_sums / sn, sn)
     return SliceSums(sums, n, sums / np.maximum(n, 1.0)), diffs, sub
+
+
+def _emit_maps(ycc: np.ndarray, band_sq: np.ndarray, y_mean: np.float32, c_mean: np.ndarray, emit) -> np.ndarray:
+    """Make every row of :data:`MAPS` and :data:`GRAD_MAPS` and hand it to ``emit(row(s), maps (n, H, W))``.
+
+    Returns the chroma block-grid sums of :func:`_diff_maps`.
+    """
+    h, w = ycc.shape[1:]
+    emit(MAPS["band_sq"].start, band_sq)
+    two = np.empty((2, h, w), dtype=np.float32)
+    yc = np.subtract(ycc[0], np.float32(y_mean), out=two[0])
+    emit(MAPS["y"], yc[None])
+    emit(MAPS["y2"], np.multiply(yc, yc, out=yc)[None])
+    cb, cr = ycc[1], ycc[2]
+    emit(MAPS["cb"], ycc[1:3])  # cb, cr: adjacent rows of MAPS
+    chroma = np.multiply(cb, cb, out=two[0])
+    chroma += np.square(cr, out=two[1])
+    emit(MAPS["chroma"], np.sqrt(chroma, out=chroma)[None])
+    # cb2, cr2: adjacent rows of MAPS
+    centred = np.subtract(ycc[1:3], c_mean.astype(np.float32)[:, None, None], out=two)
+    emit(MAPS["cb2"], np.multiply(centred, centred, out=centred))
+    return _diff_maps(ycc, lambda names, m: emit([_N_MAPS + GRAD_MAPS[n] for n in names], m), two)
 
 
 def _region_crop(crop: tuple[int, int, int, int], h: int, w: int) -> tuple[int, int, int, int]:
@@ -338,37 +350,36 @@ def _region_sums(stack: np.ndarray, totals: np.ndarray, members: tuple[np.ndarra
     return out
 
 
-def _diff_maps(ycc: np.ndarray, emit, buf: np.ndarray) -> np.ndarray:
-    """Make each :data:`GRAD_MAPS` row in ``buf`` and hand it to ``emit(name, map)``.
+def _diff_maps(ycc: np.ndarray, emit, two: np.ndarray) -> np.ndarray:
+    """Make the :data:`GRAD_MAPS` rows and hand them to ``emit(names, maps)``; ``two`` is ``(2, H, W)`` scratch.
 
-    Returns ``(2, len(BLOCK_GRIDS))`` float64: for Cb and Cr, the whole-image
-    sum of the squared differences straddling each grid's block boundaries.
+    The three channels go through each step together.  Returns ``(2, len(BLOCK_GRIDS))``
+    float64: for Cb and Cr, the whole-image sum of the squared differences
+    straddling each grid's block boundaries.
     """
-    h, w = ycc.shape[1:]
+    _, h, w = ycc.shape
+    g = np.empty((3, h, w), dtype=np.float32)
+    # horizontal differences on the flat array (one contiguous pass); those that would
+    # span the end of a row have no neighbour: zero
+    flat = g.reshape(-1)
+    np.subtract(ycc.reshape(-1)[1:], ycc.reshape(-1)[:-1], out=flat[:-1])
+    g[:, :, -1] = 0.0
+    np.multiply(g, g, out=g)  # dx²
+    dy = np.subtract(ycc[:, 1:], ycc[:, :-1])
+    np.multiply(dy, dy, out=dy)  # dy²
+    on = two if two.shape[0] == len(BLOCK_GRIDS) else np.empty((len(BLOCK_GRIDS), h, w), dtype=np.float32)
+    on.fill(0.0)
+    for i, grid in enumerate(BLOCK_GRIDS):
+        on[i, :, grid - 1:w - 1:grid] = g[0, :, grid - 1:w - 1:grid]
+        on[i, grid - 1:h - 1:grid] += dy[0, grid - 1::grid]
+    emit([f"grid{grid}_y" for grid in BLOCK_GRIDS], on)
     chroma_grid = np.zeros((2, len(BLOCK_GRIDS)))
-    dy = np.empty((h - 1, w), dtype=np.float32)
-    for ch, name in ((0, "grad_y"), (1, "grad_cb"), (2, "grad_cr")):
-        c = ycc[ch]
-        g = buf
-        np.subtract(c[:, 1:], c[:, :-1], out=g[:, :-1])
-        g[:, -1] = 0.0
-        np.multiply(g, g, out=g)  # dx²
-        np.subtract(c[1:], c[:-1], out=dy)
-        np.multiply(dy, dy, out=dy)  # dy²
-        if ch == 0:
-            on = np.zeros((h, w), dtype=np.float32)
-            for grid in BLOCK_GRIDS:
-                on[:, grid - 1:w - 1:grid] = g[:, grid - 1:w - 1:grid]
-                on[grid - 1:h - 1:grid] += dy[grid - 1::grid]
-                emit(f"grid{grid}_y", on)
-                if grid != BLOCK_GRIDS[-1]:
-                    on.fill(0.0)
-        else:
-            for j, grid in enumerate(BLOCK_GRIDS):
-                chroma_grid[ch - 1, j] = (float(g[:, grid - 1:w - 1:grid].sum(dtype=np.float64))
-                                          + float(dy[grid - 1::grid].sum(dtype=np.float64)))
-        g[:-1] += dy
-        emit(name, g)
+    for ch in (1, 2):
+        for j, grid in enumerate(BLOCK_GRIDS):
+            chroma_grid[ch - 1, j] = (float(g[ch, :, grid - 1:w - 1:grid].sum(dtype=np.float64))
+                                      + float(dy[ch, grid - 1::grid].sum(dtype=np.float64)))
+    g[:, :-1] += dy
+    emit(["grad_y", "grad_cb", "grad_cr"], g)
     return chroma_grid
 
 

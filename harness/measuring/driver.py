@@ -75,8 +75,14 @@ def _check_finite(metrics: dict[str, MetricValues]) -> None:
     """Raise ``FloatingPointError`` if any value or noise floor is NaN or inf.
 
     Inputs were validated, so a non-finite number here is a bug in a metric,
-    not an input error: it must not reach a baseline.
+    not an input error: it must not reach a baseline.  One sum over every
+    array decides (it is finite when every entry is, unless it overflows); only
+    then is each metric searched for the culprit.
     """
+    arrays = [a for mv in metrics.values() for a in (mv.values, mv.std, mv.bias)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.concatenate(arrays).sum()):
+            return
     for name, mv in metrics.items():
         if not (np.all(np.isfinite(mv.values)) and np.all(np.isfinite(mv.std)) and np.all(np.isfinite(mv.bias))):
             raise FloatingPointError(f"metric {name!r} produced NaN or inf")

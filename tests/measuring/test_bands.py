@@ -51,3 +51,22 @@ def test_a_sinusoid_at_a_band_centre_passes_only_that_band(band_index, freq):
     assert bands.shape == (4, 64, 128) and bands.dtype == np.float32
     np.testing.assert_allclose(bands[band_index], y, atol=1e-3)  # the response at a centre is 1
     assert np.abs(np.delete(bands, band_index, axis=0)).max() < 1e-3
+
+
+def test_pruned_band_images_equal_full_irfft2_bit_for_bit():
+    """band_images skips the first-axis transforms of the columns a band's filter zeroes; nothing else changes."""
+    import scipy.fft as sfft
+
+    from harness.measuring.bands import band_columns
+
+    rng = np.random.default_rng(4)
+    for h, w in ((64, 64), (97, 131), (130, 45), (16, 17)):
+        cols = band_columns(h, w)
+        assert list(cols) == sorted(cols) and cols[-1] == w // 2 + 1
+        assert not band_filters(h, w)[0][:, cols[0]:].any()
+        for dtype in (np.float32, np.float64):
+            spec = sfft.rfft2((rng.random((h, w)) * 255).astype(dtype), workers=1)
+            want = np.stack([sfft.irfft2(spec * f, s=(h, w), workers=1) for f in band_filters(h, w)])
+            got = band_images(spec, (h, w))
+            assert got.dtype == np.float32
+            assert np.array_equal(got, want.astype(np.float32))

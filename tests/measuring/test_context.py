@@ -56,3 +56,10 @@ def test_meta_records_how_the_image_was_measured():
 def test_prepare_rejects_a_bad_tile():
     with pytest.raises(ValueError, match="tile must be an even number"):
         prepare(np.zeros((32, 32, 3), np.uint8), tile=9)
+
+
+def test_sub_grid_bands_are_adjacent_rows_of_the_band_stack():
+    from harness.measuring.bands import BAND_NAMES
+    from harness.measuring.context import _SUB_ROWS, SUB_BANDS
+
+    assert BAND_NAMES[_SUB_ROWS] == SUB_BANDS == ("high", "top")

@@ -95,6 +95,12 @@ def test_bounded_sq_distance_is_exact_up_to_its_radius():
         near = ref <= r * r
         np.testing.assert_array_equal(got[near], ref[near])
         assert np.all(got[~near] > r * r)
+        # a stack of maps is done map by map
+        both = bounded_sq_distance(np.stack([sites, ~sites]), r)
+        assert np.array_equal(both[0], got) and np.array_equal(both[1], bounded_sq_distance(~sites, r))
+        if trial % 10 == 0:  # a radius too large for the int16 path: int32 throughout, same distances
+            wide = bounded_sq_distance(sites, 130)
+            assert wide.dtype == got.dtype == np.int32 and np.array_equal(wide, ref)
 
 
 def test_region_sums_over_a_crop_or_the_whole_image_match_direct_sums():

@@ -127,7 +127,14 @@ def _peak_bands(h: int, w: int) -> np.ndarray:
     return onehot
 
 
-def periodic_power(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@lru_cache(maxsize=8)
+def _peak_band_counts(h: int, w: int) -> np.ndarray:
+    """Full-plane coefficients per band of :func:`_peak_bands` (float64, ``(n_bands,)``)."""
+    return _peak_bands(h, w).sum(axis=1).astype(np.float64)
+
+
+def periodic_power(y: np.ndarray, sigma: float, y_mean: np.float32 | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Power held in narrow spectral peaks per band (code²), with its noise floor.
 
     ``y`` is luma ``(H, W)`` in code values.  The image is Hann-windowed (so
@@ -139,6 +146,8 @@ def periodic_power(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray,
     the value continuous when a coefficient crosses it).  Power is normalised like band power:
     white noise of variance ``s²`` has total power ``s²``.
 
+    ``y_mean`` is ``y.mean()`` where the caller has it already (the same float32 number).
+
     Returns ``(power, std, bias)`` per band.
     """
     import scipy.fft as sfft
@@ -146,14 +155,20 @@ def periodic_power(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray,
 
     h, w = y.shape
     win = _hann2d(h, w)
-    yw = (y - np.float32(y.mean())) * win
+    # in-place float32 steps throughout: the same numbers as the plain expressions, fewer allocations
+    yw = np.subtract(y, np.float32(y.mean() if y_mean is None else y_mean))
+    yw *= win
     spec = sfft.rfft2(yw, workers=1)
-    p = spec.real**2 + spec.imag**2
+    p = np.square(spec.real)
+    p += np.square(spec.imag, out=yw[:, : p.shape[1]])
     mode = ("wrap", "nearest")
-    p3 = ndimage.uniform_filter(p, size=3, mode=mode) * np.float32(9.0)
-    outer = ndimage.uniform_filter(p, size=PEAK_WINDOW, mode=mode) * np.float32(PEAK_WINDOW**2)
-    bg9 = (outer - p3) * np.float32(9.0 / (PEAK_WINDOW**2 - 9))
-    over = p3 - np.float32(PEAK_THRESHOLD) * bg9
+    p3 = ndimage.uniform_filter(p, size=3, mode=mode)
+    p3 *= np.float32(9.0)
+    bg9 = ndimage.uniform_filter(p, size=PEAK_WINDOW, mode=mode)  # the outer window's sum, less the lobe's:
+    bg9 *= np.float32(PEAK_WINDOW**2)
+    bg9 -= p3
+    bg9 *= np.float32(9.0 / (PEAK_WINDOW**2 - 9))  # its mean power, over 9 coefficients
+    over = np.subtract(p3, np.multiply(np.float32(PEAK_THRESHOLD), bg9, out=bg9), out=bg9)
     # Noise of variance sigma² adds sigma²/(h w) per coefficient in normalised
     # units, so it moves a 3x3 lobe of power P3 by delta = 2 sqrt(9 sigma² P3 / (h w))
     # (the cross term).  With m = over / delta, the soft-thresholded excess
@@ -162,12 +177,15 @@ def periodic_power(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray,
     # threshold can cross, one far below cannot.  Variances of lobes add.
     norm = float(h * w) * _win_energy(h, w)
     s2 = 9.0 * sigma * sigma / (h * w)
-    delta = (2.0 * np.sqrt(s2 * norm)) * np.sqrt(np.maximum(p3, 0))  # raw units
+    # delta = scale * root (raw units), wanted at the candidates only: the test below takes
+    # -4 delta as (-4 scale) * root, the same float64 numbers (a power-of-two factor is exact)
+    scale = 2.0 * np.sqrt(s2 * norm)
+    root = np.sqrt(np.maximum(p3, np.float32(0.0)))
     # Candidates: within 4 noise std of the threshold -- and holding more than the benign noise's
     # own lobe power (s2 * norm): below that, noise added to the lobe and to its background
     # keeps it far under the threshold (a lobe needs PEAK_THRESHOLD times its background), and
     # a smooth image (an upscale) would otherwise make every empty coefficient a candidate.
-    ys, xs = np.nonzero((over > -4.0 * delta) & (p3 > np.float32(s2 * norm)))
+    ys, xs = np.nonzero((over > (-4.0 * scale) * root) & (p3 > np.float32(s2 * norm)))
     keep = _local_max(p, ys, xs)
     ys, xs = ys[keep], xs[keep]
     onehot = _peak_bands(h, w)
@@ -175,15 +193,18 @@ def periodic_power(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray,
     o = over[ys, xs].astype(np.float64)
     # soft threshold: a coefficient crossing it adds nothing, so the value is continuous
     pk = (sel @ np.maximum(o, 0.0)) / norm
-    d = delta[ys, xs].astype(np.float64)
+    d = scale * root[ys, xs].astype(np.float64)
     m = np.minimum(o / np.maximum(d, 1e-30), 0.0)
     from scipy.special import ndtr
 
     g = (1.0 + m * m) * ndtr(m) + m * np.exp(-0.5 * m * m) / np.sqrt(2.0 * np.pi)
     std = np.sqrt(sel @ (d * d * np.where(o >= 0, 1.0, g))) / norm
-    n_coef = onehot.sum(axis=1).astype(np.float64)
+    n_coef = _peak_band_counts(h, w)
     bias = CHANCE_PEAK_SHARE * sigma * sigma * n_coef / (h * w)
     return pk, std, bias
+
+
+_NEIGHBOURS = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])  # (8, 2)
 
 
 def _local_max(p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -191,16 +212,13 @@ def _local_max(p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
 
     Only the few peak candidates are tested (a full maximum filter costs more
     than the FFT); rows wrap (vertical frequency is periodic), columns clamp.
+    All eight neighbours are gathered in one ``(8, n)`` index.
     """
     h, w = p.shape
-    v = p[ys, xs]
-    ok = np.ones(ys.shape, bool)
-    for dy in (-1, 0, 1):
-        yy = (ys + dy) % h
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                ok &= v >= p[yy, np.clip(xs + dx, 0, w - 1)]
-    return ok
+    yy = (ys[None, :] + _NEIGHBOURS[:, :1]) % h
+    xx = np.clip(xs[None, :] + _NEIGHBOURS[:, 1:], 0, w - 1)
+    flat = p.ravel()
+    return (flat[ys * w + xs][None, :] >= flat[yy * w + xx]).all(axis=0)
 
 
 @lru_cache(maxsize=8)
@@ -286,5 +304,5 @@ def _periodic_names() -> tuple[str, ...]:
 
 def periodic(ctx: Context) -> dict[str, MetricValues]:
     """``periodic`` (code²): luma power in narrow spectral peaks per band (micro-tiling), whole image."""
-    pk, std, bias = periodic_power(ctx.y, ctx.sigma)
+    pk, std, bias = periodic_power(ctx.y, ctx.sigma, ctx.y_mean)
     return {"periodic": MetricValues(_periodic_names(), pk, std, bias)}
