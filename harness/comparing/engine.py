@@ -31,6 +31,10 @@ checks unless the candidate has it).  Whole-image checks, and the global
 ``hue``/``offset`` check, have no box.
 
 **Global hue rotation** (``hue``, slice ``offset``): see :func:`_hue_offset`.
+
+**Noise added everywhere** (``noise``, slice ``ch=CbCr``): per-slice allowances read a power
+increase as louder texture; white noise on top of the content is judged apart, from the fine
+chroma energy of the faintest tiles (:mod:`harness.comparing.added_noise`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from harness.comparing.added_noise import NOISE_METRIC, NOISE_SLICE, added_noise
 from harness.comparing.tolerance import (CompareConfig, ToleranceRule, overridden, tolerance_arrays,
                                         visibility_tolerance)
 from harness.measuring.metrics.color import circular_delta
@@ -214,7 +219,19 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
     hue = _hue_offset(baseline, candidate, config)
     if hue is not None:
         checks.append(hue)
+    noise = added_noise(baseline, candidate, config, _lsb(baseline, candidate))
+    if noise is not None:
+        checks.append(_derived(NOISE_METRIC, NOISE_SLICE, *noise, config))
     return checks
+
+
+def _derived(metric: str, slice_: str, value: float, tol: float, config: CompareConfig) -> Check:
+    """A whole-image check computed from both sides (value = delta, baseline 0); NaN is an error."""
+    if not (math.isfinite(value) and math.isfinite(tol)):
+        return Check(metric, slice_, None, None, None, None, "error")
+    _spec, _abs, _rel, dirs, gate = tolerance_arrays(metric, [slice_], config)
+    st = _statuses(np.array([value]), np.array([tol]), dirs, gate, np.array([True]), np.array([False]))[0]
+    return Check(metric, slice_, value, 0.0, value, tol, st)
 
 
 def _lsb(*ms: Measurement) -> float:
