@@ -35,6 +35,10 @@ checks unless the candidate has it).  Whole-image checks, and the global
 **Noise added everywhere** (``noise``, slice ``ch=CbCr``): per-slice allowances read a power
 increase as louder texture; white noise on top of the content is judged apart, from the fine
 chroma energy of the faintest tiles (:mod:`harness.comparing.added_noise`).
+
+**Micro-tiling** (``grid``, slices ``ch=Y period=8`` and ``period=16``): the power of the
+difference of the two sides' mean 8- and 16-px luma cells (``meta["grid_cells"]``), the
+pattern the candidate added (:mod:`harness.comparing.grid`).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from harness.comparing.added_noise import NOISE_METRIC, NOISE_SLICE, added_noise
+from harness.comparing.grid import GRID_METRIC, grid_checks
 from harness.comparing.tolerance import (CompareConfig, ToleranceRule, overridden, tolerance_arrays,
                                         visibility_tolerance)
 from harness.measuring.metrics.color import circular_delta
@@ -219,9 +224,12 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
     hue = _hue_offset(baseline, candidate, config)
     if hue is not None:
         checks.append(hue)
-    noise = added_noise(baseline, candidate, config, _lsb(baseline, candidate))
+    lsb = _lsb(baseline, candidate)
+    noise = added_noise(baseline, candidate, config, lsb)
     if noise is not None:
         checks.append(_derived(NOISE_METRIC, NOISE_SLICE, *noise, config))
+    checks += [_derived(GRID_METRIC, s, v, t, config)
+               for s, v, t in grid_checks(baseline.meta, candidate.meta, config, lsb)]
     return checks
 
 

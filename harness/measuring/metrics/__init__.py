@@ -83,8 +83,9 @@ for _spec in (
     # flicker across the detector's threshold by about that much; only growth fails
     MetricSpec("periodic", "code²", "increase", 0.25, 0.01,
                "luma power held in narrow spectral peaks per band (micro-tiling, repeated patterns)"),
+    # paired only (harness.comparing.grid), from meta["grid_cells"]
     MetricSpec("grid", "code²", "increase", 0.0, 0.0,
-               "luma power of the pattern that repeats every 8 (16) px, over the spectrum around its harmonics "
+               "power of the luma pattern added every 8 (16) px: the difference of the two sides' mean cells "
                "(VAE-latent or block micro-tiling)", visibility="additive"),
     MetricSpec("contrast", "code", "both", 0.0, 0.0, "RMS contrast: standard deviation of Y, Cb and Cr",
                visibility="level"),
