@@ -4,7 +4,10 @@ Each side's ``meta["grid_cells"]`` holds its mean ``p x p`` luma cell
 (:mod:`harness.measuring.metrics.grid`); the content's own cell is the same on both sides, so
 their difference is the pattern the candidate added (or lost)::
 
-    value = mean_ij (D_ij - mean D)²,   D = M_c - M_b        (code²: the pattern's power)
+    value = ± mean_ij (D_ij - mean D)²,   D = M_c - M_b        (code²: the pattern's power)
+
+signed ``+`` when the candidate's cell holds at least the baseline's power (a pattern added),
+``-`` when it holds less (one taken away), so that swapping the sides negates it.
 
 **Noise floor.**  Benign noise (std ``sigma`` per pixel, :mod:`harness.measuring.metrics.noise`)
 moves each phase mean of ``n = H W / p²`` pixels by ``sigma / sqrt(n)`` on each side, so ``D``
@@ -18,7 +21,9 @@ grid, so +-1 LSB (0.5 LSB²) fails and a JPEG re-encode's incoherent block error
 
     tol = T(A_lo)² + bias + k sqrt(2) std
 
-Only growth of the difference can fail (it is a power, never negative).  Measurements without
+Either sign fails past it: a grid that appears and one that vanishes are both a changed
+image (the cross term with a grid already there can make an added pattern lower the cell's
+power, so the sign says which side is stronger, not whether a pattern was added).  Measurements without
 cells (baselines baked before them, images under ``MIN_CELLS * p`` px) get no check.
 """
 
@@ -76,13 +81,14 @@ def grid_checks(baseline_meta: Mapping[str, Any], candidate_meta: Mapping[str, A
             out.append((name, math.nan, math.nan))
             continue
         d = c - b
-        value = float(np.mean((d - d.mean()) ** 2))
+        power_b, power_c = float(np.mean(b * b)), float(np.mean(c * c))
+        value = math.copysign(float(np.mean((d - d.mean()) ** 2)), power_c - power_b)
         bias = 2.0 * sigma * sigma * p * p / n_px
         std = bias * math.sqrt(2.0 / (p * p - 1))
-        lo = min(float(np.mean(b * b)), float(np.mean(c * c)))
+        lo = min(power_b, power_c)
         _spec, abs_t, rel_t, _dirs, _gate = tolerance_arrays(GRID_METRIC, [name], config)
         if overridden(GRID_METRIC, [name], config)[0]:
-            allow = max(float(abs_t[0]), float(rel_t[0]) * value)
+            allow = max(float(abs_t[0]), float(rel_t[0]) * abs(value))
         else:
             allow = float(visible_addition(lo, lsb))
         out.append((name, value, allow + bias + config.k * math.sqrt(2.0) * std))

@@ -84,9 +84,9 @@ for _spec in (
     MetricSpec("periodic", "code²", "increase", 0.25, 0.01,
                "luma power held in narrow spectral peaks per band (micro-tiling, repeated patterns)"),
     # paired only (harness.comparing.grid), from meta["grid_cells"]
-    MetricSpec("grid", "code²", "increase", 0.0, 0.0,
-               "power of the luma pattern added every 8 (16) px: the difference of the two sides' mean cells "
-               "(VAE-latent or block micro-tiling)", visibility="additive"),
+    MetricSpec("grid", "code²", "both", 0.0, 0.0,
+               "power of the luma pattern added (+) or taken away (-) every 8 (16) px: the difference of the two "
+               "sides' mean cells (VAE-latent or block micro-tiling)", visibility="additive"),
     MetricSpec("contrast", "code", "both", 0.0, 0.0, "RMS contrast: standard deviation of Y, Cb and Cr",
                visibility="level"),
     # 1 code: a uniform shift of one LSB on top of the 1-LSB offset that the noise floor's bias allows
