@@ -7,8 +7,8 @@ down: the *mean cell*::
 
     M_p[i, j] = mean { Y[y, x] : y = i, x = j (mod p) } - mean Y        (code values)
 
-(over the largest top-left part of the image that holds whole cells: the pattern is anchored at
-the origin, as a latent grid is).  The content leaves its own mean cell, the same on both
+(over the largest top-left part of the image that holds whole 16-px cells -- whole 8-px cells
+for images too small for those: the pattern is anchored at the origin, as a latent grid is).  The content leaves its own mean cell, the same on both
 sides of a paired comparison, so the difference of two mean cells is the pattern one side
 added (:mod:`harness.comparing.grid`): +-1 LSB over an 8-px cell reads its own 0.5 LSB² even
 on an image that already carries an 8-px JPEG grid, where spectral peaks would add or cancel.
@@ -40,15 +40,25 @@ def mean_cell(y: np.ndarray, p: int) -> np.ndarray | None:
     ny, nx = h // p, w // p
     if ny < MIN_CELLS or nx < MIN_CELLS:
         return None
-    cell = y[: ny * p, : nx * p].reshape(ny, p, nx, p).mean(axis=(0, 2), dtype=np.float64)
+    # rows first in the image's dtype (one pass over the pixels), then the p columns in float64
+    rows = np.add.reduce(y[: ny * p, : nx * p].reshape(ny, p, nx * p), axis=0)
+    cell = rows.reshape(p, nx, p).sum(axis=1, dtype=np.float64) / (ny * nx)
     return cell - cell.mean()
 
 
 def grid_cells(ctx: Context) -> dict[str, dict[str, list[float]]]:
-    """``{"grid_cells": {"8": [...], "16": [...]}}``: each mean cell row-major, for ``Measurement.meta``."""
-    out: dict[str, list[float]] = {}
+    """``{"grid_cells": {"8": [...], "16": [...]}}``: each mean cell row-major, for ``Measurement.meta``.
+
+    The 8-px cell is the mean of the 16-px cell's four quadrants where the image holds enough
+    16-px cells (the same pixels, one pass instead of two).
+    """
+    cells: dict[int, np.ndarray] = {}
+    big = max(GRID_PERIODS)
+    top = mean_cell(ctx.y, big)
     for p in GRID_PERIODS:
-        cell = mean_cell(ctx.y, p)
-        if cell is not None:
-            out[str(p)] = [round(v, 5) for v in cell.ravel().tolist()]
-    return {"grid_cells": out}
+        if top is not None and big % p == 0:
+            k = big // p
+            cells[p] = top.reshape(k, p, k, p).mean(axis=(0, 2))
+        elif (cell := mean_cell(ctx.y, p)) is not None:
+            cells[p] = cell
+    return {"grid_cells": {str(p): np.round(c, 5).ravel().tolist() for p, c in cells.items()}}
