@@ -146,7 +146,33 @@ def table() -> list[tuple[str, float | None, float | None, tuple]]:
             for n in HELD_OUT]
 
 
+def rates(name: str, draws: int, size: int = SIZE) -> dict[str, tuple[int, float]]:
+    """Over ``draws`` fresh draws each: ``{case: (failed, worst or least severity)}`` for sigma 2 noise,
+    +-1 tiling (least severity: how close a miss came) and fresh jitter (worst severity)."""
+    from harness.comparing.engine import compare_paired
+    from harness.measuring.driver import measure
+
+    img = image(name, size)
+    mb = measure(img)
+    out = {}
+    cases = (("noise 2", lambda s: noise(img, 2.0, s), min), ("tiling 1", lambda s: tiling(img, 1.0, s), min),
+             ("jitter", lambda s: _jitter(img, s), max))
+    for case, make, pick in cases:
+        w = [max(compare_paired(mb, measure(make(100 + i))), key=lambda c: c.severity) for i in range(draws)]
+        out[case] = (sum(c.status == "fail" for c in w), pick(c.severity for c in w))
+    return out
+
+
 if __name__ == "__main__":
+    import sys
+
     print(f"{'image':22s} {'noise sigma':>11s} {'tiling +-':>9s}  worst benign (x tolerance)")
     for name, s, a, b in table():
         print(f"{name:22s} {s!s:>11s} {a!s:>9s}  {b[0]:.2f} {b[1]} ({b[2]} {b[3]}, {b[4]})")
+    if len(sys.argv) > 1:  # python tests/comparing/sensitivity.py DRAWS: failure counts over fresh draws
+        n = int(sys.argv[1])
+        for size in (SIZE, 2 * SIZE):
+            for name in HELD_OUT:
+                r = rates(name, n, size)
+                cells = "  ".join(f"{k}: {f}/{n} fail (sev {v:.2f})" for k, (f, v) in r.items())
+                print(f"{size}² {name:22s} {cells}")

@@ -8,10 +8,11 @@ down: the *mean cell*::
     M_p[i, j] = mean { Y[y, x] : y = i, x = j (mod p) } - mean Y        (code values)
 
 (over the largest top-left part of the image that holds whole 16-px cells -- whole 8-px cells
-for images too small for those: the pattern is anchored at the origin, as a latent grid is).  The content leaves its own mean cell, the same on both
-sides of a paired comparison, so the difference of two mean cells is the pattern one side
-added (:mod:`harness.comparing.grid`): +-1 LSB over an 8-px cell reads its own 0.5 LSB² even
-on an image that already carries an 8-px JPEG grid, where spectral peaks would add or cancel.
+for images too small for those: the pattern is anchored at the origin, as a latent grid is).
+The content leaves its own mean cell, the same on both sides of a paired comparison, so the
+difference of two mean cells is the pattern one side added (:mod:`harness.comparing.grid`):
++-1 LSB over an 8-px cell reads its own 0.5 LSB² even on an image that already carries an 8-px
+JPEG grid, where spectral peaks would add or cancel.
 
 ``periodic`` (spectral peaks) remains the check for patterns of any period; this one knows where
 to look.  Benign noise of variance ``s²`` per pixel moves each phase mean by ``s / sqrt(n)``
