@@ -32,13 +32,8 @@ checks unless the candidate has it).  Whole-image checks, and the global
 
 **Global hue rotation** (``hue``, slice ``offset``): see :func:`_hue_offset`.
 
-**Noise added everywhere** (``noise``, slice ``ch=CbCr``): per-slice allowances read a power
-increase as louder texture; white noise on top of the content is judged apart, from the fine
-chroma energy of the faintest tiles (:mod:`harness.comparing.added_noise`).
-
-**Micro-tiling** (``grid``, slices ``ch=Y period=8`` and ``period=16``): the power of the
-difference of the two sides' mean 8- and 16-px luma cells (``meta["grid_cells"]``), the
-pattern the candidate added (:mod:`harness.comparing.grid`).
+**Additions** judged apart from the slices: noise over the whole image (``noise``,
+:mod:`~harness.comparing.added_noise`), micro-tiling (``grid``, :mod:`~harness.comparing.grid`).
 """
 
 from __future__ import annotations
@@ -222,24 +217,19 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
                           _boxes(slices, candidate, baseline))
         checks += _missing(metric, only_b, only_c, baseline, candidate)
     hue = _hue_offset(baseline, candidate, config)
-    if hue is not None:
-        checks.append(hue)
     lsb = _lsb(baseline, candidate)
     noise = added_noise(baseline, candidate, config, lsb)
-    if noise is not None:
-        checks.append(_derived(NOISE_METRIC, NOISE_SLICE, *noise, config))
-    checks += [_derived(GRID_METRIC, s, v, t, config)
-               for s, v, t in grid_checks(baseline.meta, candidate.meta, config, lsb)]
-    return checks
+    added = [(NOISE_METRIC, NOISE_SLICE, *noise)] if noise is not None else []
+    added += [(GRID_METRIC, *g) for g in grid_checks(baseline.meta, candidate.meta, config, lsb)]
+    return checks + ([hue] if hue is not None else []) + [_derived(*a, config) for a in added]
 
 
 def _derived(metric: str, slice_: str, value: float, tol: float, config: CompareConfig) -> Check:
     """A whole-image check computed from both sides (value = delta, baseline 0); NaN is an error."""
-    if not (math.isfinite(value) and math.isfinite(tol)):
-        return Check(metric, slice_, None, None, None, None, "error")
+    ok = math.isfinite(value) and math.isfinite(tol)
     _spec, _abs, _rel, dirs, gate = tolerance_arrays(metric, [slice_], config)
-    st = _statuses(np.array([value]), np.array([tol]), dirs, gate, np.array([True]), np.array([False]))[0]
-    return Check(metric, slice_, value, 0.0, value, tol, st)
+    st = _statuses(np.array([value]), np.array([tol]), dirs, gate, np.array([ok]), np.array([False]))[0]
+    return Check(metric, slice_, *((value, 0.0, value, tol) if ok else (None,) * 4), st)
 
 
 def _lsb(*ms: Measurement) -> float:
