@@ -31,6 +31,9 @@ checks unless the candidate has it).  Whole-image checks, and the global
 ``hue``/``offset`` check, have no box.
 
 **Global hue rotation** (``hue``, slice ``offset``): see :func:`_hue_offset`.
+
+**Additions** judged apart from the slices: noise over the whole image (``noise``,
+:mod:`~harness.comparing.added_noise`), micro-tiling (``grid``, :mod:`~harness.comparing.grid`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from harness.comparing.added_noise import NOISE_METRIC, NOISE_SLICE, added_noise
+from harness.comparing.grid import GRID_METRIC, grid_checks
 from harness.comparing.tolerance import (CompareConfig, ToleranceRule, overridden, tolerance_arrays,
                                         visibility_tolerance)
 from harness.measuring.metrics.color import circular_delta
@@ -212,9 +217,19 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
                           _boxes(slices, candidate, baseline))
         checks += _missing(metric, only_b, only_c, baseline, candidate)
     hue = _hue_offset(baseline, candidate, config)
-    if hue is not None:
-        checks.append(hue)
-    return checks
+    lsb = _lsb(baseline, candidate)
+    noise = added_noise(baseline, candidate, config, lsb)
+    added = [(NOISE_METRIC, NOISE_SLICE, *noise)] if noise is not None else []
+    added += [(GRID_METRIC, *g) for g in grid_checks(baseline.meta, candidate.meta, config, lsb)]
+    return checks + ([hue] if hue is not None else []) + [_derived(*a, config) for a in added]
+
+
+def _derived(metric: str, slice_: str, value: float, tol: float, config: CompareConfig) -> Check:
+    """A whole-image check computed from both sides (value = delta, baseline 0); NaN is an error."""
+    ok = math.isfinite(value) and math.isfinite(tol)
+    _spec, _abs, _rel, dirs, gate = tolerance_arrays(metric, [slice_], config)
+    st = _statuses(np.array([value]), np.array([tol]), dirs, gate, np.array([ok]), np.array([False]))[0]
+    return Check(metric, slice_, *((value, 0.0, value, tol) if ok else (None,) * 4), st)
 
 
 def _lsb(*ms: Measurement) -> float:

@@ -30,6 +30,12 @@ How a model turns into an allowance on the metric's own value (:data:`VISIBILITY
                ``T((|v_b| + |v_c|) / 2)``.
 ``jnd``        the value is already in units of a just-visible change (``blockiness``):
                the allowance is 1.
+``additive``   the value is the power of something added on top of the content (``grid``):
+               ``T(A_lo)²`` with ``A_lo = sqrt(min(P_b, P_c))``, the RMS an uncorrelated
+               addition must reach to be seen over what both sides share.
+
+Noise added over the whole image has its own paired check (``noise``, allowed
+``INVISIBLE_LSB²``: :mod:`harness.comparing.added_noise`).
 """
 
 from __future__ import annotations
@@ -42,12 +48,12 @@ from typing import Sequence
 import numpy as np
 
 from harness.measuring.metrics import DIRECTIONS, MetricSpec, get_metric
-from harness.measuring.visibility import VIS_EXPONENT, VIS_KNEE, VIS_T0, visible_change
+from harness.measuring.visibility import VIS_EXPONENT, VIS_KNEE, VIS_T0, visible_addition, visible_change
 
 __all__ = ["ToleranceRule", "CompareConfig", "tolerance_arrays", "overridden", "visible_change", "visibility_tolerance",
            "VISIBILITY", "VIS_T0", "VIS_KNEE", "VIS_EXPONENT"]
 
-VISIBILITY = ("amplitude", "level", "jnd")
+VISIBILITY = ("amplitude", "level", "jnd", "additive")
 
 
 def visibility_tolerance(model: str | None, baseline: np.ndarray, candidate: np.ndarray,
@@ -68,6 +74,8 @@ def visibility_tolerance(model: str | None, baseline: np.ndarray, candidate: np.
             return visible_change(0.5 * (np.abs(b) + np.abs(c)), lsb)
         if model == "jnd":
             return np.ones(np.broadcast(b, c).shape)
+        if model == "additive":
+            return visible_addition(np.minimum(b, c), lsb)
     raise ValueError(f"unknown visibility model {model!r}; expected one of {VISIBILITY}")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.measuring.context import DEFAULT_MASK_THRESHOLD, DEFAULT_RING, prepare
 from harness.measuring.inputs import as_code_values, check_mask
-from harness.measuring.metrics import codec, color, contrast, seams, spectral
+from harness.measuring.metrics import codec, color, contrast, grid, seams, spectral
 from harness.measuring.result import Measurement, MetricValues
 
 __all__ = ["measure", "as_code_values", "check_mask", "DEFAULT_RING", "DEFAULT_MASK_THRESHOLD"]
@@ -68,7 +68,8 @@ def measure(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
     metrics |= codec.blockiness(ctx)
     metrics |= codec.detail(ctx)
     _check_finite(metrics)
-    return Measurement(metrics, ctx.meta() | color.hue_histogram(ctx))  # + meta["hue_hist"] (distribution mode)
+    # + meta["hue_hist"] (distribution mode), meta["grid_cells"] (paired micro-tiling check)
+    return Measurement(metrics, ctx.meta() | color.hue_histogram(ctx) | grid.grid_cells(ctx))
 
 
 def _check_finite(metrics: dict[str, MetricValues]) -> None:

@@ -52,6 +52,22 @@ amplitude (energy is amplitude squared)::
 
 ``blockiness`` is measured in units of ``D`` (one unit: a just-visible block
 edge), so its allowance is 1.
+
+**Additions (``additive``).**  An amplitude change reads a power change ``dP`` as the
+texture that is there growing or shrinking: the difference image then has RMS ``|dA|``, the
+least any pair of powers allows.  Something *added* on top of the content -- a periodic
+overlay, noise -- is not correlated with it: its RMS is ``sqrt(|dP|)``, far more than
+``|dA|`` over a strong texture.  Such a change is visible when that RMS exceeds the visible
+change over what both sides share, ``A_lo = sqrt(min(P_b, P_c))``::
+
+    |dP| > T(A_lo)²                                   (code²)
+
+so a new pattern on a patternless image is allowed ``T0² = 0.25`` LSB².  It is the model of
+metrics whose content *is* an addition (``grid``: the pattern that repeats every 8 or 16 px).
+
+**Noise added everywhere** changes every 32-px window by its own RMS, so the visibility line
+applies to it as it stands: up to :data:`INVISIBLE_LSB` RMS it is invisible
+(:func:`visible_noise`; the paired ``noise`` check, :mod:`harness.comparing.added_noise`).
 """
 
 from __future__ import annotations
@@ -59,7 +75,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["VISIBLE_LSB", "INVISIBLE_LSB", "VIS_T0", "VIS_KNEE", "VIS_EXPONENT", "BLOCK_JND", "BLOCK_KNEE",
-           "visible_change", "block_threshold"]
+           "visible_change", "visible_addition", "visible_noise", "block_threshold"]
 
 VISIBLE_LSB = 3.0  # a 32-px window changing by this much RMS is visible
 INVISIBLE_LSB = 1.6  # ... by this much or less is not (fresh +-1 LSB jitter: about 1.4)
@@ -77,6 +93,17 @@ def visible_change(amplitude: np.ndarray | float, lsb: float = 1.0) -> np.ndarra
     """``T(A)`` (code values) for amplitudes ``A`` in code values; ``lsb`` is one LSB in code values."""
     a = np.maximum(np.asarray(amplitude, dtype=np.float64), 0.0) / lsb
     return lsb * VIS_T0 * np.maximum(1.0, a / VIS_KNEE) ** VIS_EXPONENT
+
+
+def visible_addition(lo_power: np.ndarray | float, lsb: float = 1.0) -> np.ndarray:
+    """``T(A_lo)²`` (code²): the visible power of an addition over a shared power ``lo_power`` (code²)."""
+    t = visible_change(np.sqrt(np.maximum(np.asarray(lo_power, dtype=np.float64), 0.0)), lsb)
+    return t * t
+
+
+def visible_noise(lsb: float = 1.0) -> float:
+    """The variance (code², per R, G, B channel) of white noise over the whole image that stays invisible."""
+    return (INVISIBLE_LSB * lsb) ** 2
 
 
 def block_threshold(interior_energy: np.ndarray | float) -> np.ndarray:

@@ -31,6 +31,9 @@ def test_level_and_jnd_models():
         float(visible_change(32.0)))
     assert visibility_tolerance("jnd", np.array([0.3]), np.array([-2.0]))[0] == 1.0
     assert visibility_tolerance(None, np.array([1.0]), np.array([2.0]))[0] == 0.0
+    # additive: T(A_lo)² over the smaller side, the same for either order
+    add = visibility_tolerance("additive", np.array([0.01, 400.0]), np.array([0.5, 100.0]))
+    np.testing.assert_allclose(add, [0.25, float(visible_change(10.0)) ** 2])
     with pytest.raises(ValueError, match="unknown visibility model"):
         visibility_tolerance("weber", np.array([1.0]), np.array([2.0]))
 

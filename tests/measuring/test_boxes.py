@@ -107,7 +107,8 @@ def test_without_mask_or_anchors_meta_is_unchanged():
     img = np.random.default_rng(5).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     assert "region_boxes" not in measure(img).meta
     assert list(measure(img).meta) == ["height", "width", "tile", "stride", "tiles", "lsb", "sigma", "bands",
-                                       "sub_tile", "sub_stride", "sub_tiles", "hue_hist"]
+                                       "sub_tile", "sub_stride", "sub_tiles", "hue_hist",
+                                       "grid_cells"]
 
 
 def test_sub_tile_slices_get_the_sub_grid_boxes():

@@ -40,3 +40,24 @@ def test_constants_sit_on_the_visibility_line():
     # a 3-LSB window change split over four bands, diluted into a tile, lands around T0
     per_band = vis.VISIBLE_LSB / 2
     assert per_band * 0.25 <= vis.VIS_T0 <= per_band * 9 / 16
+
+
+def test_an_addition_is_seen_at_its_own_rms_over_what_both_sides_share():
+    # a new pattern on a patternless image: T0² (0.25 LSB²); over a shared pattern of amplitude A, T(A)²
+    assert vis.visible_addition(0.0) == pytest.approx(vis.VIS_T0**2)
+    assert vis.visible_addition(vis.VIS_KNEE**2) == pytest.approx(vis.VIS_T0**2)
+    assert vis.visible_addition(32.0**2) == pytest.approx(float(vis.visible_change(32.0)) ** 2)
+    # far below what an amplitude change of the same texture is allowed: 2 A T(A) + T(A)²
+    a = 20.0
+    assert vis.visible_addition(a * a) < 0.05 * (2 * a * float(vis.visible_change(a)))
+    lsb16 = 255.0 / 65535.0
+    assert vis.visible_addition(0.0, lsb16) == pytest.approx((vis.VIS_T0 * lsb16) ** 2)
+
+
+def test_noise_over_the_whole_image_is_judged_on_the_invisible_line():
+    # it changes every 32-px window by its own RMS: the line itself, above the benign floor
+    from harness.measuring.metrics.noise import BENIGN_LSB
+
+    assert vis.visible_noise() == pytest.approx(vis.INVISIBLE_LSB**2)
+    assert BENIGN_LSB**2 < vis.visible_noise() < 2.0**2
+    assert vis.visible_noise(0.5) == pytest.approx((0.5 * vis.INVISIBLE_LSB) ** 2)

@@ -18,7 +18,8 @@ where ``bias`` and ``std`` are the per-slice noise floor that the measurement
 derived from the quantisation step (see :mod:`harness.measuring.metrics.noise`)
 and ``visible`` is the change a viewer sees under the metric's ``visibility``
 model (contrast masking, :mod:`harness.measuring.visibility`): ``amplitude`` for
-a power, ``level`` for an amplitude, ``jnd`` for a value in just-visible units.  Metrics with
+a power, ``level`` for an amplitude, ``jnd`` for a value in just-visible units, ``additive`` for the power of an
+overlay (what is added on top of the content).  Metrics with
 a model have no hand-set ``rel_tol``/``abs_tol``; every one that remains says
 why in the comment beside it.
 """
@@ -32,7 +33,7 @@ from harness.registry import Registry
 __all__ = ["MetricSpec", "METRICS", "get_metric", "register_metric", "DIRECTIONS", "VISIBILITY_MODELS"]
 
 DIRECTIONS = ("both", "increase", "decrease")
-VISIBILITY_MODELS = ("amplitude", "level", "jnd")  # see harness.comparing.tolerance
+VISIBILITY_MODELS = ("amplitude", "level", "jnd", "additive")  # see harness.comparing.tolerance
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ for _spec in (
     # flicker across the detector's threshold by about that much; only growth fails
     MetricSpec("periodic", "code²", "increase", 0.25, 0.01,
                "luma power held in narrow spectral peaks per band (micro-tiling, repeated patterns)"),
+    # paired only (harness.comparing.grid), from meta["grid_cells"]
+    MetricSpec("grid", "code²", "both", 0.0, 0.0,
+               "power of the luma pattern added (+) or taken away (-) every 8 (16) px: the difference of the two "
+               "sides' mean cells (VAE-latent or block micro-tiling)", visibility="additive"),
     MetricSpec("contrast", "code", "both", 0.0, 0.0, "RMS contrast: standard deviation of Y, Cb and Cr",
                visibility="level"),
     # 1 code: a uniform shift of one LSB on top of the 1-LSB offset that the noise floor's bias allows
@@ -106,6 +111,10 @@ for _spec in (
     MetricSpec("detail", "code²", "both", 0.0, 0.0,
                "mean squared gradient / 4 per channel; per tile for Cb, Cr (chroma subsampling, colour smearing)",
                visibility="amplitude"),
+    # paired only (harness.comparing.added_noise): its allowance is the visibility line itself
+    MetricSpec("noise", "code²", "both", 0.0, 0.0,
+               "variance of white noise added (negative: removed) per R, G, B channel, read from the fine chroma "
+               "energy of the faintest half of the tiles"),
     # numbers reported by the pipeline stages, compared like slices (counts and rates, not images:
     # their tolerances are product decisions, not visibility)
     MetricSpec("detect_recall", "1", "decrease", 0.0, 0.05, "text detector recall against the ground-truth mask"),
