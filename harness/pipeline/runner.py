@@ -262,6 +262,7 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
         if cross_pairs:  # after every case: each entry compares its two sides' recorded images
             record_cross(cross_pairs, run_dir, recorded, record, say, signals.deferred)
         report.notes.extend(cross_notes)
+        report.notes.extend(n for n in suite.notes if n not in report.notes)  # a resumed run has them already
         if report.environment.get("resumed"):
             drift.update(_recorded_drift(store, report, todo))
         from harness.pipeline.suite import match_k
