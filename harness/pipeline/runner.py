@@ -220,8 +220,8 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
         case = by_id[out.case_id]
         if distribution:
             outputs[out.case_id] = out
-        if not judge:
-            status, error, checks = ("error", out.error, []) if out.error else ("skip", None, [])
+        if not judge:  # measured for baking: the absolute checks are kept (bake refuses a case failing them)
+            status, error, checks = ("error", out.error, []) if out.error else ("skip", None, list(out.expectations))
         elif suite.mode == "paired":
             status, error, checks = judge_case(out, store, config, suite, report.environment, drift)
         else:  # a seed of a distribution group: its measurement is judged with the other seeds' (below)
