@@ -19,21 +19,11 @@ code, weights and environment would compute it again.  Its ingredients:
   sha256 of each file, never the path it lives at -- for the paths the backend declares
   (a ``weight_paths(self) -> list[Path]`` method: rapidocr's ONNX model, Real-ESRGAN's
   .param/.bin, tiny_diffusion's ``model_path``) and for the parameters that are paths
-  (:func:`path_params`; a string or a list of strings, relative to the working directory;
-  a non-empty one that names nothing is keyed as ``"missing"``).  Only those: a string
-  parameter that merely happens to name a file (``variant = "a"`` beside a file ``a``) is
-  a plain value.  A parameter is a path when
-
-  - its ``Params`` field says so in its metadata (``path_field()`` of
-    :mod:`harness.pipeline.stages.base`, i.e. ``metadata={"path": True}``;
-    ``{"path": False}`` says it is not, whatever its name), or else
-  - its name ends in ``_path``, ``_dir`` or ``_file``, or is ``path``, ``weights`` or
-    ``checkpoint`` (:data:`PATH_SUFFIXES`, :data:`PATH_NAMES`), or
-  - it is annotated as a path (``pathlib.Path``, ``os.PathLike``, ``str | Path``, ...):
-    the field's type, or a function backend's parameter annotation;
-
-  the last two are how a custom function backend (``f(image, ctx, *, model_path="")``)
-  declares them;
+  (:mod:`harness.pipeline.stages.paths`: declared by ``path_field()``, named ``*_path`` /
+  ``*_dir`` / ``*_file`` / ``path`` / ``weights`` / ``checkpoint``, or annotated as a
+  ``Path``), relative to the working directory; a non-empty one that names nothing is keyed
+  as ``"missing"``.  Only those: a string that merely happens to name a file
+  (``variant = "a"`` beside a file ``a``) is a plain value, hashed as the config;
 * ``threads`` and ``device``: the configured thread count
   (:func:`~harness.pipeline.environment.configured_threads`) and the device the backend runs
   on (:func:`~harness.pipeline.environment.backend_device`: its ``run_device()``, e.g. a
@@ -58,7 +48,6 @@ reloaded: their key holds the hash of the source as first seen, i.e. what was lo
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import importlib
@@ -66,22 +55,18 @@ import inspect
 import json
 import os
 import platform
-import re
 import sys
 import time
-import typing
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, Iterable
 
 from harness.errors import ConfigError, StageError
 
 __all__ = ["stage_identity", "file_digest", "manifest_digest", "code_modules", "refresh_backend", "is_builtin",
-           "path_params", "STATS", "RACY_SECONDS", "MAX_TREE_FILES", "PATH_SUFFIXES", "PATH_NAMES"]
+           "STATS", "RACY_SECONDS", "MAX_TREE_FILES"]
 
 RACY_SECONDS = 2.0  # a file modified this recently is re-hashed on every use
 MAX_TREE_FILES = 10_000  # a path parameter naming a bigger directory is refused, not walked per case
-PATH_SUFFIXES = ("_path", "_dir", "_file")  # a parameter named like this is a path (see the module docstring)
-PATH_NAMES = ("path", "weights", "checkpoint")
 _SKIP_DIRS = frozenset({"__pycache__", ".git"})
 _CHUNK = 1 << 20
 
@@ -290,49 +275,6 @@ def _exists(s: str) -> bool:
         return False
 
 
-_PATH_TYPE = re.compile(r"\b(Path|PurePath|PathLike|PosixPath|WindowsPath)\b")
-
-
-def _is_path_annotation(a: Any) -> bool:
-    """``Path``, ``os.PathLike``, ``str | Path``, ``list[Path]`` (also as a string, postponed annotations)."""
-    if a is None or a is inspect.Parameter.empty:
-        return False
-    if isinstance(a, str):
-        return bool(_PATH_TYPE.search(a))
-    if isinstance(a, type) and issubclass(a, (PurePath, os.PathLike)):
-        return True
-    return any(_is_path_annotation(x) for x in typing.get_args(a))
-
-
-def _named_like_a_path(name: str) -> bool:
-    return name in PATH_NAMES or name.endswith(PATH_SUFFIXES)
-
-
-def path_params(backend: Any) -> tuple[str, ...]:
-    """The names of ``backend``'s parameters that are paths (sorted; see the module docstring):
-    a ``Params`` field's ``path`` metadata decides, else its name or its type; a function
-    backend's parameter (or a ``**kwargs`` one it was given) by its name or its annotation."""
-    from harness.pipeline.stages.base import FunctionBackend
-
-    out: set[str] = set()
-    if isinstance(backend, FunctionBackend):
-        try:
-            sig = dict(inspect.signature(backend.fn).parameters)
-        except (TypeError, ValueError):
-            sig = {}
-        for name in set(sig) | set(backend.params):
-            if _named_like_a_path(name) or (name in sig and _is_path_annotation(sig[name].annotation)):
-                out.add(name)
-        return tuple(sorted(out))
-    pcls = getattr(type(backend), "Params", None)
-    if pcls is not None and dataclasses.is_dataclass(pcls):
-        for f in dataclasses.fields(pcls):
-            declared = f.metadata.get("path")
-            if declared if declared is not None else (_named_like_a_path(f.name) or _is_path_annotation(f.type)):
-                out.add(f.name)
-    return tuple(sorted(out))
-
-
 def _weights(backend: Any, params: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     seen: set[str] = set()
@@ -343,6 +285,8 @@ def _weights(backend: Any, params: dict[str, Any]) -> dict[str, str]:
             return
         seen.add(real)
         out[label] = manifest_digest(path) if os.path.exists(path) else "missing"
+
+    from harness.pipeline.stages.paths import path_params
 
     declared = getattr(backend, "weight_paths", None)
     if callable(declared):

@@ -231,7 +231,8 @@ PATHS_MODULE = '''
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.pipeline.stages.base import BackendBase, StageResult, path_field, spec
+from harness.pipeline.stages.base import BackendBase, StageResult, spec
+from harness.pipeline.stages.paths import path_field
 
 
 class Declared(BackendBase):
@@ -253,7 +254,7 @@ def plain(image, ctx, variant="a", model_dir="", ref: Path | None = None, guide:
 
 
 def test_path_params_are_declared_named_or_typed_never_guessed_from_the_folder(module):
-    from harness.pipeline.identity import path_params
+    from harness.pipeline.stages.paths import path_params
 
     name, path = module
     path.write_text(PATHS_MODULE)

@@ -75,10 +75,10 @@ from harness.pipeline.stages.base import (
     StageContext,
     StageResult,
     binary_mask,
-    path_field,
     register,
     spec,
 )
+from harness.pipeline.stages.paths import path_field
 
 __all__ = [
     "DEVICES",

@@ -57,7 +57,8 @@ import numpy as np
 
 from harness.errors import ConfigError, StageError
 from harness.imageio import float_to_uint8
-from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, path_field, register, spec
+from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, register, spec
+from harness.pipeline.stages.paths import path_field
 
 __all__ = ["FaceGAN", "MODELS", "ARCHS", "NZ", "NATIVE_SIZE", "packaged_weights", "build_generator",
            "load_generator", "latents", "batch_invariant", "clear_cache"]

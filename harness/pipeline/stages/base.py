@@ -41,9 +41,9 @@ from harness.pipeline.stages import catalog
 from harness.registry import import_object
 from harness.validate import ParamWhere, interval
 
-__all__ = ["STAGES", "StageContext", "StageResult", "Backend", "register", "spec", "path_field", "build_backend",
-           "resolve_backend", "backend_config", "run_stage", "validate_output", "FunctionBackend", "cv2_module",
-           "binary_mask", "BatchBackend", "batch_call", "run_stage_batch"]
+__all__ = ["STAGES", "StageContext", "StageResult", "Backend", "register", "spec", "build_backend", "resolve_backend",
+           "backend_config", "run_stage", "validate_output", "FunctionBackend", "cv2_module", "binary_mask",
+           "BatchBackend", "batch_call", "run_stage_batch"]
 
 STAGES = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
 MASK_STAGES = ("detect", "mask")
@@ -126,12 +126,6 @@ class _Range:
 def spec(default: Any, lo: float | None = None, hi: float | None = None, choices: tuple | None = None):
     """A Params field with a default and an allowed (inclusive) range or set of values."""
     return field(default=default, metadata={"range": _Range(lo, hi, choices)})
-
-
-def path_field(default: str = ""):
-    """A Params field naming a file or folder the backend reads: its content is hashed into the
-    stage cache key (see :mod:`harness.pipeline.identity`); other strings are plain values."""
-    return field(default=default, metadata={"path": True})
 
 
 def _allowed(f: dataclasses.Field) -> str:

@@ -31,7 +31,8 @@ import numpy as np
 
 from harness.imageio import float_to_uint8
 from harness.errors import ConfigError, StageError
-from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, path_field, register, spec
+from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, register, spec
+from harness.pipeline.stages.paths import path_field
 
 __all__ = ["Source", "TinyDiffusion", "toy_prompt_embedding"]
 
