@@ -76,9 +76,13 @@ def _cmd_bake(args: argparse.Namespace) -> int:
     obsolete = [] if args.prune else store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None)
     for cid in obsolete:
         print(f"obsolete  {store.path_for(cid)} (kept; --prune removes it)")
+    n_refused = sum(line.endswith(_NOT_BAKED) for line in refused)
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to write"
-    print(f"baselines {store.dir}: {summary}")
-    return 1 if skipped or any(line.startswith("refused") for line in refused) else 0
+    print(f"baselines {store.dir}: {summary}" + (f"; {n_refused} refused" if n_refused else ""))
+    return 1 if skipped or n_refused else 0
+
+
+_NOT_BAKED = "not baked, the next run would fail it (fix the pipeline or the vector; --accept-failing bakes it anyway)"
 
 
 def _refuse_failing_expectations(run_dir: Path, entries: list, *, accept: bool) -> tuple[list, list[str]]:
@@ -98,8 +102,7 @@ def _refuse_failing_expectations(run_dir: Path, entries: list, *, accept: bool) 
                    if c.get("metric") in (EXPECT_METRIC, STAGE_EFFECT_METRIC) and c.get("status") == "fail"]
         if failing and not accept:
             lines += [f"refused   {cid}: fails {_described(c)}" for c in failing]
-            lines.append(f"refused   {cid}: not baked, the next run would fail it (fix the pipeline or the "
-                         f"vector; --accept-failing bakes it anyway)")
+            lines.append(f"refused   {cid}: {_NOT_BAKED}")
             continue
         if failing:
             lines += [f"accepted  {cid}: fails {_described(c)} (--accept-failing: recorded in its baseline)"

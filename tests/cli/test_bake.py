@@ -301,6 +301,7 @@ def test_bake_refuses_a_case_failing_its_expectations_and_exits_1(fineprint, tmp
     kept, required = (float(x) for x in re.search(REFUSED, out).groups())
     assert kept < 5.0 and 45.0 < required < 55.0  # 0.5 % kept of ~49 % required (the numbers of the issue)
     assert "refused   fineprint_survive/ocr/s1: not baked, the next run would fail it" in out
+    assert out.rstrip().endswith(": 1 new; 1 refused")
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("s1.json")) == \
         ["fp/fineprint_survive/ocr_keeps/s1.json"]  # only the case that meets its expectations
     # right after baking, the baked case passes
