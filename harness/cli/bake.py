@@ -73,6 +73,7 @@ def _cmd_bake(args: argparse.Namespace) -> int:
             continue
         entries.append((case.id, {"measurement": measurement, "stages": case.stages,
                                   "environment": report.environment, "pipeline": case.config.get("pipeline", {})}))
+    entries, refused = _refuse_failing_expectations(run_dir, entries, accept=args.accept_failing)
     if renders:
         _calibrate(suite, report, entries, renders, perturb, workers=args.workers,
                    pythonpath=[str(x) for x in project.pythonpath])
@@ -89,12 +90,54 @@ def _cmd_bake(args: argparse.Namespace) -> int:
               f"the {len(entries)} case(s) it has; every other case keeps its baseline as it is")
     for s in skipped:
         print(f"skipped   {s}")
+    for line in refused:
+        print(line)
     obsolete = [] if args.prune else store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None)
     for cid in obsolete:
         print(f"obsolete  {store.path_for(cid)} (kept; --prune removes it)")
+    n_refused = sum(line.endswith(_NOT_BAKED) for line in refused)
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to write"
-    print(f"baselines {store.dir}: {summary}")
-    return 1 if skipped else 0
+    print(f"baselines {store.dir}: {summary}" + (f"; {n_refused} refused" if n_refused else ""))
+    return 1 if skipped or n_refused else 0
+
+
+_NOT_BAKED = "not baked, the next run would fail it (fix the pipeline or the vector; --accept-failing bakes it anyway)"
+
+
+def _refuse_failing_expectations(run_dir: Path, entries: list, *, accept: bool) -> tuple[list, list[str]]:
+    """The entries to bake, and one line per failing absolute check of each case that fails its own
+    expectations (``[expect]``, stage effects: never changed by a baseline, so the next run would
+    fail): ``refused`` without ``--accept-failing`` (the case is not baked, bake exits 1), else
+    ``accepted`` and the baseline records the checks under ``accepted_failing``.  The checks are
+    read from the run's case records, which keep each one's note (what happened, against what bound)."""
+    from harness.measuring.result import round_value
+    from harness.naming import case_slug
+    from harness.pipeline.expectations import EXPECT_METRIC, STAGE_EFFECT_METRIC
+
+    kept, lines = [], []
+    for cid, entry in entries:
+        doc = json.loads((run_dir / "cases" / f"{case_slug(cid)}.json").read_text(encoding="utf-8"))
+        failing = [c for c in (doc.get("case") or {}).get("checks") or []
+                   if c.get("metric") in (EXPECT_METRIC, STAGE_EFFECT_METRIC) and c.get("status") == "fail"]
+        if failing and not accept:
+            lines += [f"refused   {cid}: fails {_described(c)}" for c in failing]
+            lines.append(f"refused   {cid}: {_NOT_BAKED}")
+            continue
+        if failing:
+            lines += [f"accepted  {cid}: fails {_described(c)} (--accept-failing: recorded in its baseline)"
+                      for c in failing]
+            entry["accepted_failing"] = [{"check": f"{c['metric']} {c['slice']}", **{
+                k: None if c.get(src) is None else round_value(float(c[src]))
+                for k, src in (("value", "value"), ("bound", "baseline"), ("tolerance", "tolerance"))}}
+                for c in failing]
+        kept.append((cid, entry))
+    return kept, lines
+
+
+def _described(c: dict) -> str:
+    """``anchors_survive anchor=0 band=high+top: <its note>`` (the note states value and bound)."""
+    what = c.get("note") or f"value {c.get('value')}, bound {c.get('baseline')} (tolerance {c.get('tolerance')})"
+    return f"{c.get('slice')}: {what}"
 
 
 def _calibration(args: argparse.Namespace, suite) -> tuple[int, tuple[str, ...]]:
@@ -164,5 +207,10 @@ def add_commands(sub) -> None:
                         "[calibrate] table (default: plain re-runs) and store each slice's measured spread with "
                         "the baseline; comparisons then use it as a floor of the noise std (0: off, overriding "
                         "the suite's [calibrate])")
+    p.add_argument("--accept-failing", action="store_true",
+                   help="also bake cases that fail their own absolute expectations (the vector's [expect] table, "
+                        "a stage that did nothing); each such baseline records the failing checks under "
+                        "accepted_failing. Without it those cases are listed (check, value, bound), not baked, "
+                        "and bake exits 1: the next run would fail them")
     p.add_argument("-v", "--verbose", action="store_true", help="also list unchanged baselines")
     p.set_defaults(func=_cmd_bake)

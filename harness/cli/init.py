@@ -5,7 +5,11 @@ existing one that has none), one example vector made from the user's own image (
 stand-in photograph when none is given), a suite that runs it through a built-in pipeline
 and through a custom ``module:attr`` backend in a local module, and prints the next steps
 with a CI snippet.  It never overwrites: an existing file it would write is exit 2,
-naming every such file, and nothing is written.
+naming every such file, and nothing is written.  The one file it adds to instead is the
+repository's ``.gitignore``: the stage cache and the run folders are outputs, and
+``git add -A`` right after ``harness init`` / ``harness bake`` must not commit them, so
+the lines of :data:`GITIGNORE` that it lacks are appended (a new ``.gitignore`` is
+written when there is none).
 """
 
 from __future__ import annotations
@@ -100,7 +104,9 @@ def gentle_denoise(image, ctx, sigma=0.4):
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 '''
 
-REPORTS_GITIGNORE = "# run folders written by `harness run`: not committed\n*\n!.gitignore\n"
+# What `harness run` / `bake` write that is never committed (the folders of TABLE, anchored at the root).
+GITIGNORE_HEADER = "# harness: stage cache and run folders (outputs, never committed)"
+GITIGNORE = ("/.harness-cache/", "/reports/")
 
 NEXT_STEPS = """harness project initialised in {root}
 
@@ -158,7 +164,6 @@ def scaffold(root: Path, image: Path | None = None) -> list[Path]:
         root / "vectors" / "example.toml": VECTOR.format(image=image_name),
         root / "vectors" / "suites" / "smoke.toml": SUITE,
         root / "harness_backends.py": BACKENDS,
-        root / "reports" / ".gitignore": REPORTS_GITIGNORE,
     }
     asset = root / "vectors" / "assets" / image_name
     pyproject = root / "pyproject.toml"
@@ -177,6 +182,8 @@ def scaffold(root: Path, image: Path | None = None) -> list[Path]:
     if existing:
         raise ConfigError("harness init would overwrite " + ", ".join(str(p) for p in existing)
                           + "; nothing written (move them away or pick another folder)")
+    gitignore = root / ".gitignore"
+    ignore_text = _gitignore_text(gitignore)  # an unreadable .gitignore fails before anything is written
     png = _png_bytes(image)  # read the user's image before writing anything
     written: list[Path] = []
     for path, body in files.items():
@@ -191,7 +198,36 @@ def scaffold(root: Path, image: Path | None = None) -> list[Path]:
     else:
         atomic_write_text(pyproject, TABLE.lstrip("\n"))
     written.append(pyproject)
+    if ignore_text is not None:
+        atomic_write_text(gitignore, ignore_text)
+        written.append(gitignore)
     return written
+
+
+def _ignored(line: str) -> str:
+    """A .gitignore pattern of a folder in one spelling: ``.harness-cache``, ``/.harness-cache/``,
+    ``/reports/*`` and ``reports/**`` all name their folder (``reports/*`` plus a ``!reports/README.md``
+    exception is a user's choice that a later ``/reports/`` line would override)."""
+    s = line.strip()
+    while s.endswith(("/*", "/**")):
+        s = s.rsplit("/", 1)[0]
+    return s.strip("/")
+
+
+def _gitignore_text(path: Path) -> str | None:
+    """The ``.gitignore`` with the lines of :data:`GITIGNORE` it lacks appended (the whole file when
+    there is none); None when it already has them all.  A pattern counts as present in any of
+    its spellings (leading / trailing slash or not), so nothing the user wrote is duplicated."""
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+    except (UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"{path}: cannot add the harness cache and reports folders to it ({exc})") from None
+    have = {_ignored(line) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")}
+    missing = [line for line in GITIGNORE if _ignored(line) not in have]
+    if not missing:
+        return None
+    head = text.rstrip("\n") + "\n\n" if text.strip() else ""
+    return head + "\n".join([GITIGNORE_HEADER, *missing]) + "\n"
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -212,8 +248,10 @@ def add_command(sub) -> None:
                     "pyproject.toml, or appended to an existing one without such a table), vectors/example.toml "
                     "made from your image (--image) or a stand-in photograph, vectors/suites/smoke.toml running "
                     "it through a built-in pipeline and through a custom backend, and harness_backends.py "
-                    "holding that backend. Right after it, `harness bake` then `harness run` pass.",
-        epilog="Never overwrites: if any file it would write exists, it exits 2 naming them and writes nothing.")
+                    "holding that backend; appends the cache and reports folders to .gitignore. Right after it, "
+                    "`harness bake` then `harness run` pass.",
+        epilog="Never overwrites: if any file it would write exists, it exits 2 naming them and writes nothing. "
+               "An existing .gitignore is added to (only the lines it lacks), never replaced.")
     p.add_argument("dir", nargs="?", default=".", help="the repository folder (default: .)")
     p.add_argument("--image", metavar="PATH",
                    help="your own image for the example vector (PNG, JPEG, ...; copied as vectors/assets/example.png)")

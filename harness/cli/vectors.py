@@ -12,12 +12,13 @@ __all__ = ["add_commands"]
 
 
 def _cmd_vectors(args: argparse.Namespace) -> int:
-    from harness.pipeline.vectors import describe, discover, get_vector, render_to_png
+    from harness.pipeline.vectors import describe, discover_shadowing, get_vector, render_to_png
 
     project = project_from_args(args)
     if args.action == "list":
-        for vid, vec in discover(project.vector_roots).items():
-            print(f"{vid:24} {vec.description}")
+        known, shadowed = discover_shadowing(project.vector_roots)
+        for vid, vec in known.items():
+            print(f"{vid:24} {vec.description}" + (f"  (shadows {shadowed[vid]})" if vid in shadowed else ""))
         return 0
     if not args.id:
         raise ConfigError("harness vectors show needs a vector ID (see `harness vectors list`)")

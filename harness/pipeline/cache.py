@@ -3,10 +3,12 @@
 **Keys** (:func:`stage_key`) hash everything that can change a stage's output: the stage,
 its backend config (name and parameters), the backend's identity
 (:func:`harness.pipeline.identity.stage_identity`: harness and library versions, the
-backend module's source hash, a manifest hash of the weights it loads, the thread count
-and the device the backend runs on), the seed and the input image and masks.  Editing a
-custom backend, replacing the content of a checkpoint it reads, or running it on another
-device, is a miss, never a stale hit.
+backend module's source hash, a manifest hash of the weights it loads -- the files it
+declares and its parameters that are paths, :func:`harness.pipeline.identity.path_params`
+-- the thread count and the device the backend runs on), the seed and the input image and
+masks.  Editing a custom backend, replacing the content of a checkpoint it reads, or
+running it on another device, is a miss, never a stale hit.  Any other parameter is a
+value: ``variant = "a"`` is the string "a" even beside a file named ``a``.
 
 **Entries** are ``<key>.npz`` files holding the output image, mask and info plus the
 sha256 of all of them (and of the key); a read re-computes it, and an entry that is torn,
@@ -36,7 +38,9 @@ import numpy as np
 
 __all__ = ["StageCache", "content_hash", "stage_key", "DEFAULT_MAX_BYTES", "KEY_SCHEMA"]
 
-KEY_SCHEMA = "harness-stage-key/3"  # bump when what goes into a key changes meaning (3: the backend's real device)
+# bump when what goes into a key changes meaning (3: the backend's real device; 4: only parameters
+# declared as paths are hashed as files, not every string that happens to name one)
+KEY_SCHEMA = "harness-stage-key/4"
 DEFAULT_MAX_BYTES = 2048 * 2**20  # the project's `cache_max_mb` default
 DEFAULT_MEMORY_BYTES = 512 * 2**20
 _LOW_WATER = 0.9  # eviction goes down to this fraction of the bound, so not every write rescans

@@ -18,9 +18,12 @@ code, weights and environment would compute it again.  Its ingredients:
 * ``weights``: a manifest hash of every file a backend loads -- relative path, size and
   sha256 of each file, never the path it lives at -- for the paths the backend declares
   (a ``weight_paths(self) -> list[Path]`` method: rapidocr's ONNX model, Real-ESRGAN's
-  .param/.bin, tiny_diffusion's ``model_path``) and for every string parameter that
-  names an existing file or directory (relative to the working directory), e.g. a
-  custom backend's ``checkpoint = "models/x"``;
+  .param/.bin, tiny_diffusion's ``model_path``) and for the parameters that are paths
+  (:mod:`harness.pipeline.stages.paths`: declared by ``path_field()``, named ``*_path`` /
+  ``*_dir`` / ``*_file`` / ``path`` / ``weights`` / ``checkpoint``, or annotated as a
+  ``Path``), relative to the working directory; a non-empty one that names nothing is keyed
+  as ``"missing"``.  Only those: a string that merely happens to name a file
+  (``variant = "a"`` beside a file ``a``) is a plain value, hashed as the config;
 * ``threads`` and ``device``: the configured thread count
   (:func:`~harness.pipeline.environment.configured_threads`) and the device the backend runs
   on (:func:`~harness.pipeline.environment.backend_device`: its ``run_device()``, e.g. a
@@ -63,7 +66,7 @@ __all__ = ["stage_identity", "file_digest", "manifest_digest", "code_modules", "
            "STATS", "RACY_SECONDS", "MAX_TREE_FILES"]
 
 RACY_SECONDS = 2.0  # a file modified this recently is re-hashed on every use
-MAX_TREE_FILES = 10_000  # a parameter naming a bigger directory is refused, not walked per case
+MAX_TREE_FILES = 10_000  # a path parameter naming a bigger directory is refused, not walked per case
 _SKIP_DIRS = frozenset({"__pycache__", ".git"})
 _CHUNK = 1 << 20
 
@@ -126,8 +129,8 @@ def manifest_digest(path: str | os.PathLike[str]) -> str:
                     continue
                 entries.append([f.relative_to(root).as_posix(), f.stat().st_size, file_digest(f)])
                 if len(entries) > MAX_TREE_FILES:
-                    raise ConfigError(f"{root}: more than {MAX_TREE_FILES} files; a backend parameter naming a "
-                                      f"directory is hashed into the stage cache key, name the checkpoint folder")
+                    raise ConfigError(f"{root}: more than {MAX_TREE_FILES} files; a backend's path parameter naming "
+                                      f"a directory is hashed into the stage cache key, name the checkpoint folder")
     else:
         raise FileNotFoundError(f"no such file or directory: {root}")
     return hashlib.sha256(json.dumps(entries, separators=(",", ":")).encode()).hexdigest()
@@ -255,12 +258,12 @@ def _rebuild(backend: Any) -> None:
 
 
 def _path_like(value: Any) -> Iterable[tuple[str, str]]:
-    if isinstance(value, str):
-        yield "", value
+    if isinstance(value, (str, os.PathLike)):
+        yield "", os.fspath(value)
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            if isinstance(v, str):
-                yield f"[{i}]", v
+            if isinstance(v, (str, os.PathLike)):
+                yield f"[{i}]", os.fspath(v)
 
 
 def _exists(s: str) -> bool:
@@ -283,14 +286,20 @@ def _weights(backend: Any, params: dict[str, Any]) -> dict[str, str]:
         seen.add(real)
         out[label] = manifest_digest(path) if os.path.exists(path) else "missing"
 
+    from harness.pipeline.stages.paths import path_params
+
     declared = getattr(backend, "weight_paths", None)
     if callable(declared):
         for i, p in enumerate(declared()):
             add(f"declared[{i}]", p)
-    for name in sorted(params):
-        for suffix, s in _path_like(params[name]):
+    for name in path_params(backend):
+        for suffix, s in _path_like(params.get(name)):
+            if not s:  # "" is the usual "none given" default (model_path = "": the packaged weights)
+                continue
             if _exists(s):
                 add(f"param.{name}{suffix}", s)
+            else:
+                out[f"param.{name}{suffix}"] = "missing"
     return out
 
 

@@ -220,8 +220,8 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
         case = by_id[out.case_id]
         if distribution:
             outputs[out.case_id] = out
-        if not judge:
-            status, error, checks = ("error", out.error, []) if out.error else ("skip", None, [])
+        if not judge:  # measured for baking: the absolute checks are kept (bake refuses a case failing them)
+            status, error, checks = ("error", out.error, []) if out.error else ("skip", None, list(out.expectations))
         elif suite.mode == "paired":
             status, error, checks = judge_case(out, store, config, suite, report.environment, drift)
         else:  # a seed of a distribution group: its measurement is judged with the other seeds' (below)
@@ -262,6 +262,7 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
         if cross_pairs:  # after every case: each entry compares its two sides' recorded images
             record_cross(cross_pairs, run_dir, recorded, record, say, signals.deferred)
         report.notes.extend(cross_notes)
+        report.notes.extend(n for n in suite.notes if n not in report.notes)  # a resumed run has them already
         if report.environment.get("resumed"):
             drift.update(_recorded_drift(store, report, todo))
         from harness.pipeline.suite import match_k

@@ -170,6 +170,7 @@ class Suite:
     rerun_check: bool = False  # run every case twice; outputs that differ fail the case
     distribution: DistributionConfig = DistributionConfig()  # [distribution]: the seed-distribution tests
     cross: tuple[CrossCheck, ...] = ()  # [[cross]]: cross-model comparisons (conditioning drift)
+    notes: tuple[str, ...] = ()  # facts about how it was resolved (a project vector shadowing a built-in one)
 
     def vector(self, vector_id: str) -> Vector:
         """The parsed vector ``vector_id`` (resolved when the suite was loaded)."""
@@ -238,7 +239,7 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
     """Parse and validate a suite, by name (searched in the project's suite folders, then the
     built-ins) or by path.  Vectors and backends are resolved now, not mid-run.  ``project``
     defaults to the one found from the working directory (:func:`harness.project.load_project`)."""
-    from harness.pipeline.vectors import discover
+    from harness.pipeline.vectors import discover_shadowing, shadowing_note
     from harness.project import load_project
 
     project = project or load_project()
@@ -262,7 +263,7 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
         raise w.error("seeds", "distribution mode needs at least 2 seeds")
     threads = w.integer("threads", raw.get("threads", 1), 1)
     timeout_s = w.number("timeout_s", raw["timeout_s"], 0, None, lo_open=True) if "timeout_s" in raw else None
-    known = discover(project.vector_roots)
+    known, shadowed = discover_shadowing(project.vector_roots)
     vec = raw.get("vectors", ["*"])
     if not isinstance(vec, list) or not vec or not all(isinstance(v, str) for v in vec):
         raise w.error("vectors", "expected a non-empty list of vector ids (or [\"*\"])")
@@ -291,11 +292,12 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
     rerun_check = w.boolean("rerun_check", raw.get("rerun_check", False))
     distribution = _distribution(w, raw["distribution"]) if "distribution" in raw else DistributionConfig()
     cross = _cross(w, raw.get("cross", []), {pl.name for pl in pipelines})
+    note = shadowing_note(known, {v: shadowed[v] for v in vectors if v in shadowed})
     suite = Suite(name=name, path=p, description=str(raw.get("description", "")), seeds=seeds, vectors=vectors,
                   pipelines=pipelines, mode=mode, threads=threads, tile=tile, ring=ring,
                   compare=compare, vector_defs=tuple(known[v] for v in vectors), ref=ref, timeout_s=timeout_s,
                   calibrate=calibrate, batch_seeds=batch_seeds, rerun_check=rerun_check, distribution=distribution,
-                  cross=cross)
+                  cross=cross, notes=(note,) if note else ())
     return suite
 
 

@@ -74,3 +74,44 @@ def test_bake_without_a_project_refuses_to_write_into_the_package(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     assert main(["bake", "-k", "nothing"]) == 2
     assert "no harness project here" in capsys.readouterr().err
+
+
+def _git(root, *args):
+    import subprocess
+
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True,
+                          env={"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin",
+                               "HOME": str(root)}).stdout
+
+
+def test_init_ignores_the_cache_and_reports_so_git_add_all_commits_neither(tmp_path, capsys):
+    _git(tmp_path, "init", "-q")
+    assert main(["init", str(tmp_path)]) == 0
+    assert f"wrote {tmp_path.resolve() / '.gitignore'}" in capsys.readouterr().out
+    assert (tmp_path / ".gitignore").read_text(encoding="utf-8").splitlines()[-2:] == ["/.harness-cache/",
+                                                                                      "/reports/"]
+    # what `harness bake` / `harness run` leave behind
+    (tmp_path / ".harness-cache" / "ab").mkdir(parents=True)
+    (tmp_path / ".harness-cache" / "ab" / "abcdef.npz").write_bytes(b"entry")
+    (tmp_path / "reports" / "20260101-smoke").mkdir(parents=True)
+    (tmp_path / "reports" / "20260101-smoke" / "report.json").write_text("{}", encoding="utf-8")
+    _git(tmp_path, "add", "-A")
+    staged = sorted(_git(tmp_path, "diff", "--cached", "--name-only").split())
+    assert staged == [".gitignore", "harness_backends.py", "pyproject.toml", "vectors/assets/example.png",
+                      "vectors/example.toml", "vectors/suites/smoke.toml"]
+
+
+def test_init_appends_only_the_missing_lines_to_an_existing_gitignore(tmp_path):
+    (tmp_path / ".gitignore").write_text("node_modules/\n.harness-cache\n", encoding="utf-8")
+    assert main(["init", str(tmp_path)]) == 0
+    assert (tmp_path / ".gitignore").read_text(encoding="utf-8") == (
+        "node_modules/\n.harness-cache\n\n# harness: stage cache and run folders (outputs, never committed)\n"
+        "/reports/\n")
+
+
+def test_init_keeps_a_gitignore_that_already_covers_both_folders_byte_for_byte(tmp_path, capsys):
+    mine = "/reports/*\n!/reports/README.md\n/.harness-cache/\n"  # a later /reports/ would undo the exception
+    (tmp_path / ".gitignore").write_text(mine, encoding="utf-8")
+    assert main(["init", str(tmp_path)]) == 0
+    assert (tmp_path / ".gitignore").read_text(encoding="utf-8") == mine
+    assert ".gitignore" not in capsys.readouterr().out

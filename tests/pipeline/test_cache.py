@@ -351,3 +351,23 @@ def test_key_changes_with_the_device_the_backend_runs_on(monkeypatch):
     explicit = build_backend("generate", "sd", {"device": "cuda"})
     monkeypatch.setattr(explicit, "weight_paths", lambda: [])
     assert stage_key("generate", backend_config(explicit), explicit, 1, img) not in (on_cpu, on_cuda)
+
+
+def test_key_of_a_builtin_ignores_files_named_like_its_string_parameters(tmp_path, monkeypatch):
+    """sd's `variant = "a"` and rapidocr's `mode = "boxes"` are values, not files: a file `a` or
+    `boxes` in the working directory, or its edit, changes no key (it was hashed before)."""
+    torch = pytest.importorskip("torch")  # noqa: F841 - sd's module needs it
+    from harness.pipeline.stages import backend_config, build_backend
+
+    monkeypatch.chdir(tmp_path)
+    img = entry()[0]
+    sd = build_backend("generate", "sd", {"variant": "a"})
+    monkeypatch.setattr(sd, "weight_paths", lambda: [])  # the key without building the tiny checkpoint
+    ocr = build_backend("detect", "rapidocr", {"mode": "boxes"})
+    keys = [stage_key(b.stage, backend_config(b), b, 1, img) for b in (sd, ocr)]
+    (tmp_path / "a").write_text("1")
+    (tmp_path / "boxes").mkdir()
+    (tmp_path / "boxes" / "x.bin").write_bytes(b"1")
+    assert [stage_key(b.stage, backend_config(b), b, 1, img) for b in (sd, ocr)] == keys
+    (tmp_path / "a").write_text("2")
+    assert [stage_key(b.stage, backend_config(b), b, 1, img) for b in (sd, ocr)] == keys

@@ -223,3 +223,85 @@ def test_builtin_backends_are_keyed_by_the_whole_package_source():
     assert ident["harness_code"] == harness_code_digest() and len(ident["harness_code"]) == 64
     custom = stage_identity(build_backend("denoise", "tests.custom_backends:equivalent_denoise", {}))
     assert custom["harness_code"] is None  # custom code is keyed by its own module's source
+
+
+# --- only parameters that are paths are hashed as files -------------------------------------------------------------
+
+PATHS_MODULE = '''
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.pipeline.stages.base import BackendBase, StageResult, spec
+from harness.pipeline.stages.paths import path_field
+
+
+class Declared(BackendBase):
+    @dataclass(frozen=True)
+    class Params:
+        variant: str = spec("a", choices=("a", "b"))  # a choice, not a file, whatever lies in the folder
+        label: str = ""
+        source: str = path_field()  # declared by metadata: its name says nothing
+        log_file: str = field(default="", metadata={"path": False})  # named like one, declared not to be
+        ref: Path | None = None  # typed as a path
+
+    def __call__(self, image, ctx):
+        return StageResult(image=image.copy())
+
+
+def plain(image, ctx, variant="a", model_dir="", ref: Path | None = None, guide: "str | Path" = "", **kw):
+    return image.copy()
+'''
+
+
+def test_path_params_are_declared_named_or_typed_never_guessed_from_the_folder(module):
+    from harness.pipeline.stages.paths import path_params
+
+    name, path = module
+    path.write_text(PATHS_MODULE)
+    assert path_params(build_backend("denoise", f"{name}:Declared", {})) == ("ref", "source")
+    fn = build_backend("denoise", f"{name}:plain", {"weights_file": "w.bin", "other": "x"})
+    assert path_params(fn) == ("guide", "model_dir", "ref", "weights_file")  # **kw given ones by their names
+    # the built-ins: model_path declared; a model *name* (realesrgan's "animavideov3") is no path
+    assert path_params(build_backend("generate", "tiny_diffusion", {})) == ("model_path",)
+    assert path_params(build_backend("generate", "face_gan", {})) == ("model_path",)
+    assert path_params(build_backend("upscale", "realesrgan", {})) == ()
+
+
+def test_a_string_that_happens_to_name_a_file_is_a_value(module, tmp_path, monkeypatch, no_racy):
+    """`variant = "a"` beside a file `a` is the string "a": the file is not hashed, and editing
+    it changes no key; a declared path is hashed, and its edit does."""
+    name, path = module
+    path.write_text(PATHS_MODULE)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").write_text("not a checkpoint")
+    (tmp_path / "src.bin").write_bytes(b"1")
+    b = build_backend("denoise", f"{name}:Declared", {"variant": "a", "label": "a", "log_file": "a",
+                                                       "source": "src.bin"})
+    fn = build_backend("denoise", f"{name}:plain", {"variant": "a", "model_dir": "a"})
+    assert list(stage_identity(b)["weights"]) == ["param.source"]
+    assert list(stage_identity(fn)["weights"]) == ["param.model_dir"]
+    before = stage_identity(b)["weights"]
+    (tmp_path / "a").write_text("edited")
+    assert stage_identity(b)["weights"] == before  # "a" was never a file to it
+    (tmp_path / "src.bin").write_bytes(b"2")
+    assert stage_identity(b)["weights"] != before
+    gone = build_backend("denoise", f"{name}:Declared", {"source": "nowhere.bin"})
+    assert stage_identity(gone)["weights"] == {"param.source": "missing"}
+
+
+def test_a_big_folder_named_by_a_plain_string_is_not_walked(module, tmp_path, monkeypatch):
+    """A folder of more than MAX_TREE_FILES files failed the case when any string named it;
+    now only a path parameter naming it is refused."""
+    from harness.errors import ConfigError
+
+    name, path = module
+    path.write_text(PATHS_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(identity, "MAX_TREE_FILES", 3)
+    (tmp_path / "photos").mkdir()
+    for i in range(5):
+        (tmp_path / "photos" / f"{i}.png").write_bytes(b"x")
+    assert stage_identity(build_backend("denoise", f"{name}:plain", {"variant": "photos"}))["weights"] == {}
+    with pytest.raises(ConfigError, match=r"photos: more than 3 files; a backend's path parameter naming a "
+                                          r"directory is hashed"):
+        stage_identity(build_backend("denoise", f"{name}:plain", {"model_dir": "photos"}))

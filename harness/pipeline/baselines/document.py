@@ -115,7 +115,9 @@ def baseline_document(case_id: str, doc: dict[str, Any]) -> dict[str, Any]:
     """The document stored for one case, from ``measurement``, ``stages``, ``environment``,
     ``pipeline`` and, when calibrated, ``spread`` (``{metric: [std per slice of the
     measurement]}``, stored with 3 significant digits; absent otherwise, so an un-calibrated
-    baseline is what it always was).  Other keys are not stored."""
+    baseline is what it always was), and ``accepted_failing`` (the absolute checks a case
+    failed when ``harness bake --accept-failing`` baked it; absent otherwise).  Other keys
+    are not stored."""
     out = {
         "schema_version": SCHEMA_VERSION,
         "case": case_id,
@@ -126,6 +128,8 @@ def baseline_document(case_id: str, doc: dict[str, Any]) -> dict[str, Any]:
     }
     if doc.get("spread"):
         out["spread"] = {str(m): [_round(float(v), 3) for v in vals] for m, vals in doc["spread"].items()}
+    if doc.get("accepted_failing"):  # `harness bake --accept-failing`: the absolute checks it failed when baked
+        out["accepted_failing"] = list(doc["accepted_failing"])
     return out
 
 

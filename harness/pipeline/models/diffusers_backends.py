@@ -78,6 +78,7 @@ from harness.pipeline.stages.base import (
     register,
     spec,
 )
+from harness.pipeline.stages.paths import path_field
 
 __all__ = [
     "DEVICES",
@@ -169,7 +170,7 @@ class _Job:
 class SDParams:
     """What every diffusers backend takes (each adds its own: strength, scale, noise_level)."""
 
-    model_path: str = ""
+    model_path: str = path_field()  # "": the built-in tiny checkpoint of `variant`
     variant: str = spec("a", choices=("a", "b"))
     device: str = spec("auto", choices=DEVICES)
     dtype: str = spec("float32", choices=DTYPES)

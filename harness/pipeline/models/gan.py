@@ -58,6 +58,7 @@ import numpy as np
 from harness.errors import ConfigError, StageError
 from harness.imageio import float_to_uint8
 from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, register, spec
+from harness.pipeline.stages.paths import path_field
 
 __all__ = ["FaceGAN", "MODELS", "ARCHS", "NZ", "NATIVE_SIZE", "packaged_weights", "build_generator",
            "load_generator", "latents", "batch_invariant", "clear_cache"]
@@ -276,7 +277,7 @@ class FaceGAN(BackendBase):
     @dataclass(frozen=True)
     class Params:
         model: str = spec("digiface", choices=ARCHS)
-        model_path: str = ""  # "": the packaged weights of `model`
+        model_path: str = path_field()  # "": the packaged weights of `model`
         arch: str = spec("auto", choices=("auto",) + ARCHS)  # model_path's layout
         trusted: bool = False  # allow a pickle-only checkpoint (weights_only=False)
         threads: int = spec(0, 0, 64)  # 0: the suite's `threads`

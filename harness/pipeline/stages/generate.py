@@ -32,6 +32,7 @@ import numpy as np
 from harness.imageio import float_to_uint8
 from harness.errors import ConfigError, StageError
 from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, register, spec
+from harness.pipeline.stages.paths import path_field
 
 __all__ = ["Source", "TinyDiffusion", "toy_prompt_embedding"]
 
@@ -96,7 +97,7 @@ class TinyDiffusion(BackendBase):
         guidance: float = spec(1.0, 1.0, 20.0)
         resolution: int = spec(64, 32, 1024)
         model_seed: int = spec(0, 0, 2**31 - 1)
-        model_path: str = ""
+        model_path: str = path_field()  # a local diffusers checkpoint folder
         threads: int = spec(0, 0, 64)  # 0: the suite's `threads` (environment.configured_threads)
 
     def weight_paths(self) -> list[Path]:

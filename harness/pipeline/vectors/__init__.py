@@ -15,7 +15,8 @@ Where things are:
 * :mod:`.recipes`: deterministic synthetic sources (receipt, security card) and the font;
 * :mod:`.rendering`: source loading and fitting, anchor content, overlays, compositing,
   the render cache (:func:`render`, :class:`Rendered`, :func:`overlay_anchor_gap`);
-* :mod:`.catalog`: finding vector files under the vector folders (:func:`discover`, :func:`get_vector`);
+* :mod:`.catalog`: finding vector files under the vector folders (:func:`discover`, :func:`get_vector`;
+  a project's id shadows a built-in one: :func:`discover_shadowing`);
 * :mod:`.summary`: what ``harness vectors show`` prints and writes (:func:`describe`, :func:`render_to_png`).
 
 Everything public is importable from here.
@@ -23,7 +24,7 @@ Everything public is importable from here.
 
 from __future__ import annotations
 
-from harness.pipeline.vectors.catalog import discover, get_vector
+from harness.pipeline.vectors.catalog import discover, discover_shadowing, get_vector, shadowing_note
 from harness.pipeline.vectors.recipes import RECIPES
 from harness.pipeline.vectors.rendering import Rendered, overlay_anchor_gap, render
 from harness.pipeline.vectors.schema import (
@@ -39,6 +40,6 @@ from harness.pipeline.vectors.schema import (
 )
 from harness.pipeline.vectors.summary import describe, render_to_png
 
-__all__ = ["Vector", "Rendered", "load_vector", "discover", "get_vector", "render", "describe",
-           "render_to_png", "overlay_anchor_gap", "SKIMAGE_PHOTOS", "RECIPES", "SOURCE_KINDS", "OVERLAY_KINDS",
-           "ANCHOR_KINDS", "DEFAULT_MAX_MASK_COVERAGE", "MIN_SIZE", "MAX_SIZE"]
+__all__ = ["Vector", "Rendered", "load_vector", "discover", "discover_shadowing", "shadowing_note", "get_vector",
+           "render", "describe", "render_to_png", "overlay_anchor_gap", "SKIMAGE_PHOTOS", "RECIPES", "SOURCE_KINDS",
+           "OVERLAY_KINDS", "ANCHOR_KINDS", "DEFAULT_MAX_MASK_COVERAGE", "MIN_SIZE", "MAX_SIZE"]

@@ -166,7 +166,7 @@ def test_backend_config_is_complete_and_serialisable():
     cfg = backend_config(build_backend("mask", "shape", {"dilate_px": 3}))
     assert cfg == {"stage": "mask", "backend": "shape",
                    "params": {"max_coverage": 0.12, "dilate_px": 3, "feather_px": 0, "threshold": 0.5,
-                              "protect_anchors": True}}
+                              "protect_anchors": True, "drop_anchor_regions": 0.0}}
     assert json.loads(json.dumps(cfg)) == cfg
     for stage in STAGES:
         for name in backend_names(stage):

@@ -105,3 +105,33 @@ def test_shape_mismatch_is_a_stage_error():
         shape(StageContext(0, mask=np.ones((50, 50), np.float32)))
     with pytest.raises(StageError, match=r"anchors shape \(50, 50\) does not match"):
         shape(StageContext(0, mask=square(0, 5, 0, 5), anchors=np.ones((50, 50), bool)))
+
+
+def test_regions_mostly_on_an_anchor_are_the_anchors_own_print_and_dropped():
+    """A text detector finds an anchor's fine print as text: with drop_anchor_regions, a detected
+    region at least that share on an anchor is kept out of the fill region; one that only crosses
+    an anchor (an overlay over it) is removed whole."""
+    anchors = np.zeros((100, 100), bool)
+    anchors[60:90, 10:90] = True  # the fine print's box
+    line = square(70, 74, 20, 80)  # one of its lines, 240 px, all on the anchor
+    caption = square(50, 65, 30, 50)  # an overlay crossing the anchor's top edge: 100 of its 300 px on it
+    logo = square(10, 20, 60, 80)  # an overlay away from it
+    det = np.maximum.reduce([line, caption, logo])
+    r = shape(StageContext(0, mask=det, anchors=anchors), dilate_px=0, drop_anchor_regions=0.5)
+    assert r.info["anchor_dropped_px"] == 240 and "rejected" not in r.info
+    assert np.array_equal(r.mask >= 0.5, (caption > 0) | (logo > 0))
+    off = shape(StageContext(0, mask=det, anchors=anchors), dilate_px=0)  # the default keeps every detection
+    assert "anchor_dropped_px" not in off.info and np.array_equal(off.mask >= 0.5, det > 0)
+    # at 0.3 the caption (1/3 on the anchor) goes too; without protect_anchors nothing is dropped
+    assert shape(StageContext(0, mask=det, anchors=anchors), dilate_px=0,
+                 drop_anchor_regions=0.3).info["anchor_dropped_px"] == 540
+    unprotected = shape(StageContext(0, mask=det, anchors=anchors), dilate_px=0, drop_anchor_regions=0.5,
+                        protect_anchors=False)
+    assert "anchor_dropped_px" not in unprotected.info and np.array_equal(unprotected.mask >= 0.5, det > 0)
+
+
+def test_a_detection_all_on_anchors_leaves_an_empty_mask_rejected():
+    anchors = np.zeros((100, 100), bool)
+    anchors[60:90, 10:90] = True
+    r = shape(StageContext(0, mask=square(70, 74, 20, 80), anchors=anchors), drop_anchor_regions=0.5)
+    assert r.info["rejected"] == "empty mask" and r.info["anchor_dropped_px"] == 240 and r.mask.max() == 0.0
