@@ -19,6 +19,7 @@ directly.  The JSON Schema is still shipped for other tools: ``report.v1.schema.
 from __future__ import annotations
 
 import importlib
+from importlib import resources
 import json
 import sys
 from functools import lru_cache
@@ -96,7 +97,8 @@ def problem(doc: Any, kind: str = "report", version: int = CURRENT) -> str | Non
 
 def schema_path(kind: str, version: int = CURRENT) -> Path:
     """The shipped JSON Schema file of ``kind`` (``report``, ``case-record``) for ``version``."""
-    return Path(__file__).with_name(f"{kind}.v{version}.schema.json")
+    # package data, found as every other shipped file is (importlib.resources), never from __file__
+    return Path(str(resources.files("harness.report") / f"{kind}.v{version}.schema.json"))
 
 
 def json_schema(kind: str, version: int = CURRENT) -> str:
