@@ -1,0 +1,54 @@
+"""upscale: enlarge by an integer ``scale`` (2..4).
+
+``lanczos`` / ``bicubic`` / ``nearest``  OpenCV ``resize`` (INTER_LANCZOS4 / INTER_CUBIC /
+                INTER_NEAREST)
+``guided``      interpolation constrained by a guidance map of the pre-upscale image
+                (``guide``: Canny edges, Sobel gradients or a Felzenszwalb
+                segmentation): bicubic within a region, nothing mixed across the
+                map's edges (sharp steps, no ringing halo); see
+                :mod:`harness.stages.guided`, where it lives.
+``realesrgan``  Real-ESRGAN with its real weights, and ``realcugan``, ``waifu2x``,
+                ``realsr``: trained networks run by ncnn on the CPU, defined in
+                :mod:`harness.stages.sr` (``RealESRGAN`` is re-exported here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
+from harness.stages.sr import REALESRGAN_MODELS, RealESRGAN  # noqa: F401  (moved to sr)
+from harness.stages.guided import Guided  # noqa: F401 - its catalog name is upscale:Guided
+
+__all__ = ["Lanczos", "Bicubic", "Nearest", "Guided", "RealESRGAN", "REALESRGAN_MODELS"]
+
+
+class _Resize(BackendBase):
+    interp = "INTER_LANCZOS4"
+
+    @dataclass(frozen=True)
+    class Params:
+        scale: int = spec(2, 2, 4)
+
+    def __call__(self, image: np.ndarray, ctx: StageContext) -> StageResult:
+        cv2 = cv2_module()
+        h, w = image.shape[:2]
+        s = self.params.scale
+        return StageResult(image=cv2.resize(image, (w * s, h * s), interpolation=getattr(cv2, self.interp)))
+
+
+@register("upscale", "lanczos")
+class Lanczos(_Resize):
+    interp = "INTER_LANCZOS4"
+
+
+@register("upscale", "bicubic")
+class Bicubic(_Resize):
+    interp = "INTER_CUBIC"
+
+
+@register("upscale", "nearest")
+class Nearest(_Resize):
+    interp = "INTER_NEAREST"
