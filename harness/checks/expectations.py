@@ -69,7 +69,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from harness.comparing.engine import Check
-from harness.checks.anchors import ANCHOR_BANDS, ANCHOR_MIN_RETAINED, NOISE_K, RESAMPLING, anchor_retention
+from harness.measuring.anchors import ANCHOR_BANDS, ANCHOR_MIN_RETAINED, NOISE_K, RESAMPLING, anchor_retention
 
 __all__ = ["EXPECT_METRIC", "STAGE_EFFECT_METRIC", "DEFAULT_MIN_DETECT_RECALL", "ANCHOR_MIN_RETAINED", "ANCHOR_BANDS",
            "NOISE_K", "RESAMPLING", "ExpectationCheck", "StageLog", "evaluate", "anchor_retention", "failure_note",

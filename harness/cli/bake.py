@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from harness.cli.common import load_suite_from_args, say, suite_options
-from harness.suite.suites import parse_seeds
+from harness.suite.selection import parse_seeds
 from harness.errors import ConfigError
 
 __all__ = ["add_commands"]
@@ -16,7 +16,7 @@ __all__ = ["add_commands"]
 def _cmd_bake(args: argparse.Namespace) -> int:
     from harness.naming import case_slug, is_cross
     from harness.suite.baselines import BaselineStore, BaselineWriteError
-    from harness.suite.suites import match_k
+    from harness.suite.selection import match_k
     from harness.report.schema import load_report
 
     project, suite = load_suite_from_args(args)

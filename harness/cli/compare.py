@@ -27,7 +27,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
         tolerances = load_project(config_file=args.project).tolerances
     if tolerances:
-        from harness.suite.suites import load_tolerances
+        from harness.suite.tolerances import load_tolerances
 
         config = load_tolerances(tolerances)
     if args.k is not None:
@@ -45,7 +45,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.models:
-        from harness.models.bench import run_model_bench
+        from harness.run.bench import run_model_bench
 
         return run_model_bench(seeds=args.seeds, size=args.size or 64, steps=args.steps, repeats=args.repeats or 3,
                                threads=args.threads, stock=not args.no_stock)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.cli.common import load_suite_from_args, project_from_args, say, suite_options
-from harness.suite.suites import parse_seeds
+from harness.suite.selection import parse_seeds
 from harness.errors import ConfigError
 
 __all__ = ["add_commands"]

@@ -224,7 +224,7 @@ def experiment(pool: int = 300, seeds: Sequence[int] = (8, 16, 32, 64), reps: in
     ``dist``: the ``[distribution]`` table to judge with (default: a suite's default, power required).
     """
     if dist is None:
-        from harness.suite.suites import DistributionConfig
+        from harness.comparing.settings import DistributionConfig
 
         dist = DistributionConfig()
     pools = pools or build_pools(pool, say=say)

@@ -3,7 +3,7 @@
 * :mod:`~harness.models.diffusers_backends`: ``generate: sd``, ``generate: sd_img2img``,
   ``inpaint: sd_inpaint``, ``upscale: sd_upscale`` (registered in :mod:`harness.stages.catalog`),
   loaded by :mod:`~harness.models.diffusers_loading`, made batch-invariant by
-  :mod:`~harness.models.invariance` and benchmarked by :mod:`~harness.models.bench`
+  :mod:`~harness.models.invariance` and benchmarked by :mod:`~harness.run.bench`
   (``harness bench --models``);
 * :mod:`~harness.models.gan`: ``generate: face_gan``, two trained DCGAN face generators
   whose weights ship in pip packages (``gan-face-generate``, ``generateme``; torch only);

@@ -225,7 +225,7 @@ class _SDBackend(BackendBase):
 
     def pipeline(self):
         """``(pipe, threads, device)``: the loaded (cached) pipeline, torch's threads applied."""
-        from harness.run.environment import apply_torch_threads
+        from harness.threads import apply_torch_threads
 
         p = self.params
         threads = apply_torch_threads(p.threads)

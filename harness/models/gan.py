@@ -306,7 +306,7 @@ class FaceGAN(BackendBase):
     def _render(self, seeds: Sequence[int], h: int, w: int) -> tuple[list[np.ndarray], dict[str, Any]]:
         from PIL import Image
 
-        from harness.run.environment import apply_torch_threads
+        from harness.threads import apply_torch_threads
 
         p = self.params
         net, arch, weights_only = load_generator(self._path, p.arch, p.trusted, self.label)

@@ -61,7 +61,8 @@ class RunContext:
 
     def __init__(self, session: HarnessSession, suite: Suite, file_nodeid: str, run_id: str) -> None:
         from harness.suite.baselines import BaselineStore
-        from harness.run.environment import set_threads, stage_devices
+        from harness.threads import set_threads
+        from harness.run.environment import stage_devices
 
         project = session.project()
         self.session = session
@@ -85,7 +86,7 @@ class RunContext:
         if self.suite.path.resolve() in self.session.partial:
             return []
         from harness.errors import BaselineError
-        from harness.suite.suites import match_k
+        from harness.suite.selection import match_k
 
         k = self.session.harness_k
         try:

@@ -53,7 +53,7 @@ class CaseJob:
 
     def setup(self) -> None:
         """Per-worker set-up: the project's backend modules importable, thread counts pinned."""
-        from harness.run.environment import set_threads
+        from harness.threads import set_threads
 
         for p in reversed(self.pythonpath):
             if p not in sys.path:

@@ -22,7 +22,7 @@ code, weights and environment would compute it again.  Its ingredients:
   names an existing file or directory (relative to the working directory), e.g. a
   custom backend's ``checkpoint = "models/x"``;
 * ``threads`` and ``device``: the configured thread count
-  (:func:`~harness.run.environment.configured_threads`) and the device the backend runs
+  (:func:`~harness.threads.configured_threads`) and the device the backend runs
   on (:func:`~harness.run.environment.backend_device`: its ``run_device()``, e.g. a
   diffusers backend's ``device`` with ``auto`` resolved, else "cpu"), so an output computed
   on cuda is never served to a cpu run, nor the other way round.
@@ -300,9 +300,9 @@ def _weights(backend: Any, params: dict[str, Any]) -> dict[str, str]:
 @functools.lru_cache(maxsize=1)
 def harness_code_digest() -> str:
     """sha256 over (relative path, sha256) of every ``.py`` file of the harness package, once per process."""
-    import harness
-
-    root = Path(harness.__file__).resolve().parent
+    # the top package, already imported (it is the parent of this module): importing it here
+    # would make the run layer depend on the public facade above it
+    root = Path(sys.modules[__name__.partition(".")[0]].__file__).resolve().parent
     entries = sorted((f.relative_to(root).as_posix(), file_digest(f)) for f in root.rglob("*.py"))
     return hashlib.sha256(json.dumps(entries, separators=(",", ":")).encode()).hexdigest()
 
@@ -316,7 +316,8 @@ def _harness_version() -> str:
 def stage_identity(backend: Any) -> dict[str, Any]:
     """Everything besides parameters and inputs that decides ``backend``'s output (see the module
     docstring).  Refreshes a custom backend whose module changed on disk first."""
-    from harness.run.environment import backend_device, configured_threads, package_versions
+    from harness.run.environment import backend_device, package_versions
+    from harness.threads import configured_threads
     from harness.stages.base import backend_config
 
     t0 = time.perf_counter()

@@ -59,11 +59,8 @@ def _torch_flags() -> dict[str, Any]:
 def determinism_settings(stage_configs: list[dict[str, Any]], stage_infos: dict[str, dict[str, Any]]
                          ) -> dict[str, Any]:
     """Versions, threads, per-stage device and dtype, torch's determinism flags (JSON-serialisable)."""
-    from harness.run.environment import (
-        configured_threads,
-        package_versions,
-        threads_applied,
-    )
+    from harness.threads import configured_threads, threads_applied
+    from harness.run.environment import package_versions
 
     stages: dict[str, dict[str, Any]] = {}
     for conf in stage_configs:

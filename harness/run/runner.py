@@ -162,7 +162,8 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
     Raises :class:`RunInterrupted` on SIGINT/SIGTERM and :class:`RunStopped` when the run
     folder cannot be written mid-run, each after writing the partial report.
     """
-    from harness.run.environment import fingerprint, set_threads, stage_devices
+    from harness.run.environment import fingerprint, stage_devices
+    from harness.threads import set_threads
     from harness.project import load_project
 
     project = project or load_project()
@@ -264,7 +265,7 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
         report.notes.extend(cross_notes)
         if report.environment.get("resumed"):
             drift.update(_recorded_drift(store, report, todo))
-        from harness.suite.suites import match_k
+        from harness.suite.selection import match_k
 
         obsolete = store.obsolete({c.id for c in suite.cases()}, (lambda cid: match_k(k_expr, cid)) if k_expr else None)
         if drift:

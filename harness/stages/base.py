@@ -20,7 +20,7 @@ stage cache under the key a one-by-one call would have, so anything less is a fa
 :func:`batch_call` finds either method (one calling convention); :func:`run_stage_batch` calls it
 and validates every result as :func:`run_stage` does.
 
-Determinism: backends import OpenCV through :func:`cv2_module`, which pins
+Determinism: backends import OpenCV through :func:`harness.threads.cv2_module`, which pins
 OpenCV to the configured thread count (the suite's ``threads``); onnxruntime,
 ncnn and torch run with it too; anything random takes ``ctx.seed`` explicitly.  Nothing here imports
 cv2, onnxruntime, ncnn or torch at module import time.
@@ -42,7 +42,7 @@ from harness.registry import import_object
 from harness.validate import ParamWhere, interval
 
 __all__ = ["STAGES", "StageContext", "StageResult", "Backend", "register", "spec", "build_backend", "resolve_backend",
-           "backend_config", "run_stage", "validate_output", "FunctionBackend", "cv2_module", "binary_mask",
+           "backend_config", "run_stage", "validate_output", "FunctionBackend", "binary_mask",
            "BatchBackend", "batch_call", "run_stage_batch"]
 
 STAGES = ("generate", "detect", "mask", "inpaint", "denoise", "upscale")
@@ -373,25 +373,6 @@ def run_stage_batch(backend, images: Sequence[np.ndarray], ctxs: Sequence[StageC
 
 
 # ----------------------------------------------------------------------------- helpers for backends
-
-
-_CV2 = None
-
-
-def cv2_module():
-    """Import OpenCV with its thread pool set to the configured count
-    (:func:`harness.run.environment.configured_threads`: the suite's ``threads``, 1 until
-    :func:`~harness.run.environment.set_threads` is called).  Only the first call sets
-    it; later calls never reset what ``set_threads`` applied."""
-    global _CV2
-    if _CV2 is None:
-        import cv2
-
-        from harness.run.environment import configured_threads
-
-        cv2.setNumThreads(configured_threads())
-        _CV2 = cv2
-    return _CV2
 
 
 def binary_mask(ctx: StageContext, shape: tuple[int, int], label: str) -> np.ndarray:

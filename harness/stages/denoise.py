@@ -39,7 +39,8 @@ import numpy as np
 
 from harness.errors import StageError
 from harness.imageio import float_to_uint8
-from harness.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
+from harness.stages.base import BackendBase, StageContext, StageResult, register, spec
+from harness.threads import cv2_module
 
 __all__ = ["NLMeans", "Bilateral", "TotalVariation", "OIDN"]
 
@@ -124,7 +125,7 @@ class OIDN(BackendBase):
 
     def num_threads(self) -> int:
         """OIDN's device ``numThreads``: the ``threads`` parameter, else the configured count."""
-        from harness.run.environment import configured_threads
+        from harness.threads import configured_threads
 
         return self.params.threads or configured_threads()
 

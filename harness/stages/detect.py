@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import StageError
-from harness.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
+from harness.stages.base import BackendBase, StageContext, StageResult, register, spec
+from harness.threads import cv2_module
 
 __all__ = ["detection_scores", "RapidOCRDetect", "GroundTruth", "disk"]
 
@@ -109,7 +110,7 @@ class RapidOCRDetect(BackendBase):
         x = pre(np.ascontiguousarray(image[..., ::-1]))  # PP-OCR models take BGR
         if x is None:
             raise StageError(f"detect backend 'rapidocr': cannot resize a {image.shape[1]}x{image.shape[0]} image")
-        from harness.run.environment import configured_threads
+        from harness.threads import configured_threads
 
         sess = _session(configured_threads())
         return sess.run(None, {sess.get_inputs()[0].name: x})[0][0, 0].astype(np.float32)

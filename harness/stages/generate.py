@@ -118,7 +118,7 @@ class TinyDiffusion(BackendBase):
     def _generate(self, ctx: StageContext) -> np.ndarray:
         import torch
 
-        from harness.run.environment import apply_torch_threads
+        from harness.threads import apply_torch_threads
 
         p = self.params
         apply_torch_threads(p.threads)  # the thread count changes output bits: pinned and recorded
@@ -164,6 +164,6 @@ class TinyDiffusion(BackendBase):
         h, w = image.shape[:2]
         if out.shape[:2] != (h, w):
             out = np.asarray(Image.fromarray(out).resize((w, h), Image.Resampling.LANCZOS))
-        from harness.run.environment import configured_threads
+        from harness.threads import configured_threads
 
         return StageResult(image=out, info={"generated": 1, "threads": self.params.threads or configured_threads()})

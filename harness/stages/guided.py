@@ -51,7 +51,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.errors import ConfigError, StageError
-from harness.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
+from harness.stages.base import BackendBase, StageContext, StageResult, register, spec
+from harness.threads import cv2_module
 
 __all__ = ["Guided", "GUIDES", "guidance_cuts", "gradient_thresholds", "edge_coherence", "constrained_upscale"]
 

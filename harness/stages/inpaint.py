@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.imageio import float_to_uint8
-from harness.stages.base import BackendBase, StageContext, StageResult, binary_mask, cv2_module, register, spec
+from harness.stages.base import BackendBase, StageContext, StageResult, binary_mask, register, spec
+from harness.threads import cv2_module
 
 __all__ = ["Telea", "NavierStokes", "Biharmonic", "PatchMatch"]
 

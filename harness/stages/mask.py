@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.errors import StageError
-from harness.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
+from harness.stages.base import BackendBase, StageContext, StageResult, register, spec
+from harness.threads import cv2_module
 from harness.stages.detect import disk
 
 __all__ = ["Shape", "dilate"]

@@ -310,7 +310,7 @@ class _NcnnUpscale(BackendBase):
 
     def num_threads(self) -> int:
         """ncnn's ``opt.num_threads``: the ``threads`` parameter, else the configured count."""
-        from harness.run.environment import configured_threads
+        from harness.threads import configured_threads
 
         return self.params.threads or configured_threads()
 

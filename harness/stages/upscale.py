@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.stages.base import BackendBase, StageContext, StageResult, cv2_module, register, spec
+from harness.stages.base import BackendBase, StageContext, StageResult, register, spec
+from harness.threads import cv2_module
 from harness.stages.sr import REALESRGAN_MODELS, RealESRGAN  # noqa: F401  (moved to sr)
 from harness.stages.guided import Guided  # noqa: F401 - its catalog name is upscale:Guided
 

@@ -50,12 +50,14 @@ allowed values.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from harness.comparing.settings import DistributionConfig
 from harness.errors import ConfigError
+from harness.suite.selection import find_suite, match_k
+from harness.suite.tolerances import compare_config_from
 from harness.naming import NAME_RE, case_id
 from harness.validate import Where, is_int, read_toml
 
@@ -64,13 +66,12 @@ if TYPE_CHECKING:
     from harness.suite.vectors import Vector
     from harness.project import Project
 
-__all__ = ["Suite", "Calibration", "DistributionConfig", "CrossCheck", "PERTURBATIONS", "Pipeline", "StageSpec", "Case",
-           "load_suite", "find_suite", "match_k", "parse_seeds", "load_tolerances"]
+__all__ = ["Suite", "Calibration", "CrossCheck", "PERTURBATIONS", "Pipeline", "StageSpec", "Case",
+           "load_suite"]
 
 # sorted: error messages list them in this order
 _TOP_KEYS = ("batch_seeds", "calibrate", "compare", "cross", "description", "distribution", "measure", "mode", "name",
              "pipelines", "rerun_check", "seeds", "threads", "timeout_s", "tolerances", "vectors")
-_TOLERANCE_KEYS = ("abs_tol", "direction", "gating", "metric", "rel_tol", "slice")
 _MODES = ("paired", "distribution")
 PERTURBATIONS = ("jitter", "rerun", "threads")  # benign perturbations a [calibrate] table may declare
 _NAME = NAME_RE
@@ -116,24 +117,6 @@ class Calibration:
 
     renders: int = 3
     perturb: tuple[str, ...] = ("rerun",)
-
-
-@dataclass(frozen=True)
-class DistributionConfig:
-    """A suite's ``[distribution]`` table: how seed distributions are tested (distribution mode).
-
-    ``alpha``: the family-wise false-alarm rate of one group's comparison (all its slices);
-    ``power``: the probability of detecting a drift of the target size, used to report each
-    check's smallest detectable drift and the seed count that would reach a target;
-    ``detect_hue_deg`` / ``detect_band_rel``: the drifts the suite must be able to see (a hue
-    rotation in degrees, a relative change of band energy); ``require_power``: fail (rather
-    than note) when the seeds at hand cannot detect them."""
-
-    alpha: float = 0.01
-    power: float = 0.8
-    detect_hue_deg: float = 6.0
-    detect_band_rel: float = 0.1
-    require_power: bool = True
 
 
 @dataclass(frozen=True)
@@ -342,97 +325,3 @@ def _calibration(w: Where, raw: Any) -> Calibration:
     for i, x in enumerate(perturb):
         cw.choice(f"perturb[{i}]", x, PERTURBATIONS)
     return Calibration(renders=renders, perturb=tuple(dict.fromkeys(perturb)))
-
-
-def compare_config_from(p: Path, raw: dict[str, Any]):
-    """The ``[compare]`` table and ``[[tolerances]]`` array of a suite or tolerance file."""
-    from harness.comparing.engine import CompareConfig, ToleranceRule
-    from harness.measuring.metrics import METRICS
-
-    w = Where(p)
-    comp = w.table("compare", raw.get("compare", {}))
-    cw = w.at("compare")
-    cw.keys(comp, ("k", "spread_k"))
-    for key in ("k", "spread_k"):
-        cw.number(key, comp.get(key, 1.0), 0, 100, lo_open=True, hi_open=True)
-    rules = []
-    for i, t in enumerate(w.array_of_tables("tolerances", raw.get("tolerances", []))):
-        tw = w.at(f"tolerances[{i}]")
-        tw.keys(t, _TOLERANCE_KEYS)
-        if t.get("metric") not in METRICS:
-            raise tw.error("metric", f"unknown metric {t.get('metric')!r}; allowed: {', '.join(METRICS.names())}")
-        try:
-            rules.append(ToleranceRule(**t))
-        except (TypeError, ValueError) as exc:
-            raise w.error(f"tolerances[{i}]", str(exc)) from None
-    return CompareConfig(k=float(comp.get("k", 4.0)), spread_k=float(comp.get("spread_k", 3.0)), rules=tuple(rules))
-
-
-def load_tolerances(path: str | Path):
-    """A stand-alone tolerance file (``[compare]`` and ``[[tolerances]]``) for ``harness compare``."""
-    p = Path(path)
-    raw, _ = read_toml(p, "tolerance")
-    Where(p).keys(raw, ("compare", "tolerances"))
-    return compare_config_from(p, raw)
-
-
-def find_suite(name_or_path: str | Path, dirs: Sequence[Path]) -> Path:
-    """A suite name (``smoke``) is ``<dir>/smoke.toml`` in the first of ``dirs`` that has it;
-    a path (``*.toml`` or an existing file) is used as given."""
-    p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        if not p.is_file():
-            raise ConfigError(f"{p}: suite file not found")
-        return p
-    for d in dirs:
-        candidate = d / f"{name_or_path}.toml"
-        if candidate.is_file():
-            return candidate
-    names = sorted({q.stem for d in dirs if d.is_dir() for q in d.glob("*.toml")})
-    where = ", ".join(str(d) for d in dirs) or "(no suite folders)"
-    raise ConfigError(f"--suite {name_or_path!r}: no such suite in {where}; known: {', '.join(names) or '(none)'}")
-
-
-_TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
-
-
-def match_k(expr: str, case_id: str) -> bool:
-    """pytest-style ``-k``: substrings combined with ``and``, ``or``, ``not`` and parentheses."""
-    tokens = _TOKEN.findall(expr)
-    out = []
-    for t in tokens:
-        if t in ("and", "or", "not", "(", ")"):
-            out.append(t)
-        else:
-            out.append(repr(t.lower() in case_id.lower()))
-    try:
-        return bool(eval(" ".join(out), {"__builtins__": {}}, {}))  # noqa: S307 - only True/False/and/or/not
-    except SyntaxError:
-        raise ConfigError(f"-k {expr!r}: not a valid expression (use words with and / or / not)") from None
-
-
-def parse_seeds(text: str | None) -> list[int] | None:
-    """``--seeds 1,2,3`` or ranges ``101-196`` (inclusive; mixable: ``1,5-8``) as a list
-    (``None`` when not given); a ConfigError names the option."""
-    if text is None:
-        return None
-    seeds: list[int] = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        lo, dash, hi = part.partition("-")
-        try:
-            first, last = (int(lo), int(hi)) if dash else (int(part), int(part))
-        except ValueError:
-            raise ConfigError(f"--seeds {text!r}: expected comma-separated integers or ranges, e.g. 1,2,3 or "
-                              f"101-116") from None
-        if first > last:
-            raise ConfigError(f"--seeds {text!r}: range {part!r} runs backwards")
-        if last - first >= 100_000:
-            raise ConfigError(f"--seeds {text!r}: range {part!r} has more than 100000 seeds")
-        seeds += range(first, last + 1)
-    if not seeds or any(s < 0 for s in seeds):
-        raise ConfigError(f"--seeds {text!r}: expected integers >= 0")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds {text!r}: a seed is named twice")
-    return seeds

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from harness.comparing.power import rotate_hue
-from harness.checks.cross import (Side, content_scale, cross_checks, hf_energy, judge_cross,
-                                    luma_spectrum, plan_cross)
+from harness.checks.cross import Side, cross_checks, judge_cross, plan_cross
+from harness.measuring.spectrum import content_scale, hf_energy, luma_spectrum
 from harness.suite.suites import CrossCheck, load_suite
 
 CC = CrossCheck("a", "b")

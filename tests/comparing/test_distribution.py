@@ -16,7 +16,7 @@ from harness.comparing.power import GENERATIVE_SEEDS, rotate_hue, upscale
 from harness.comparing.seedtests import (hue_rotation, hue_spectra, hue_t, max_t, mc_critical, min_detectable,
                                          relabellings, seeds_needed, z_power)
 from harness.measuring.driver import measure
-from harness.suite.suites import DistributionConfig
+from harness.comparing.settings import DistributionConfig
 from harness.report.text import format_check
 
 #: What a suite without a [distribution] table gets (alpha 0.01, power 0.8, 6 degrees, 10 %, power required).

@@ -246,7 +246,7 @@ def test_a_nan_model_in_a_batch_is_each_case_s_error_with_the_one_by_one_reason(
 
 
 def test_the_model_bench_prints_its_table(capsys):
-    from harness.models.bench import run_model_bench
+    from harness.run.bench import run_model_bench
 
     lines: list[str] = []
     code = run_model_bench(seeds=2, size=32, steps=2, repeats=1, backends=("sd", "sd_upscale"), stock=True,

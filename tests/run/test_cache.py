@@ -315,7 +315,7 @@ def test_two_processes_writing_one_key_both_leave_a_valid_entry(tmp_path):
 
 
 def test_key_changes_with_threads_and_parameters():
-    from harness.run.environment import set_threads
+    from harness.threads import set_threads
     from harness.stages import backend_config, build_backend
 
     b = build_backend("denoise", "nlmeans", {"strength": 0.45})

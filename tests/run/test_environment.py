@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from harness.run import environment
-from harness.run.environment import configured_threads, fingerprint, set_threads
-from harness.stages import base
+from harness.threads import configured_threads, set_threads
+from harness.run.environment import fingerprint
+from harness import threads
 
 
 @pytest.fixture()
@@ -18,16 +19,16 @@ def two_threads():
 
 def test_default_is_one_thread():
     assert configured_threads() == 1
-    cv2 = base.cv2_module()
+    cv2 = threads.cv2_module()
     assert cv2.getNumThreads() == 1
 
 
 def test_cv2_module_keeps_the_configured_count(two_threads, monkeypatch):
-    cv2 = base.cv2_module()
+    cv2 = threads.cv2_module()
     assert cv2.getNumThreads() == 2 and configured_threads() == 2
-    monkeypatch.setattr(base, "_CV2", None)  # OpenCV first imported after set_threads
+    monkeypatch.setattr(threads, "_CV2", None)  # OpenCV first imported after set_threads
     cv2.setNumThreads(5)
-    assert base.cv2_module().getNumThreads() == 2
+    assert threads.cv2_module().getNumThreads() == 2
 
 
 def test_rapidocr_session_uses_the_configured_count(two_threads):
@@ -60,15 +61,15 @@ def test_ncnn_and_torch_follow_the_configured_count(two_threads):
 
     torch = pytest.importorskip("torch")
     torch.set_num_threads(4)
-    assert environment.apply_torch_threads() == 2 and torch.get_num_threads() == 2
-    assert environment.apply_torch_threads(3) == 3 and torch.get_num_threads() == 3
-    environment.apply_torch_threads()
+    assert threads.apply_torch_threads() == 2 and torch.get_num_threads() == 2
+    assert threads.apply_torch_threads(3) == 3 and torch.get_num_threads() == 3
+    threads.apply_torch_threads()
 
 
 def test_fingerprint_records_what_was_applied(two_threads):
     pytest.importorskip("torch")
-    environment.apply_torch_threads()
-    base.cv2_module()
+    threads.apply_torch_threads()
+    threads.cv2_module()
     fp = fingerprint(2)
     assert fp["threads"] == 2
     assert fp["threads_applied"] == {"opencv": 2, "torch": 2, "onnxruntime": 2, "ncnn": 2}

@@ -1,7 +1,8 @@
 import pytest
 
 from harness.errors import ConfigError
-from harness.suite.suites import find_suite, load_suite, match_k
+from harness.suite.selection import find_suite, match_k
+from harness.suite.suites import load_suite
 from harness.project import builtin_dir
 
 GOOD = '''
@@ -184,7 +185,7 @@ def test_bad_new_suite_keys(tmp_path, extra, msg):
 
 
 def test_seed_ranges():
-    from harness.suite.suites import parse_seeds
+    from harness.suite.selection import parse_seeds
 
     assert parse_seeds("1,5-8") == [1, 5, 6, 7, 8] and parse_seeds("101-103") == [101, 102, 103]
     assert parse_seeds(None) is None

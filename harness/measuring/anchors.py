@@ -35,7 +35,7 @@ RESAMPLING = {"lanczos": "INTER_LANCZOS4", "bicubic": "INTER_CUBIC", "guided": "
 
 
 def _resample(name: str) -> int:
-    from harness.stages.base import cv2_module
+    from harness.threads import cv2_module
 
     cv2 = cv2_module()
     return getattr(cv2, RESAMPLING.get(name, "INTER_LANCZOS4"))
@@ -67,7 +67,7 @@ def anchor_retention(clean: np.ndarray, output: np.ndarray, boxes: Sequence[Sequ
     from harness.measuring.bands import BAND_NAMES, band_gains, band_images
     from harness.measuring.channels import rgb_to_ycc
     from harness.measuring.metrics.noise import BENIGN_LSB, power_noise
-    from harness.stages.base import cv2_module
+    from harness.threads import cv2_module
 
     h, w = clean.shape[:2]
     o, r = np.ascontiguousarray(output), np.ascontiguousarray(clean)

@@ -1,6 +1,6 @@
 """Benchmark: each diffusers backend one-by-one against batched, over the same seeds, side by side.
 
-Run as ``harness bench --models`` (or ``python -m harness.models.bench``).  For each of
+Run as ``harness bench --models`` (or ``python -m harness.run.bench``).  For each of
 ``sd``, ``sd_img2img``, ``sd_inpaint`` and ``sd_upscale`` on the built-in tiny checkpoints, in one
 process at one thread (by default; ``sd_upscale`` gets a ``size/2`` input, its model output is
 ``2 x size``): N seeds rendered one call per seed, then the same N seeds in
@@ -134,7 +134,7 @@ def bench_backend(name: str, seeds: int = 8, size: int = 64, steps: int = 4, rep
 
 def bench_models(backends: Sequence[str] = BACKENDS, seeds: int = 8, size: int = 64, steps: int = 4,
                  repeats: int = 3, threads: int = 1, stock: bool = False) -> list[ModelBench]:
-    from harness.run.environment import set_threads
+    from harness.threads import set_threads
 
     set_threads(threads)
     return [bench_backend(b, seeds, size, steps, repeats, stock) for b in backends]
