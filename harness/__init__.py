@@ -44,7 +44,7 @@ _LAZY = {
     "METRICS": "harness.measuring.metrics",
     "compare": "harness.comparing.engine",
     "compare_paired": "harness.comparing.engine",
-    "compare_distribution": "harness.comparing.engine",
+    "compare_distribution": "harness.comparing.distribution",
     "Check": "harness.comparing.engine",
     "CompareConfig": "harness.comparing.tolerance",
     "ToleranceRule": "harness.comparing.tolerance",
@@ -67,7 +67,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load on first use
-    from harness.comparing.engine import Check, compare, compare_distribution, compare_paired
+    from harness.comparing.distribution import compare_distribution
+    from harness.comparing.engine import Check, compare, compare_paired
     from harness.comparing.files import compare_paths
     from harness.comparing.tolerance import CompareConfig, ToleranceRule
     from harness.errors import BaselineError, ConfigError, HarnessError, InputError, StageError

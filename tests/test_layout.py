@@ -50,6 +50,38 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 # (rule, subject): why it is still here and how phase 2 removes it.
 ALLOWED: dict[tuple[str, str], str] = {
+    # --- owned by the distribution work: engine keeps a compare_distribution shim and builds a
+    # DistributionCheck in Check.from_dict.  Fix: callers import compare_distribution from
+    # comparing.distribution (harness/__init__ _LAZY, comparing/files.py, run/judge.py already does);
+    # Check.from_dict's dispatch moves to distribution (or Check, DistributionCheck and the shared
+    # _statuses/_checks/_boxes helpers to one comparing/checks.py that both import).
+    ("cycle", "harness.comparing.distribution <-> harness.comparing.engine"):
+        "engine.compare_distribution shim + Check.from_dict -> distribution.DistributionCheck",
+    # --- owned by the distribution work: power.py renders seeds through the face generator.
+    # Fix: it is a study that drives backends, not a comparison: move it to run/ (e.g.
+    # run/power.py, `python -m harness.run.power`), importing comparing from above.
+    ("layer", "harness.comparing.power -> harness.stages"): "comparing imports declare (generate.face_gan)",
+    # --- owned by the run-path work (executors <-> workers <-> worker, run_suite, workers.run).
+    # Fix: CaseJob moves out of executors (e.g. run/jobs.py, imported by all three), workers stops
+    # importing executors, worker imports only jobs; run_suite's nested closures become a RunState
+    # class with one method per step, workers.run a loop over small methods; runner.py then falls
+    # under 400 lines (the resume helpers to run/resume.py).
+    ("cycle", "harness.run.executors <-> harness.run.worker <-> harness.run.workers"):
+        "CaseJob lives in executors, which imports the pool",
+    ("function-lines", "harness.run.runner.run_suite"): "nested closures",
+    ("function-lines", "harness.run.workers.run"): "one long supervision loop",
+    ("module-lines", "harness.run.runner"): "run_suite + resume helpers in one module",
+    # --- owned by the plugin work (two helpers).  Fix: plugin/common.py must not import session
+    # (get_session/SESSION_KEY stay in common; the HarnessSession type goes under no import: a
+    # Protocol or a string annotation with no TYPE_CHECKING import), items.py and runs.py import
+    # common only, session.py imports check/items/runs (the one module on top), check.py imports
+    # common only; pytest_plugin imports session and check.
+    ("cycle", "harness.plugin.check <-> harness.plugin.common <-> harness.plugin.items <-> harness.plugin.runs "
+              "<-> harness.plugin.session"): "common <-> session through TYPE_CHECKING and fixtures",
+    # --- baselines/store.py is edited by the baseline-path work right now (paths confirmed inside
+    # baselines/<suite>/).  Fix: the manifest (sha256 sums, verify) to suite/baselines/manifest.py
+    # and the bake transaction (_Op, write order, crash recovery) to suite/baselines/bake.py.
+    ("module-lines", "harness.suite.baselines.store"): "437 lines",
 }
 
 
@@ -230,7 +262,7 @@ def test_function_level_and_type_checking_imports_count(tmp_path):
         fake.write_text(src)
         modules()[name] = fake
         assert sorted(imports(name)) == ["harness.cli.app", "harness.report.html", "harness.run.runner"]
-        assert {layer_of(t) for t in imports(name)} > {layer_of(name)}
+        assert all(layer_of(t) > layer_of(name) for t in imports(name))  # each one a layer violation
     finally:
         modules()[name] = original
         tree.cache_clear()

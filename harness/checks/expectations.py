@@ -261,13 +261,37 @@ def evaluate(vector, stage_names: Sequence[str], backends: dict[str, str], log: 
     ``clean``: the vector's clean source render (``Rendered.clean``); ``output``: the final image.
     """
     ex = dict(vector.expect)
-    checks: list[ExpectationCheck] = []
     has_overlay = log.truth_px > 0 or bool(vector.overlays)
     masking = "detect" in stage_names or "mask" in stage_names
-    expect_rejected = ex.get("mask_rejected")
-    nothing_to_remove = not has_overlay and log.fill is None
+    checks = _stage_effects(stage_names, log, has_overlay, ex.get("mask_rejected"),
+                            not has_overlay and log.fill is None)
+    if "detect" in stage_names and has_overlay and log.recall is not None:
+        lo = float(ex.get("min_detect_recall", DEFAULT_MIN_DETECT_RECALL))
+        ok = log.recall >= lo
+        checks.append(_check(EXPECT_METRIC, "min_detect_recall stage=detect", log.recall, lo, ok,
+                             f"detect recall {log.recall:.3f} {'>=' if ok else '<'} min_detect_recall {lo:g}"))
+    if masking:
+        checks += _mask_checks(vector, log, ex.get("mask_rejected"))
+    h, w = vector.size
+    oh, ow = output.shape[:2]
+    sy, sx = oh / h, ow / w
+    if "min_anchor_gap_px" in ex and vector.anchors and masking:
+        checks += _anchor_gaps(vector, log, float(ex["min_anchor_gap_px"]), sy, sx)
+    if ex.get("anchors_survive") and vector.anchors:
+        checks += _anchors_survive(vector, clean, output, backends.get("upscale", "lanczos"), sy, sx)
+    if "upscale" in ex:
+        want = float(ex["upscale"])
+        ok = oh == h * want and ow == w * want
+        value = sx if sx == sy else min(sx, sy)
+        checks.append(_check(EXPECT_METRIC, "upscale stage=upscale", value, want, ok,
+                             f"the output is {ow}x{oh}, {'' if ok else 'not '}{want:g}x the {w}x{h} vector"))
+    return checks
 
-    # stage_effect: one per named stage
+
+def _stage_effects(stage_names: Sequence[str], log: StageLog, has_overlay: bool, expect_rejected: Any,
+                   nothing_to_remove: bool) -> list[ExpectationCheck]:
+    """``stage_effect``: one check per named stage that recorded its effect."""
+    checks = []
     for stage in stage_names:
         eff = log.effects.get(stage)
         if eff is None:
@@ -292,78 +316,77 @@ def evaluate(vector, stage_names: Sequence[str], backends: dict[str, str], log: 
                 ok = False
         base = 1.0 if stage == "upscale" else 0.0
         checks.append(_check(STAGE_EFFECT_METRIC, f"stage={stage} effect={effect}", eff["value"], base, ok, note))
+    return checks
 
-    # [expect] keys
-    if "detect" in stage_names and has_overlay and log.recall is not None:
-        lo = float(ex.get("min_detect_recall", DEFAULT_MIN_DETECT_RECALL))
-        ok = log.recall >= lo
-        checks.append(_check(EXPECT_METRIC, "min_detect_recall stage=detect", log.recall, lo, ok,
-                             f"detect recall {log.recall:.3f} {'>=' if ok else '<'} min_detect_recall {lo:g}"))
-    if masking:
-        hi = float(vector.max_mask_coverage)
-        cov = float(log.fill.mean()) if log.fill is not None else 0.0
-        ok = cov <= hi
-        what = (f"the fill region covers {cov:.3f} of the image" if log.fill is not None
-                else "nothing was filled (no mask reached inpaint)")
-        checks.append(_check(EXPECT_METRIC, "max_mask_coverage stage=mask", cov, hi, ok,
-                             f"{what} {'<=' if ok else '>'} max_mask_coverage {hi:g}"))
-        if expect_rejected is not None:
-            got = log.rejected is not None
-            ok = got == bool(expect_rejected)
-            if got:
-                what = f"the mask was rejected ({log.rejected})"
-            else:
-                what = "the mask was kept" + (f" (coverage {log.attempted_coverage:.3f})"
-                                              if log.attempted_coverage is not None else "")
-            want = "rejected" if expect_rejected else "kept"
-            note = f"{what}, as the vector expects" if ok else f"{what}; the vector expects it {want}"
-            checks.append(_check(EXPECT_METRIC, "mask_rejected stage=mask", float(got), float(bool(expect_rejected)),
-                                 ok, note))
-    h, w = vector.size
-    oh, ow = output.shape[:2]
-    sy, sx = oh / h, ow / w
-    if "min_anchor_gap_px" in ex and vector.anchors and masking:
-        lo = float(ex["min_anchor_gap_px"])
-        dist = None
-        if log.fill is not None:
-            from scipy import ndimage
 
-            dist = ndimage.distance_transform_edt(~log.fill)
-        for i, an in enumerate(vector.anchors):
-            x0, y0, x1, y1 = an["box"]
-            box = _scaled_box(an["box"], sy, sx)
-            if dist is None:
-                checks.append(_check(EXPECT_METRIC, f"min_anchor_gap_px anchor={i}", None, lo, None,
-                                     f"{_anchor_name(i, an)}: nothing was filled", box=box))
-                continue
-            d = float(dist[y0:y1, x0:x1].min())
-            ok = d >= lo
-            where = f"overlaps {_anchor_name(i, an)} (0 px)" if d == 0 else f"is {d:.1f} px from {_anchor_name(i, an)}"
-            checks.append(_check(EXPECT_METRIC, f"min_anchor_gap_px anchor={i}", d, lo, ok,
-                                 f"the fill region {where} {'>=' if ok else '<'} min_anchor_gap_px {lo:g}", box=box))
-    if ex.get("anchors_survive") and vector.anchors:
-        boxes = [an["box"] for an in vector.anchors]
-        res = anchor_retention(clean, output, boxes, backends.get("upscale", "lanczos"))
-        band = "+".join(ANCHOR_BANDS)
-        for i, (an, (kept, allow, power)) in enumerate(zip(vector.anchors, res)):
-            box = _scaled_box(an["box"], sy, sx)
-            slice_ = f"anchors_survive anchor={i} band={band}"
-            if allow >= 1.0:
-                checks.append(_check(EXPECT_METRIC, slice_, kept, 1.0, None,
-                                     f"{_anchor_name(i, an)} has no {band} texture above the noise floor "
-                                     f"(power {power:.3g} code²): nothing to check", tolerance=allow, box=box))
-                continue
-            ok = kept >= 1.0 - allow
-            checks.append(_check(EXPECT_METRIC, slice_, kept, 1.0, ok,
-                                 f"{_anchor_name(i, an)} keeps {_pct(kept)} of the source's {band} band energy "
-                                 f"({'>=' if ok else '<'} the {_pct(1.0 - allow)} required)", tolerance=allow,
-                                 box=box))
-    if "upscale" in ex:
-        want = float(ex["upscale"])
-        ok = oh == h * want and ow == w * want
-        value = sx if sx == sy else min(sx, sy)
-        checks.append(_check(EXPECT_METRIC, "upscale stage=upscale", value, want, ok,
-                             f"the output is {ow}x{oh}, {'' if ok else 'not '}{want:g}x the {w}x{h} vector"))
+def _mask_checks(vector, log: StageLog, expect_rejected: Any) -> list[ExpectationCheck]:
+    """``max_mask_coverage`` and, when the vector says, ``mask_rejected``."""
+    hi = float(vector.max_mask_coverage)
+    cov = float(log.fill.mean()) if log.fill is not None else 0.0
+    ok = cov <= hi
+    what = (f"the fill region covers {cov:.3f} of the image" if log.fill is not None
+            else "nothing was filled (no mask reached inpaint)")
+    checks = [_check(EXPECT_METRIC, "max_mask_coverage stage=mask", cov, hi, ok,
+                     f"{what} {'<=' if ok else '>'} max_mask_coverage {hi:g}")]
+    if expect_rejected is not None:
+        got = log.rejected is not None
+        ok = got == bool(expect_rejected)
+        if got:
+            what = f"the mask was rejected ({log.rejected})"
+        else:
+            what = "the mask was kept" + (f" (coverage {log.attempted_coverage:.3f})"
+                                          if log.attempted_coverage is not None else "")
+        want = "rejected" if expect_rejected else "kept"
+        note = f"{what}, as the vector expects" if ok else f"{what}; the vector expects it {want}"
+        checks.append(_check(EXPECT_METRIC, "mask_rejected stage=mask", float(got), float(bool(expect_rejected)),
+                             ok, note))
+    return checks
+
+
+def _anchor_gaps(vector, log: StageLog, lo: float, sy: float, sx: float) -> list[ExpectationCheck]:
+    """``min_anchor_gap_px``: how far the fill region stays from each anchor box."""
+    checks = []
+    dist = None
+    if log.fill is not None:
+        from scipy import ndimage
+
+        dist = ndimage.distance_transform_edt(~log.fill)
+    for i, an in enumerate(vector.anchors):
+        x0, y0, x1, y1 = an["box"]
+        box = _scaled_box(an["box"], sy, sx)
+        if dist is None:
+            checks.append(_check(EXPECT_METRIC, f"min_anchor_gap_px anchor={i}", None, lo, None,
+                                 f"{_anchor_name(i, an)}: nothing was filled", box=box))
+            continue
+        d = float(dist[y0:y1, x0:x1].min())
+        ok = d >= lo
+        where = f"overlaps {_anchor_name(i, an)} (0 px)" if d == 0 else f"is {d:.1f} px from {_anchor_name(i, an)}"
+        checks.append(_check(EXPECT_METRIC, f"min_anchor_gap_px anchor={i}", d, lo, ok,
+                             f"the fill region {where} {'>=' if ok else '<'} min_anchor_gap_px {lo:g}", box=box))
+    return checks
+
+
+def _anchors_survive(vector, clean: np.ndarray, output: np.ndarray, upscale: str, sy: float,
+                     sx: float) -> list[ExpectationCheck]:
+    """``anchors_survive``: each anchor keeps enough of the source's fine-band texture
+    (:func:`harness.measuring.anchors.anchor_retention`)."""
+    checks = []
+    boxes = [an["box"] for an in vector.anchors]
+    res = anchor_retention(clean, output, boxes, upscale)
+    band = "+".join(ANCHOR_BANDS)
+    for i, (an, (kept, allow, power)) in enumerate(zip(vector.anchors, res)):
+        box = _scaled_box(an["box"], sy, sx)
+        slice_ = f"anchors_survive anchor={i} band={band}"
+        if allow >= 1.0:
+            checks.append(_check(EXPECT_METRIC, slice_, kept, 1.0, None,
+                                 f"{_anchor_name(i, an)} has no {band} texture above the noise floor "
+                                 f"(power {power:.3g} code²): nothing to check", tolerance=allow, box=box))
+            continue
+        ok = kept >= 1.0 - allow
+        checks.append(_check(EXPECT_METRIC, slice_, kept, 1.0, ok,
+                             f"{_anchor_name(i, an)} keeps {_pct(kept)} of the source's {band} band energy "
+                             f"({'>=' if ok else '<'} the {_pct(1.0 - allow)} required)", tolerance=allow,
+                             box=box))
     return checks
 
 

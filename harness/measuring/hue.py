@@ -25,6 +25,7 @@ def code_values(image: np.ndarray) -> np.ndarray:
 
 
 def luma_chroma(codes: np.ndarray) -> np.ndarray:
+    """``(3, H, W)`` float64 Y, Cb, Cr (BT.601, code values) of ``(H, W, 3)`` code values."""
     from harness.measuring.channels import rgb_to_ycc
 
     return rgb_to_ycc(codes.astype(np.float32)).astype(np.float64)

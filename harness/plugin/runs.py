@@ -135,14 +135,14 @@ class RunContext:
                           where=self._case_file(result.id))
 
     def _paired(self, case: Case, out: CaseOutput) -> ItemResult:
-        from harness.run.case import judge_case
+        from harness.run.judge import judge_case
 
         status, error, checks = judge_case(out, self.store, self.compare, self.suite, self.environment, self.drift)
         self._write(self._result(case, out, status, error, checks), out.measurement)
         return ItemResult(case.id, status, error, checks, [case.id], where=self._case_file(case.id))
 
     def _group(self, cases: Sequence[Case], outputs: list[CaseOutput]) -> ItemResult:
-        from harness.run.case import judge_expectations
+        from harness.run.judge import judge_expectations
         from harness.report.schema import CaseResult
 
         details = []
@@ -161,7 +161,7 @@ class RunContext:
                           where=self._case_file(gid))
 
     def _judge_group(self, cases: Sequence[Case], outputs: list[CaseOutput]) -> tuple[str, str | None, list[Check]]:
-        from harness.run.case import judge_group
+        from harness.run.judge import judge_group
 
         return judge_group(cases, outputs, self.store, self.compare, self.suite)
 

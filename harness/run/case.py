@@ -3,7 +3,7 @@
 :func:`execute_case` runs vector → generate → detect → mask → inpaint → denoise →
 upscale with the case's backends, measures the final image (regions from the vector's
 ground-truth overlay mask and its texture anchors) and never raises: an error becomes
-``CaseOutput.error``.  :func:`judge_case` compares the measurement with the stored
+``CaseOutput.error``.  :mod:`harness.run.judge` compares the measurement with the stored
 baseline.  Both are what every executor and the pytest plugin call.
 
 While it runs, :func:`execute_case` records what every stage did and then evaluates the
@@ -25,19 +25,16 @@ from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 import numpy as np
 
+from harness.comparing.engine import Check
+from harness.errors import HarnessError, StageError
 from harness.imageio import float_to_uint8
-from harness.comparing.engine import Check, CompareConfig, compare_distribution, compare_paired, summarize_status
-from harness.errors import BaselineError, HarnessError, StageError
-from harness.measuring.result import Measurement, MetricValues, floor_std
-from harness.naming import case_slug, group_id
-from harness.suite.baselines import BaselineStore
+from harness.measuring.result import Measurement, MetricValues
+from harness.naming import case_slug
 from harness.run.batching import cached_stage, chunk_of
 from harness.run.cache import StageCache, stage_key
-from harness.checks.expectations import failure_note
 from harness.suite.suites import Case, Suite
 
-__all__ = ["CaseOutput", "execute_case", "judge_case", "judge_group", "judge_expectations", "group_id",
-           "environment_drift", "STAGE_METRICS"]
+__all__ = ["CaseOutput", "execute_case", "jitter_lsb", "STAGE_METRICS"]
 
 # Numbers from the stages that are compared like slices (see harness.measuring.metrics).
 STAGE_METRICS = {
@@ -115,121 +112,172 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
     return out
 
 
+@dataclass
+class _Execution:
+    """The state of one run of a case while its stages execute (see :func:`_execute`)."""
+
+    case: Case
+    suite: Suite
+    run_dir: Path
+    cache: StageCache
+    at: StageHook
+    chunk: Sequence[int]
+    captured: dict[str, dict]
+    rerun: bool
+    timings: dict[str, float] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    log: Any = None  # expectations.StageLog: what each stage did, for the absolute checks
+
+    def save(self, name: str, arr: np.ndarray) -> None:
+        if self.rerun:
+            return
+        from harness.imageio import save_png
+
+        rel = f"artifacts/{case_slug(self.case.id)}/{name}.png"
+        save_png(self.run_dir / rel, arr)
+        self.artifacts[name] = rel
+
+    def output(self, error: str | None = None, measurement: dict[str, Any] | None = None,
+               expectations: list[Check] | None = None) -> CaseOutput:
+        return CaseOutput(self.case.id, measurement, self.stages, self.timings, self.artifacts, self.config, error,
+                          expectations=list(expectations or []))
+
+
 def _execute(case: Case, suite: Suite, run_dir: Path, cache: StageCache, input_jitter_seed: int | None,
              stage_hook: StageHook | None, chunk: Sequence[int], captured: dict[str, dict],
              rerun: bool = False) -> CaseOutput:
     """One run of the case (see :func:`execute_case`); each stage's output goes to ``captured``.
     ``rerun``: the rerun check's second run: no artifacts, no measurement."""
-    from harness.imageio import save_png
-    from harness.measuring.driver import measure
-    from harness.checks.expectations import StageLog, evaluate
+    from harness.checks.expectations import StageLog
 
-    at = stage_hook or _no_hook
-    from harness.stages import StageContext, backend_config, build_backend, run_stage
-    from harness.suite.vectors import render
-
-    timings: dict[str, float] = {}
-    artifacts: dict[str, str] = {}
-    stages: dict[str, float] = {}
-    config: dict[str, Any] = {"pipeline": case.pipeline.as_dict(), "seed": case.seed}
-    log = StageLog()  # what each stage did, for the absolute checks
-    backends = {s.stage: s.backend for s in case.pipeline.stages}
-
-    def save(name: str, arr: np.ndarray) -> None:
-        if rerun:
-            return
-        rel = f"artifacts/{case_slug(case.id)}/{name}.png"
-        save_png(run_dir / rel, arr)
-        artifacts[name] = rel
-
+    ex = _Execution(case, suite, run_dir, cache, stage_hook or _no_hook, chunk, captured, rerun,
+                    config={"pipeline": case.pipeline.as_dict(), "seed": case.seed}, log=StageLog())
     try:
-        t0 = time.perf_counter()
-        vector = suite.vector(case.vector)
-        config["stages"] = []
-        generated = False
-        if vector.needs_generation:
-            # a prompt vector: the generate stage makes the base image, then the
-            # vector's overlays and anchors are drawn on it
-            rendered = _generate_base(vector, case, cache, config, timings, stages, at, chunk, captured["infos"])
-            captured["outputs"]["generate"] = (rendered.clean, None)
-            log.generated(backends.get("generate", "?"), rendered.clean, rendered.anchors)
-            save("generate", rendered.clean)  # the generated base, before overlays (cross-model checks read it)
-            generated = True
-        else:
-            rendered = render(vector)
-        timings["vector"] = time.perf_counter() - t0 - timings.get("generate", 0.0)
-        image = rendered.image
-        if input_jitter_seed is not None:
-            image = jitter_lsb(image, input_jitter_seed)
+        vector, rendered, image, generated = _input(ex, input_jitter_seed)
+        from harness.stages import StageContext
+
         ctx = StageContext(seed=case.seed, mask=None, truth_mask=rendered.overlay_mask, anchors=rendered.anchors)
-        captured["outputs"]["vector"] = (image, None)
-        save("input", image)
         for spec in case.pipeline.stages:
-            if generated and spec.stage == "generate":
-                continue
-            with at(f"stage {spec.stage} (loading backend {spec.backend!r})"):
-                backend = build_backend(spec.stage, spec.backend, dict(spec.params))
-            bconf = backend_config(backend)
-            config["stages"].append(bconf)
-            if spec.stage == "inpaint" and ctx.mask is None:
-                timings[spec.stage] = 0.0
-                stages["inpaint.skipped"] = 1.0
-                log.skipped("inpaint")
-                continue
-            if spec.stage == "upscale":
-                ctx.guide = image
-            stage_in = (image, ctx.mask, ctx.truth_mask if spec.stage in ("detect", "mask") else None,
-                        ctx.anchors if spec.stage == "mask" else None, ctx.guide if spec.stage == "upscale" else None)
-            t0 = time.perf_counter()
-            # from the cache, else computed; the generate stage of a vector with its own image (img2img)
-            # has a seed-independent input, so a batching backend renders its chunk of seeds at once
-            with at(f"stage {spec.stage} (backend {spec.backend!r})"):
-                hit = cached_stage(spec.stage, backend, bconf, cache, case.seed,
-                                   chunk if spec.stage == "generate" else [case.seed],
-                                   lambda s: stage_key(spec.stage, bconf, backend, s, *stage_in),  # noqa: B023
-                                   image, lambda s: dataclasses.replace(ctx, seed=s), config,  # (used at once)
-                                   lambda: run_stage(backend, image, ctx))  # noqa: B023
-            timings[spec.stage] = time.perf_counter() - t0
-            out_img, out_mask, info = hit
-            captured["outputs"][spec.stage], captured["infos"][spec.stage] = (out_img, out_mask), info
-            log.record(spec.stage, spec.backend, bconf["params"], image, ctx.mask, ctx.truth_mask, out_img, out_mask,
-                       info)
-            for k, v in info.items():
-                if isinstance(v, (int, float, bool)) and not isinstance(v, str):
-                    stages[f"{spec.stage}.{k}"] = float(v)
-            if spec.stage in ("detect", "mask"):
-                rejected = info.get("rejected")
-                if spec.stage == "mask":
-                    stages["mask.rejected"] = 1.0 if rejected else 0.0
-                    if rejected:
-                        config["mask_rejected"] = str(rejected)
-                ctx.mask = None if rejected or out_mask is None or not np.any(out_mask >= 0.5) else out_mask
-                if ctx.mask is not None:
-                    save(f"{spec.stage}_mask", float_to_uint8(np.clip(ctx.mask, 0, 1)))
-            if out_img is not None:
-                image = out_img
-                save(spec.stage, image)
+            if not (generated and spec.stage == "generate"):
+                image = _stage(ex, spec, image, ctx)
         if rerun:
-            return CaseOutput(case.id, None, stages, timings, artifacts, config)
-        save("output", image)
-        t0 = time.perf_counter()
-        shape = image.shape[:2]
-        truth = _resize_map(rendered.overlay_mask, shape)
-        anchors = _resize_map(rendered.anchors.astype(np.float32), shape) if rendered.anchors is not None else None
-        has_mask = bool(np.any(truth >= 0.5)) and not bool(np.all(truth >= 0.5))
-        m = measure(image, truth if has_mask else None, anchors=anchors, tile=suite.tile, ring=suite.ring)
-        timings["measure"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        expectations = evaluate(vector, [s.stage for s in case.pipeline.stages], backends, log, rendered.clean, image)
-        timings["expect"] = time.perf_counter() - t0
-        return CaseOutput(case.id, _with_stage_metrics(m, stages).to_dict(), stages, timings, artifacts, config,
-                          expectations=expectations)
+            return ex.output()
+        return _judge_absolute(ex, vector, rendered, image)
     except (HarnessError, StageError) as exc:  # a clean one-line reason, no traceback excerpt
-        return CaseOutput(case.id, None, stages, timings, artifacts, config, f"{type(exc).__name__}: {exc}")
+        return ex.output(f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # noqa: BLE001 - one failing case never kills the others
         tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
-        return CaseOutput(case.id, None, stages, timings, artifacts, config,
-                          f"{type(exc).__name__}: {exc} [{tb}]")
+        return ex.output(f"{type(exc).__name__}: {exc} [{tb}]")
+
+
+def _input(ex: _Execution, input_jitter_seed: int | None):
+    """The vector, its rendering, the pipeline's input image and whether the generate stage ran
+    (a prompt vector: the generate stage makes the base image, then the vector's overlays and
+    anchors are drawn on it)."""
+    from harness.suite.vectors import render
+
+    t0 = time.perf_counter()
+    vector = ex.suite.vector(ex.case.vector)
+    ex.config["stages"] = []
+    generated = False
+    if vector.needs_generation:
+        rendered = _generate_base(vector, ex.case, ex.cache, ex.config, ex.timings, ex.stages, ex.at, ex.chunk,
+                                  ex.captured["infos"])
+        ex.captured["outputs"]["generate"] = (rendered.clean, None)
+        ex.log.generated(_backends(ex.case).get("generate", "?"), rendered.clean, rendered.anchors)
+        ex.save("generate", rendered.clean)  # the generated base, before overlays (cross-model checks read it)
+        generated = True
+    else:
+        rendered = render(vector)
+    ex.timings["vector"] = time.perf_counter() - t0 - ex.timings.get("generate", 0.0)
+    image = rendered.image
+    if input_jitter_seed is not None:
+        image = jitter_lsb(image, input_jitter_seed)
+    ex.captured["outputs"]["vector"] = (image, None)
+    ex.save("input", image)
+    return vector, rendered, image, generated
+
+
+def _backends(case: Case) -> dict[str, str]:
+    return {s.stage: s.backend for s in case.pipeline.stages}
+
+
+def _stage(ex: _Execution, spec, image: np.ndarray, ctx) -> np.ndarray:
+    """Run one stage of the pipeline on ``image`` (from the cache, else computed); returns the
+    image the next stage takes.  ``ctx`` carries the mask from detect / mask onwards."""
+    from harness.stages import backend_config, build_backend, run_stage
+
+    with ex.at(f"stage {spec.stage} (loading backend {spec.backend!r})"):
+        backend = build_backend(spec.stage, spec.backend, dict(spec.params))
+    bconf = backend_config(backend)
+    ex.config["stages"].append(bconf)
+    if spec.stage == "inpaint" and ctx.mask is None:
+        ex.timings[spec.stage] = 0.0
+        ex.stages["inpaint.skipped"] = 1.0
+        ex.log.skipped("inpaint")
+        return image
+    if spec.stage == "upscale":
+        ctx.guide = image
+    stage_in = (image, ctx.mask, ctx.truth_mask if spec.stage in ("detect", "mask") else None,
+                ctx.anchors if spec.stage == "mask" else None, ctx.guide if spec.stage == "upscale" else None)
+    t0 = time.perf_counter()
+    # from the cache, else computed; the generate stage of a vector with its own image (img2img)
+    # has a seed-independent input, so a batching backend renders its chunk of seeds at once
+    with ex.at(f"stage {spec.stage} (backend {spec.backend!r})"):
+        hit = cached_stage(spec.stage, backend, bconf, ex.cache, ex.case.seed,
+                           ex.chunk if spec.stage == "generate" else [ex.case.seed],
+                           lambda s: stage_key(spec.stage, bconf, backend, s, *stage_in),
+                           image, lambda s: dataclasses.replace(ctx, seed=s), ex.config,
+                           lambda: run_stage(backend, image, ctx))
+    ex.timings[spec.stage] = time.perf_counter() - t0
+    out_img, out_mask, info = hit
+    ex.captured["outputs"][spec.stage], ex.captured["infos"][spec.stage] = (out_img, out_mask), info
+    ex.log.record(spec.stage, spec.backend, bconf["params"], image, ctx.mask, ctx.truth_mask, out_img, out_mask,
+                  info)
+    for k, v in info.items():
+        if isinstance(v, (int, float, bool)) and not isinstance(v, str):
+            ex.stages[f"{spec.stage}.{k}"] = float(v)
+    if spec.stage in ("detect", "mask"):
+        _take_mask(ex, spec.stage, info, out_mask, ctx)
+    if out_img is not None:
+        image = out_img
+        ex.save(spec.stage, image)
+    return image
+
+
+def _take_mask(ex: _Execution, stage: str, info: dict[str, Any], out_mask: np.ndarray | None, ctx) -> None:
+    """A detect / mask stage's mask becomes the context's (None: rejected, or nothing in it)."""
+    rejected = info.get("rejected")
+    if stage == "mask":
+        ex.stages["mask.rejected"] = 1.0 if rejected else 0.0
+        if rejected:
+            ex.config["mask_rejected"] = str(rejected)
+    ctx.mask = None if rejected or out_mask is None or not np.any(out_mask >= 0.5) else out_mask
+    if ctx.mask is not None:
+        ex.save(f"{stage}_mask", float_to_uint8(np.clip(ctx.mask, 0, 1)))
+
+
+def _judge_absolute(ex: _Execution, vector, rendered, image: np.ndarray) -> CaseOutput:
+    """Measure the final image (regions from the vector's overlay mask and anchors, at the
+    output's size) and evaluate the absolute checks."""
+    from harness.checks.expectations import evaluate
+    from harness.measuring.driver import measure
+
+    ex.save("output", image)
+    t0 = time.perf_counter()
+    shape = image.shape[:2]
+    truth = _resize_map(rendered.overlay_mask, shape)
+    anchors = _resize_map(rendered.anchors.astype(np.float32), shape) if rendered.anchors is not None else None
+    has_mask = bool(np.any(truth >= 0.5)) and not bool(np.all(truth >= 0.5))
+    m = measure(image, truth if has_mask else None, anchors=anchors, tile=ex.suite.tile, ring=ex.suite.ring)
+    ex.timings["measure"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    expectations = evaluate(vector, [s.stage for s in ex.case.pipeline.stages], _backends(ex.case), ex.log,
+                            rendered.clean, image)
+    ex.timings["expect"] = time.perf_counter() - t0
+    return ex.output(None, _with_stage_metrics(m, ex.stages).to_dict(), expectations)
 
 
 def jitter_lsb(image: np.ndarray, seed: int) -> np.ndarray:
@@ -289,88 +337,3 @@ def _with_stage_metrics(m: Measurement, stages: dict[str, float]) -> Measurement
         if v is not None:
             metrics[metric] = MetricValues(("all",), [v], [0.0], [0.0])
     return Measurement(metrics, m.meta)
-
-
-def environment_drift(baked: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """What differs between the environment a baseline was baked in and this run's
-    (thread count, device, package versions): the first suspects when values move."""
-    out = []
-    for key in ("threads", "device"):
-        if key in baked and baked[key] != now.get(key):
-            out.append(f"{key} {baked[key]} -> {now.get(key)}")
-    bv, nv = baked.get("versions", {}), now.get("versions", {})
-    for pkg in sorted(set(bv) & set(nv)):
-        if pkg != "harness" and bv[pkg] != nv[pkg]:
-            out.append(f"{pkg} {bv[pkg]} -> {nv[pkg]}")
-    return out
-
-
-def judge_case(out: CaseOutput, store: BaselineStore, config: CompareConfig, suite: Suite,
-               environment: dict[str, Any], drift: set[str]) -> tuple[str, str | None, list[Check]]:
-    """Status, error and checks of one executed case against its stored baseline (paired mode).
-
-    ``drift`` collects how the baseline's environment differs from this one."""
-    if out.error:
-        return "error", out.error, []
-    expect = list(out.expectations)  # absolute: no baseline changes their status
-    try:
-        base = store.load(out.case_id)
-    except BaselineError as exc:
-        return "error", str(exc), expect
-    if base is None:
-        return "fail", _joined(f"no baseline for {out.case_id}: create it with "
-                               f"`harness bake --suite {suite.ref or suite.path} -k '{out.case_id}'`",
-                               failure_note(expect)), expect
-    drift.update(environment_drift(base.environment, environment))
-    # A calibrated baseline (`harness bake --calibrate`) carries each slice's measured spread; its
-    # measurement's std is floored by it at load, and the candidate (rendered the same way) gets
-    # the same floor, so the noise term min(std_b, std_c) becomes max(min(std_b, std_c), spread).
-    cand = floor_std(Measurement.from_dict(out.measurement), base.spread)
-    checks = expect + compare_paired(base.measurement, cand, config)
-    return summarize_status(checks), failure_note(expect), checks
-
-
-def judge_expectations(out: CaseOutput) -> tuple[str, str | None, list[Check]]:
-    """Status, message and checks of one case from its absolute checks alone (a seed of a
-    distribution group, whose measurement is judged with the other seeds')."""
-    if out.error:
-        return "error", out.error, []
-    expect = list(out.expectations)
-    return summarize_status(expect), failure_note(expect), expect
-
-
-def _joined(*parts: str | None) -> str | None:
-    text = "; ".join(p for p in parts if p)
-    return text or None
-
-
-def _seed_expectations(cases: Sequence[Case], outputs: Sequence[CaseOutput]) -> list[Check]:
-    """Every seed's absolute checks, each slice suffixed with ``seed=N``."""
-    return [dataclasses.replace(c, slice=f"{c.slice} seed={case.seed}")
-            for case, out in zip(cases, outputs) for c in out.expectations]
-
-
-def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: BaselineStore, config: CompareConfig,
-                suite: Suite) -> tuple[str, str | None, list[Check]]:
-    """Status, error and checks of one distribution group: every seed's measurement against
-    every stored baseline seed of the group -- not only this run's seeds, so a fresh seed set is
-    compared with all baked ones (:func:`~harness.comparing.distribution.compare_distribution`,
-    with the suite's ``[distribution]`` table)."""
-    vector, pipeline = cases[0].vector, cases[0].pipeline.name
-    cand = [Measurement.from_dict(o.measurement) for o in outputs if o.measurement is not None]
-    expect = _seed_expectations(cases, outputs)  # absolute: no baseline changes their status
-    note = failure_note(expect)
-    try:
-        ids = store.group_case_ids(vector, pipeline) or [c.id for c in cases]
-        base = [b.measurement for cid in ids if (b := store.load(cid)) is not None]
-        if len(base) < 2:
-            return "fail", _joined(f"distribution mode needs >= 2 baseline seeds for {vector}/{pipeline}, "
-                                   f"found {len(base)}: run `harness bake --suite {suite.ref or suite.path}`",
-                                   note), expect
-        if not cand:
-            return "error", "no seed of this group produced an image", expect
-        checks = expect + compare_distribution(base, cand, config, getattr(suite, "distribution", None))
-        power = [c.slice for c in checks if c.metric == "power" and c.status == "fail"]  # "... needs N seeds"
-        return summarize_status(checks), _joined(note, "; ".join(power) or None), checks
-    except (BaselineError, ValueError) as exc:
-        return "error", str(exc), []

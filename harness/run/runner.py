@@ -35,7 +35,9 @@ from harness.comparing.engine import CompareConfig
 from harness.errors import ConfigError, HarnessError
 from harness.naming import is_cross, run_id
 from harness.suite.baselines import BaselineStore
-from harness.run.case import CaseOutput, group_id, judge_case, judge_expectations, judge_group
+from harness.run.case import CaseOutput
+from harness.naming import group_id
+from harness.run.judge import judge_case, judge_expectations, judge_group
 from harness.checks.cross import plan_cross, record_cross
 from harness.run.executors import CaseJob, make_executor
 from harness.run.rundir import RunFolder, StorageError
@@ -394,7 +396,7 @@ def _outputs_from_records(run_dir: Path, recorded: dict[str, CaseResult]) -> dic
 def _recorded_drift(store: BaselineStore, report: Report, todo: list[Case]) -> set[str]:
     """Environment drift of the cases recorded before a resume (their notes were not kept)."""
     from harness.errors import BaselineError
-    from harness.run.case import environment_drift
+    from harness.run.judge import environment_drift
 
     fresh = {c.id for c in todo}
     drift: set[str] = set()

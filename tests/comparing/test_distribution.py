@@ -178,7 +178,8 @@ def test_older_measurements_fall_back_to_tile_chroma_and_grey_images_skip_hue():
 
 def test_judge_group_compares_a_fresh_seed_set_with_every_stored_seed(tmp_path):
     from harness.suite.baselines import BaselineStore
-    from harness.run.case import CaseOutput, judge_group
+    from harness.run.case import CaseOutput
+    from harness.run.judge import judge_group
 
     store = BaselineStore("mini", tmp_path / "baselines")
     store.bake([(f"v/p/s{i + 1}", {"measurement": m.to_dict(), "stages": {}, "environment": {}, "pipeline": {}})

@@ -17,7 +17,8 @@ import pytest
 from harness.comparing.engine import CompareConfig
 from harness.suite.baselines import BaselineStore
 from harness.run.cache import StageCache
-from harness.run.case import execute_case, judge_case, judge_expectations, judge_group
+from harness.run.case import execute_case
+from harness.run.judge import judge_case, judge_expectations, judge_group
 from harness.run.runner import run_suite
 from harness.suite.suites import load_suite
 from harness.suite.vectors import load_vector

@@ -204,7 +204,7 @@ def test_distribution_mode(tmp_path):
 
 
 def test_environment_drift_is_reported():
-    from harness.run.case import environment_drift
+    from harness.run.judge import environment_drift
 
     baked = {"threads": 1, "device": "cpu", "versions": {"numpy": "2.0", "opencv-python-headless": "4.9",
                                                           "harness": "0.1"}}
