@@ -44,21 +44,21 @@ _LAZY = {
     "METRICS": "harness.measuring.metrics",
     "compare": "harness.comparing.engine",
     "compare_paired": "harness.comparing.engine",
-    "compare_distribution": "harness.comparing.engine",
+    "compare_distribution": "harness.comparing.distribution",
     "Check": "harness.comparing.engine",
     "CompareConfig": "harness.comparing.tolerance",
     "ToleranceRule": "harness.comparing.tolerance",
     "compare_paths": "harness.comparing.files",
     "load_project": "harness.project",
     "Project": "harness.project",
-    "load_suite": "harness.pipeline.suite",
-    "Suite": "harness.pipeline.suite",
-    "run_suite": "harness.pipeline.runner",
-    "BackendBase": "harness.pipeline.stages.base",
-    "StageContext": "harness.pipeline.stages.base",
-    "StageResult": "harness.pipeline.stages.base",
-    "spec": "harness.pipeline.stages.base",
-    "register": "harness.pipeline.stages.base",
+    "load_suite": "harness.suite.suites",
+    "Suite": "harness.suite.suites",
+    "run_suite": "harness.run.runner",
+    "BackendBase": "harness.stages.base",
+    "StageContext": "harness.stages.base",
+    "StageResult": "harness.stages.base",
+    "spec": "harness.stages.base",
+    "register": "harness.stages.base",
     "HarnessError": "harness.errors",
     "InputError": "harness.errors",
     "ConfigError": "harness.errors",
@@ -67,16 +67,17 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load on first use
-    from harness.comparing.engine import Check, compare, compare_distribution, compare_paired
+    from harness.comparing.distribution import compare_distribution
+    from harness.comparing.engine import Check, compare, compare_paired
     from harness.comparing.files import compare_paths
     from harness.comparing.tolerance import CompareConfig, ToleranceRule
     from harness.errors import BaselineError, ConfigError, HarnessError, InputError, StageError
     from harness.measuring.driver import measure
     from harness.measuring.metrics import METRICS
     from harness.measuring.result import Measurement, MetricValues
-    from harness.pipeline.runner import run_suite
-    from harness.pipeline.stages.base import BackendBase, StageContext, StageResult, register, spec
-    from harness.pipeline.suite import Suite, load_suite
+    from harness.run.runner import run_suite
+    from harness.stages.base import BackendBase, StageContext, StageResult, register, spec
+    from harness.suite.suites import Suite, load_suite
     from harness.project import Project, load_project
 
 

@@ -16,7 +16,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 #: Run folders are "<stamp>-<suite>", the stamp a UTC second, so they sort by time.
 RUN_STAMP_FORMAT = "%Y%m%dT%H%M%S"
 #: Joins the pipelines of a cross-model entry, ``vector/a+b/sSEED`` (``[[cross]]``, see
-#: :mod:`harness.pipeline.cross`); no NAME_RE name holds it, so it never names a real pipeline.
+#: :mod:`harness.checks.cross`); no NAME_RE name holds it, so it never names a real pipeline.
 CROSS_SEP = "+"
 _NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 #: A case id as it may appear anywhere it is read (suites, reports, ``--from-report``, case

@@ -12,7 +12,7 @@ def degrading_denoise(image, ctx, sigma=1.2):
 
 def equivalent_denoise(image, ctx, strength=0.45):
     """The built-in nlmeans through a different door: must pass against its baseline."""
-    from harness.pipeline.stages import StageContext, build_backend, run_stage
+    from harness.stages import StageContext, build_backend, run_stage
 
     return run_stage(build_backend("denoise", "nlmeans", {"strength": strength}), image, StageContext(seed=ctx.seed)).image
 
@@ -23,7 +23,7 @@ def exploding_denoise(image, ctx):
     return image.copy()
 
 
-# --- batched seeds and rerun checks (tests/pipeline/test_batching.py) ---------------------------------------------
+# --- batched seeds and rerun checks (tests/run/test_batching.py) ---------------------------------------------
 
 from dataclasses import dataclass as _dataclass  # noqa: E402
 
@@ -66,13 +66,13 @@ class BatchGenerate:
         self.params = params
 
     def __call__(self, image, ctx):
-        from harness.pipeline.stages import StageResult
+        from harness.stages import StageResult
 
         _log(f"single {ctx.seed}")
         return StageResult(image=_seeded(image.shape, ctx.seed), info={"generated": 1})
 
     def call_batch(self, images, ctxs):
-        from harness.pipeline.stages import StageResult
+        from harness.stages import StageResult
 
         _log("batch " + ",".join(str(c.seed) for c in ctxs))
         return [StageResult(image=np.clip(_seeded(im.shape, c.seed).astype(int) + self.params.offset, 0, 255)

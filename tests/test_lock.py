@@ -55,7 +55,7 @@ def test_lock_pins_every_requirement_and_torch_cpu():
 
 
 def test_installed_versions_are_the_locked_ones():
-    """The versions baselines record (harness.pipeline.environment) are those of the lock."""
+    """The versions baselines record (harness.run.environment) are those of the lock."""
     lock = _lock()
     drift = {}
     for name in ("numpy", "scipy", "scikit-image", "pillow", "opencv-python-headless", "onnxruntime", "rapidocr",

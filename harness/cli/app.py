@@ -44,14 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_commands(sub) -> None:
     """One module per command group; each adds its sub-commands (heavy imports stay inside them)."""
-    from harness.cli import bake, compare, init, reports, run, vectors
+    # each command module by its own name, not through the package (whose __init__ imports this module)
+    from harness.cli.bake import add_commands as add_bake
+    from harness.cli.compare import add_commands as add_compare
+    from harness.cli.init import add_command as add_init
+    from harness.cli.reports import add_commands as add_reports
+    from harness.cli.run import add_commands as add_run
+    from harness.cli.vectors import add_commands as add_vectors
 
-    compare.add_commands(sub)
-    run.add_commands(sub)
-    bake.add_commands(sub)
-    vectors.add_commands(sub)
-    reports.add_commands(sub)
-    init.add_command(sub)
+    add_compare(sub)
+    add_run(sub)
+    add_bake(sub)
+    add_vectors(sub)
+    add_reports(sub)
+    add_init(sub)
 
 
 def _version() -> str:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from harness.cli.common import load_suite_from_args, say, suite_options
-from harness.pipeline.suite import parse_seeds
+from harness.suite.selection import parse_seeds
 from harness.errors import ConfigError
 
 __all__ = ["add_commands"]
@@ -36,8 +36,8 @@ def _measurement(run_dir: Path, case_id: str) -> dict | None:
 
 def _cmd_bake(args: argparse.Namespace) -> int:
     from harness.naming import is_cross
-    from harness.pipeline.baselines import BaselineStore, BaselineWriteError
-    from harness.pipeline.suite import match_k
+    from harness.suite.baselines import BaselineStore, BaselineWriteError
+    from harness.suite.selection import match_k
     from harness.report.schema import load_report
 
     project, suite = load_suite_from_args(args)
@@ -57,7 +57,7 @@ def _cmd_bake(args: argparse.Namespace) -> int:
                               "partial run never becomes the baseline set silently: re-run the suite, or pass "
                               "--allow-incomplete to bake only the cases it has")
     else:
-        from harness.pipeline.runner import run_suite
+        from harness.run.runner import run_suite
 
         report, run_dir = run_suite(suite, project=project, seeds=parse_seeds(args.seeds), k_expr=args.k,
                                     workers=args.workers, cache_dir=project.cache, progress=say, judge=False)
@@ -113,7 +113,7 @@ def _refuse_failing_expectations(run_dir: Path, entries: list, *, accept: bool) 
     read from the run's case records, which keep each one's note (what happened, against what bound)."""
     from harness.measuring.result import round_value
     from harness.naming import case_slug
-    from harness.pipeline.expectations import EXPECT_METRIC, STAGE_EFFECT_METRIC
+    from harness.checks.expectations import EXPECT_METRIC, STAGE_EFFECT_METRIC
 
     kept, lines = [], []
     for cid, entry in entries:
@@ -154,9 +154,9 @@ def _calibration(args: argparse.Namespace, suite) -> tuple[int, tuple[str, ...]]
 def _calibrate(suite, report, entries: list, renders: int, perturb: tuple[str, ...], *, workers: int = 1,
                pythonpath: list[str] | None = None) -> None:
     """Render each baked case ``renders`` more times under ``perturb`` and add each slice's
-    measured spread to its entry (see :mod:`harness.pipeline.calibration`)."""
+    measured spread to its entry (see :mod:`harness.run.calibration`)."""
     from harness.measuring.result import Measurement
-    from harness.pipeline.calibration import calibration_renders, spread_of
+    from harness.run.calibration import calibration_renders, spread_of
 
     seeds = sorted({c.seed for c in report.cases if c.seed is not None})
     by_id = {c.id: c for c in suite.cases(seeds=seeds)}

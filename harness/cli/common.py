@@ -23,7 +23,7 @@ def project_from_args(args: argparse.Namespace, *, reports: str | None = None):
 
 
 def load_suite_from_args(args: argparse.Namespace, *, reports: str | None = None):
-    from harness.pipeline.suite import load_suite
+    from harness.suite.suites import load_suite
 
     project = project_from_args(args, reports=reports)
     return project, load_suite(args.suite, project=project)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import replace
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "format_table"]
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from harness.comparing.files import compare_paths, format_table
+    from harness.comparing.files import compare_paths
 
     def progress(pair) -> None:
         if not args.json and not args.quiet:
@@ -27,7 +28,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
         tolerances = load_project(config_file=args.project).tolerances
     if tolerances:
-        from harness.pipeline.suite import load_tolerances
+        from harness.suite.tolerances import load_tolerances
 
         config = load_tolerances(tolerances)
     if args.k is not None:
@@ -45,7 +46,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.models:
-        from harness.pipeline.models.bench import run_model_bench
+        from harness.run.bench import run_model_bench
 
         return run_model_bench(seeds=args.seeds, size=args.size or 64, steps=args.steps, repeats=args.repeats or 3,
                                threads=args.threads, stock=not args.no_stock)
@@ -116,3 +117,35 @@ def add_commands(sub) -> None:
                    help="leave out the columns of the same batch with torch's stock (not batch-invariant) modules")
     p.set_defaults(func=_cmd_bench)
 
+
+def format_table(result, limit: int = 15) -> str:
+    """Human-readable report of a :class:`~harness.comparing.files.CompareResult`: one block per
+    pair, worst checks first (the check table of :mod:`harness.report.text`)."""
+    from harness.report.text import table_header, table_row, worst_checks
+    from harness.status import GATING
+
+    lines = []
+    for p in result.pairs:
+        n_fail = sum(c.status == "fail" for c in p.checks)
+        head = f"{p.status.upper():5} {p.candidate}  (baseline {p.baseline})"
+        if p.error:
+            lines.append(f"{head}\n      error: {p.error}")
+            continue
+        ref = ""
+        if "psnr" in p.reference:
+            ps = p.reference["psnr"]
+            ref = f"  psnr {ps:.2f} dB  ssim {p.reference['ssim']:.4f}" if ps is not None and math.isfinite(ps) \
+                else f"  psnr inf  ssim {p.reference['ssim']:.4f}"
+        lines.append(f"{head}\n      {len(p.checks)} checks, {n_fail} failed{ref}")
+        ranked = worst_checks(p.checks, gating_only=False)
+        shown = [c for c in ranked if c.status in GATING][:limit] or ranked[:min(3, limit)]
+        if shown:
+            lines.append(table_header())
+        lines.extend(table_row(c) for c in shown)
+        if n_fail > len([c for c in shown if c.status == 'fail']):
+            lines.append(f"      ... {n_fail - len([c for c in shown if c.status == 'fail'])} more failed checks "
+                         f"(--limit or --json for all)")
+    totals = {s: sum(p.status == s for p in result.pairs) for s in ("pass", "fail", "error")}
+    lines.append(f"{result.status.upper()}: {len(result.pairs)} pair(s): {totals['pass']} passed, "
+                 f"{totals['fail']} failed, {totals['error']} errors")
+    return "\n".join(lines)

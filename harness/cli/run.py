@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.cli.common import load_suite_from_args, project_from_args, say, suite_options
-from harness.pipeline.suite import parse_seeds
+from harness.suite.selection import parse_seeds
 from harness.errors import ConfigError
 
 __all__ = ["add_commands"]
@@ -23,7 +23,7 @@ def _timeout(args: argparse.Namespace) -> float | None:
 
 def _resume_plan(args: argparse.Namespace):
     """The suite, seeds and -k of the interrupted run at ``--resume DIR`` (given ones must match)."""
-    from harness.pipeline.suite import load_suite
+    from harness.suite.suites import load_suite
     from harness.report.schema import load_report
 
     run_dir = Path(args.resume)
@@ -46,7 +46,7 @@ def _resume_plan(args: argparse.Namespace):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from harness.pipeline.runner import RunInterrupted, run_suite
+    from harness.run.runner import RunInterrupted, run_suite
 
     timeout = _timeout(args)
     if args.resume:

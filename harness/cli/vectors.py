@@ -12,7 +12,7 @@ __all__ = ["add_commands"]
 
 
 def _cmd_vectors(args: argparse.Namespace) -> int:
-    from harness.pipeline.vectors import describe, discover_shadowing, get_vector, render_to_png
+    from harness.suite.vectors import describe, discover_shadowing, get_vector, render_to_png
 
     project = project_from_args(args)
     if args.action == "list":

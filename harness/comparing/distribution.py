@@ -112,7 +112,7 @@ def _default_dist():
     (the API, ``harness compare --mode distribution``) has no suite that declared the targets."""
     from dataclasses import replace
 
-    from harness.pipeline.suite import DistributionConfig
+    from harness.comparing.settings import DistributionConfig
 
     return replace(DistributionConfig(), require_power=False)
 
@@ -122,7 +122,7 @@ def compare_distribution(baselines: Sequence[Measurement], candidates: Sequence[
                          n_perm: int = PERMUTATIONS) -> list[Check]:
     """Compare candidate seeds with baseline seeds: hue, band and slice checks, then the power checks.
 
-    ``dist`` is a suite's ``[distribution]`` table (:class:`harness.pipeline.suite.DistributionConfig`:
+    ``dist`` is a suite's ``[distribution]`` table (:class:`harness.comparing.settings.DistributionConfig`:
     ``alpha``, ``power``, ``detect_hue_deg``, ``detect_band_rel``, ``require_power``); when None,
     its defaults with ``require_power = False`` (the power checks say what the seeds can see, and
     pass).  ``n_perm``: relabellings drawn per family (all of them when there are

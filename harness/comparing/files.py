@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from harness.comparing.engine import Check, CompareConfig, compare_distribution, compare_paired, summarize_status
-from harness.report.text import table_header, table_row, worst_checks
-from harness.status import GATING, exit_code, worst
+from harness.comparing.distribution import compare_distribution
+from harness.comparing.engine import Check, CompareConfig, compare_paired, summarize_status
+from harness.status import exit_code, worst
 from harness.errors import HarnessError, InputError
 from harness.imageio import link_problem, resolve_max_pixels
 
@@ -281,33 +281,3 @@ def compare_paths(baseline: str | Path, candidate: str | Path, *, mask: str | Pa
         if progress is not None:
             progress(pair)
     return CompareResult(mode, pairs)
-
-
-def format_table(result: CompareResult, limit: int = 15) -> str:
-    """Human-readable report: one block per pair, worst checks first."""
-    lines = []
-    for p in result.pairs:
-        n_fail = sum(c.status == "fail" for c in p.checks)
-        head = f"{p.status.upper():5} {p.candidate}  (baseline {p.baseline})"
-        if p.error:
-            lines.append(f"{head}\n      error: {p.error}")
-            continue
-        ref = ""
-        if "psnr" in p.reference:
-            ps = p.reference["psnr"]
-            ref = f"  psnr {ps:.2f} dB  ssim {p.reference['ssim']:.4f}" if ps is not None and math.isfinite(ps) \
-                else f"  psnr inf  ssim {p.reference['ssim']:.4f}"
-        lines.append(f"{head}\n      {len(p.checks)} checks, {n_fail} failed{ref}")
-        ranked = worst_checks(p.checks, gating_only=False)
-        shown = [c for c in ranked if c.status in GATING][:limit] or ranked[:min(3, limit)]
-        if shown:
-            lines.append(table_header())
-        lines.extend(table_row(c) for c in shown)
-        if n_fail > len([c for c in shown if c.status == 'fail']):
-            lines.append(f"      ... {n_fail - len([c for c in shown if c.status == 'fail'])} more failed checks "
-                         f"(--limit or --json for all)")
-    totals = {s: sum(p.status == s for p in result.pairs) for s in ("pass", "fail", "error")}
-    lines.append(f"{result.status.upper()}: {len(result.pairs)} pair(s): {totals['pass']} passed, "
-                 f"{totals['fail']} failed, {totals['error']} errors")
-    return "\n".join(lines)
-

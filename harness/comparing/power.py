@@ -5,7 +5,7 @@ The experiment behind :mod:`harness.comparing.distribution`'s numbers, kept runn
     python -m harness.comparing.power --pool 300 --reps 200 --seeds 8 16 32 64
 
 1. **Pools**: seeds ``1..pool`` of each trained face GAN (``digiface``, ``celeba``: see
-   :mod:`harness.pipeline.models.gan`) rendered once at 64x64, upscaled to 256x256 (PIL
+   :mod:`harness.models.gan`) rendered once at 64x64, upscaled to 256x256 (PIL
    Lanczos, as the ``face_gan`` backend does), and measured once; plus variants of the same
    renders: every image's hue rotated by 6° (:func:`rotate_hue`), and other upscalers (bicubic,
    nearest) as a stand-in for swapping the SR model.
@@ -94,7 +94,7 @@ def face_images(model: str, seeds: Sequence[int]) -> np.ndarray:
     here the same way (the PyTorch-tutorial DCGAN, ``z = randn(1, 100, 1, 1)`` per seed).
     """
     try:
-        from harness.pipeline.stages import StageContext, build_backend
+        from harness.stages import StageContext, build_backend
 
         backend = build_backend("generate", "face_gan", {"model": model})
         placeholder = np.zeros((64, 64, 3), np.uint8)
@@ -224,7 +224,7 @@ def experiment(pool: int = 300, seeds: Sequence[int] = (8, 16, 32, 64), reps: in
     ``dist``: the ``[distribution]`` table to judge with (default: a suite's default, power required).
     """
     if dist is None:
-        from harness.pipeline.suite import DistributionConfig
+        from harness.comparing.settings import DistributionConfig
 
         dist = DistributionConfig()
     pools = pools or build_pools(pool, say=say)

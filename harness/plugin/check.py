@@ -141,7 +141,7 @@ class HarnessCheck:
         if tolerances is None:
             return CompareConfig()
         from harness.errors import HarnessError
-        from harness.pipeline.suite import load_tolerances
+        from harness.suite.tolerances import load_tolerances
 
         p = Path(tolerances)
         try:

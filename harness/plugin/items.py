@@ -13,7 +13,7 @@ from harness.status import GATING
 
 if TYPE_CHECKING:
     from harness.comparing.engine import Check
-    from harness.pipeline.suite import Case
+    from harness.suite.suites import Case
     from harness.report.schema import CaseResult, Report
 
 from harness.plugin.common import get_session, show_path
@@ -71,7 +71,7 @@ class SuiteFile(pytest.File):
 
     def collect(self):
         from harness.errors import HarnessError
-        from harness.pipeline.suite import load_suite
+        from harness.suite.suites import load_suite
 
         session = get_session(self.config)
         try:
@@ -90,7 +90,7 @@ class SuiteFile(pytest.File):
                 yield SuiteCaseItem.from_parent(self, name=group_id(vector, pipeline), cases=tuple(members),
                                                 group=True)
         if self.suite.cross:  # after the cases: one item per cross entry whose two sides were collected
-            from harness.pipeline.cross import plan_cross
+            from harness.checks.cross import plan_cross
 
             for pair in plan_cross(self.suite, cases)[0]:
                 yield CrossCaseItem.from_parent(self, name=pair.id, pair=pair)

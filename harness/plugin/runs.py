@@ -14,8 +14,8 @@ from harness.status import worst
 
 if TYPE_CHECKING:
     from harness.comparing.engine import Check
-    from harness.pipeline.case import CaseOutput
-    from harness.pipeline.suite import Case, Suite
+    from harness.run.case import CaseOutput
+    from harness.suite.suites import Case, Suite
     from harness.report.schema import CaseResult
 
 from harness.plugin.common import show_path
@@ -44,7 +44,7 @@ def run_environment(session: HarnessSession, suite_file: str, threads: int, seed
                     devices: list[str] | None = None) -> dict[str, Any]:
     """report.json's ``environment``: the fingerprint (with the ``devices`` the suite's stages run
     on) plus how pytest ran the suite."""
-    from harness.pipeline.environment import fingerprint
+    from harness.run.environment import fingerprint
 
     keyword = session.config.getoption("keyword") or None
     return {**fingerprint(threads, devices=devices), "executor": "pytest-xdist" if session.workers else "pytest",
@@ -60,8 +60,9 @@ class RunContext:
     """One suite's run folder in the process that runs its items."""
 
     def __init__(self, session: HarnessSession, suite: Suite, file_nodeid: str, run_id: str) -> None:
-        from harness.pipeline.baselines import BaselineStore
-        from harness.pipeline.environment import set_threads, stage_devices
+        from harness.suite.baselines import BaselineStore
+        from harness.threads import set_threads
+        from harness.run.environment import stage_devices
 
         project = session.project()
         self.session = session
@@ -85,7 +86,7 @@ class RunContext:
         if self.suite.path.resolve() in self.session.partial:
             return []
         from harness.errors import BaselineError
-        from harness.pipeline.suite import match_k
+        from harness.suite.selection import match_k
 
         k = self.session.harness_k
         try:
@@ -104,11 +105,11 @@ class RunContext:
 
     def execute(self, cases: Sequence[Case], *, group: bool) -> ItemResult:
         """Run the item's case (or, for a distribution group, all its seeds) and write the case files."""
-        from harness.pipeline.case import execute_case
+        from harness.run.case import execute_case
 
         outputs = [execute_case(c, self.suite, self.run_dir, self.session.cache(), seeds=self.seeds) for c in cases]
         if self.suite.cross:
-            from harness.pipeline.cross import Side
+            from harness.checks.cross import Side
 
             self.sides.update((c.id, Side.of(c.id, o)) for c, o in zip(cases, outputs))
         if not group:
@@ -121,8 +122,8 @@ class RunContext:
         the compared image is copied to the entry's artifacts."""
         import tempfile
 
-        from harness.pipeline.case import execute_case
-        from harness.pipeline.cross import Side, judge_cross
+        from harness.run.case import execute_case
+        from harness.checks.cross import Side, judge_cross
 
         with tempfile.TemporaryDirectory(prefix="harness-cross-") as scratch:
             sides = [self.sides.get(c.id) or Side.of(c.id, execute_case(c, self.suite, Path(scratch),
@@ -134,14 +135,14 @@ class RunContext:
                           where=self._case_file(result.id))
 
     def _paired(self, case: Case, out: CaseOutput) -> ItemResult:
-        from harness.pipeline.case import judge_case
+        from harness.run.judge import judge_case
 
         status, error, checks = judge_case(out, self.store, self.compare, self.suite, self.environment, self.drift)
         self._write(self._result(case, out, status, error, checks), out.measurement)
         return ItemResult(case.id, status, error, checks, [case.id], where=self._case_file(case.id))
 
     def _group(self, cases: Sequence[Case], outputs: list[CaseOutput]) -> ItemResult:
-        from harness.pipeline.case import judge_expectations
+        from harness.run.judge import judge_expectations
         from harness.report.schema import CaseResult
 
         details = []
@@ -160,7 +161,7 @@ class RunContext:
                           where=self._case_file(gid))
 
     def _judge_group(self, cases: Sequence[Case], outputs: list[CaseOutput]) -> tuple[str, str | None, list[Check]]:
-        from harness.pipeline.case import judge_group
+        from harness.run.judge import judge_group
 
         return judge_group(cases, outputs, self.store, self.compare, self.suite)
 
@@ -177,7 +178,7 @@ class RunContext:
     def _write(self, result: CaseResult, measurement: dict[str, Any] | None) -> None:
         from harness.fsio import atomic_write_text
 
-        # the document harness.pipeline.runner writes per case (harness bake --from-report reads it)
+        # the document harness.run.runner writes per case (harness bake --from-report reads it)
         atomic_write_text(self._case_file(result.id), json.dumps(
             {"case": result.to_dict(), "measurement": measurement}, allow_nan=False))
 

@@ -83,7 +83,7 @@ class HarnessSession:
     def _parse_seeds(text: str | None) -> list[int] | None:
         if text is None:
             return None
-        from harness.pipeline.suite import parse_seeds as _seeds
+        from harness.suite.selection import parse_seeds as _seeds
         from harness.errors import ConfigError
 
         try:
@@ -104,7 +104,7 @@ class HarnessSession:
 
     def _find_suite(self, given: str) -> Path:
         from harness.errors import HarnessError
-        from harness.pipeline.suite import find_suite
+        from harness.suite.selection import find_suite
 
         try:
             found = find_suite(given if Path(given).is_absolute() or Path(given).suffix != ".toml"
@@ -140,7 +140,7 @@ class HarnessSession:
     def cache(self):
         """The stage cache, shared by every case this process runs."""
         if self._cache is None:
-            from harness.pipeline.cache import StageCache
+            from harness.run.cache import StageCache
 
             project = self.project()
             self._cache = StageCache(project.cache, project.cache_max_mb * 2**20)

@@ -15,7 +15,7 @@ def _worst(case, n: int):
 
 
 def cross_entries(report: Report) -> list[tuple]:
-    """The cross-model entries (``vector/a+b/sSEED``, :mod:`harness.pipeline.cross`) as
+    """The cross-model entries (``vector/a+b/sSEED``, :mod:`harness.checks.cross`) as
     ``(case, hue check or None, hf check or None)``."""
     from harness.naming import is_cross
 

@@ -7,7 +7,7 @@
 Extra keys (``complete``, ``planned``, ``notes``, a case's ``stages`` numbers and ``config``)
 are additions that readers of the contract may ignore.
 
-A run folder (see :mod:`harness.pipeline.rundir`) holds ``cases/<slug>.json`` records written
+A run folder (see :mod:`harness.run.rundir`) holds ``cases/<slug>.json`` records written
 as cases finish and a ``report.json`` written twice: at the start (``complete: false``, no
 cases, ``planned``: the ids the run will record) and once at the end or on an interrupt.
 :func:`load_report` therefore reads an interrupted run, or one still in progress, from its case

@@ -15,7 +15,7 @@ import pytest
 from harness import fsio
 from harness.cli import main
 from harness.naming import case_slug
-from harness.pipeline.baselines import BaselineStore
+from harness.suite.baselines import BaselineStore
 
 SUITE = '''
 name = "bk"
@@ -40,7 +40,7 @@ def runs(tmp_path_factory):
     out = []
     with pytest.MonkeyPatch.context() as m:
         for i, extra in enumerate([[], ["-k", "caption_portrait"]]):
-            m.setattr("harness.pipeline.environment._git_sha", lambda where, i=i: f"{i}" * 40)
+            m.setattr("harness.run.environment._git_sha", lambda where, i=i: f"{i}" * 40)
             rc = main(["run", "--suite", str(suite), "--out", str(tmp / "r"), "--cache", str(tmp / f"cache{i}"),
                        "--baselines", str(tmp / "none"), *extra])
             assert rc == 1  # no baselines there

@@ -43,8 +43,8 @@ def test_run_bake_run_diff_report(env, capsys):
     assert main(["bake", *base, "--from-report", run1, "--baselines", str(tmp / "b")]) == 0
     assert "1 unchanged" in capsys.readouterr().out  # re-baking the same run changes nothing
     # baselines live in tmp here: point the runner at them through the API the CLI uses
-    from harness.pipeline.runner import run_suite
-    from harness.pipeline.suite import load_suite
+    from harness.run.runner import run_suite
+    from harness.suite.suites import load_suite
 
     rep, run2 = run_suite(load_suite(suite), out_root=tmp / "r", baselines_root=tmp / "b")
     assert rep.status == "pass"
@@ -117,8 +117,8 @@ def test_ray_executor_without_ray_is_a_clear_error(capsys, monkeypatch, tmp_path
 
 def _interrupted_run(tmp, suite, after: int = 1):
     """A run of ``suite`` stopped (like a Ctrl-C) after ``after`` recorded cases: its folder."""
-    from harness.pipeline.runner import run_suite
-    from harness.pipeline.suite import load_suite
+    from harness.run.runner import run_suite
+    from harness.suite.suites import load_suite
 
     seen = []
 

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from harness.cli import main
-from harness.pipeline.suite import load_suite
+from harness.suite.suites import load_suite
 from harness.project import load_project
 
 

@@ -11,7 +11,7 @@ the ``(H, W)`` float mask both sides are measured with).  The ground truth of a 
 * in between: no requirement.
 
 Images (:data:`IMAGES`): eight ``skimage.data`` photographs centre-cropped to 256², a
-security card (pastel guilloche with microprint, ``harness.pipeline.vectors.recipes``), and
+security card (pastel guilloche with microprint, ``harness.suite.vectors.recipes``), and
 512² crops of two photographs.  They are split in two halves (:data:`TUNE`, :data:`HELD_OUT`):
 the constants of the tolerance model were chosen looking at ``TUNE`` only; ``HELD_OUT`` is
 the check that they carry over.
@@ -65,7 +65,7 @@ def _card(size: int) -> np.ndarray:
     """The security-card recipe with a line of microprint (what an over-eager fill erases)."""
     from PIL import Image, ImageDraw
 
-    from harness.pipeline.vectors.recipes import RECIPES, font
+    from harness.suite.vectors.recipes import RECIPES, font
 
     img = RECIPES["security_card"].fn((size, size), 4, period=3.1, lobes=7)
     im = Image.fromarray(img)
@@ -107,7 +107,7 @@ def text_mask(key: str) -> np.ndarray:
     """The ground-truth mask of a text overlay (``VOID 2031``) to be removed, float32 in {0, 1}."""
     from PIL import Image, ImageDraw
 
-    from harness.pipeline.vectors.recipes import font
+    from harness.suite.vectors.recipes import font
 
     h, w = image(key).shape[:2]
     im = Image.new("L", (w, h), 0)

@@ -16,7 +16,7 @@ from harness.comparing.power import GENERATIVE_SEEDS, rotate_hue, upscale
 from harness.comparing.seedtests import (hue_rotation, hue_spectra, hue_t, max_t, mc_critical, min_detectable,
                                          relabellings, seeds_needed, z_power)
 from harness.measuring.driver import measure
-from harness.pipeline.suite import DistributionConfig
+from harness.comparing.settings import DistributionConfig
 from harness.report.text import format_check
 
 #: What a suite without a [distribution] table gets (alpha 0.01, power 0.8, 6 degrees, 10 %, power required).
@@ -177,8 +177,9 @@ def test_older_measurements_fall_back_to_tile_chroma_and_grey_images_skip_hue():
 
 
 def test_judge_group_compares_a_fresh_seed_set_with_every_stored_seed(tmp_path):
-    from harness.pipeline.baselines import BaselineStore
-    from harness.pipeline.case import CaseOutput, judge_group
+    from harness.suite.baselines import BaselineStore
+    from harness.run.case import CaseOutput
+    from harness.run.judge import judge_group
 
     store = BaselineStore("mini", tmp_path / "baselines")
     store.bake([(f"v/p/s{i + 1}", {"measurement": m.to_dict(), "stages": {}, "environment": {}, "pipeline": {}})

@@ -42,8 +42,8 @@ from faultkit import (
 )
 
 from harness.cli import main
-from harness.pipeline.runner import run_suite
-from harness.pipeline.suite import load_suite
+from harness.run.runner import run_suite
+from harness.suite.suites import load_suite
 from harness.report.schema import load_report
 
 
@@ -246,7 +246,7 @@ def test_two_runs_into_one_out_never_share_a_folder(tmp_path):
 
 
 def _create(root: str) -> str:
-    from harness.pipeline.rundir import RunFolder
+    from harness.run.rundir import RunFolder
 
     folder = RunFolder.create(Path(root), "same-second")
     folder.close()

@@ -1,1 +1,0 @@
-"""Running suites: vectors, stages, suites, the runner and its executors, baselines and the stage cache."""

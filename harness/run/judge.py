@@ -1,0 +1,108 @@
+"""Judging executed cases: a case against its stored baseline (paired), a distribution group's
+seeds against every baked seed of the group, or a seed by its absolute checks alone.
+
+Every executor and the pytest plugin call these on what :func:`harness.run.case.execute_case`
+produced; the absolute checks (:mod:`harness.checks.expectations`) always come along, so a
+baseline that blesses a broken stage cannot make the case pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from harness.checks.expectations import failure_note
+from harness.comparing.distribution import compare_distribution
+from harness.comparing.engine import Check, CompareConfig, compare_paired, summarize_status
+from harness.errors import BaselineError
+from harness.measuring.result import Measurement, floor_std
+from harness.run.case import CaseOutput
+from harness.suite.baselines import BaselineStore
+from harness.suite.suites import Case, Suite
+
+__all__ = ["judge_case", "judge_group", "judge_expectations", "environment_drift"]
+
+
+def environment_drift(baked: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between the environment a baseline was baked in and this run's
+    (thread count, device, package versions): the first suspects when values move."""
+    out = []
+    for key in ("threads", "device"):
+        if key in baked and baked[key] != now.get(key):
+            out.append(f"{key} {baked[key]} -> {now.get(key)}")
+    bv, nv = baked.get("versions", {}), now.get("versions", {})
+    for pkg in sorted(set(bv) & set(nv)):
+        if pkg != "harness" and bv[pkg] != nv[pkg]:
+            out.append(f"{pkg} {bv[pkg]} -> {nv[pkg]}")
+    return out
+
+
+def judge_case(out: CaseOutput, store: BaselineStore, config: CompareConfig, suite: Suite,
+               environment: dict[str, Any], drift: set[str]) -> tuple[str, str | None, list[Check]]:
+    """Status, error and checks of one executed case against its stored baseline (paired mode).
+
+    ``drift`` collects how the baseline's environment differs from this one."""
+    if out.error:
+        return "error", out.error, []
+    expect = list(out.expectations)  # absolute: no baseline changes their status
+    try:
+        base = store.load(out.case_id)
+    except BaselineError as exc:
+        return "error", str(exc), expect
+    if base is None:
+        return "fail", _joined(f"no baseline for {out.case_id}: create it with "
+                               f"`harness bake --suite {suite.ref or suite.path} -k '{out.case_id}'`",
+                               failure_note(expect)), expect
+    drift.update(environment_drift(base.environment, environment))
+    # A calibrated baseline (`harness bake --calibrate`) carries each slice's measured spread; its
+    # measurement's std is floored by it at load, and the candidate (rendered the same way) gets
+    # the same floor, so the noise term min(std_b, std_c) becomes max(min(std_b, std_c), spread).
+    cand = floor_std(Measurement.from_dict(out.measurement), base.spread)
+    checks = expect + compare_paired(base.measurement, cand, config)
+    return summarize_status(checks), failure_note(expect), checks
+
+
+def judge_expectations(out: CaseOutput) -> tuple[str, str | None, list[Check]]:
+    """Status, message and checks of one case from its absolute checks alone (a seed of a
+    distribution group, whose measurement is judged with the other seeds')."""
+    if out.error:
+        return "error", out.error, []
+    expect = list(out.expectations)
+    return summarize_status(expect), failure_note(expect), expect
+
+
+def _joined(*parts: str | None) -> str | None:
+    text = "; ".join(p for p in parts if p)
+    return text or None
+
+
+def _seed_expectations(cases: Sequence[Case], outputs: Sequence[CaseOutput]) -> list[Check]:
+    """Every seed's absolute checks, each slice suffixed with ``seed=N``."""
+    return [dataclasses.replace(c, slice=f"{c.slice} seed={case.seed}")
+            for case, out in zip(cases, outputs) for c in out.expectations]
+
+
+def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: BaselineStore, config: CompareConfig,
+                suite: Suite) -> tuple[str, str | None, list[Check]]:
+    """Status, error and checks of one distribution group: every seed's measurement against
+    every stored baseline seed of the group -- not only this run's seeds, so a fresh seed set is
+    compared with all baked ones (:func:`~harness.comparing.distribution.compare_distribution`,
+    with the suite's ``[distribution]`` table)."""
+    vector, pipeline = cases[0].vector, cases[0].pipeline.name
+    cand = [Measurement.from_dict(o.measurement) for o in outputs if o.measurement is not None]
+    expect = _seed_expectations(cases, outputs)  # absolute: no baseline changes their status
+    note = failure_note(expect)
+    try:
+        ids = store.group_case_ids(vector, pipeline) or [c.id for c in cases]
+        base = [b.measurement for cid in ids if (b := store.load(cid)) is not None]
+        if len(base) < 2:
+            return "fail", _joined(f"distribution mode needs >= 2 baseline seeds for {vector}/{pipeline}, "
+                                   f"found {len(base)}: run `harness bake --suite {suite.ref or suite.path}`",
+                                   note), expect
+        if not cand:
+            return "error", "no seed of this group produced an image", expect
+        checks = expect + compare_distribution(base, cand, config, getattr(suite, "distribution", None))
+        power = [c.slice for c in checks if c.metric == "power" and c.status == "fail"]  # "... needs N seeds"
+        return summarize_status(checks), _joined(note, "; ".join(power) or None), checks
+    except (BaselineError, ValueError) as exc:
+        return "error", str(exc), []
