@@ -16,7 +16,7 @@ import pytest
 
 from harness.cli.app import main
 from harness.errors import ConfigError
-from harness.run import guides
+from harness.suite import guides
 from harness.run.cache import StageCache
 from harness.run.case import execute_case
 from harness.stages.guide import Guide
