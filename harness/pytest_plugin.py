@@ -132,6 +132,7 @@ def pytest_configure_node(node) -> None:
     session = get_session(node.config)
     if session is not None:
         node.workerinput["harness_stamp"] = session.stamp_for_workers()
+        node.workerinput["harness_token"] = session.token
 
 
 @pytest.hookimpl(optionalhook=True)
