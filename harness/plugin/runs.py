@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pytest
 
 from harness.naming import case_slug, group_id
-from harness.pipeline.rundir import RunFolder
 from harness.status import worst
 
 if TYPE_CHECKING:
     from harness.comparing.engine import Check
     from harness.pipeline.case import CaseOutput
     from harness.pipeline.job import CaseJob
+    from harness.pipeline.rundir import RunFolder
     from harness.pipeline.suite import Case
     from harness.pipeline.workers import WorkerPool
     from harness.report.schema import CaseResult, Report
@@ -81,6 +81,7 @@ class RunContext:
     def __init__(self, session: HarnessSession, suite_file: pytest.File, run_id: str) -> None:
         from harness.pipeline.baselines import BaselineStore
         from harness.pipeline.environment import set_threads, stage_devices
+        from harness.pipeline.rundir import RunFolder
 
         project = session.project()
         suite = suite_file.suite
@@ -253,6 +254,7 @@ class RunBook:
     def _open(self) -> None:
         """Hold the folder and read its header (the ``created`` and ``planned`` of the run)."""
         from harness.errors import HarnessError
+        from harness.pipeline.rundir import RunFolder
 
         try:
             self.folder = RunFolder.attach(self.run_dir)
