@@ -21,7 +21,8 @@ and writes the header, the others find it by the session's token).
 
 A case is recorded when its checks.csv rows and then its case file are written; when the case
 file cannot be written the rows are cut off again, so checks.csv and cases/ always hold the same
-cases.  Every ``OSError`` from writing comes out as a :class:`StorageError` naming the path.
+cases (the processes of a pytest session record one case at a time, under an flock on
+checks.csv).  Every ``OSError`` from writing comes out as a :class:`StorageError` naming the path.
 """
 
 from __future__ import annotations
@@ -249,13 +250,30 @@ class RunFolder:
 
     def add(self, case: CaseResult, measurement: dict[str, Any] | None) -> None:
         """Record one finished case: its checks.csv rows, then its case file (both or neither)."""
+        import fcntl
+
+        assert self._csv_fd is not None, "run folder not started"
+        # the processes of a pytest session append to one checks.csv: one record at a time, so
+        # that a cut after a failed write never takes another process's rows with it
+        try:
+            fcntl.flock(self._csv_fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without flock: unserialised, as harness run's single writer is
+            pass
+        try:
+            self._record(case, measurement)
+        finally:
+            try:
+                fcntl.flock(self._csv_fd, fcntl.LOCK_UN)
+            except OSError:
+                pass
+
+    def _record(self, case: CaseResult, measurement: dict[str, Any] | None) -> None:
         from harness.fsio import atomic_write_text
         from harness.report.schema import checks_csv_rows
 
         csv_path = self.path / "checks.csv"
         size = None
         rows = checks_csv_rows(case).encode("utf-8")
-        assert self._csv_fd is not None, "run folder not started"
         try:
             size = os.fstat(self._csv_fd).st_size
             view = memoryview(rows)
