@@ -141,16 +141,18 @@ class RunFolder:
     def claim(cls, root: Path, run_id: str, token: str, header: Callable[[str], Report]) -> tuple[RunFolder, bool]:
         """The run folder of one pytest session, whose processes share ``token``: the first one
         creates ``root/run_id`` (``run_id-2`` ... when another run has that name) and starts it
-        with ``header(name)`` (:meth:`start`); the others find it by the token in its ``.lock``.
+        with ``header(name)`` (:meth:`start`); the others find it by the token and ``run_id`` in its
+        ``.lock``.
         Claims are serialised by an flock on ``root``, so two sessions never share a folder and
         one session never makes two.  The folder is held with a shared lock, its checks.csv open
         for appending.  Returns the folder and whether this process created it."""
         _make_root(root)
+        mark = f"{token} {run_id}"  # one session may ask for "x" and "x-2" (two suites of one name)
         with _claiming(root):
             n = 1
             while True:
                 path = root / _numbered(run_id, n)
-                if path.is_dir() and _token(path) == token:
+                if path.is_dir() and _token(path) == mark:
                     return cls._joined(path), False
                 try:
                     os.mkdir(path)
@@ -159,7 +161,7 @@ class RunFolder:
                     n += 1
                 except OSError as exc:
                     raise _refused(exc, path, "cannot create the run folder") from None
-            folder = cls._locked_new(path, token)
+            folder = cls._locked_new(path, mark)
             try:
                 folder.start(header(path.name))
             except StorageError as exc:

@@ -56,7 +56,8 @@ def test_one_session_claims_one_folder_another_session_the_next_name(tmp_path):
         assert (created_a, created_a2, created_b) == (True, False, True)
         assert a.path == a2.path == tmp_path / "20260101T000000-tiny"
         assert b.path == tmp_path / "20260101T000000-tiny-2"
-        assert (a.path / ".lock").read_text() == "token-a" and (b.path / ".lock").read_text() == "token-b"
+        assert (a.path / ".lock").read_text() == "token-a 20260101T000000-tiny"
+        assert (b.path / ".lock").read_text() == "token-b 20260101T000000-tiny"
         # the header is written once, by the creator: an incomplete run with its planned cases
         early = load_report(a.path)
         assert (early.complete, early.planned, early.cases) == (False, ["v/p/s1"], [])
@@ -68,6 +69,16 @@ def test_one_session_claims_one_folder_another_session_the_next_name(tmp_path):
         for f in (a, a2, b):
             f.close()
     assert not run_in_progress(a.path)  # every holder let go: the kernel dropped the shared locks
+
+
+def test_a_second_suite_of_one_name_never_joins_the_first(tmp_path):
+    """Session a runs two suites named tiny (run ids x-tiny and x-tiny-2); session b took x-tiny first."""
+    b, _ = RunFolder.claim(tmp_path, "x-tiny", "token-b", header)
+    first, _ = RunFolder.claim(tmp_path, "x-tiny", "token-a", header)
+    second, created = RunFolder.claim(tmp_path, "x-tiny-2", "token-a", header)
+    for f in (b, first, second):
+        f.close()
+    assert [f.path.name for f in (b, first, second)] == ["x-tiny", "x-tiny-2", "x-tiny-2-2"] and created
 
 
 def test_a_session_never_joins_a_folder_of_harness_run(tmp_path):
