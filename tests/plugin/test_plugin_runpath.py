@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 from harness.errors import ConfigError
 from harness.naming import RUN_STAMP_FORMAT
 from harness.pipeline.rundir import RunFolder
@@ -126,3 +128,12 @@ def test_two_sessions_started_at_once_get_two_folders(tmp_path, baked):
         rows = (run / "checks.csv").read_text().splitlines()
         assert len(rows) == 1 + sum(len(c["checks"]) for c in report["cases"])
         assert not run_in_progress(run)
+
+
+def test_a_run_folder_that_cannot_be_made_fails_each_item_naming_the_path(pytester):
+    write_project(pytester.path)
+    (pytester.path / "file").write_text("not a folder")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--harness-out", str(pytester.path / "file" / "reports"))
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([f"*{pytester.path / 'file' / 'reports'}: cannot create the reports folder here*"])
+    assert "Traceback" not in result.stdout.str()
