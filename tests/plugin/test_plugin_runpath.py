@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 from harness.errors import ConfigError
 from harness.naming import RUN_STAMP_FORMAT
 from harness.pipeline.rundir import RunFolder
 from harness.report.schema import Report, load_report, run_in_progress
+
+pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ('vectors = "vectors"\nsuites = "vectors/suites"\nbaselines = "baselines"\nreports = "reports"\n'
