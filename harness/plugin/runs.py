@@ -1,4 +1,6 @@
-"""The run folder that items write: cases as they run, report.json and views from the owner."""
+"""Suite items the way ``harness run`` goes: :class:`RunContext` (in every process that runs items)
+claims the run folder and runs cases in an isolating worker pool, recording each as it finishes;
+:class:`RunBook` (in the owner) writes the final report.json and the views."""
 
 from __future__ import annotations
 
