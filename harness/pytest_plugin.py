@@ -26,14 +26,21 @@ it needs no other item and any xdist worker gives the same verdict; pytest's ``-
 ``<report.json>::<case id>``.  Files outside the rootdir (a built-in suite, a report
 elsewhere) get ``harness::<suite file stem>::...`` and ``harness::<run id>::...``.
 
-**Run folder.**  Items write what ``harness run`` writes, under the project's reports folder
-(or ``--harness-out``), in a folder created when the first item runs: the process that runs
-an item writes ``cases/<slug>.json`` and the stage PNGs; the *owner* (the only process, or
-the xdist controller) receives every item's report, appends ``checks.csv`` rows, rewrites
-``report.json`` as cases land and at the end of the session writes it with ``complete``
-(true when every selected case has a result), then the views.  Run ids are
-``<stamp>-<suite>``; the owner picks the stamp and ``pytest_configure_node`` hands it to the
-workers, so all processes write one folder and only the owner writes ``report.json``.
+**Run folder.**  Items go the way of ``harness run``: the same run folder
+(:mod:`harness.run.rundir`) and the same isolating worker pool
+(:mod:`harness.run.workers`).  The first process of the session to run an item of a suite
+claims ``<stamp>-<suite>`` under the project's reports folder (or ``--harness-out``) --
+created exclusively (``-2``, ``-3`` ... when another run or session has the name), with the
+session's token in its ``.lock`` so that its xdist workers find it, and the header
+``report.json`` (``complete: false``, the ``planned`` cases of the selected items).  Each
+process runs its items' cases in one long-lived worker process (the suite's ``timeout_s`` kills a
+hung case, a crash is retried once in a fresh worker; either way only that item fails) and
+records each case (``checks.csv`` rows, ``cases/<slug>.json``, the stage PNGs) as it finishes;
+every process holds a shared lock on ``.lock`` while it writes.  The *owner* (the only process,
+or the xdist controller) writes ``report.json`` once more at the end of the session with
+``complete`` (true when every selected item reported and every planned case has a record), then
+the views.  The stamp is the owner's, handed to the workers with the token by
+``pytest_configure_node``.
 
 **Reports.**  ``--harness-report DIR`` makes one item per case; an errored or failed case
 fails; an incomplete report (``"complete": false``) adds an item ``complete`` that fails and
@@ -132,6 +139,7 @@ def pytest_configure_node(node) -> None:
     session = get_session(node.config)
     if session is not None:
         node.workerinput["harness_stamp"] = session.stamp_for_workers()
+        node.workerinput["harness_token"] = session.token
 
 
 @pytest.hookimpl(optionalhook=True)

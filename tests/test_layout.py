@@ -61,16 +61,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     # Fix: it is a study that drives backends, not a comparison: move it to run/ (e.g.
     # run/power.py, `python -m harness.run.power`), importing comparing from above.
     ("layer", "harness.comparing.power -> harness.stages"): "comparing imports declare (generate.face_gan)",
-    # --- owned by the run-path work (executors <-> workers <-> worker, run_suite, workers.run).
-    # Fix: CaseJob moves out of executors (e.g. run/jobs.py, imported by all three), workers stops
-    # importing executors, worker imports only jobs; run_suite's nested closures become a RunState
-    # class with one method per step, workers.run a loop over small methods; runner.py then falls
-    # under 400 lines (the resume helpers to run/resume.py).
-    ("cycle", "harness.run.executors <-> harness.run.worker <-> harness.run.workers"):
-        "CaseJob lives in executors, which imports the pool",
-    ("function-lines", "harness.run.runner.run_suite"): "nested closures",
-    ("function-lines", "harness.run.workers.run"): "one long supervision loop",
-    ("module-lines", "harness.run.runner"): "run_suite + resume helpers in one module",
     # --- owned by the plugin work (two helpers).  Fix: plugin/common.py must not import session
     # (get_session/SESSION_KEY stay in common; the HarnessSession type goes under no import: a
     # Protocol or a string annotation with no TYPE_CHECKING import), items.py and runs.py import

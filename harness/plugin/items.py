@@ -96,19 +96,39 @@ class SuiteFile(pytest.File):
                 yield CrossCaseItem.from_parent(self, name=pair.id, pair=pair)
 
 
+def _refused(exc: BaseException) -> HarnessCaseFailed:
+    """The run folder could not be claimed or a record written: the item fails with the reason
+    (a one-line message naming the path, never a traceback); the session goes on."""
+    if isinstance(exc, OSError):
+        return HarnessCaseFailed(f"{exc.filename}: cannot write the run folder ({exc.strerror or exc})")
+    return HarnessCaseFailed(str(exc))
+
+
 class SuiteCaseItem(_HarnessItem):
-    """Runs its case when it runs (a distribution group: all its seeds, compared together)."""
+    """Runs its case when it runs (a distribution group: all its seeds, compared together), in the
+    run's isolating worker process: a hang past the suite's ``timeout_s`` or a crash fails this item only."""
 
     def __init__(self, *, cases: tuple[Case, ...], group: bool, **kwargs) -> None:
         super().__init__(**kwargs)
         self.cases = cases
         self.group = group
 
+    @property
+    def case_ids(self) -> list[str]:
+        """What the item records: its case (a group: every seed, then the group's comparison)."""
+        ids = [c.id for c in self.cases]
+        return ids + [group_id(self.cases[0].vector, self.cases[0].pipeline.name)] if self.group else ids
+
     def runtest(self) -> None:
         __tracebackhide__ = True
+        from harness.errors import HarnessError
+
         session = get_session(self.config)
-        run = session.run_for(self.parent)
-        result = run.execute(self.cases, group=self.group)
+        try:
+            run = session.run_for(self.parent)
+            result = run.execute(self.cases, group=self.group)
+        except (HarnessError, OSError) as exc:
+            raise _refused(exc) from None
         self.user_properties.append(("harness_case", run.props(result)))
         if result.status in GATING:
             where = show_path(result.where, self.config.rootpath) if result.where else ""
@@ -125,11 +145,20 @@ class CrossCaseItem(_HarnessItem):
         super().__init__(**kwargs)
         self.pair = pair
 
+    @property
+    def case_ids(self) -> list[str]:
+        return [self.pair.id]
+
     def runtest(self) -> None:
         __tracebackhide__ = True
+        from harness.errors import HarnessError
+
         session = get_session(self.config)
-        run = session.run_for(self.parent)
-        result = run.execute_cross(self.pair)
+        try:
+            run = session.run_for(self.parent)
+            result = run.execute_cross(self.pair)
+        except (HarnessError, OSError) as exc:
+            raise _refused(exc) from None
         self.user_properties.append(("harness_case", run.props(result)))
         if result.status == "skip":
             pytest.skip(result.error or "cross-model entry: nothing to compare")

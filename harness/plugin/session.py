@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,8 @@ class HarnessSession:
         #: Without --harness-suite/--harness-report, the ini list `harness_suites` is collected.
         self.implicit = not (report or suite)
         self._stamp: str | None = self.workerinput.get("harness_stamp") if self.workerinput else None
+        #: What the run folders of this session carry in their .lock (the same in its xdist workers).
+        self.token: str = (self.workerinput or {}).get("harness_token") or uuid.uuid4().hex
         #: xdist workers in this session (0 without xdist).
         self.workers: int = int(self.workerinput.get("workercount", 1)) if self.workerinput else 0
         self.runs: dict[Path, RunContext] = {}
@@ -169,8 +172,7 @@ class HarnessSession:
         run = self.runs.get(suite_file.path)
         if run is None:
             name = self.run_names.get(suite_file.path, suite_file.suite.name)
-            run = self.runs[suite_file.path] = RunContext(self, suite_file.suite, suite_file.nodeid,
-                                                          f"{self.stamp()}-{name}")
+            run = self.runs[suite_file.path] = RunContext(self, suite_file, f"{self.stamp()}-{name}")
         return run
 
     # -- collection ------------------------------------------------------------------
@@ -265,6 +267,8 @@ class HarnessSession:
     def finish(self, config: pytest.Config) -> bool:
         """End of session: workers hand their collection facts over, the owner writes the
         reports.  True when ``--harness-unused=fail`` should fail the session."""
+        for run in self.runs.values():  # this process's workers stopped, its hold on run folders let go
+            run.close()
         if not self.is_owner:
             config.workeroutput["harness_modules"] = self.use.modules  # type: ignore[attr-defined]
             return False

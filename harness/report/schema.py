@@ -241,7 +241,9 @@ def read_case_records(run_dir: str | Path) -> dict[str, tuple[CaseResult, dict[s
 
 
 def run_in_progress(run_dir: str | Path) -> bool:
-    """True while a process is writing the run folder (it holds an flock on ``DIR/.lock``)."""
+    """True while a process is writing the run folder (it holds an flock on ``DIR/.lock``: exclusive
+    for ``harness run``, shared by the processes of a pytest session; so the probe asks for an
+    exclusive one)."""
     import fcntl
 
     try:
@@ -249,7 +251,7 @@ def run_in_progress(run_dir: str | Path) -> bool:
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     except OSError:

@@ -17,16 +17,13 @@ case's error; the others go on.
 
 from __future__ import annotations
 
-import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator, Protocol, Sequence
 
 from harness.errors import ConfigError
-from harness.run.cache import StageCache
-from harness.run.case import CaseOutput, execute_case
-from harness.suite.suites import Case, Suite
+from harness.run.case import CaseOutput
+from harness.run.job import CaseJob
+from harness.suite.suites import Case
 from harness.run.workers import IsolatingExecutor
 
 ProcessExecutor = IsolatingExecutor  # ``--workers N``: the isolating local pool
@@ -34,42 +31,6 @@ ProcessExecutor = IsolatingExecutor  # ``--workers N``: the isolating local pool
 __all__ = ["CaseJob", "Executor", "SerialExecutor", "ProcessExecutor", "RayExecutor", "make_executor", "EXECUTORS"]
 
 EXECUTORS = ("local", "ray")
-
-
-@dataclass
-class CaseJob:
-    """Everything a worker needs to execute cases of one run (picklable)."""
-
-    suite: Suite
-    run_dir: Path
-    cache_dir: Path | None
-    threads: int = 1
-    pythonpath: tuple[str, ...] = ()
-    cache_max_bytes: int | None = None  # the project's cache_max_mb; None: the cache's default
-    seeds: tuple[int, ...] | None = None  # planned seeds (--seeds), cut into batch_seeds chunks; None: the
-    # suite's; (): no batching across cases
-    jitter_seed: int | None = None  # calibration renders: +-1 LSB input jitter seeded by it (execute_case)
-    _cache: StageCache | None = field(default=None, repr=False, compare=False)
-
-    def setup(self) -> None:
-        """Per-worker set-up: the project's backend modules importable, thread counts pinned."""
-        from harness.threads import set_threads
-
-        for p in reversed(self.pythonpath):
-            if p not in sys.path:
-                sys.path.insert(0, p)
-        set_threads(self.threads)
-
-    def __call__(self, case: Case, stage_hook=None) -> CaseOutput:
-        if self._cache is None:  # one cache per worker process, shared by its cases
-            self._cache = StageCache(self.cache_dir, self.cache_max_bytes)
-        return execute_case(case, self.suite, self.run_dir, self._cache, stage_hook=stage_hook, seeds=self.seeds,
-                            input_jitter_seed=self.jitter_seed)
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_cache"] = None
-        return state
 
 
 class Executor(Protocol):
@@ -101,6 +62,12 @@ def require_ray():
     return ray
 
 
+def _ray_task(job: CaseJob, case: Case) -> CaseOutput:
+    """One case in a Ray worker."""
+    job.setup()
+    return job(case)
+
+
 class RayExecutor:
     name = "ray"
 
@@ -114,11 +81,7 @@ class RayExecutor:
         if not ray.is_initialized():
             ray.init(ignore_reinit_error=True, log_to_driver=False)
 
-        @ray.remote(num_cpus=1)
-        def task(job: CaseJob, case: Case) -> CaseOutput:
-            job.setup()
-            return job(case)
-
+        task = ray.remote(num_cpus=1)(_ray_task)
         job_ref = ray.put(job)
         pending: dict = {}
         queue = list(cases)

@@ -2,8 +2,10 @@
 
 ``reports/<run-id>/`` holds::
 
-    .lock              flock'ed (exclusive) by the process writing the run; the kernel drops it when
-                       that process ends, kill -9 included: "is it still running?" is one probe
+    .lock              flock'ed by every process writing the run: exclusively by ``harness run``,
+                       shared by the processes of one pytest session (the controller and its
+                       xdist workers; the file holds the session's token); the kernel drops it when
+                       a process ends, kill -9 included: "is it still running?" is one probe
                        (:func:`harness.report.schema.run_in_progress`)
     report.json        written when the run starts: ``complete: false``, no cases, ``planned``: the
                        case ids it will record (a reader mid-run sees an incomplete run that every
@@ -13,9 +15,14 @@
     checks.csv         a header, then each finished case's rows appended in one write
     artifacts/<slug>/  stage PNGs (written by the workers)
 
+``harness run`` makes its folder with :meth:`RunFolder.create`; a pytest session with
+:meth:`RunFolder.claim` (the first of its processes to run an item of a suite creates the folder
+and writes the header, the others find it by the session's token).
+
 A case is recorded when its checks.csv rows and then its case file are written; when the case
 file cannot be written the rows are cut off again, so checks.csv and cases/ always hold the same
-cases.  Every ``OSError`` from writing comes out as a :class:`StorageError` naming the path.
+cases (the processes of a pytest session record one case at a time, under an flock on
+checks.csv).  Every ``OSError`` from writing comes out as a :class:`StorageError` naming the path.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ import errno
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from harness.errors import ConfigError
 from harness.naming import case_slug
@@ -51,6 +59,46 @@ def _refused(exc: OSError, path: Path, what: str) -> ConfigError:
     return ConfigError(f"{where}: {what} ({exc.strerror or exc})")
 
 
+def _make_root(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _refused(exc, root, "cannot create the reports folder here") from None
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a folder; cannot create the run folder there")
+
+
+def _numbered(run_id: str, n: int) -> str:
+    return run_id if n == 1 else f"{run_id}-{n}"
+
+
+def _token(path: Path) -> str | None:
+    try:
+        return (path / ".lock").read_text(encoding="utf-8", errors="replace") or None
+    except OSError:
+        return None
+
+
+@contextmanager
+def _claiming(root: Path) -> Iterator[None]:
+    """An exclusive flock on the reports folder while a pytest session claims a run folder in
+    it (where the file system refuses flock on a folder, unserialised: mkdir stays exclusive)."""
+    import fcntl
+
+    try:
+        fd = os.open(root, os.O_RDONLY)
+    except OSError as exc:
+        raise _refused(exc, root, "cannot open the reports folder") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # drops the flock
+
+
 class RunFolder:
     """One run's folder, held (locked) by this process from creation or reopening until :meth:`close`."""
 
@@ -64,15 +112,10 @@ class RunFolder:
     def create(cls, root: Path, run_id: str, *, exact: bool = False) -> RunFolder:
         """``root/run_id`` made with ``os.mkdir`` (atomic: two runs never share it); when it
         exists, ``run_id-2``, ``run_id-3`` ... unless ``exact`` (then a ConfigError)."""
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _refused(exc, root, "cannot create the reports folder here") from None
-        if not root.is_dir():
-            raise ConfigError(f"{root}: not a folder; cannot create the run folder there")
-        name, n = run_id, 1
+        _make_root(root)
+        n = 1
         while True:
-            path = root / name
+            path = root / _numbered(run_id, n)
             try:
                 os.mkdir(path)
                 break
@@ -80,15 +123,72 @@ class RunFolder:
                 if exact:
                     raise ConfigError(f"{path}: already exists; reports are never overwritten") from None
                 n += 1
-                name = f"{run_id}-{n}"
             except OSError as exc:
                 raise _refused(exc, path, "cannot create the run folder") from None
+        return cls._locked_new(path)
+
+    @classmethod
+    def _locked_new(cls, path: Path, token: str | None = None) -> RunFolder:
         folder = cls(path)
         try:
-            folder._lock()
+            folder._lock(token)
         except OSError as exc:
             folder.discard()
             raise _refused(exc, path / ".lock", "cannot write in the run folder") from None
+        return folder
+
+    @classmethod
+    def claim(cls, root: Path, run_id: str, token: str, header: Callable[[str], Report]) -> tuple[RunFolder, bool]:
+        """The run folder of one pytest session, whose processes share ``token``: the first one
+        creates ``root/run_id`` (``run_id-2`` ... when another run has that name) and starts it
+        with ``header(name)`` (:meth:`start`); the others find it by the token and ``run_id`` in its
+        ``.lock``.
+        Claims are serialised by an flock on ``root``, so two sessions never share a folder and
+        one session never makes two.  The folder is held with a shared lock, its checks.csv open
+        for appending.  Returns the folder and whether this process created it."""
+        _make_root(root)
+        mark = f"{token} {run_id}"  # one session may ask for "x" and "x-2" (two suites of one name)
+        with _claiming(root):
+            n = 1
+            while True:
+                path = root / _numbered(run_id, n)
+                if path.is_dir() and _token(path) == mark:
+                    return cls._joined(path), False
+                try:
+                    os.mkdir(path)
+                    break
+                except FileExistsError:
+                    n += 1
+                except OSError as exc:
+                    raise _refused(exc, path, "cannot create the run folder") from None
+            folder = cls._locked_new(path, mark)
+            try:
+                folder.start(header(path.name))
+            except StorageError as exc:
+                folder.discard()
+                raise ConfigError(f"{exc.filename}: cannot write the run folder ({exc.strerror})") from None
+            return folder, True
+
+    @classmethod
+    def _joined(cls, path: Path) -> RunFolder:
+        folder = cls.attach(path)
+        p = path / "checks.csv"
+        try:
+            folder._csv_fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            folder.close()
+            raise _refused(exc, p, "cannot write in the run folder") from None
+        return folder
+
+    @classmethod
+    def attach(cls, path: Path) -> RunFolder:
+        """A folder another process of this pytest session started: held with a shared lock (the
+        session's owner holds it so until it writes the final report.json)."""
+        folder = cls(path)
+        try:
+            folder._lock(shared=True)
+        except OSError as exc:
+            raise _refused(exc, path / ".lock", "cannot hold the run folder") from None
         return folder
 
     @classmethod
@@ -105,12 +205,16 @@ class RunFolder:
             raise _refused(exc, path / ".lock", "cannot write in the run folder") from None
         return folder
 
-    def _lock(self) -> None:
+    def _lock(self, token: str | None = None, *, shared: bool = False) -> None:
+        """flock ``.lock``: exclusive for one process's run, shared (and ``token`` written in it)
+        for a pytest session's."""
         import fcntl
 
         fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared or token else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            if token:
+                os.write(fd, token.encode())
         except BaseException:
             os.close(fd)
             raise
@@ -148,13 +252,30 @@ class RunFolder:
 
     def add(self, case: CaseResult, measurement: dict[str, Any] | None) -> None:
         """Record one finished case: its checks.csv rows, then its case file (both or neither)."""
+        import fcntl
+
+        assert self._csv_fd is not None, "run folder not started"
+        # the processes of a pytest session append to one checks.csv: one record at a time, so
+        # that a cut after a failed write never takes another process's rows with it
+        try:
+            fcntl.flock(self._csv_fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without flock: unserialised, as harness run's single writer is
+            pass
+        try:
+            self._record(case, measurement)
+        finally:
+            try:
+                fcntl.flock(self._csv_fd, fcntl.LOCK_UN)
+            except OSError:
+                pass
+
+    def _record(self, case: CaseResult, measurement: dict[str, Any] | None) -> None:
         from harness.fsio import atomic_write_text
         from harness.report.schema import checks_csv_rows
 
         csv_path = self.path / "checks.csv"
         size = None
         rows = checks_csv_rows(case).encode("utf-8")
-        assert self._csv_fd is not None, "run folder not started"
         try:
             size = os.fstat(self._csv_fd).st_size
             view = memoryview(rows)

@@ -15,7 +15,7 @@ from harness.run.case import CaseOutput
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-    from harness.run.executors import CaseJob
+    from harness.run.job import CaseJob
 
 __all__ = ["worker_main", "where_in", "WORKER_NAME", "WHERE_BYTES"]
 
@@ -166,10 +166,10 @@ def worker_main(conn: Connection, lifeline: Connection, where: Any, job: CaseJob
             msg = conn.recv()
         except (EOFError, OSError):
             return
-        if msg[0] != "case":
+        if msg[0] != "case":  # ("case", case[, run_dir]) or ("stop",)
             return
         case = msg[1]
-        out = job(case, stage_hook=tracker.at)
+        out = job(case, stage_hook=tracker.at, run_dir=msg[2] if len(msg) > 2 else None)
         try:
             conn.send(("done", out))
         except (EOFError, OSError):

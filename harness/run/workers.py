@@ -49,15 +49,17 @@ from harness.run.worker import WHERE_BYTES, WORKER_NAME, where_in, worker_main
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
+    from pathlib import Path
 
-    from harness.run.executors import CaseJob
+    from harness.run.job import CaseJob
     from harness.suite.suites import Case
 
-__all__ = ["IsolatingExecutor", "START_METHOD", "PRELOAD", "WORKER_NAME", "death_reason", "where_in"]
+__all__ = ["IsolatingExecutor", "WorkerPool", "START_METHOD", "PRELOAD", "WORKER_NAME", "death_reason", "where_in"]
 
 #: What the fork server imports once, so each worker starts warm (a missing one is skipped).  Not
 #: OpenCV (it starts a thread at import) nor torch (thread pools, and most runs never need it).
-PRELOAD = ["harness.run.workers", "harness.run.worker", "harness.measuring.driver", "harness.suite.vectors", "harness.imageio",
+PRELOAD = ["harness.run.workers", "harness.run.worker", "harness.measuring.driver",
+           "harness.suite.vectors", "harness.imageio",
            "harness.stages.detect", "harness.stages.mask", "harness.stages.inpaint",
            "harness.stages.denoise", "harness.stages.upscale", "scipy.stats", "skimage.io",
            "skimage.color", "skimage.restoration", "PIL.Image"]
@@ -132,26 +134,52 @@ def _context():
     return ctx
 
 
-class IsolatingExecutor:
-    """``--workers N`` local worker processes (N >= 1), isolating each case (see the module doc).
+class _Batch:
+    """The cases of one :meth:`WorkerPool.run` call not yet handed out, and their first crashes."""
 
-    ``timeout``: seconds one case may run (None: no limit).  ``say``: where the pool reports a
-    retry or a replaced worker (the runner's progress lines).
+    def __init__(self, cases: Sequence[Case], run_dir: Path | None) -> None:
+        self.queue: deque[tuple[Case, int]] = deque((c, 0) for c in cases)  # (case, crashes so far)
+        self.first_crash: dict[str, str] = {}  # case id -> why its first worker died
+        self.run_dir = run_dir
+
+    def message(self, case: Case) -> tuple:
+        return ("case", case) if self.run_dir is None else ("case", case, self.run_dir)
+
+
+def _lost(case: Case, error: str) -> CaseOutput:
+    return CaseOutput(case.id, None, {}, {}, {}, {"pipeline": case.pipeline.as_dict(), "seed": case.seed}, error)
+
+
+class WorkerPool:
+    """Long-lived isolating worker processes for one :class:`CaseJob` (see the module doc).
+
+    :meth:`run` executes a batch of cases and may be called again (``harness run`` calls it once;
+    a pytest session once per item, keeping its workers, their loaded models and stage caches
+    between items); :meth:`close` stops the workers.  ``timeout``: seconds one case may run
+    (None: no limit).  ``say``: where the pool reports a retry or a replaced worker.
     """
 
-    name = "process"
-
-    def __init__(self, workers: int, timeout: float | None = None) -> None:
+    def __init__(self, workers: int, timeout: float | None, job: CaseJob,
+                 say: Callable[[str], None] | None = None) -> None:
         self.workers = workers
         self.timeout = timeout
-        self.say: Callable[[str], None] = lambda s: None
+        self.job = job
+        self.say: Callable[[str], None] = say or (lambda s: None)
+        self.slots: list[_Slot] = []
+        self.start_failures = 0  # consecutive failures to start a worker
+        self._ctx = None
 
     # -- one slot
-    def _start(self, ctx, job: CaseJob, setup: dict[str, Any]) -> _Slot:
+    def _start(self) -> _Slot:
+        if self._ctx is None:
+            self._ctx = _context()
+        ctx = self._ctx
+        # the worker adopts what fork would have given it (see the module doc)
+        setup = {"cwd": os.getcwd(), "env": dict(os.environ), "sys_path": list(sys.path)}
         conn, child_conn = ctx.Pipe(duplex=True)
         life_r, life_w = ctx.Pipe(duplex=False)
         where = ctx.RawArray("c", WHERE_BYTES)
-        proc = ctx.Process(target=worker_main, args=(child_conn, life_r, where, job, setup),
+        proc = ctx.Process(target=worker_main, args=(child_conn, life_r, where, self.job, setup),
                            name="harness-worker", daemon=True)
         with _without_main():
             proc.start()
@@ -180,130 +208,192 @@ class IsolatingExecutor:
             pass
         return slot.exitcode
 
-    @staticmethod
-    def _lost(case: Case, error: str) -> CaseOutput:
-        return CaseOutput(case.id, None, {}, {}, {}, {"pipeline": case.pipeline.as_dict(), "seed": case.seed}, error)
-
-    def run(self, cases: Sequence[Case], job: CaseJob) -> Iterator[CaseOutput]:
-        from multiprocessing.connection import wait
-
+    # -- a batch
+    def run(self, cases: Sequence[Case], run_dir: Path | None = None) -> Iterator[CaseOutput]:
+        """Execute ``cases`` (artifacts under ``run_dir``, default the job's); yield each output as
+        it lands.  A case whose worker hangs or crashes comes back as that case's error."""
         if not cases:
             return
-        ctx = _context()
-        setup = {"cwd": os.getcwd(), "env": dict(os.environ), "sys_path": list(sys.path)}
-        queue: deque[tuple[Case, int]] = deque((c, 0) for c in cases)
-        first_crash: dict[str, str] = {}
-        slots: list[_Slot] = []
-        start_failures = 0
+        batch = _Batch(cases, run_dir)
+        self.start_failures = 0
+        while len(self.slots) < min(self.workers, len(cases)):
+            self.slots.append(self._start())
         finished = False
         try:
-            for _ in range(min(self.workers, len(cases))):
-                slots.append(self._start(ctx, job, setup))
-            while queue or any(s.case is not None or s.reserved for s in slots):
-                now = time.monotonic()
-                for s in slots:  # dispatch
-                    if s.ready and s.case is None and (s.reserved or queue):
-                        case, crashes = s.reserved or queue.popleft()
-                        s.reserved = None
-                        s.where.value = b""
-                        s.conn.send(("case", case))
-                        s.case, s.crashes = case, crashes
-                        s.deadline = now + self.timeout if self.timeout else None
-                deadlines = [s.deadline for s in slots if s.case is not None and s.deadline is not None]
-                deadlines += [s.started + _STARTUP_TIMEOUT for s in slots if not s.ready]
-                wait_for = max(0.0, min(deadlines) - now) if deadlines else None
-                ready = set(wait([s.conn for s in slots] + [s.proc.sentinel for s in slots], timeout=wait_for))
-                outs: list[CaseOutput] = []
-                replace: list[_Slot] = []
-                for s in slots:
-                    msg, eof = None, False
-                    if s.conn in ready or s.proc.sentinel in ready:
-                        try:
-                            if s.conn.poll():
-                                msg = s.conn.recv()
-                        except (EOFError, OSError):
-                            eof = True
-                    if msg is not None and msg[0] == "ready":
-                        s.ready, start_failures = True, 0
-                        continue
-                    if msg is not None and msg[0] == "done":
-                        out: CaseOutput = msg[1]
-                        if s.case is not None and s.case.id in first_crash:
-                            out.config = {**(out.config or {}),
-                                          "retried": f"{first_crash[s.case.id]}; passed in a fresh worker"}
-                        s.case, s.deadline = None, None
-                        outs.append(out)
-                        continue
-                    if not eof and s.proc.sentinel not in ready and s.proc.is_alive():
-                        continue
-                    # the worker died
-                    doing = s.doing(exact=True)
-                    code = self._drop(s)
-                    replace.append(s)
-                    if s.case is None:
-                        if not s.ready:
-                            start_failures += 1
-                            self.say(f"worker failed to start ({death_reason(code)})")
-                        continue
-                    case, why = s.case, f"worker {death_reason(code)}"
-                    where = doing or "this case"
-                    if s.crashes == 0:
-                        first_crash[case.id] = f"{why} in {where}"
-                        self.say(f"retry {case.id}: {why} in {where}; running it again in a fresh worker")
-                        s.reserved, s.case = (case, 1), None
-                    else:
-                        first = first_crash.get(case.id, why)
-                        again = f"{why} again" + ("" if first == f"{why} in {where}" else f" in {where}")
-                        outs.append(self._lost(case, f"{first}; retried once in a fresh worker: {again}"))
-                        s.case = None
-                now = time.monotonic()
-                for s in slots:  # deadlines
-                    if s in replace:
-                        continue
-                    if s.case is not None and s.deadline is not None and now >= s.deadline:
-                        if s.conn.poll():  # its result came in just now: take it on the next round
-                            continue
-                        doing = s.doing() or f"case {s.case.id}"
-                        self._drop(s)
-                        replace.append(s)
-                        outs.append(self._lost(s.case, f"timed out after {self.timeout:g} s in {doing}; "
-                                                       "its worker was killed"))
-                        s.case = None
-                    elif not s.ready and now - s.started >= _STARTUP_TIMEOUT:
-                        self._drop(s)
-                        replace.append(s)
-                        start_failures += 1
-                        self.say(f"worker not ready after {_STARTUP_TIMEOUT:g} s: killed")
-                for s in replace:  # a fresh worker for a dead or killed one, while there is work for it
-                    slots.remove(s)
-                    if start_failures >= _MAX_START_FAILURES:
-                        if s.reserved:
-                            queue.appendleft(s.reserved)
-                        continue
-                    busy = sum(x.case is not None or x.reserved is not None for x in slots)
-                    if s.reserved or len(slots) < min(self.workers, len(queue) + busy):
-                        new = self._start(ctx, job, setup)
-                        new.reserved = s.reserved
-                        slots.append(new)
-                if start_failures >= _MAX_START_FAILURES and not any(s.ready for s in slots):
-                    reason = f"worker processes failed to start {start_failures} times in a row"
-                    for s in slots:
-                        if s.reserved:
-                            queue.appendleft(s.reserved)
-                            s.reserved = None
-                    while queue:
-                        outs.append(self._lost(queue.popleft()[0], reason))
-                yield from outs
+            while batch.queue or any(s.case is not None or s.reserved for s in self.slots):
+                yield from self._round(batch)
             finished = True
         finally:
-            if finished:  # a graceful stop: let workers leave on their own, briefly
-                for s in slots:
-                    try:
-                        s.conn.send(("stop",))
-                    except (OSError, ValueError):
-                        pass
-                end = time.monotonic() + 2.0
-                for s in slots:
-                    s.proc.join(max(0.0, end - time.monotonic()))
-            for s in slots:
+            if not finished:  # abandoned mid-batch: a busy worker would answer for a case nobody awaits
+                for s in [s for s in self.slots if s.case is not None or s.reserved]:
+                    self._drop(s)
+                    self.slots.remove(s)
+
+    def _round(self, batch: _Batch) -> list[CaseOutput]:
+        """Hand out work, wait for the first message, death or deadline, and act on what came."""
+        self._dispatch(batch)
+        ready = self._wait()
+        outs: list[CaseOutput] = []
+        replace: list[_Slot] = []
+        for s in self.slots:
+            if self._receive(s, ready, batch, outs):
+                replace.append(s)
+        self._deadlines(outs, replace)
+        self._replace(replace, batch)
+        self._give_up_if_stuck(batch, outs)
+        return outs
+
+    def _dispatch(self, batch: _Batch) -> None:
+        now = time.monotonic()
+        for s in self.slots:
+            if s.ready and s.case is None and (s.reserved or batch.queue):
+                case, crashes = s.reserved or batch.queue.popleft()
+                s.reserved = None
+                s.where.value = b""
+                s.conn.send(batch.message(case))
+                s.case, s.crashes = case, crashes
+                s.deadline = now + self.timeout if self.timeout else None
+
+    def _wait(self) -> set:
+        """Wait on every pipe and process sentinel at once, until the nearest deadline."""
+        from multiprocessing.connection import wait
+
+        now = time.monotonic()
+        deadlines = [s.deadline for s in self.slots if s.case is not None and s.deadline is not None]
+        deadlines += [s.started + _STARTUP_TIMEOUT for s in self.slots if not s.ready]
+        wait_for = max(0.0, min(deadlines) - now) if deadlines else None
+        return set(wait([s.conn for s in self.slots] + [s.proc.sentinel for s in self.slots], timeout=wait_for))
+
+    def _receive(self, s: _Slot, ready: set, batch: _Batch, outs: list[CaseOutput]) -> bool:
+        """Take the slot's message, if any; True when its worker died (and must be replaced)."""
+        msg, eof = None, False
+        if s.conn in ready or s.proc.sentinel in ready:
+            try:
+                if s.conn.poll():
+                    msg = s.conn.recv()
+            except (EOFError, OSError):
+                eof = True
+        if msg is not None and msg[0] == "ready":
+            s.ready, self.start_failures = True, 0
+            return False
+        if msg is not None and msg[0] == "done":
+            out: CaseOutput = msg[1]
+            if s.case is not None and s.case.id in batch.first_crash:
+                retried = f"{batch.first_crash[s.case.id]}; passed in a fresh worker"
+                out.config = {**(out.config or {}), "retried": retried}
+            s.case, s.deadline = None, None
+            outs.append(out)
+            return False
+        if not eof and s.proc.sentinel not in ready and s.proc.is_alive():
+            return False
+        self._died(s, batch, outs)
+        return True
+
+    def _died(self, s: _Slot, batch: _Batch, outs: list[CaseOutput]) -> None:
+        """The slot's worker died: its case is retried once in a fresh worker, then an error."""
+        doing = s.doing(exact=True)
+        code = self._drop(s)
+        if s.case is None:
+            if not s.ready:
+                self.start_failures += 1
+                self.say(f"worker failed to start ({death_reason(code)})")
+            return
+        case, why = s.case, f"worker {death_reason(code)}"
+        where = doing or "this case"
+        if s.crashes == 0:
+            batch.first_crash[case.id] = f"{why} in {where}"
+            self.say(f"retry {case.id}: {why} in {where}; running it again in a fresh worker")
+            s.reserved, s.case = (case, 1), None
+        else:
+            first = batch.first_crash.get(case.id, why)
+            again = f"{why} again" + ("" if first == f"{why} in {where}" else f" in {where}")
+            outs.append(_lost(case, f"{first}; retried once in a fresh worker: {again}"))
+            s.case = None
+
+    def _deadlines(self, outs: list[CaseOutput], replace: list[_Slot]) -> None:
+        """Kill a worker whose case ran past ``timeout``, or that did not start in time."""
+        now = time.monotonic()
+        for s in self.slots:
+            if s in replace:
+                continue
+            if s.case is not None and s.deadline is not None and now >= s.deadline:
+                if s.conn.poll():  # its result came in just now: take it on the next round
+                    continue
+                doing = s.doing() or f"case {s.case.id}"
                 self._drop(s)
+                replace.append(s)
+                outs.append(_lost(s.case, f"timed out after {self.timeout:g} s in {doing}; its worker was killed"))
+                s.case = None
+            elif not s.ready and now - s.started >= _STARTUP_TIMEOUT:
+                self._drop(s)
+                replace.append(s)
+                self.start_failures += 1
+                self.say(f"worker not ready after {_STARTUP_TIMEOUT:g} s: killed")
+
+    def _replace(self, replace: list[_Slot], batch: _Batch) -> None:
+        """A fresh worker for a dead or killed one, while there is work for it."""
+        for s in replace:
+            self.slots.remove(s)
+            if self.start_failures >= _MAX_START_FAILURES:
+                if s.reserved:
+                    batch.queue.appendleft(s.reserved)
+                continue
+            busy = sum(x.case is not None or x.reserved is not None for x in self.slots)
+            if s.reserved or len(self.slots) < min(self.workers, len(batch.queue) + busy):
+                new = self._start()
+                new.reserved = s.reserved
+                self.slots.append(new)
+
+    def _give_up_if_stuck(self, batch: _Batch, outs: list[CaseOutput]) -> None:
+        """Workers keep failing to start: every remaining case errors instead of looping."""
+        if self.start_failures < _MAX_START_FAILURES or any(s.ready for s in self.slots):
+            return
+        reason = f"worker processes failed to start {self.start_failures} times in a row"
+        for s in self.slots:
+            if s.reserved:
+                batch.queue.appendleft(s.reserved)
+                s.reserved = None
+        while batch.queue:
+            outs.append(_lost(batch.queue.popleft()[0], reason))
+
+    def close(self, *, graceful: bool = True) -> None:
+        """Stop every worker: ``graceful`` lets idle ones leave on their own, briefly; then kill."""
+        if graceful:
+            for s in self.slots:
+                try:
+                    s.conn.send(("stop",))
+                except (OSError, ValueError):
+                    pass
+            end = time.monotonic() + 2.0
+            for s in self.slots:
+                s.proc.join(max(0.0, end - time.monotonic()))
+        for s in self.slots:
+            self._drop(s)
+        self.slots = []
+
+
+class IsolatingExecutor:
+    """``--workers N`` local worker processes (N >= 1), isolating each case (see the module doc):
+    a :class:`WorkerPool` for one batch of cases.
+
+    ``timeout``: seconds one case may run (None: no limit).  ``say``: where the pool reports a
+    retry or a replaced worker (the runner's progress lines).
+    """
+
+    name = "process"
+
+    def __init__(self, workers: int, timeout: float | None = None) -> None:
+        self.workers = workers
+        self.timeout = timeout
+        self.say: Callable[[str], None] = lambda s: None
+
+    def run(self, cases: Sequence[Case], job: CaseJob) -> Iterator[CaseOutput]:
+        if not cases:
+            return
+        pool = WorkerPool(self.workers, self.timeout, job, say=self.say)
+        finished = False
+        try:
+            yield from pool.run(cases)
+            finished = True
+        finally:
+            pool.close(graceful=finished)

@@ -17,7 +17,7 @@ def baked(tmp_path_factory):
     folder = tmp_path_factory.mktemp("baked")
     flag = folder / "hang-flag"
     suite = write_suite(folder, backend("hang_while_file", path=str(flag), seeds=(3,)))
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     res = subprocess.run([sys.executable, "-m", "harness.cli", "bake", "--suite", str(suite), "--baselines",
                           str(folder / "baselines")], cwd=folder, env=env, capture_output=True, text=True, timeout=90,
                          check=False)

@@ -85,25 +85,25 @@ def test_both_options_are_refused(pytester, tmp_path):
     result.stderr.fnmatch_lines(["*use either --harness-report or --harness-suite, not both*"])
 
 
-def test_an_unwritable_checks_csv_is_a_noted_problem_not_a_crash(tmp_path):
-    """The controller's report hook never raises: a checks.csv it cannot write is said in the notes."""
+def test_an_unreadable_case_record_is_a_noted_problem_and_the_run_incomplete(tmp_path):
+    """The controller's report hook never raises: a record it cannot read is said in the notes,
+    and the final report.json is incomplete (its planned case has no result)."""
     import json as _json
 
-    from harness.naming import case_slug
     from harness.plugin.runs import RunBook
-    from harness.report.schema import CaseResult
 
-    case = CaseResult("v/p/s1", "v", "p", 1, "pass", None, {}, {}, [])
     (tmp_path / "cases").mkdir()
-    (tmp_path / "cases" / f"{case_slug(case.id)}.json").write_text(_json.dumps({"case": case.to_dict()}))
-    (tmp_path / "checks.csv").mkdir()  # opening it for writing fails with an OSError
+    (tmp_path / "cases" / "v__p__s1.json").write_text("{not json")
     book = RunBook.__new__(RunBook)
     book.run_dir, book.created, book.results, book.drift, book.notes, book.problems = tmp_path, "z", {}, set(), [], []
     book.run_id, book.suite, book.file, book.environment = "r", "s", "f.toml", {}
-    book._csv_started, book._marked = False, True
-    book.add("f.toml::v/p/s1", {"cases": [case.id], "created": "a"}, None)
-    assert list(book.results) == ["f.toml::v/p/s1"]
-    assert book.problems and "checks.csv rows were not written" in book.problems[0]
+    book.planned, book.folder = ["v/p/s1"], None
+    book.add("f.toml::v/p/s1", {"cases": ["v/p/s1"], "created": "a"}, None)
+    assert book.results == {} and book.problems[0].startswith("f.toml::v/p/s1: case file unreadable")
+    book.finish(["f.toml::v/p/s1"])
+    report = _json.loads((tmp_path / "report.json").read_text())
+    assert (report["complete"], report["planned"], report["cases"]) == (False, ["v/p/s1"], [])
+    assert report["notes"][0].startswith("f.toml::v/p/s1: case file unreadable")
 
 
 # -- the gate fails closed: a report that is malformed, contradicts itself or misses cases -------------------

@@ -91,7 +91,7 @@ def test_k_selects_one_case_and_only_that_case_runs(pytester, project):
     run = only_run(project)
     assert [p.name for p in (run / "cases").iterdir()] == ["microprint_dilation__classic__s1.json"]
     report = json.loads((run / "report.json").read_text())
-    assert report["complete"] is True
+    assert report["complete"] is True and report["planned"] == [S1]  # what -k selected, nothing else
     assert [c["id"] for c in report["cases"]] == [S1]
     assert report["summary"] == {"passed": 1, "failed": 0, "errors": 0, "skipped": 0}
     assert (run / "checks.csv").read_text().count("\n") == 1 + len(report["cases"][0]["checks"])
@@ -105,6 +105,7 @@ def test_two_xdist_workers_write_one_coherent_report(pytester, project):
     report = json.loads((run / "report.json").read_text())
     assert report["complete"] is True
     assert [c["id"] for c in report["cases"]] == [S1, S2]  # collection order, whichever worker ran them
+    assert report["planned"] == [S1, S2]  # written by the worker that claimed the folder, kept by the controller
     assert report["summary"]["passed"] == 2
     assert (report["environment"]["executor"], report["environment"]["workers"]) == ("pytest-xdist", 2)
     assert sorted(p.name for p in (run / "cases").iterdir()) == ["microprint_dilation__classic__s1.json",

@@ -15,7 +15,7 @@ from faultkit import backend, write_suite
 from harness.errors import ConfigError
 from harness.run.executors import CaseJob, ProcessExecutor, RayExecutor, SerialExecutor, make_executor
 from harness.suite.suites import load_suite
-from harness.run.workers import IsolatingExecutor, _context, death_reason, where_in
+from harness.run.workers import IsolatingExecutor, WorkerPool, death_reason, where_in
 
 
 def job_for(tmp_path, denoise, seeds=(1, 2, 3), **kw):
@@ -61,8 +61,8 @@ def test_a_worker_that_cannot_start_errors_the_cases_instead_of_looping(tmp_path
 def test_a_worker_exits_when_its_parent_goes_away_even_without_pdeathsig(tmp_path):
     """The fallback to PR_SET_PDEATHSIG: the worker's watchdog sees its lifeline pipe close."""
     _, job = job_for(tmp_path, '{ backend = "tv" }')
-    pool = IsolatingExecutor(1)
-    slot = pool._start(_context(), job, {"cwd": str(tmp_path), "env": {}, "sys_path": list(sys.path)})
+    pool = WorkerPool(1, None, job)
+    slot = pool._start()
     try:
         assert slot.conn.poll(60) and slot.conn.recv()[0] == "ready"
         slot.lifeline.close()  # what the kernel does to the parent's end when the parent dies
