@@ -57,17 +57,10 @@ installed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pytest
 
 from harness.plugin.check import HarnessCheck
-from harness.plugin.common import get_session
 from harness.plugin.session import HarnessSession
-
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "harness_check", "pytest_addoption", "pytest_collect_file", "pytest_collection_finish", "pytest_configure",
@@ -123,20 +116,20 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path, parent):
     if file_path.suffix not in (".toml", ".json"):
         return None
-    session = get_session(parent.config)
+    session = HarnessSession.of(parent.config)
     return session.collector_for(file_path, parent) if session is not None else None
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    state = get_session(session.config)
+    state = HarnessSession.of(session.config)
     if state is not None:
         state.collected(session.items)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
-    session = get_session(node.config)
+    session = HarnessSession.of(node.config)
     if session is not None:
         node.workerinput["harness_stamp"] = session.stamp_for_workers()
         node.workerinput["harness_token"] = session.token
@@ -144,20 +137,20 @@ def pytest_configure_node(node) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node, ids) -> None:
-    session = get_session(node.config)
+    session = HarnessSession.of(node.config)
     if session is not None:
         session.expect(list(ids))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error) -> None:
-    session = get_session(node.config)
+    session = HarnessSession.of(node.config)
     if session is not None:
         session.worker_done(getattr(node, "workeroutput", None) or {})
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
-    state = get_session(session.config)
+    state = HarnessSession.of(session.config)
     if state is None:
         return
     if state.finish(session.config) and session.exitstatus == pytest.ExitCode.OK:
@@ -165,7 +158,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    session = get_session(config)
+    session = HarnessSession.of(config)
     lines = session.summary_lines() if session is not None else []
     if lines:
         terminalreporter.write_sep("-", "harness")

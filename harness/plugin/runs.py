@@ -5,11 +5,9 @@ claims the run folder and runs cases in an isolating worker pool, recording each
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
-
 
 import pytest
 
@@ -17,6 +15,7 @@ from harness.naming import case_slug, group_id
 from harness.status import worst
 
 if TYPE_CHECKING:
+    from harness.checks.cross import CrossPair
     from harness.comparing.engine import Check
     from harness.run.case import CaseOutput
     from harness.run.job import CaseJob
@@ -25,29 +24,13 @@ if TYPE_CHECKING:
     from harness.run.workers import WorkerPool
     from harness.report.schema import CaseResult, Report
 
-from harness.plugin.common import show_path
-
-if TYPE_CHECKING:
-    from harness.plugin.session import HarnessSession
+from harness.plugin.common import ItemResult, Session, show_path
 
 
 # ==========================================================================================
 # the run folder
 # ==========================================================================================
-@dataclass
-class ItemResult:
-    """What one item's cases came to: the item passes unless ``status`` gates."""
-
-    case_id: str
-    status: str
-    error: str | None
-    checks: list[Check]
-    case_ids: list[str]
-    details: list[str] = field(default_factory=list)  # e.g. the errored seeds of a distribution group
-    where: Path | None = None  # the case file that holds every check
-
-
-def run_environment(session: HarnessSession, suite_file: str, threads: int, seeds: list[int],
+def run_environment(session: Session, suite_file: str, threads: int, seeds: list[int],
                     devices: list[str] | None = None, timeout_s: float | None = None) -> dict[str, Any]:
     """report.json's ``environment``: the fingerprint (with the ``devices`` the suite's stages run
     on) plus how pytest ran the suite (``timeout_s``: the suite's limit per case)."""
@@ -80,7 +63,7 @@ class RunContext:
     case, a crash is retried once in a fresh worker, and either way only that item fails.
     """
 
-    def __init__(self, session: HarnessSession, suite_file: pytest.File, run_id: str) -> None:
+    def __init__(self, session: Session, suite_file: pytest.File, run_id: str) -> None:
         from harness.suite.baselines import BaselineStore
         from harness.threads import set_threads
         from harness.run.environment import stage_devices
@@ -164,7 +147,7 @@ class RunContext:
             return self._paired(cases[0], outputs[0])
         return self._group(cases, outputs)
 
-    def execute_cross(self, pair) -> ItemResult:
+    def execute_cross(self, pair: CrossPair) -> ItemResult:
         """A cross entry: its sides' images compared.  A side this process ran is read from the run
         folder; any other is run now into a scratch folder (never writing another item's files) and
         the compared image is copied to the entry's artifacts."""
@@ -236,7 +219,7 @@ class RunBook:
     """One run folder's final report.json, in the owner process (the only one, or the xdist
     controller): it holds the folder (a shared lock) from the first item's report to the end."""
 
-    def __init__(self, session: HarnessSession, props: dict[str, Any]) -> None:
+    def __init__(self, session: Session, props: dict[str, Any]) -> None:
         self.run_dir = Path(props["run_dir"])
         self.run_id: str = props["run_id"]
         self.suite: str = props["suite"]

@@ -1,20 +1,23 @@
-"""Session state of the plugin: options, project, run folders, the owner's results, unused baselines."""
+"""Session state of the plugin: options, project, run folders, the owner's results, unused baselines.
+
+The top of the plugin's modules: it imports ``check``, ``items`` and ``runs`` (which reach it
+through :func:`harness.plugin.common.get_session`, typed as the ``Session`` protocol it
+implements) and is imported by ``harness.pytest_plugin`` only."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
-
 
 if TYPE_CHECKING:
     from harness.project import Project
 
 from harness.plugin.check import BaselineUse
-from harness.plugin.common import SESSION_KEY, STAMP_FORMAT, show_path
+from harness.plugin.common import SESSION_KEY, STAMP_FORMAT, get_session, show_path
 from harness.plugin.items import ReportFile, SuiteFile
 from harness.plugin.runs import RunBook, RunContext
 
@@ -34,6 +37,12 @@ class HarnessSession:
 
     KEY = SESSION_KEY
 
+    @classmethod
+    def of(cls, config: pytest.Config) -> HarnessSession | None:
+        """This config's session (None before ``pytest_configure`` made one): the hooks' view of
+        :func:`~harness.plugin.common.get_session`, which types it as what items and runs read."""
+        return cast("HarnessSession | None", get_session(config))
+
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
@@ -50,7 +59,6 @@ class HarnessSession:
         if report and suite:
             raise pytest.UsageError("use either --harness-report or --harness-suite, not both")
         self._project: Project | None = None
-        self._cache = None
         self._named: set[Path] | None = None
         self.report_file: Path | None = None
         self.report = None
@@ -124,7 +132,7 @@ class HarnessSession:
         # `pytest tests/test_x.py::test_a` collects only part of test_x.py
         return [self._abs(str(arg).split("::")[0]) for arg in self.config.args if "::" in str(arg)]
 
-    # -- project, cache, run ids ---------------------------------------------------
+    # -- project, run ids ---------------------------------------------------
     def project(self) -> Project:
         """The harness project, found once: from the invocation folder upward, else from the
         rootdir; ``--harness-out`` overrides its reports folder.  Raises ConfigError."""
@@ -139,15 +147,6 @@ class HarnessSession:
             out = self.config.getoption("harness_out")
             self._project = project.with_overrides(reports=self._abs(out)) if out else project
         return self._project
-
-    def cache(self):
-        """The stage cache, shared by every case this process runs."""
-        if self._cache is None:
-            from harness.run.cache import StageCache
-
-            project = self.project()
-            self._cache = StageCache(project.cache, project.cache_max_mb * 2**20)
-        return self._cache
 
     def stamp(self) -> str:
         """The run-id stamp of this session: the controller's under xdist, else picked now."""

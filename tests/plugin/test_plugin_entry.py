@@ -33,3 +33,18 @@ def test_importing_the_plugin_imports_nothing_heavy():
             "'torch', 'pandas') or m.startswith(('harness.measuring', 'harness.run', 'harness.suite', 'harness.stages', 'harness.models', 'harness.checks', 'harness.comparing'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_session_implements_what_items_and_runs_read_of_it(pytester):
+    """Items and run folders type the session as common.Session (so that nothing below
+    plugin.session imports it): the real session and run folder must provide every member."""
+    from harness.plugin.common import Run, Session, get_session
+    from harness.plugin.runs import RunContext
+    from harness.plugin.session import HarnessSession
+
+    config = pytester.parseconfigure("--harness-seeds", "3,4", "--harness-max-checks", "2")
+    session = HarnessSession.of(config)
+    assert type(session) is HarnessSession and get_session(config) is session
+    assert isinstance(session, Session) and not isinstance(object(), Session)
+    assert (session.seeds, session.max_checks, session.workers) == ([3, 4], 2, 0)
+    assert issubclass(RunContext, Run) and not issubclass(HarnessSession, Run)
