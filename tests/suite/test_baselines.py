@@ -206,7 +206,7 @@ def test_an_interrupted_bake_is_finished_by_the_next_one(store):
 
     pending = {"v/p/s1.json": sha(new1), "v/p/s2.json": sha("never written"), "v/p/s3.json": None,
                "v/p/s4.json": sha(new4)}
-    store._write_manifest(files, pending)
+    store.manifest_file.write(files, pending)
     with pytest.raises(BaselineError, match="s1.json: checksum does not match MANIFEST.json; an interrupted "
                                             r"`harness bake` left it unrecorded \(run `harness bake` again"):
         store.load("v/p/s1")

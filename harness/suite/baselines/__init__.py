@@ -1,7 +1,9 @@
 """Baselines: per-case JSON documents of slice values under a sha256 manifest, written under a lock.
 
-:mod:`.document` defines what one file holds; :mod:`.store` reads, verifies and bakes a suite's
-folder (layout, locking, write order and crash recovery are described there).
+:mod:`.document` defines what one file holds; :mod:`.store` maps a suite's cases to files in
+its folder, reads them and is the entry to verify and bake; :mod:`.manifest` holds the sha256
+manifest and checks the folder against it; :mod:`.bake` writes (locking, write order, crash
+recovery).
 """
 
 from harness.suite.baselines.document import (

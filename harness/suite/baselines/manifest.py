@@ -1,0 +1,120 @@
+"""The manifest of a suite's baseline folder, ``<suite>/MANIFEST.json``: the sha256 of every
+recorded baseline file, and the check of the folder's files against it.
+
+Format (``json.dumps(indent=1, sort_keys=True)``)::
+
+    {"schema_version": 1, "suite": "<suite>", "files": {"<vector>/<pipeline>/s<seed>.json": "<sha256>"}}
+
+While a bake writes, it also holds ``"pending": {rel: new sha256, or null for a removal}``,
+the bake's intent (see :mod:`.bake`); a manifest without pending work has no ``"pending"``
+key, byte for byte the format of schema 1.  Reading it never locks: the file is replaced
+atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BaselineError
+from harness.fsio import atomic_write_text, is_temp_name
+from harness.suite.baselines.document import (
+    LOCK,
+    MANIFEST,
+    SCHEMA_VERSION,
+    BakeChange,
+    StoreCheck,
+    _dump_manifest,
+    _file_sha,
+)
+
+__all__ = ["Manifest"]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``folder/MANIFEST.json`` of the suite ``suite``: read, written, and checked against the folder."""
+
+    folder: Path
+    suite: str
+
+    @property
+    def path(self) -> Path:
+        return self.folder / MANIFEST
+
+    def read(self) -> tuple[dict[str, str], dict[str, str | None]]:
+        """``(files, pending)``: ``{rel: sha256}`` of the recorded files and ``{rel: sha256 or
+        None}`` of an interrupted bake's intent; both empty when there is no manifest.
+        Raises BaselineError (naming the file) when it is corrupt."""
+        p = self.path
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (FileNotFoundError, NotADirectoryError):
+            return {}, {}
+        try:
+            doc = json.loads(text)
+            files, pending = doc["files"], doc.get("pending", {})
+            if doc.get("schema_version") != SCHEMA_VERSION or not isinstance(files, dict) \
+                    or not isinstance(pending, dict):
+                raise ValueError("unexpected schema")
+            return ({str(k): str(v) for k, v in files.items()},
+                    {str(k): (None if v is None else str(v)) for k, v in pending.items()})
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise BaselineError(f"{p}: corrupt baseline manifest ({exc}); restore it from git") from None
+
+    def write(self, files: dict[str, str], pending: dict[str, str | None] | None = None) -> None:
+        """Replace the manifest atomically; ``pending`` only when there is any."""
+        doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "suite": self.suite,
+                               "files": dict(sorted(files.items()))}
+        if pending:
+            doc["pending"] = dict(sorted(pending.items()))
+        atomic_write_text(self.path, _dump_manifest(doc))
+
+    def disk_files(self) -> list[str]:
+        """Relative paths of every file in the folder but the manifest and the lock, sorted."""
+        out = []
+        for dirpath, _dirs, names in os.walk(self.folder):
+            for name in names:
+                rel = (Path(dirpath) / name).relative_to(self.folder).as_posix()
+                if rel not in (MANIFEST, LOCK):
+                    out.append(rel)
+        return sorted(out)
+
+    def check(self, check: StoreCheck) -> StoreCheck:
+        """Fill ``check`` with every file compared against the manifest: verified, missing,
+        mismatched, strays (temp files among them), pending.  Read-only."""
+        files, pending = self.read()
+        on_disk = set(self.disk_files()) if self.folder.is_dir() else set()
+        for rel, digest in sorted(files.items()):
+            p = self.folder / rel
+            if rel not in on_disk:
+                check.missing.append(p)
+            elif _file_sha(p) == digest:
+                check.verified.append(p)
+            else:
+                check.mismatched.append(p)
+        for rel in sorted(on_disk - set(files)):
+            check.strays.append(self.folder / rel)
+            if is_temp_name(rel.rsplit("/", 1)[-1]):
+                check.temps.append(self.folder / rel)
+        check.pending = [self.folder / rel for rel in sorted(pending)]
+        return check
+
+    def scan(self, files: dict[str, str]) -> list[BakeChange]:
+        """What a bake found out of place against ``files`` (the manifest it recorded): one
+        ``missing``, ``mismatch`` or ``stray`` change per file, with what to do about it."""
+        out = []
+        on_disk = set(self.disk_files())
+        for rel, digest in sorted(files.items()):
+            p = self.folder / rel
+            if rel not in on_disk:
+                out.append(BakeChange(rel, "missing", p, f"listed in {MANIFEST} but not on disk"))
+            elif _file_sha(p) != digest:
+                out.append(BakeChange(rel, "mismatch", p, f"checksum does not match {MANIFEST}: re-bake its case "
+                                                          "or restore it from git"))
+        for rel in sorted(on_disk - set(files)):
+            out.append(BakeChange(rel, "stray", self.folder / rel, f"not in {MANIFEST}: bake its case or delete it"))
+        return out
