@@ -194,13 +194,17 @@ def read_case_record(path: str | Path) -> tuple[CaseResult, dict[str, Any] | Non
     """One ``cases/<slug>.json`` record ``(case, measurement)``, validated against the case-record
     schema and named for its own case id; anything else is an InputError naming the file."""
     p = Path(path)
+    return _record(p, _read_json(p))
+
+
+def _read_json(p: Path) -> Any:
+    """The JSON document in ``p``; not JSON or unreadable is an InputError naming the file."""
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
+        return json.loads(p.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: not valid JSON ({exc})") from None
     except OSError as exc:
         raise InputError(f"{p}: cannot read ({exc.strerror})") from None
-    return _record(p, doc)
 
 
 def _record(p: Path, doc: Any) -> tuple[CaseResult, dict[str, Any] | None]:
@@ -305,13 +309,7 @@ def load_report(path: str | Path) -> Report:
             if found is not None:
                 return found
         raise InputError(f"{p}: no report.json here")
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: not valid JSON ({exc})") from None
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read ({exc.strerror})") from None
-    report = Report.from_dict(_validated(p, doc))
+    report = Report.from_dict(_validated(p, _read_json(p)))
     if not report.complete and run_dir is not None:
         report = _from_records(run_dir, report) or report
     return report

@@ -35,3 +35,15 @@ def draw_text(image: np.ndarray, lines, size: int = 24, fill=(255, 255, 255)):
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+def rise_width(row: np.ndarray) -> float:
+    """10-90 % rise width (px, linear between samples) of a rising step profile."""
+    r = row.astype(float)
+    lo, hi = np.median(r[:8]), np.median(r[-8:])
+
+    def cross(level):
+        i = int(np.argmax(r >= level))
+        return i - 1 + (level - r[i - 1]) / (r[i] - r[i - 1])
+
+    return cross(lo + 0.9 * (hi - lo)) - cross(lo + 0.1 * (hi - lo))

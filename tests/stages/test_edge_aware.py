@@ -14,6 +14,7 @@ from stage_helpers import photo, psnr
 from harness.errors import ConfigError
 from harness.stages import StageContext, build_backend, run_stage
 from harness.stages.edge_aware import EDGE_MAPS as GUIDES, guidance_cuts
+from stage_helpers import rise_width
 
 CTX = StageContext(0)
 
@@ -26,18 +27,6 @@ def ringing_overshoot(out: np.ndarray, lo: int, hi: int) -> int:
     """How far (grey levels) the output strays outside the two plateau levels of a step seam."""
     o = out.astype(int)
     return max(int(o.max()) - hi, lo - int(o.min()), 0)
-
-
-def rise_width(row: np.ndarray) -> float:
-    """10-90 % rise width (px, linear between samples) of a rising step profile."""
-    r = row.astype(float)
-    lo, hi = np.median(r[:8]), np.median(r[-8:])
-
-    def cross(level):
-        i = int(np.argmax(r >= level))
-        return i - 1 + (level - r[i - 1]) / (r[i] - r[i - 1])
-
-    return cross(lo + 0.9 * (hi - lo)) - cross(lo + 0.1 * (hi - lo))
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from harness.errors import ConfigError, StageError
 from harness.stages import StageContext, build_backend, run_stage
 from harness.stages.guide import Guide
 from harness.stages.guided import box_mean, guided_upsample, local_gains
+from stage_helpers import rise_width
 
 SOURCE = "stage:source"
 
@@ -34,18 +35,6 @@ def bicubic(image, scale=2):
     h, w = image.shape[:2]
     out = cv2.resize(image.astype(np.float32) / 255, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
     return np.clip(np.rint(out.astype(np.float64) * 255), 0, 255).astype(np.uint8)
-
-
-def rise_width(row: np.ndarray) -> float:
-    """10-90 % rise width (px, linear between samples) of a rising step profile."""
-    r = row.astype(float)
-    lo, hi = np.median(r[:8]), np.median(r[-8:])
-
-    def cross(level):
-        i = int(np.argmax(r >= level))
-        return i - 1 + (level - r[i - 1]) / (r[i] - r[i - 1])
-
-    return cross(lo + 0.9 * (hi - lo)) - cross(lo + 0.1 * (hi - lo))
 
 
 # --- the implementation against a slow direct reference ----------------------------------------------------------
