@@ -9,8 +9,13 @@ Each check's ``tolerance`` is that effective threshold on ``|delta|``::
 
     tolerance = max(floor, crit * SE)
 
-Three families of checks, each at a third of the suite's ``alpha`` (Bonferroni across
-families, so the whole group's false-alarm rate is at most ``alpha``):
+Three families of checks, each at its share of the suite's ``alpha`` (:data:`FAMILY_SHARE`;
+Bonferroni across families, so the whole group's false-alarm rate is at most ``alpha``).  The
+hue check gets 60 %: a face GAN's pooled hue rotation varies by ~8° per seed (measured: the
+per-seed influence scores are light-tailed, so a trimmed or Huber estimate is *less* efficient
+than the pooled one, and weighting the histogram's harmonics optimally gains < 2 %), so at 32
+candidate seeds seeing 6° in 95 % of draws needs a level of ~3 % for that one check, while the
+band and slice families already see their targets at 1 %:
 
 ``hue`` / ``pooled rotation``
     The hue rotation between the two sides' pooled, chroma-weighted hue histograms
@@ -65,9 +70,11 @@ from harness.measuring.metrics.color import HUE_BINS, circular_delta
 from harness.measuring.metrics.noise import HUE_MIN_CHROMA
 from harness.measuring.result import Measurement
 
-__all__ = ["DistributionCheck", "compare_distribution", "FAMILIES", "HUE_SLICE", "BAND_METRIC", "POWER_METRIC"]
+__all__ = ["DistributionCheck", "compare_distribution", "FAMILIES", "FAMILY_SHARE", "HUE_SLICE", "BAND_METRIC", "POWER_METRIC"]
 
-FAMILIES = ("hue", "band", "slices")  # each tested at alpha / len(FAMILIES)
+FAMILIES = ("hue", "band", "slices")
+#: Each family's share of the group's ``alpha`` (they sum to 1: Bonferroni across families).
+FAMILY_SHARE = {"hue": 0.6, "band": 0.2, "slices": 0.2}
 HUE_SLICE = "pooled rotation"
 BAND_METRIC = "band"
 POWER_METRIC = "power"
@@ -139,12 +146,12 @@ def compare_distribution(baselines: Sequence[Measurement], candidates: Sequence[
     for m in list(baselines[1:]) + list(candidates):
         _check_comparable(ref, m)
     nb, nc = len(baselines), len(candidates)
-    alpha = float(dist.alpha) / len(FAMILIES)
+    alpha = {f: float(dist.alpha) * FAMILY_SHARE[f] for f in FAMILIES}
     perms = relabellings(nb, nc, n_perm)
     seeds = (nb, nc)
-    hue = _hue_check(baselines, candidates, config, alpha, dist.power, perms, seeds)
-    bands = _band_checks(baselines, candidates, alpha, dist.power, perms, seeds)
-    slices = _slice_checks(baselines, candidates, config, alpha, dist.power, perms, seeds)
+    hue = _hue_check(baselines, candidates, config, alpha["hue"], dist.power, perms, seeds)
+    bands = _band_checks(baselines, candidates, alpha["band"], dist.power, perms, seeds)
+    slices = _slice_checks(baselines, candidates, config, alpha["slices"], dist.power, perms, seeds)
     power = _power_checks(hue, bands, dist, alpha, seeds)
     return ([hue] if hue is not None else []) + bands + slices + power
 
@@ -374,7 +381,7 @@ def _power_check(what: str, check: DistributionCheck, target: float, units: str,
                              min_detectable=value, seeds=seeds, note=note)
 
 
-def _power_checks(hue: DistributionCheck | None, bands: list[DistributionCheck], dist, alpha: float,
+def _power_checks(hue: DistributionCheck | None, bands: list[DistributionCheck], dist, alpha: dict[str, float],
                   seeds: tuple[int, int]) -> list[DistributionCheck]:
     """The group's power verdicts: the hue check against ``detect_hue_deg``, the most sensitive
     band check against ``detect_band_rel`` (the other band checks' ``min_detectable`` says which
@@ -382,12 +389,12 @@ def _power_checks(hue: DistributionCheck | None, bands: list[DistributionCheck],
     out = []
     t = float(dist.detect_hue_deg)
     if hue is not None and hue.status != "skip":
-        out.append(_power_check(f"hue rotation {t:g}°", hue, t, "deg", seeds, dist, alpha, 1))
+        out.append(_power_check(f"hue rotation {t:g}°", hue, t, "deg", seeds, dist, alpha["hue"], 1))
     usable = [b for b in bands if b.status != "error" and b.min_detectable is not None]
     if usable:
         best = min(usable, key=lambda b: b.min_detectable)
         rel = float(dist.detect_band_rel)
         what = f"band energy {100 * rel:g}% ({best.slice[len('pooled '):]})"
-        out.append(_power_check(what, best, _DB * math.log1p(rel), "%", seeds, dist, alpha, len(bands),
+        out.append(_power_check(what, best, _DB * math.log1p(rel), "%", seeds, dist, alpha["band"], len(bands),
                                 to_units=lambda v: 100.0 * math.expm1(v / _DB)))
     return out

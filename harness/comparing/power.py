@@ -48,7 +48,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["rotate_hue", "face_images", "upscale", "build_pools", "resample", "Rates", "experiment", "SCENARIOS",
+__all__ = ["rotate_hue", "face_images", "BackendUnavailable", "upscale", "build_pools", "resample", "Rates", "experiment", "SCENARIOS",
            "UPSCALERS", "GENERATIVE_SEEDS"]
 
 UPSCALERS = ("lanczos", "bicubic", "nearest")
@@ -87,11 +87,15 @@ def rotate_hue(image: np.ndarray, degrees: float) -> np.ndarray:
     return np.clip(np.rint(np.stack([r, g, b], axis=-1)), 0, 255).astype(np.uint8)
 
 
+class BackendUnavailable(RuntimeError):
+    """A face GAN could not be rendered through the ``face_gan`` backend (weights or torch missing)."""
+
+
 def face_images(model: str, seeds: Sequence[int]) -> np.ndarray:
     """``(N, 64, 64, 3)`` uint8: the ``face_gan`` backend's native renders of ``seeds``.
 
-    Through the backend (``generate.face_gan``) when it is importable, else the weights are read
-    here the same way (the PyTorch-tutorial DCGAN, ``z = randn(1, 100, 1, 1)`` per seed).
+    Only through the backend: a rate measured on anything else would not be the backend's.
+    Raises :class:`BackendUnavailable` (one line, naming the model) when it cannot render.
     """
     try:
         from harness.pipeline.stages import StageContext, build_backend
@@ -100,39 +104,9 @@ def face_images(model: str, seeds: Sequence[int]) -> np.ndarray:
         placeholder = np.zeros((64, 64, 3), np.uint8)
         out = backend.generate_batch(placeholder, [StageContext(seed=int(s)) for s in seeds])
         return np.stack([np.asarray(r.image, np.uint8) for r in out])
-    except Exception:  # noqa: BLE001 - the backend is optional here: fall back to reading the weights
-        return _own_render(model, seeds)
-
-
-def _own_render(model: str, seeds: Sequence[int]) -> np.ndarray:
-    import importlib.util
-    from pathlib import Path
-
-    import torch
-    from torch import nn
-
-    layers: list[Any] = []
-    ch = [100, 512, 256, 128, 64]
-    for i in range(4):
-        layers += [nn.ConvTranspose2d(ch[i], ch[i + 1], 4, 1 if i == 0 else 2, 0 if i == 0 else 1, bias=False),
-                   nn.BatchNorm2d(ch[i + 1]), nn.ReLU(True)]
-    layers += [nn.ConvTranspose2d(64, 3, 4, 2, 1, bias=False), nn.Tanh()]
-    net = nn.Module()
-    net.main = nn.Sequential(*layers)
-    if model == "digiface":
-        root = Path(importlib.util.find_spec("gan_face_generate").submodule_search_locations[0])
-        sd = torch.load(root / "weights.tar", map_location="cpu", weights_only=True)["netG_state_dict"]
-    else:
-        root = Path(importlib.util.find_spec("generateme").submodule_search_locations[0])
-        raw = torch.load(root / "static/Models/dcGanGeneratorModel.pt", map_location="cpu", weights_only=True)
-        idx = {f"convTr{i + 1}": 3 * i for i in range(5)} | {f"batchNorm{i + 1}": 3 * i + 1 for i in range(4)}
-        sd = {f"main.{idx[k.split('.')[0]]}.{k.split('.', 1)[1]}": v for k, v in raw.items()}
-    net.load_state_dict(sd)
-    net.eval()
-    with torch.inference_mode():
-        z = torch.cat([torch.randn(1, 100, 1, 1, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
-        x = net.main(z).permute(0, 2, 3, 1).numpy()
-    return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    except Exception as exc:  # noqa: BLE001 - any failure to render is the same answer: no measurement
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BackendUnavailable(f"face_gan model {model!r} cannot render: {first}") from exc
 
 
 def upscale(images: np.ndarray, size: int = 256, method: str = "lanczos") -> list[np.ndarray]:
@@ -243,19 +217,36 @@ def experiment(pool: int = 300, seeds: Sequence[int] = (8, 16, 32, 64), reps: in
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``baselines`` (default): the nightly false-alarm rate given a committed baseline
+    (:mod:`harness.comparing.nightly`); ``scenarios``: the resampling experiment above.  Exit 0
+    when the targets hold, 1 when one is missed, 2 when a backend cannot render (one line)."""
+    import sys
+
+    from harness.comparing import nightly
+
     ap = argparse.ArgumentParser(prog="python -m harness.comparing.power", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pool", type=int, default=300, help="seeds rendered per model (default 300)")
-    ap.add_argument("--reps", type=int, default=200, help="resamplings per scenario and seed count (default 200)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[8, 16, 32, 64], help="seeds per side")
+    ap.add_argument("--experiment", choices=("baselines", "scenarios"), default="baselines")
+    nightly.add_arguments(ap)
+    ap.add_argument("--reps", type=int, default=None, help="draws per cell (default: baselines 20, scenarios 200)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[8, 16, 32, 64], help="scenarios: seeds per side")
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     ap.add_argument("--perm", type=int, default=None, help="relabellings per family (default: the engine's)")
     ap.add_argument("--json", default=None, help="write the rates to this file")
     args = ap.parse_args(argv)
-    res = experiment(args.pool, args.seeds, args.reps, args.scenarios, args.perm)
+    try:
+        if args.experiment == "baselines":
+            res = nightly.run(args, say=print)
+            code = 0 if res["targets_met"] else 1
+        else:
+            res = experiment(args.pool or 300, args.seeds, args.reps or 200, args.scenarios, args.perm)
+            code = 0
+    except BackendUnavailable as exc:
+        print(f"python -m harness.comparing.power: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(res, fh, indent=1)
-    return 0
+            json.dump(res, fh, indent=1, default=str)
+    return code
 
 
 if __name__ == "__main__":

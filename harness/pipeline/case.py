@@ -27,6 +27,7 @@ import numpy as np
 
 from harness.imageio import float_to_uint8
 from harness.comparing.engine import Check, CompareConfig, compare_distribution, compare_paired, summarize_status
+from harness.comparing.selfcheck import recorded_check
 from harness.errors import BaselineError, HarnessError, StageError
 from harness.measuring.result import Measurement, MetricValues, floor_std
 from harness.naming import case_slug, group_id
@@ -34,7 +35,7 @@ from harness.pipeline.baselines import BaselineStore
 from harness.pipeline.batching import cached_stage, chunk_of
 from harness.pipeline.cache import StageCache, stage_key
 from harness.pipeline.expectations import failure_note
-from harness.pipeline.suite import Case, Suite
+from harness.pipeline.suite import Case, DistributionConfig, Suite
 
 __all__ = ["CaseOutput", "execute_case", "judge_case", "judge_group", "judge_expectations", "group_id",
            "environment_drift", "STAGE_METRICS"]
@@ -350,6 +351,13 @@ def _seed_expectations(cases: Sequence[Case], outputs: Sequence[CaseOutput]) -> 
             for case, out in zip(cases, outputs) for c in out.expectations]
 
 
+def _selfcheck(docs, n_run: int, suite: Suite) -> list[Check]:
+    """The baseline's recorded self-check as a check of this run (none when the bake made none)."""
+    dist = getattr(suite, "distribution", None) or DistributionConfig()
+    check = recorded_check([getattr(b, "selfcheck", None) for b in docs], len(docs), n_run, dist)
+    return [check] if check is not None else []
+
+
 def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: BaselineStore, config: CompareConfig,
                 suite: Suite) -> tuple[str, str | None, list[Check]]:
     """Status, error and checks of one distribution group: every seed's measurement against
@@ -362,7 +370,8 @@ def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: Bas
     note = failure_note(expect)
     try:
         ids = store.group_case_ids(vector, pipeline) or [c.id for c in cases]
-        base = [b.measurement for cid in ids if (b := store.load(cid)) is not None]
+        docs = [b for cid in ids if (b := store.load(cid)) is not None]
+        base = [b.measurement for b in docs]
         if len(base) < 2:
             return "fail", _joined(f"distribution mode needs >= 2 baseline seeds for {vector}/{pipeline}, "
                                    f"found {len(base)}: run `harness bake --suite {suite.ref or suite.path}`",
@@ -370,6 +379,7 @@ def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: Bas
         if not cand:
             return "error", "no seed of this group produced an image", expect
         checks = expect + compare_distribution(base, cand, config, getattr(suite, "distribution", None))
+        checks += _selfcheck(docs, len(cand), suite)
         power = [c.slice for c in checks if c.metric == "power" and c.status == "fail"]  # "... needs N seeds"
         return summarize_status(checks), _joined(note, "; ".join(power) or None), checks
     except (BaselineError, ValueError) as exc:

@@ -266,7 +266,7 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
             drift.update(_recorded_drift(store, report, todo))
         from harness.pipeline.suite import match_k
 
-        obsolete = store.obsolete({c.id for c in suite.cases()}, (lambda cid: match_k(k_expr, cid)) if k_expr else None)
+        obsolete = store.obsolete(suite.baseline_ids(), (lambda cid: match_k(k_expr, cid)) if k_expr else None)
         if drift:
             report.notes.append("baselines were baked in a different environment: " + ", ".join(sorted(drift)))
         for cid in obsolete:
