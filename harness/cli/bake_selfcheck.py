@@ -27,8 +27,9 @@ def plan_seeds(suite, seeds: list[int] | None) -> tuple[list[int] | None, list[i
     if suite.mode != "distribution":
         return seeds, []
     d = suite.distribution
-    n_held = 2 * len(suite.seeds) if d.selfcheck_seeds is None else d.selfcheck_seeds
-    return bake_seed_lists(seeds or suite.seeds, None if seeds else d.baseline_seeds, n_held)
+    baked, _ = bake_seed_lists(seeds or suite.seeds, None if seeds else d.baseline_seeds, 0)
+    n_held = len(baked) if d.selfcheck_seeds is None else d.selfcheck_seeds
+    return bake_seed_lists(baked, None, n_held)
 
 
 def baked_case_ids(suite, baked: list[int] | None = None) -> set[str]:

@@ -17,11 +17,17 @@ band or slice check fails (power checks aside: they depend on seed counts, not o
 rate this baseline is expected to give.  It is an estimate: its binomial error over ``draws``,
 and the held-out set's own offset (``var / held``), are both in it.
 
+The held-out set is a sample too: its own offset from the model's mean (``sigma / sqrt(held)``)
+is in every draw, which is why bake holds out as many seeds as it stores by default -- with
+fewer, the rate says more about the held-out seeds than about the baseline.
+
 When the rate is above ``max_false_alarm``, :func:`baseline_seeds_needed` names the baseline
-size at which 9 bakes in 10 stay below it, from the checks that failed: for each, its per-seed
+size at which a bake stays below it, from the checks that failed: for each, its per-seed
 spread ``sigma`` (from its ``SE`` as ``sigma^2 (1/nb + 1/nc)``), its critical value, and the
-normal model ``P(|b + e| > crit * sigma * sqrt(1/n + 1/nc))`` with the baseline offset ``b`` at
-its 90th percentile ``1.645 sigma / sqrt(n)`` and the candidate's ``e ~ N(0, sigma^2 / nc)``.
+normal model ``P(|b + e| > crit * sigma * sqrt(1/n + 1/nc))`` with the candidate's
+``e ~ N(0, sigma^2 / nc)`` and the baseline's offset ``b`` at its 90th percentile over bakes
+(``1.645 sigma / sqrt(n)``) -- or at this baseline's own quantile (its mean delta over the draws,
+in its standard errors) when that is rarer, so that a bake as unlucky as this one would pass.
 
 :func:`recorded_check` turns the record stored with the baseline into the check every run
 against it carries (metric ``selfcheck``): it fails when the expected rate is above
@@ -87,12 +93,12 @@ class SelfCheck:
 def bake_seed_lists(run_seeds: Sequence[int], baseline_seeds: int | None,
                     selfcheck_seeds: int | None) -> tuple[list[int], list[int]]:
     """``(baked, held_out)`` seed lists: the run's seeds, then the integers after the largest up to
-    ``baseline_seeds`` in all; then ``selfcheck_seeds`` more (None: twice the run's count)."""
+    ``baseline_seeds`` in all; then ``selfcheck_seeds`` more (None: as many as are baked)."""
     run = list(dict.fromkeys(int(s) for s in run_seeds))
     want = max(len(run), baseline_seeds or 0)
     nxt = max(run) + 1 if run else 0
     baked = run + list(range(nxt, nxt + want - len(run)))
-    n_held = 2 * len(run) if selfcheck_seeds is None else int(selfcheck_seeds)
+    n_held = len(baked) if selfcheck_seeds is None else int(selfcheck_seeds)
     start = max(baked) + 1 if baked else 0
     return baked, list(range(start, start + n_held))
 
