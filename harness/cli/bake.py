@@ -60,8 +60,7 @@ def _cmd_bake(args: argparse.Namespace) -> int:
     if renders:
         _calibrate(suite, report, entries, renders, perturb, workers=args.workers,
                    pythonpath=[str(x) for x in project.pythonpath])
-    if held:
-        attach_selfcheck(suite, report, run_dir, entries, held, say)
+    attach_selfcheck(suite, report, run_dir, entries, held, say)  # distribution mode only
     expected = baked_case_ids(suite, baked)
     prune = store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None) if args.prune else []
     try:

@@ -57,6 +57,11 @@ def attach_selfcheck(suite, report, run_dir: Path, entries: list[tuple[str, dict
 
     if suite.mode != "distribution":
         return
+    if not held:
+        why = ("[distribution] selfcheck_seeds = 0" if suite.distribution.selfcheck_seeds == 0 else
+               "--from-report: only a bake that runs the suite renders held-out seeds")
+        say(f"selfcheck: not made ({why}); a group whose seeds then disagree is reported as unchecked by runs")
+        return
     by_id = {c.id: c for c in report.cases}
     groups: dict[tuple[str, str], list[tuple[str, dict]]] = {}
     for cid, entry in entries:

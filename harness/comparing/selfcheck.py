@@ -191,6 +191,14 @@ def recorded_check(records: Sequence[dict[str, Any] | None], n_baseline: int, n_
     if not recs:
         return None
     r = recs[0]
+    if len(recs) < len(records) or any(x != r for x in recs):  # part of the group re-baked without it
+        status = "fail" if dist.require_power else "pass"
+        return DistributionCheck(SELFCHECK_METRIC, f"unchecked: {len(recs)} of {len(records)} baked seeds carry "
+                                 "a self-check, or theirs differ", None, None, None, 0.0, status,
+                                 seeds=(n_baseline, n_run),
+                                 note="re-bake the group (`harness bake` without --from-report) to measure the "
+                                      "false-alarm rate this baseline gives"
+                                      + ("" if dist.require_power else " (require_power = false: noted, not failed)"))
     rate, cap = float(r["false_alarm_rate"]), float(dist.max_false_alarm)
     ok = rate <= cap
     status = "pass" if ok or not dist.require_power else "fail"

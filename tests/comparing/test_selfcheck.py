@@ -66,6 +66,27 @@ def test_the_hue_test_holds_its_level_and_sees_6_degrees_at_32_candidate_seeds()
     assert det >= 38, det
 
 
+def test_the_rotations_standard_error_counts_both_sides_sampling_error():
+    """The sandwich SE of the pooled rotation is the spread of the rotation over fresh baseline *and*
+    candidate sets (96 + 32 seeds): var(rotation) = E[SE^2] within the simulation's error, so the
+    baseline is not treated as the truth; with the baseline held fixed, the spread is the
+    candidate side's alone, smaller."""
+    rng = np.random.default_rng(3)
+    obs = np.zeros((1, 128))
+    obs[0, 96:] = 1.0
+
+    def draw(hb):
+        rot, se, _ = hue_t(hue_spectra(np.concatenate([hb, _hists(rng, 32)])), obs, 96)
+        return float(rot[0]), float(se[0])
+
+    fresh = np.array([draw(_hists(rng, 96)) for _ in range(300)])
+    ratio = fresh[:, 0].var() / np.mean(fresh[:, 1] ** 2)
+    assert 0.8 < ratio < 1.25, ratio
+    fixed = _hists(rng, 96)
+    held = np.array([draw(fixed) for _ in range(300)])
+    assert held[:, 0].var() < 0.9 * fresh[:, 0].var()
+
+
 def test_a_fixed_baseline_sways_the_nightly_rate_and_more_baked_seeds_bring_it_back():
     """Conditional on one baked set, the rate over fresh candidate sets depends on how far that set
     sits from the model's mean: a baseline 2.5 of its standard errors off (8° per seed) fails in more
@@ -144,6 +165,8 @@ def test_the_recorded_rate_becomes_a_check_of_every_run():
     fine = recorded_check([dict(rec, false_alarm_rate=0.02)], 64, 32, DistributionConfig())
     assert fine.status == "pass" and fine.slice == "expected false alarms 2.0% of runs"
     assert recorded_check([None, {}], 64, 32, DistributionConfig()) is None
+    part = recorded_check([rec, None], 64, 32, DistributionConfig())
+    assert (part.status, part.slice) == ("fail", "unchecked: 1 of 2 baked seeds carry a self-check, or theirs differ")
 
 
 def test_judge_group_reports_the_baselines_self_check(tmp_path, seeds):
@@ -218,6 +241,15 @@ def test_bake_stores_baseline_seeds_records_its_self_check_and_every_run_reports
     sc = [c for c in g["checks"] if c["metric"] == "selfcheck"]
     assert len(sc) == 1 and sc[0]["value"] == recs[0]["false_alarm_rate"] and sc[0]["seeds"] == [6, 4]
     assert not [n for n in report["notes"] if "obsolete baseline" in n]  # s5, s6 belong to the suite
+    capsys.readouterr()
+    assert main(["bake", *common, "--from-report", str(run)]) == 0
+    assert "selfcheck: not made (--from-report: only a bake that runs the suite renders held-out seeds)" in \
+        "".join(capsys.readouterr())
+    assert main(["run", *common, "--out", str(tmp_path / "r3")]) == 0  # require_power = false: noted
+    run = max((tmp_path / "r3").iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    g = next(c for c in json.loads((run / "report.json").read_text())["cases"] if c["seed"] is None)
+    assert [(c["slice"], c["status"]) for c in g["checks"] if c["metric"] == "selfcheck"] == [
+        ("unchecked: 2 of 6 baked seeds carry a self-check, or theirs differ", "pass")]
 
 
 # -- the measurement command ---------------------------------------------------------------------
