@@ -28,7 +28,7 @@ def plan_seeds(suite, seeds: list[int] | None) -> tuple[list[int] | None, list[i
         return seeds, []
     d = suite.distribution
     baked, _ = bake_seed_lists(seeds or suite.seeds, None if seeds else d.baseline_seeds, 0)
-    n_held = len(baked) if d.selfcheck_seeds is None else d.selfcheck_seeds
+    n_held = max(len(baked), 2 * len(suite.seeds)) if d.selfcheck_seeds is None else d.selfcheck_seeds
     return bake_seed_lists(baked, None, n_held)
 
 

@@ -42,7 +42,7 @@ def add_arguments(ap) -> None:
     ap.add_argument("--baseline-seeds", type=int, default=256, help="seeds per baseline (default 256)")
     ap.add_argument("--run-seeds", type=int, default=32, help="candidate seeds per night (default 32)")
     ap.add_argument("--selfcheck-seeds", type=int, default=None,
-                    help="held-out seeds per self-check (default: as many as the baseline, as bake does)")
+                    help="held-out seeds per self-check (default, as bake: max(baseline seeds, 2 x run seeds))")
     ap.add_argument("--selfcheck-draws", type=int, default=20, help="self-check draws (default 20)")
     ap.add_argument("--generators", nargs="+", choices=GENERATORS, default=list(GENERATORS))
 
@@ -115,7 +115,7 @@ def run(args, say: Callable[[str], None] = print) -> dict[str, Any]:
     pool, reps = args.pool or 800, args.reps or 20
     n_perm = args.perm or PERM  # 500 relabellings (the engine draws 2000): 4x faster, the same test
     nb, nc = args.baseline_seeds, args.run_seeds
-    nh = nb if args.selfcheck_seeds is None else args.selfcheck_seeds
+    nh = max(nb, 2 * nc) if args.selfcheck_seeds is None else args.selfcheck_seeds
     say(f"pools: {pool} seeds per generator (64x64 -> 256x256 Lanczos), each also rotated 6°; {args.baselines} "
         f"baselines of {nb} seeds per generator, self-check on {nh} held-out seeds ({args.selfcheck_draws} draws), "
         f"{reps} nights of {nc} fresh seeds per baseline; alpha {dist.alpha:g}, {n_perm} relabellings")

@@ -10,16 +10,15 @@ sampling error; held-out seeds of the same model can.
 
 :func:`self_check` takes the baked seeds' measurements and ``held`` seeds rendered with the
 same pipeline but *not stored*, and compares the baked set with ``draws`` candidate sets of the
-run's size ``n_run``, each drawn with replacement from the held-out seeds (a bootstrap: the
-spread between draws is a fresh candidate set's, ``var / n_run``; drawing without replacement
-from a held-out pool of 2 x ``n_run`` would halve it).  The fraction of draws in which a hue,
+run's size ``n_run``, each drawn *without* replacement from the held-out seeds.  Why without: a
+draw's offset from the model's mean is the held-out set's offset (variance ``sigma^2 / held``)
+plus the draw's own, which without replacement is ``sigma^2 (1/n_run - 1/held)``: together
+exactly a fresh candidate set's ``sigma^2 / n_run`` (a bootstrap, with replacement, would add the
+two and over-state the rate).  So bake holds out more seeds than a run compares (by default as
+many as it bakes, at least twice the run's).  The fraction of draws in which a hue,
 band or slice check fails (power checks aside: they depend on seed counts, not on luck) is the
-rate this baseline is expected to give.  It is an estimate: its binomial error over ``draws``,
-and the held-out set's own offset (``var / held``), are both in it.
-
-The held-out set is a sample too: its own offset from the model's mean (``sigma / sqrt(held)``)
-is in every draw, which is why bake holds out as many seeds as it stores by default -- with
-fewer, the rate says more about the held-out seeds than about the baseline.
+rate this baseline is expected to give.  It is an estimate: its binomial error over ``draws``
+and the held-out set's own offset are both in it.
 
 When the rate is above ``max_false_alarm``, :func:`baseline_seeds_needed` names the baseline
 size at which a bake stays below it, from the checks that failed: for each, its per-seed
@@ -48,7 +47,7 @@ __all__ = ["SelfCheck", "self_check", "baseline_seeds_needed", "bake_seed_lists"
            "SELFCHECK_METRIC", "SELFCHECK_RNG_SEED", "QUANTILE"]
 
 SELFCHECK_METRIC = "selfcheck"
-#: The generator of the bootstrap draws (fixed: the same bake gives the same record).
+#: The generator of the draws (fixed: the same bake gives the same record).
 SELFCHECK_RNG_SEED = 20261206
 #: The share of bakes the named seed count keeps at or below ``max_false_alarm``.
 QUANTILE = 0.9
@@ -93,19 +92,21 @@ class SelfCheck:
 def bake_seed_lists(run_seeds: Sequence[int], baseline_seeds: int | None,
                     selfcheck_seeds: int | None) -> tuple[list[int], list[int]]:
     """``(baked, held_out)`` seed lists: the run's seeds, then the integers after the largest up to
-    ``baseline_seeds`` in all; then ``selfcheck_seeds`` more (None: as many as are baked)."""
+    ``baseline_seeds`` in all; then ``selfcheck_seeds`` more (None: as many as are baked, at least
+    twice the run's)."""
     run = list(dict.fromkeys(int(s) for s in run_seeds))
     want = max(len(run), baseline_seeds or 0)
     nxt = max(run) + 1 if run else 0
     baked = run + list(range(nxt, nxt + want - len(run)))
-    n_held = len(baked) if selfcheck_seeds is None else int(selfcheck_seeds)
+    n_held = max(len(baked), 2 * len(run)) if selfcheck_seeds is None else int(selfcheck_seeds)
     start = max(baked) + 1 if baked else 0
     return baked, list(range(start, start + n_held))
 
 
 def self_check(baked: Sequence, held: Sequence, n_run: int, dist: Any, config: Any = None, *,
                draws: int | None = None, n_perm: int | None = None, seed: int = SELFCHECK_RNG_SEED) -> SelfCheck:
-    """Compare the baked seeds' measurements with ``draws`` bootstrap sets of ``n_run`` held-out ones.
+    """Compare the baked seeds' measurements with ``draws`` sets of ``n_run`` held-out ones (drawn
+    without replacement; with replacement when there are no more held-out seeds than ``n_run``).
 
     ``dist``: the suite's ``[distribution]`` table (``selfcheck_draws``, ``max_false_alarm`` and
     what :func:`~harness.comparing.distribution.compare_distribution` reads).  Raises
@@ -121,7 +122,8 @@ def self_check(baked: Sequence, held: Sequence, n_run: int, dist: Any, config: A
     failed, fails = Counter(), 0
     deltas: list[dict[str, tuple[float, float, float]]] = []  # per draw: check -> (delta, se, crit)
     for _ in range(draws):
-        pick = rng.integers(0, len(held), size=n_run)
+        pick = (rng.choice(len(held), n_run, replace=False) if len(held) > n_run
+                else rng.integers(0, len(held), size=n_run))
         checks = compare_distribution(list(baked), [held[i] for i in pick], config, dist,
                                       n_perm=n_perm or PERMUTATIONS)
         bad = [c for c in checks if c.status == "fail" and c.metric != "power"]

@@ -137,8 +137,8 @@ class DistributionConfig:
     A baseline is baked once and compared night after night, so its own sampling error is in
     every comparison: ``baseline_seeds`` (default: the suite's seeds) is how many seeds
     ``harness bake`` stores per group -- the suite's seeds, then the integers after the largest;
-    ``selfcheck_seeds`` (default: as many as it bakes, so that the held-out set's own sampling
-    error is no larger than the baseline's; 0: off) held-out seeds, the
+    ``selfcheck_seeds`` (default: as many as it bakes, at least twice the suite's seed count;
+    0: off) held-out seeds, the
     integers after the baked ones, that bake renders, compares with the baked set in
     ``selfcheck_draws`` resampled candidate sets of the suite's size and never stores: the
     fraction of draws that fail is the false-alarm rate this baseline is expected to give

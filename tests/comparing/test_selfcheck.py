@@ -150,7 +150,7 @@ def test_the_named_seed_count_is_the_smallest_that_reaches_the_target():
 
 def test_bake_seed_lists_extend_the_suites_seeds_then_hold_out_the_next():
     assert bake_seed_lists([3, 1, 2], 6, 4) == ([3, 1, 2, 4, 5, 6], [7, 8, 9, 10])
-    assert bake_seed_lists([1, 2], None, None) == ([1, 2], [3, 4])
+    assert bake_seed_lists([1, 2], None, None) == ([1, 2], [3, 4, 5, 6])
     assert bake_seed_lists([5, 9], 2, 0) == ([5, 9], [])
 
 
