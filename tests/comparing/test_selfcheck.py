@@ -268,3 +268,18 @@ def test_power_fails_in_one_line_when_a_generator_cannot_render(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(
         "python -m harness.comparing.power: face_gan model 'digiface' cannot render: "), lines
     assert "pools:" in p.stdout and "rendered and measured" not in p.stdout
+
+
+def test_the_nightly_verdict_excuses_only_a_baseline_its_self_check_flagged():
+    from harness.comparing.nightly import _verdict
+
+    def row(b, fa, sc_rate, need):
+        return {"baseline": b, "false_alarm_rate": fa, "detected": 19, "reps": 20,
+                "selfcheck": {"false_alarm_rate": sc_rate, "max_false_alarm": 0.1, "seeds_needed": need}}
+
+    ok = _verdict([row(0, 0.0, 0.0, None), row(1, 0.15, 0.2, 120), *(row(i, 0.0, 0.0, None) for i in range(2, 5))])
+    assert ok["ok"] and ok["unflagged_over_max"] == [] and ok["mean_false_alarm"] == pytest.approx(0.03)
+    bad = _verdict([row(0, 0.0, 0.0, None), row(1, 0.15, 0.05, None), *(row(i, 0.0, 0.0, None) for i in range(2, 5))])
+    assert not bad["ok"] and bad["unflagged_over_max"] == [1]
+    blind = _verdict([dict(row(0, 0.0, 0.0, None), detected=18)])
+    assert not blind["ok"] and blind["detect_rate"] == 0.9
