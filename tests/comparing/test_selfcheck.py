@@ -134,7 +134,7 @@ def test_a_baseline_off_the_model_is_flagged_with_the_checks_that_fail(seeds):
     assert sc.rate == 1.0 and not sc.ok
     assert sc.failing.get("hue [pooled rotation]") == 6
     assert "ABOVE 10%" in sc.summary() and "hue [pooled rotation] 6" in sc.summary()
-    assert sc.seeds_needed is None or sc.seeds_needed > 24
+    assert sc.seeds_needed is None or sc.seeds_needed >= 2
 
 
 def test_the_named_seed_count_is_the_smallest_that_reaches_the_target():
@@ -142,8 +142,8 @@ def test_the_named_seed_count_is_the_smallest_that_reaches_the_target():
     need = baseline_seeds_needed([(se, crit, 0.0)], nb, nc, 0.10)
     sigma = se / math.sqrt(1 / nb + 1 / nc)
     assert need > nb and _fa(need, sigma, crit, nc, 0.9) <= 0.10 < _fa(need - 1, sigma, crit, nc, 0.9)
-    # a baseline further off than 9 bakes in 10 needs more: it is held to its own offset
-    assert baseline_seeds_needed([(se, crit, 3.0)], nb, nc, 0.10) > need
+    # a larger baseline of the same model: that size is already enough in 9 bakes of 10 (unlucky draw)
+    assert baseline_seeds_needed([(se * math.sqrt(1 / 128 + 1 / 32) / math.sqrt(2 / 32), crit)], 128, nc, 0.10) == 128
     # a critical value too small for the target at 32 candidate seeds: no baseline size reaches it
     assert baseline_seeds_needed([(se, 1.2, 0.0)], nb, nc, 0.10) is None
 
@@ -160,6 +160,8 @@ def test_the_recorded_rate_becomes_a_check_of_every_run():
     c = recorded_check([rec, rec], 64, 32, DistributionConfig())
     assert (c.metric, c.status, c.value, c.baseline) == ("selfcheck", "fail", 0.15, 0.1)
     assert c.slice == "expected false alarms 15.0% of runs > 10%, needs 210 baked seeds"
+    unlucky = recorded_check([dict(rec, seeds_needed=48)], 64, 32, DistributionConfig())
+    assert unlucky.slice == "expected false alarms 15.0% of runs > 10%, re-bake from other seeds"
     noted = recorded_check([rec], 64, 16, DistributionConfig(require_power=False))
     assert noted.status == "pass" and "checked for runs of 32 seeds, this run has 16" in noted.note
     fine = recorded_check([dict(rec, false_alarm_rate=0.02)], 64, 32, DistributionConfig())
