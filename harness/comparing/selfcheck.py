@@ -199,7 +199,6 @@ def recorded_check(records: Sequence[dict[str, Any] | None], n_baseline: int, n_
         status = "fail" if dist.require_power else "pass"
         return DistributionCheck(SELFCHECK_METRIC, f"unchecked: {len(recs)} of {len(records)} baked seeds carry "
                                  "a self-check, or theirs differ", None, None, None, 0.0, status,
-                                 seeds=(n_baseline, n_run),
                                  note="re-bake the group (`harness bake` without --from-report) to measure the "
                                       "false-alarm rate this baseline gives"
                                       + ("" if dist.require_power else " (require_power = false: noted, not failed)"))
@@ -215,8 +214,7 @@ def recorded_check(records: Sequence[dict[str, Any] | None], n_baseline: int, n_
     fix = ("" if not need else f", needs {need} baked seeds" if need > n_baseline else ", re-bake from other seeds")
     text = f"expected false alarms {100 * rate:.1f}% of runs" + ("" if ok else f" > {100 * cap:g}%{fix}")
     note = (f"bake-time self-check: {r.get('draws')} draws of {r.get('run_seeds')} held-out seeds "
-            f"({r.get('held_out')} rendered, not stored) against the baked set"
+            f"({r.get('held_out')} rendered, not stored) against the {n_baseline} baked"
             + ("" if ok or dist.require_power else " (require_power = false: noted, not failed)")
             + ("; " + "; ".join(stale) if stale else ""))
-    return DistributionCheck(SELFCHECK_METRIC, text, rate, cap, rate - cap, 0.0, status,
-                             seeds=(n_baseline, n_run), note=note)
+    return DistributionCheck(SELFCHECK_METRIC, text, rate, cap, rate - cap, 0.0, status, note=note)

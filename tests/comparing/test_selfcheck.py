@@ -159,6 +159,9 @@ def test_the_recorded_rate_becomes_a_check_of_every_run():
            "max_false_alarm": 0.1, "failing": {"hue [pooled rotation]": 7}, "seeds_needed": 210}
     c = recorded_check([rec, rec], 64, 32, DistributionConfig())
     assert (c.metric, c.status, c.value, c.baseline) == ("selfcheck", "fail", 0.15, 0.1)
+    from harness.report.text import format_check
+    assert format_check(c) == ("fail selfcheck [expected false alarms 15.0% of runs > 10%, needs 210 baked seeds]: "
+                               "0.15 vs baseline 0.1 (delta 0.05, tolerance 0)")
     assert c.slice == "expected false alarms 15.0% of runs > 10%, needs 210 baked seeds"
     unlucky = recorded_check([dict(rec, seeds_needed=48)], 64, 32, DistributionConfig())
     assert unlucky.slice == "expected false alarms 15.0% of runs > 10%, re-bake from other seeds"
@@ -241,7 +244,9 @@ def test_bake_stores_baseline_seeds_records_its_self_check_and_every_run_reports
     report = json.loads((run / "report.json").read_text())
     g = next(c for c in report["cases"] if c["seed"] is None)
     sc = [c for c in g["checks"] if c["metric"] == "selfcheck"]
-    assert len(sc) == 1 and sc[0]["value"] == recs[0]["false_alarm_rate"] and sc[0]["seeds"] == [6, 4]
+    assert len(sc) == 1 and sc[0]["value"] == recs[0]["false_alarm_rate"]
+    assert sc[0]["note"].startswith("bake-time self-check: 5 draws of 4 held-out seeds (6 rendered, not stored) "
+                                    "against the 6 baked")
     assert not [n for n in report["notes"] if "obsolete baseline" in n]  # s5, s6 belong to the suite
     capsys.readouterr()
     assert main(["bake", *common, "--from-report", str(run)]) == 0
