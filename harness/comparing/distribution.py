@@ -69,7 +69,8 @@ from harness.measuring.metrics.color import HUE_BINS, circular_delta
 from harness.measuring.metrics.noise import HUE_MIN_CHROMA
 from harness.measuring.result import Measurement
 
-__all__ = ["DistributionCheck", "compare_distribution", "FAMILIES", "FAMILY_SHARE", "HUE_SLICE", "BAND_METRIC", "POWER_METRIC"]
+__all__ = ["DistributionCheck", "compare_distribution", "FAMILIES", "FAMILY_SHARE", "HUE_SLICE", "BAND_METRIC",
+           "POWER_METRIC"]
 
 FAMILIES = ("hue", "band", "slices")
 #: Each family's share of the group's ``alpha`` (they sum to 1: Bonferroni across families).

@@ -20,7 +20,7 @@ Targets (issue [7 of 9]): false alarms <= 5 % on average over the baselines, no 
 draws.  The command prints every baseline's rates, their averages and whether each target held.
 
 **Measured** (defaults: pool 800 per generator, 5 baselines of 256 seeds, self-check on 256
-held-out seeds in 20 draws, 20 nights of 32 seeds, alpha 0.03; 4 min on 2 shared cores)::
+held-out seeds in 20 draws, 20 nights of 32 seeds, alpha 0.03; 2.5 min on 2 shared cores)::
 
                  false alarms per baseline      mean   6° caught   self-check expected
     digiface     0  0  0  5  5 %                2.0 %   96 %        5 10 0 10 0 %
@@ -111,13 +111,15 @@ def nightly_rates(same: Sequence, rotated: Sequence, *, baselines: int, nb: int,
         why: dict[str, int] = {}
         for _ in range(reps):
             pick = rng.choice(rest, nc, replace=False)
-            got = _fails(compare_distribution(baked, [same[i] for i in pick], None, dist, n_perm=n_perm or PERMUTATIONS))
+            got = _fails(compare_distribution(baked, [same[i] for i in pick], None, dist,
+                                              n_perm=n_perm or PERMUTATIONS))
             fa += bool(got)
             for m in got:
                 why[m] = why.get(m, 0) + 1
             det += bool(_fails(compare_distribution(baked, [rotated[i] for i in pick], None, dist,
                                                     n_perm=n_perm or PERMUTATIONS)))
-        row = {"baseline": b, "hue_offset_deg": float(np.max(np.abs(off))), "false_alarms": fa, "detected": det, "reps": reps, "false_alarm_rate": fa / reps,
+        row = {"baseline": b, "hue_offset_deg": float(np.max(np.abs(off))), "false_alarms": fa, "detected": det,
+               "reps": reps, "false_alarm_rate": fa / reps,
                "detect_rate": det / reps, "failing": why, "selfcheck": sc.record()}
         rows.append(row)
         say(f"{label:9s} baseline {b}" + (f" (hue {np.max(np.abs(off)):.1f}° off)" if worst_of > 1 else "")

@@ -86,7 +86,8 @@ class SelfCheck:
         worst = ", ".join(f"{k} {v}" for k, v in Counter(self.failing).most_common(3))
         n = self.seeds_needed
         need = ("no baseline size reaches it at this alpha and seed count" if not n else
-                f"bake {n} seeds ([distribution] baseline_seeds) to reach it in 9 bakes of 10" if n > self.baseline_seeds
+                f"bake {n} seeds ([distribution] baseline_seeds) to reach it in 9 bakes of 10"
+                if n > self.baseline_seeds
                 else f"an unlucky draw: re-bake from other seeds (a bake of {n} reaches it in 9 of 10)")
         return f"{head}: ABOVE {100 * self.max_false_alarm:g}% (failing: {worst}); {need}"
 

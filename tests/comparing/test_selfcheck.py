@@ -290,3 +290,21 @@ def test_the_nightly_verdict_excuses_only_a_baseline_its_self_check_flagged():
     assert not bad["ok"] and bad["unflagged_over_max"] == [1]
     blind = _verdict([dict(row(0, 0.0, 0.0, None), detected=18)])
     assert not blind["ok"] and blind["detect_rate"] == 0.9
+
+
+def test_the_distribution_table_reads_the_baseline_keys_and_refuses_a_baseline_smaller_than_a_run(tmp_path):
+    from harness.errors import ConfigError
+    from harness.pipeline.suite import load_suite
+
+    p = tmp_path / "dist.toml"
+    p.write_text(SUITE.replace("baseline_seeds = 6", "baseline_seeds = 6\nmax_false_alarm = 0.05"))
+    s = load_suite(p)
+    d = s.distribution
+    assert (d.baseline_seeds, d.selfcheck_seeds, d.selfcheck_draws, d.max_false_alarm) == (6, 6, 5, 0.05)
+    assert s.baseline_ids() == {f"caption_portrait/p/s{i}" for i in range(1, 7)}
+    p.write_text(SUITE.replace("baseline_seeds = 6", "baseline_seeds = 3"))
+    with pytest.raises(ConfigError, match=r"distribution\.baseline_seeds: expected an integer >= the suite's 4 seeds"):
+        load_suite(p)
+    p.write_text(SUITE.replace("selfcheck_draws = 5", "selfcheck_draws = 0"))
+    with pytest.raises(ConfigError, match=r"distribution\.selfcheck_draws: expected an integer"):
+        load_suite(p)
