@@ -99,7 +99,7 @@ def flattened_patch(img, frac=0.02):
 
 
 def hue_drift(img, degrees=4.0):
-    from harness.comparing.power import rotate_hue
+    from harness.run.power import rotate_hue
 
     return rotate_hue(img, degrees)
 

@@ -50,17 +50,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 # (rule, subject): why it is still here and how phase 2 removes it.
 ALLOWED: dict[tuple[str, str], str] = {
-    # --- owned by the distribution work: engine keeps a compare_distribution shim and builds a
-    # DistributionCheck in Check.from_dict.  Fix: callers import compare_distribution from
-    # comparing.distribution (harness/__init__ _LAZY, comparing/files.py, run/judge.py already does);
-    # Check.from_dict's dispatch moves to distribution (or Check, DistributionCheck and the shared
-    # _statuses/_checks/_boxes helpers to one comparing/checks.py that both import).
-    ("cycle", "harness.comparing.distribution <-> harness.comparing.engine"):
-        "engine.compare_distribution shim + Check.from_dict -> distribution.DistributionCheck",
-    # --- owned by the distribution work: power.py renders seeds through the face generator.
-    # Fix: it is a study that drives backends, not a comparison: move it to run/ (e.g.
-    # run/power.py, `python -m harness.run.power`), importing comparing from above.
-    ("layer", "harness.comparing.power -> harness.stages"): "comparing imports declare (generate.face_gan)",
 }
 
 

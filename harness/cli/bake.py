@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from harness.cli.bake_selfcheck import attach_selfcheck, baked_case_ids, plan_seeds
 from harness.cli.common import load_suite_from_args, say, suite_options
 from harness.suite.selection import parse_seeds
 from harness.errors import ConfigError
@@ -46,6 +47,7 @@ def _cmd_bake(args: argparse.Namespace) -> int:
         raise ConfigError("no harness project here (no harness.toml, no [tool.harness] in a pyproject.toml from "
                           f"{Path.cwd()} upward), so there is no baseline folder to write: run `harness init` "
                           "or pass --baselines DIR")
+    baked, held = None, []  # seeds to store; held-out seeds of the self-check (rendered, never stored)
     if args.from_report:
         run_dir = Path(args.from_report)
         report = load_report(run_dir)
@@ -59,14 +61,15 @@ def _cmd_bake(args: argparse.Namespace) -> int:
     else:
         from harness.run.runner import run_suite
 
-        report, run_dir = run_suite(suite, project=project, seeds=parse_seeds(args.seeds), k_expr=args.k,
+        baked, held = plan_seeds(suite, parse_seeds(args.seeds))  # distribution mode: more seeds, and held-out ones
+        report, run_dir = run_suite(suite, project=project, seeds=(baked + held) if held else baked, k_expr=args.k,
                                     workers=args.workers, cache_dir=project.cache, progress=say, judge=False)
     store = BaselineStore(suite.name, project.baselines)
     entries, skipped = [], []
     for case in report.cases:
         if case.seed is None or is_cross(case.pipeline):  # distribution summaries, cross-model entries:
             continue  # no measurement, no baseline (a cross entry compares two pipelines of the same run)
-        if args.k and not match_k(args.k, case.id):
+        if (args.k and not match_k(args.k, case.id)) or case.seed in held:
             continue
         measurement = _measurement(run_dir, case.id)
         if not measurement:
@@ -78,7 +81,8 @@ def _cmd_bake(args: argparse.Namespace) -> int:
     if renders:
         _calibrate(suite, report, entries, renders, perturb, workers=args.workers,
                    pythonpath=[str(x) for x in project.pythonpath])
-    expected = {c.id for c in suite.cases()}
+    attach_selfcheck(suite, report, run_dir, entries, held, say)  # distribution mode only
+    expected = baked_case_ids(suite, baked)
     prune = store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None) if args.prune else []
     try:
         changes = store.bake(entries, new_only=args.new_only, prune=prune, on_wait=say)

@@ -39,11 +39,11 @@ checks unless the candidate has it).  Whole-image checks, and the global
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from harness.comparing.checks import Check
 from harness.comparing.added_noise import NOISE_METRIC, NOISE_SLICE, added_noise
 from harness.comparing.grid import GRID_METRIC, grid_checks
 from harness.comparing.tolerance import (CompareConfig, ToleranceRule, overridden, tolerance_arrays,
@@ -54,71 +54,11 @@ from harness.measuring.result import Box, Measurement, MetricValues
 from harness.measuring.tiles import cell_sizes
 from harness.status import STATUSES, worst
 
-__all__ = ["Check", "ToleranceRule", "CompareConfig", "compare", "compare_paired", "compare_distribution",
+__all__ = ["Check", "ToleranceRule", "CompareConfig", "compare", "compare_paired",
            "summarize_status", "STATUSES"]
 
 # A circular metric whose allowance reaches half its period cannot tell anything apart.
 _UNDEFINED = "skip"
-
-
-_FIELDS = ("metric", "slice", "value", "baseline", "delta", "tolerance", "status")
-
-
-@dataclass(frozen=True)
-class Check:
-    """One compared slice (the CHECK of the report contract).
-
-    ``box`` (optional) is where a spatial slice lies in the measured image:
-    ``(x0, y0, x1, y1)`` pixels, exclusive ends; None for a whole-image slice.
-    """
-
-    metric: str
-    slice: str
-    value: float | None
-    baseline: float | None
-    delta: float | None
-    tolerance: float | None
-    status: str
-    box: Box | None = None
-
-    @property
-    def severity(self) -> float:
-        """``|delta| / tolerance``: > 1 fails; errors sort first, skips last."""
-        if self.status == "error":
-            return math.inf
-        if self.status == "skip":
-            return -1.0
-        if self.status == "fail" and (self.delta is None or not self.tolerance):
-            return math.inf  # a failed absolute check (no allowance): as bad as it gets
-        if self.delta is None or not self.tolerance:
-            return -1.0
-        return abs(self.delta) / self.tolerance
-
-    def to_dict(self) -> dict[str, Any]:
-        """The seven CHECK keys, plus ``"box": [x0, y0, x1, y1]`` when the slice has one."""
-        out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-               for k, v in ((k, getattr(self, k)) for k in _FIELDS)}
-        if self.box is not None:
-            out["box"] = [int(v) for v in self.box]
-        return out
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Check":
-        box = d.get("box")
-        if box is not None:
-            try:
-                x0, y0, x1, y1 = (int(v) for v in box)
-                box = (x0, y0, x1, y1)
-            except (TypeError, ValueError):
-                box = None  # a malformed box only loses the location, never the check
-        if cls is Check and ("min_detectable" in d or "seeds" in d):  # a distribution check keeps its power
-            from harness.comparing.distribution import DistributionCheck
-
-            seeds = d.get("seeds")
-            return DistributionCheck(**{k: d.get(k) for k in _FIELDS}, box=box, min_detectable=d.get("min_detectable"),
-                                     seeds=tuple(seeds) if isinstance(seeds, list) and len(seeds) == 2 else None,
-                                     note=str(d.get("note") or ""), se=d.get("se"))
-        return cls(**{k: d.get(k) for k in _FIELDS}, box=box)
 
 
 def _statuses(delta: np.ndarray, tol: np.ndarray, dirs: np.ndarray, gate: np.ndarray,
@@ -359,19 +299,6 @@ def _hue_offset(baseline: Measurement, candidate: Measurement, config: CompareCo
         tol = 180.0
     st = _statuses(np.array([delta]), np.array([tol]), dirs, gate, np.array([True]), np.array([undefined]))[0]
     return Check("hue", "offset", delta, 0.0, delta, tol, st)
-
-
-def compare_distribution(baselines: Sequence[Measurement], candidates: Sequence[Measurement],
-                         config: CompareConfig | None = None, dist: Any = None, **kw: Any) -> list[Check]:
-    """Compare a set of candidate seeds with a set of baseline seeds: two-sample tests per slice,
-    the pooled hue rotation and band-shape checks, and their power.
-
-    Lives in :func:`harness.comparing.distribution.compare_distribution` (``dist``: a suite's
-    ``[distribution]`` table); this name stays importable from here.
-    """
-    from harness.comparing.distribution import compare_distribution as run
-
-    return run(baselines, candidates, config, dist, **kw)
 
 
 def summarize_status(checks: Iterable[Check]) -> str:

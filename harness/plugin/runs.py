@@ -117,7 +117,7 @@ class RunContext:
 
         k = self.session.harness_k
         try:
-            obsolete = self.store.obsolete({c.id for c in self.suite.cases()}, (lambda c: match_k(k, c)) if k else None)
+            obsolete = self.store.obsolete(self.suite.baseline_ids(), (lambda c: match_k(k, c)) if k else None)
         except BaselineError:
             return []  # a corrupt manifest errors every case, with its message
         return [f"obsolete baseline {self.store.path_for(cid)}: its case is no longer in the suite "

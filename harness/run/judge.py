@@ -82,6 +82,16 @@ def _seed_expectations(cases: Sequence[Case], outputs: Sequence[CaseOutput]) -> 
             for case, out in zip(cases, outputs) for c in out.expectations]
 
 
+def _selfcheck(docs, n_run: int, suite: Suite) -> list[Check]:
+    """The baseline's recorded self-check as a check of this run (none when the bake made none)."""
+    from harness.comparing.selfcheck import recorded_check
+    from harness.comparing.settings import DistributionConfig
+
+    dist = getattr(suite, "distribution", None) or DistributionConfig()
+    check = recorded_check([getattr(b, "selfcheck", None) for b in docs], len(docs), n_run, dist)
+    return [check] if check is not None else []
+
+
 def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: BaselineStore, config: CompareConfig,
                 suite: Suite) -> tuple[str, str | None, list[Check]]:
     """Status, error and checks of one distribution group: every seed's measurement against
@@ -94,7 +104,8 @@ def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: Bas
     note = failure_note(expect)
     try:
         ids = store.group_case_ids(vector, pipeline) or [c.id for c in cases]
-        base = [b.measurement for cid in ids if (b := store.load(cid)) is not None]
+        docs = [b for cid in ids if (b := store.load(cid)) is not None]
+        base = [b.measurement for b in docs]
         if len(base) < 2:
             return "fail", _joined(f"distribution mode needs >= 2 baseline seeds for {vector}/{pipeline}, "
                                    f"found {len(base)}: run `harness bake --suite {suite.ref or suite.path}`",
@@ -102,6 +113,7 @@ def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: Bas
         if not cand:
             return "error", "no seed of this group produced an image", expect
         checks = expect + compare_distribution(base, cand, config, getattr(suite, "distribution", None))
+        checks += _selfcheck(docs, len(cand), suite)
         power = [c.slice for c in checks if c.metric == "power" and c.status == "fail"]  # "... needs N seeds"
         return summarize_status(checks), _joined(note, "; ".join(power) or None), checks
     except (BaselineError, ValueError) as exc:

@@ -28,7 +28,6 @@ checks.csv).  Every ``OSError`` from writing comes out as a :class:`StorageError
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 from contextlib import contextmanager

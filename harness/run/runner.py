@@ -301,7 +301,7 @@ class _SuiteRun:
 
         plan, store, k_expr = self.plan, self.plan.store, self.plan.k_expr
         notes = []
-        obsolete = store.obsolete({c.id for c in plan.suite.cases()},
+        obsolete = store.obsolete(plan.suite.baseline_ids(),
                                   (lambda cid: match_k(k_expr, cid)) if k_expr else None)
         if self.drift:
             notes.append("baselines were baked in a different environment: " + ", ".join(sorted(self.drift)))

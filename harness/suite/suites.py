@@ -34,8 +34,10 @@ its parameters per stage), tolerance overrides and the comparison mode::
     rerun_check = true        # run each case twice: outputs that differ fail it
 
     [distribution]            # distribution mode: family-wise alpha, power, drifts to see
-    alpha = 0.01
+    alpha = 0.03
     detect_hue_deg = 6.0
+    baseline_seeds = 256      # seeds `harness bake` stores per group (more than a run compares)
+    selfcheck_seeds = 64      # held-out seeds bake renders, compares with the baked ones, never stores
 
     [[cross]]                 # cross-model: same vector and seed through two pipelines
     a = "faces"
@@ -170,6 +172,16 @@ class Suite:
             out = [c for c in out if match_k(k_expr, c.id)]
         return out
 
+    def baseline_ids(self) -> set[str]:
+        """Ids of every case whose baseline the suite keeps: its cases and, in distribution mode, the
+        extra seeds ``[distribution] baseline_seeds`` bakes (the suite's seeds, then the next integers)."""
+        ids = {c.id for c in self.cases()}
+        n = self.distribution.baseline_seeds or 0
+        if self.mode == "distribution" and n > len(self.seeds):
+            nxt = max(self.seeds) + 1
+            ids |= {c.id for c in self.cases(seeds=list(range(nxt, nxt + n - len(self.seeds))))}
+        return ids
+
     def compare_config(self):
         from harness.comparing.engine import CompareConfig
 
@@ -274,6 +286,9 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
     batch_seeds = w.integer("batch_seeds", raw.get("batch_seeds", 1), 1, 256)
     rerun_check = w.boolean("rerun_check", raw.get("rerun_check", False))
     distribution = _distribution(w, raw["distribution"]) if "distribution" in raw else DistributionConfig()
+    if distribution.baseline_seeds is not None and distribution.baseline_seeds < len(seeds):
+        raise w.at("distribution").invalid("baseline_seeds", distribution.baseline_seeds,
+                                           f"an integer >= the suite's {len(seeds)} seeds")
     cross = _cross(w, raw.get("cross", []), {pl.name for pl in pipelines})
     note = shadowing_note(known, {v: shadowed[v] for v in vectors if v in shadowed})
     suite = Suite(name=name, path=p, description=str(raw.get("description", "")), seeds=seeds, vectors=vectors,
@@ -285,17 +300,25 @@ def load_suite(name_or_path: str | Path | None = None, *, project: Project | Non
 
 
 def _distribution(w: Where, raw: Any) -> DistributionConfig:
-    """``[distribution]``: alpha, power, detect_hue_deg, detect_band_rel, require_power."""
+    """``[distribution]``: alpha, power, detect_hue_deg, detect_band_rel, require_power and the
+    baseline's size and self-check (baseline_seeds, selfcheck_seeds, selfcheck_draws, max_false_alarm)."""
     t = w.table("distribution", raw)
     dw = w.at("distribution")
-    dw.keys(t, ("alpha", "detect_band_rel", "detect_hue_deg", "power", "require_power"))
+    dw.keys(t, ("alpha", "baseline_seeds", "detect_band_rel", "detect_hue_deg", "max_false_alarm", "power",
+                "require_power", "selfcheck_draws", "selfcheck_seeds"))
     d = DistributionConfig()
     return DistributionConfig(
         alpha=dw.number("alpha", t.get("alpha", d.alpha), 0, 0.5, lo_open=True),
         power=dw.number("power", t.get("power", d.power), 0.5, 1, hi_open=True),
         detect_hue_deg=dw.number("detect_hue_deg", t.get("detect_hue_deg", d.detect_hue_deg), 0, 180, lo_open=True),
         detect_band_rel=dw.number("detect_band_rel", t.get("detect_band_rel", d.detect_band_rel), 0, 10, lo_open=True),
-        require_power=dw.boolean("require_power", t.get("require_power", d.require_power)))
+        require_power=dw.boolean("require_power", t.get("require_power", d.require_power)),
+        baseline_seeds=dw.integer("baseline_seeds", t["baseline_seeds"], 2, 100_000) if "baseline_seeds" in t else None,
+        selfcheck_seeds=dw.integer("selfcheck_seeds", t["selfcheck_seeds"], 0, 100_000)
+        if "selfcheck_seeds" in t else None,
+        selfcheck_draws=dw.integer("selfcheck_draws", t.get("selfcheck_draws", d.selfcheck_draws), 1, 100_000),
+        max_false_alarm=dw.number("max_false_alarm", t.get("max_false_alarm", d.max_false_alarm), 0, 1,
+                                  lo_open=True))
 
 
 CROSS_STAGES = ("generate", "output")

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.comparing.power import rotate_hue
+from harness.run.power import rotate_hue
 from harness.checks.cross import Side, cross_checks, judge_cross, plan_cross
 from harness.suite.suites import CrossCheck, load_suite
 

@@ -12,7 +12,7 @@ import pytest
 
 from harness.comparing.distribution import DistributionCheck, compare_distribution
 from harness.comparing.engine import Check, summarize_status
-from harness.comparing.power import GENERATIVE_SEEDS, rotate_hue, upscale
+from harness.run.power import GENERATIVE_SEEDS, rotate_hue, upscale
 from harness.comparing.seedtests import (hue_rotation, hue_spectra, hue_t, max_t, mc_critical, min_detectable,
                                          relabellings, seeds_needed, z_power)
 from harness.measuring.driver import measure
@@ -201,7 +201,7 @@ def test_judge_group_compares_a_fresh_seed_set_with_every_stored_seed(tmp_path):
 @pytest.fixture(scope="module")
 def faces():
     pytest.importorskip("torch")
-    from harness.comparing.power import face_images
+    from harness.run.power import face_images
 
     try:
         native = {("digiface", "base"): face_images("digiface", range(1, GENERATIVE_SEEDS + 1)),

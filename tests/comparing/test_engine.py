@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cases
-from harness.comparing.engine import CompareConfig, ToleranceRule, compare_distribution, compare_paired, summarize_status
+from harness.comparing.distribution import compare_distribution
+from harness.comparing.engine import CompareConfig, ToleranceRule, compare_paired, summarize_status
 from harness.measuring.result import Measurement, MetricValues
 from harness.measuring.driver import measure
 from harness.measuring.metrics.reference import psnr, ssim

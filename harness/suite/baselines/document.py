@@ -44,6 +44,9 @@ class Baseline:
     # calibrated spread (`harness bake --calibrate`): {metric: {slice: std}}; empty when not
     # calibrated.  ``measurement``'s std is already floored by it (see store.load).
     spread: dict[str, dict[str, float]] = field(default_factory=dict)
+    # a distribution group's bake-time self-check (harness.comparing.selfcheck.SelfCheck.record),
+    # the same on every seed of the group; empty when none was made
+    selfcheck: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,9 +118,10 @@ def baseline_document(case_id: str, doc: dict[str, Any]) -> dict[str, Any]:
     """The document stored for one case, from ``measurement``, ``stages``, ``environment``,
     ``pipeline`` and, when calibrated, ``spread`` (``{metric: [std per slice of the
     measurement]}``, stored with 3 significant digits; absent otherwise, so an un-calibrated
-    baseline is what it always was), and ``accepted_failing`` (the absolute checks a case
-    failed when ``harness bake --accept-failing`` baked it; absent otherwise).  Other keys
-    are not stored."""
+    baseline is what it always was), ``accepted_failing`` (the absolute checks a case
+    failed when ``harness bake --accept-failing`` baked it; absent otherwise) and, for a seed
+    of a distribution group, its group's ``selfcheck`` record (absent when none was made).
+    Other keys are not stored."""
     out = {
         "schema_version": SCHEMA_VERSION,
         "case": case_id,
@@ -130,6 +134,8 @@ def baseline_document(case_id: str, doc: dict[str, Any]) -> dict[str, Any]:
         out["spread"] = {str(m): [_round(float(v), 3) for v in vals] for m, vals in doc["spread"].items()}
     if doc.get("accepted_failing"):  # `harness bake --accept-failing`: the absolute checks it failed when baked
         out["accepted_failing"] = list(doc["accepted_failing"])
+    if doc.get("selfcheck"):
+        out["selfcheck"] = dict(doc["selfcheck"])
     return out
 
 

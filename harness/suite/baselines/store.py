@@ -134,7 +134,7 @@ class BaselineStore:
             spread = spread_by_slice(doc)  # {} for an un-calibrated baseline
             return Baseline(case_id, floor_std(Measurement.from_dict(doc["measurement"]), spread),
                             dict(doc.get("stages", {})), dict(doc.get("environment", {})),
-                            dict(doc.get("pipeline", {})), spread)
+                            dict(doc.get("pipeline", {})), spread, _selfcheck(doc))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BaselineError(f"{p}: corrupt baseline ({exc})") from None
 
@@ -205,3 +205,11 @@ class BaselineStore:
     def _target(self, case_id: str) -> _bake.Target:
         p = self.path_for(case_id)
         return _bake.Target(case_id, p.relative_to(self.dir).as_posix(), p)
+
+
+def _selfcheck(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored document's ``selfcheck`` record ({} when none); a malformed one is a corrupt baseline."""
+    rec = doc.get("selfcheck") or {}
+    if not isinstance(rec, dict) or (rec and not isinstance(rec.get("false_alarm_rate"), (int, float))):
+        raise TypeError("selfcheck is not a record with a false_alarm_rate")
+    return dict(rec)
