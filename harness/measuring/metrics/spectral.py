@@ -144,81 +144,122 @@ def periodic_power(y: np.ndarray, sigma: float, y_mean: np.float32 | None = None
     square less that 3x3; a local maximum with ``P3 > PEAK_THRESHOLD * 9 B``
     is a peak holding ``P3 - PEAK_THRESHOLD * 9 B`` (a soft threshold keeps
     the value continuous when a coefficient crosses it).  Power is normalised like band power:
-    white noise of variance ``s²`` has total power ``s²``.
+    white noise of variance ``s²`` has total power ``s²``.  On the ``rfft2`` half-plane the
+    vertical frequency wraps and the horizontal one is clamped at its ends.
 
     ``y_mean`` is ``y.mean()`` where the caller has it already (the same float32 number).
 
     Returns ``(power, std, bias)`` per band.
     """
     import scipy.fft as sfft
-    from scipy import ndimage
 
     h, w = y.shape
-    win = _hann2d(h, w)
     # in-place float32 steps throughout: the same numbers as the plain expressions, fewer allocations
     yw = np.subtract(y, np.float32(y.mean() if y_mean is None else y_mean))
-    yw *= win
+    yw *= _hann2d(h, w)
     spec = sfft.rfft2(yw, workers=1)
-    p = np.square(spec.real)
-    p += np.square(spec.imag, out=yw[:, : p.shape[1]])
-    mode = ("wrap", "nearest")
-    p3 = ndimage.uniform_filter(p, size=3, mode=mode)
-    p3 *= np.float32(9.0)
-    bg9 = ndimage.uniform_filter(p, size=PEAK_WINDOW, mode=mode)  # the outer window's sum, less the lobe's:
-    bg9 *= np.float32(PEAK_WINDOW**2)
-    bg9 -= p3
-    bg9 *= np.float32(9.0 / (PEAK_WINDOW**2 - 9))  # its mean power, over 9 coefficients
-    over = np.subtract(p3, np.multiply(np.float32(PEAK_THRESHOLD), bg9, out=bg9), out=bg9)
-    # Noise of variance sigma² adds sigma²/(h w) per coefficient in normalised
-    # units, so it moves a 3x3 lobe of power P3 by delta = 2 sqrt(9 sigma² P3 / (h w))
-    # (the cross term).  With m = over / delta, the soft-thresholded excess
-    # max(0, over + delta Z) has second moment delta² g(m): g = 1 above the
-    # threshold, (1 + m²) Phi(m) + m phi(m) below it -- a line just under the
-    # threshold can cross, one far below cannot.  Variances of lobes add.
+    r = PEAK_WINDOW // 2
+    pad = _padded_power(spec, r, yw)
+    p3, outer = _box_sums(pad, r)
+    # the outer window's sum less the lobe's is 40 coefficients of background: scaled to 9 of them
+    # and by the threshold, what the lobe must exceed
+    over = np.subtract(outer, p3, out=outer)
+    over *= np.float32(-PEAK_THRESHOLD * 9.0 / (PEAK_WINDOW**2 - 9))
+    over += p3
     norm = float(h * w) * _win_energy(h, w)
     s2 = 9.0 * sigma * sigma / (h * w)
-    # delta = scale * root (raw units), wanted at the candidates only: the test below takes
-    # -4 delta as (-4 scale) * root, the same float64 numbers (a power-of-two factor is exact)
-    scale = 2.0 * np.sqrt(s2 * norm)
-    root = np.sqrt(np.maximum(p3, np.float32(0.0)))
-    # Candidates: within 4 noise std of the threshold -- and holding more than the benign noise's
-    # own lobe power (s2 * norm): below that, noise added to the lobe and to its background
-    # keeps it far under the threshold (a lobe needs PEAK_THRESHOLD times its background), and
-    # a smooth image (an upscale) would otherwise make every empty coefficient a candidate.
-    ys, xs = np.nonzero((over > (-4.0 * scale) * root) & (p3 > np.float32(s2 * norm)))
-    keep = _local_max(p, ys, xs)
-    ys, xs = ys[keep], xs[keep]
-    onehot = _peak_bands(h, w)
-    sel = onehot[:, ys * p.shape[1] + xs]
-    o = over[ys, xs].astype(np.float64)
-    # soft threshold: a coefficient crossing it adds nothing, so the value is continuous
-    pk = (sel @ np.maximum(o, 0.0)) / norm
-    d = scale * root[ys, xs].astype(np.float64)
-    m = np.minimum(o / np.maximum(d, 1e-30), 0.0)
+    ys, xs = _candidates(pad, p3, over, r, scale := 2.0 * np.sqrt(s2 * norm), s2 * norm)
+    return _peak_sums(h, w, p3[ys, xs], over[ys, xs], ys * p3.shape[1] + xs, scale, norm, sigma)
+
+
+def _padded_power(spec: np.ndarray, r: int, scratch: np.ndarray) -> np.ndarray:
+    """``|spec|²`` (float32) in the middle of a plane padded by ``r`` on every side: rows wrap
+    (vertical frequency is periodic), columns repeat the first and last one (the half-plane's ends)."""
+    h, wr = spec.shape
+    pad = np.empty((h + 2 * r, wr + 2 * r), dtype=np.float32)
+    mid = pad[r:r + h, r:r + wr]
+    np.square(spec.real, out=mid)
+    mid += np.square(spec.imag, out=scratch[:, :wr])
+    pad[:r, r:r + wr] = mid[h - r:]
+    pad[r + h:, r:r + wr] = mid[:r]
+    pad[:, :r] = pad[:, r:r + 1]
+    pad[:, r + wr:] = pad[:, r + wr - 1:r + wr]
+    return pad
+
+
+def _box_sums(pad: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """3x3 and ``(2r+1)²`` box sums of the padded power plane over its middle: ``(P3, outer)``.
+
+    Separable sums of shifted slices, the wider built from the narrower (a 7-sum is the
+    3-sums two before and two after plus the centre), so every sum is a few float32
+    additions of neighbours: no running sum, whose float32 cancellation would blur
+    a faint coefficient beside a strong one.
+    """
+    assert r == 3, "the wide sum is built from 3-sums: PEAK_WINDOW must be 7"
+    c3 = pad[:, :-2] + pad[:, 1:-1]
+    c3 += pad[:, 2:]  # c3[:, j]: columns j..j+2 of pad
+    c7 = c3[:, :-4] + c3[:, 4:]
+    c7 += pad[:, 3:-3]  # c7[:, x]: columns x..x+6, centred on x + 3
+    p3 = c3[2:-4, 2:-2] + c3[3:-3, 2:-2]
+    p3 += c3[4:-2, 2:-2]
+    r3 = c7[:-2] + c7[1:-1]
+    r3 += c7[2:]
+    outer = r3[:-4] + r3[4:]
+    outer += c7[3:-3]
+    return p3, outer
+
+
+def _candidates(pad: np.ndarray, p3: np.ndarray, over: np.ndarray, r: int, scale: float, floor: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients ``(ys, xs)`` that may hold a peak: local maxima of the power within 4 noise std of the
+    threshold (``over > -4 delta``, ``delta = scale sqrt(P3)``) whose lobe exceeds the benign noise's own
+    lobe power ``floor``.
+
+    Below that floor, noise added to the lobe and to its background keeps it far under the
+    threshold (a lobe needs PEAK_THRESHOLD times its background), and a smooth image (an
+    upscale) would otherwise make every empty coefficient a candidate.
+    """
+    t = np.sqrt(p3)
+    t *= np.float32(4.0 * scale)
+    t += over
+    ok = t > 0.0
+    ok &= p3 > np.float32(floor)
+    ys, xs = np.divmod(np.flatnonzero(ok), p3.shape[1])
+    # 3x3 local maxima, read from the padded plane: rows wrap, columns clamp
+    wp = pad.shape[1]
+    at = (ys + r) * wp + (xs + r)
+    flat = pad.reshape(-1)
+    nb = flat[at[None, :] + (_NEIGHBOURS[:, :1] * wp + _NEIGHBOURS[:, 1:])]
+    keep = (flat[at][None, :] >= nb).all(axis=0)
+    return ys[keep], xs[keep]
+
+
+def _peak_sums(h: int, w: int, p3: np.ndarray, over: np.ndarray, flat: np.ndarray, scale: float, norm: float,
+               sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(power, std, bias)`` per band of the peaks with lobe sums ``p3`` and excesses ``over`` at ``flat``.
+
+    Noise of variance sigma² adds sigma²/(h w) per coefficient in normalised
+    units, so it moves a 3x3 lobe of power P3 by delta = 2 sqrt(9 sigma² P3 / (h w))
+    (the cross term).  With m = over / delta, the soft-thresholded excess
+    max(0, over + delta Z) has second moment delta² g(m): g = 1 above the
+    threshold, (1 + m²) Phi(m) + m phi(m) below it -- a line just under the
+    threshold can cross, one far below cannot.  Variances of lobes add.
+    """
     from scipy.special import ndtr
 
+    sel = _peak_bands(h, w)[:, flat]
+    o = over.astype(np.float64)
+    # soft threshold: a coefficient crossing it adds nothing, so the value is continuous
+    pk = (sel @ np.maximum(o, 0.0)) / norm
+    d = scale * np.sqrt(p3.astype(np.float64))
+    m = np.minimum(o / np.maximum(d, 1e-30), 0.0)
     g = (1.0 + m * m) * ndtr(m) + m * np.exp(-0.5 * m * m) / np.sqrt(2.0 * np.pi)
     std = np.sqrt(sel @ (d * d * np.where(o >= 0, 1.0, g))) / norm
-    n_coef = _peak_band_counts(h, w)
-    bias = CHANCE_PEAK_SHARE * sigma * sigma * n_coef / (h * w)
+    bias = CHANCE_PEAK_SHARE * sigma * sigma * _peak_band_counts(h, w) / (h * w)
     return pk, std, bias
 
 
 _NEIGHBOURS = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])  # (8, 2)
-
-
-def _local_max(p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """Which of the coefficients ``(ys, xs)`` are maxima of their 3x3 neighbourhood.
-
-    Only the few peak candidates are tested (a full maximum filter costs more
-    than the FFT); rows wrap (vertical frequency is periodic), columns clamp.
-    All eight neighbours are gathered in one ``(8, n)`` index.
-    """
-    h, w = p.shape
-    yy = (ys[None, :] + _NEIGHBOURS[:, :1]) % h
-    xx = np.clip(xs[None, :] + _NEIGHBOURS[:, 1:], 0, w - 1)
-    flat = p.ravel()
-    return (flat[ys * w + xs][None, :] >= flat[yy * w + xx]).all(axis=0)
 
 
 @lru_cache(maxsize=8)
