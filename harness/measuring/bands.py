@@ -129,8 +129,10 @@ def band_images(spec_y: np.ndarray, shape: tuple[int, int], *, squared: bool = F
         k = cols[b]
         half[:, k:filled] = 0.0  # columns beyond k must be zero (bands come in order of growing k: a no-op)
         filled = max(filled, k)
-        z = np.multiply(spec_y[:, :k], filt[b, :, :k])
-        half[:, :k] = sfft.ifft(z, axis=0, norm="forward", overwrite_x=True, workers=1)
+        z = np.multiply(spec_y[:, :k], filt[b, :, :k], out=half[:, :k])
+        col = sfft.ifft(z, axis=0, norm="forward", overwrite_x=True, workers=1)
+        if not np.may_share_memory(col, half):  # overwrite_x allows the transform in place; it does not promise it
+            half[:, :k] = col
         img = sfft.irfft(half, n=w, axis=1, norm="forward", workers=1)
         if squared:
             np.square(img, out=out[b], casting="same_kind")

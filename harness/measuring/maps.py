@@ -50,6 +50,8 @@ _SQ_ROWS = [MAPS["y2"], MAPS["cb2"], MAPS["cr2"]]  # their centred squares
 # Bands also measured on the finer sub-grid: fine texture is where small, local damage shows first.
 SUB_BANDS: tuple[str, ...] = ("high", "top")
 _SUB_ROWS = slice(BAND_NAMES.index(SUB_BANDS[0]), BAND_NAMES.index(SUB_BANDS[-1]) + 1)  # adjacent bands
+_COARSE_ROWS = slice(0, _SUB_ROWS.start)  # the bands before them: the sub-grid bands are the last ones
+assert _SUB_ROWS.stop == _NB
 # Difference maps (code²), summed over the whole image and the tiles only (not over mask regions):
 # squared forward differences, horizontal at (y, x) = c[y, x+1] - c[y, x] plus vertical, zero where
 # the neighbour lies beyond the image.  ``grid8_y``/``grid16_y`` keep only the differences that
@@ -126,14 +128,16 @@ def local_sums(ycc: np.ndarray, band_sq: np.ndarray, means: np.ndarray, grid: Gr
     cells = np.empty((_N_MAPS + _N_GRAD, grid.row_starts.size, grid.col_starts.size))
     crops = _crops(regions, anchor_map, h, w)
 
-    def emit(rows: slice | list[int], m: np.ndarray) -> None:
-        """Sum the maps ``m`` ``(n, H, W)`` (rows ``rows``) over the cells, and copy them into the crops."""
-        cells[rows] = grid.cell_sums(m)
+    def emit(rows: slice | list[int], m: np.ndarray, summed: np.ndarray | None = None) -> None:
+        """Sum the maps ``m`` ``(n, H, W)`` (rows ``rows``) over the cells (unless ``summed`` has those
+        sums already), and copy them into the crops."""
+        cells[rows] = grid.cell_sums(m) if summed is None else summed
         for (y0, y1, x0, x1), stack in crops:
             stack[rows] = m[:, y0:y1, x0:x1]
 
-    emit(MAPS["band_sq"], band_sq)
-    sub = _sub_sums(grid, band_sq)
+    sub, sub_cells = _sub_sums(grid, band_sq)
+    emit(_COARSE_ROWS, band_sq[_COARSE_ROWS])
+    emit(_SUB_ROWS, band_sq[_SUB_ROWS], None if sub_cells is None else _fold_cells(sub_cells, sub.grid, grid))
     scratch = np.empty_like(ycc)
     centred = np.subtract(ycc, means[:, None, None], out=scratch)
     emit(_YCC_ROWS, centred)
@@ -221,14 +225,27 @@ def region_sums(stack: np.ndarray, totals: np.ndarray, members: tuple[np.ndarray
     return out
 
 
-def _sub_sums(grid: Grid, band_sq: np.ndarray) -> SubSums | None:
-    """The :data:`SUB_BANDS` summed over the sub-grid's tiles; None where the tile has no sub-tile."""
+def _sub_sums(grid: Grid, band_sq: np.ndarray) -> tuple[SubSums | None, np.ndarray | None]:
+    """The :data:`SUB_BANDS` summed over the sub-grid's tiles (None where the tile has no sub-tile),
+    and their sums over the sub-grid's cells (for :func:`_fold_cells`)."""
     st = sub_tile(grid.tile)
     if st is None:
-        return None
+        return None, None
     sub_grid = make_grid(grid.height, grid.width, st)
+    cells = sub_grid.cell_sums(band_sq[_SUB_ROWS])
     sn = sub_grid.tile_counts()
-    return SubSums(sub_grid, sub_grid.tile_sums(band_sq[_SUB_ROWS]) / sn, sn)
+    return SubSums(sub_grid, sub_grid.tile_sums_from_cells(cells) / sn, sn), cells
+
+
+def _fold_cells(cells: np.ndarray, fine: Grid, grid: Grid) -> np.ndarray | None:
+    """Sums over ``grid``'s cells from sums ``(K, ny, nx)`` over ``fine``'s, when every cell of ``grid`` is
+    a block of ``fine``'s: a stride twice the fine one, so cell ``k`` is fine cells ``2k, 2k+1`` (the last
+    one also any remainder cell).  None when the grids do not nest: sum the maps themselves."""
+    if fine.stride * 2 != grid.stride or fine.row_starts.size < 2 * grid.row_starts.size \
+            or fine.col_starts.size < 2 * grid.col_starts.size:
+        return None
+    rows = np.add.reduceat(cells, np.arange(0, 2 * grid.row_starts.size, 2), axis=1)
+    return np.add.reduceat(rows, np.arange(0, 2 * grid.col_starts.size, 2), axis=2)
 
 
 def _diff_sums(ycc: np.ndarray, scratch: np.ndarray, grid: Grid, cells: np.ndarray) -> np.ndarray:
