@@ -20,6 +20,7 @@ float64.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -58,6 +59,8 @@ assert _SUB_ROWS.stop == _NB
 # straddle an 8-px (16-px) block boundary: x = 7 (mod 8) horizontally, y = 7 (mod 8) vertically.
 GRAD_MAPS: dict[str, int] = {"grad_y": 0, "grid8_y": 1, "grid16_y": 2, "grad_cb": 3, "grad_cr": 4}
 _N_GRAD = len(GRAD_MAPS)
+# the rows of the cell sums that _kernels.cell_maps (or _pixel_maps) makes, in its order
+_KERNEL_ROWS = _YCC_ROWS + _SQ_ROWS + [MAPS["chroma"]] + [_N_MAPS + GRAD_MAPS[n] for n in ("grad_y", "grad_cb", "grad_cr")]
 BLOCK_GRIDS: tuple[int, ...] = (8, 16)  # each a multiple of the first (see _on_grid_cells)
 
 
@@ -138,14 +141,18 @@ def local_sums(ycc: np.ndarray, band_sq: np.ndarray, means: np.ndarray, grid: Gr
     sub, sub_cells = _sub_sums(grid, band_sq)
     emit(_COARSE_ROWS, band_sq[_COARSE_ROWS])
     emit(_SUB_ROWS, band_sq[_SUB_ROWS], None if sub_cells is None else _fold_cells(sub_cells, sub.grid, grid))
-    scratch = np.empty_like(ycc)
-    centred = np.subtract(ycc, means[:, None, None], out=scratch)
-    emit(_YCC_ROWS, centred)
-    emit(_SQ_ROWS, np.square(centred, out=centred))
-    chroma = np.square(ycc[1:3], out=scratch[:2])
-    np.add(chroma[0], chroma[1], out=chroma[0])
-    emit([MAPS["chroma"]], np.sqrt(chroma[:1], out=chroma[:1]))
-    chroma_grid = _diff_sums(ycc, scratch, grid, cells)
+    for box, stack in crops:
+        _crop_maps(ycc, means, box, stack)
+    on = _on_grid_cells(ycc, grid)  # (3, len(BLOCK_GRIDS), ncy, ncx)
+    for i, b in enumerate(BLOCK_GRIDS):
+        cells[_N_MAPS + GRAD_MAPS[f"grid{b}_y"]] = on[0, i]
+    k = kernels()
+    if k is not None:
+        out = np.zeros((k.N_CELL_MAPS,) + cells.shape[1:])
+        k.cell_maps(ycc, means, grid.stride, cells.shape[1], cells.shape[2], out)
+        cells[_KERNEL_ROWS] = out
+    else:
+        _pixel_maps(ycc, means, grid, cells)
 
     glob = cells.sum(axis=(1, 2))[:, None]  # (K, 1): the whole image from the cells, not a second pass
     local = np.concatenate([glob, grid.tile_sums_from_cells(cells)], axis=1)
@@ -159,7 +166,7 @@ def local_sums(ycc: np.ndarray, band_sq: np.ndarray, means: np.ndarray, grid: Gr
     # the channels were summed centred (no float32 cancellation): chroma gets its mean back
     sums[[MAPS["cb"], MAPS["cr"]]] += n[None, :] * means[1:, None].astype(np.float64)
     n_all, n_grid = _diff_counts(grid.height, grid.width, grid.tile)
-    diffs = DiffSums(local[_N_MAPS:], n_all, n_grid, chroma_grid)
+    diffs = DiffSums(local[_N_MAPS:], n_all, n_grid, on[1:].sum(axis=(2, 3)))
     return SliceSums(sums, n, sums / np.maximum(n, 1.0)), diffs, sub
 
 
@@ -248,14 +255,35 @@ def _fold_cells(cells: np.ndarray, fine: Grid, grid: Grid) -> np.ndarray | None:
     return np.add.reduceat(rows, np.arange(0, 2 * grid.col_starts.size, 2), axis=2)
 
 
-def _diff_sums(ycc: np.ndarray, scratch: np.ndarray, grid: Grid, cells: np.ndarray) -> np.ndarray:
-    """Fill the :data:`GRAD_MAPS` rows of ``cells``; ``scratch`` is ``(3, H, W)`` float32 scratch.
+def kernels():
+    """The compiled kernels (:mod:`harness.measuring._kernels`), or None where numba is not installed
+    (or ``HARNESS_NUMPY_MAPS=1`` asks for the numpy path): the maps are then made with numpy."""
+    global _KERNELS
+    if _KERNELS is None:
+        try:
+            if os.environ.get("HARNESS_NUMPY_MAPS") == "1":
+                raise ImportError("HARNESS_NUMPY_MAPS=1")
+            from harness.measuring import _kernels
+        except ImportError:
+            _KERNELS = False
+        else:
+            _KERNELS = _kernels
+    return _KERNELS or None
 
-    The three channels go through each step together.  Returns ``(2, len(BLOCK_GRIDS))``
-    float64: for Cb and Cr, the whole-image sum of the squared differences
-    straddling each grid's block boundaries.
-    """
-    _, h, w = ycc.shape
+
+_KERNELS = None
+
+
+def _pixel_maps(ycc: np.ndarray, means: np.ndarray, grid: Grid, cells: np.ndarray) -> None:
+    """Fill the ``_KERNEL_ROWS`` of ``cells`` with numpy: what :func:`._kernels.cell_maps` computes, in
+    whole-plane passes (the three channels through each step together)."""
+    scratch = np.empty_like(ycc)
+    centred = np.subtract(ycc, means[:, None, None], out=scratch)
+    cells[_YCC_ROWS] = grid.cell_sums(centred)
+    cells[_SQ_ROWS] = grid.cell_sums(np.square(centred, out=centred))
+    chroma = np.square(ycc[1:3], out=scratch[:2])
+    np.add(chroma[0], chroma[1], out=chroma[0])
+    cells[MAPS["chroma"]] = grid.cell_sums(np.sqrt(chroma[:1], out=chroma[:1]))[0]
     g = np.empty_like(ycc)
     # horizontal differences on the flat array (one contiguous pass); those that would
     # span the end of a row have no neighbour: zero
@@ -263,29 +291,35 @@ def _diff_sums(ycc: np.ndarray, scratch: np.ndarray, grid: Grid, cells: np.ndarr
     g[:, :, -1] = 0.0
     np.square(g, out=g)  # dx²
     dy = np.subtract(ycc[:, 1:], ycc[:, :-1], out=scratch[:, :-1])
-    np.square(dy, out=dy)  # dy²
-    on = _on_grid_cells(g, dy, grid)  # (3, len(BLOCK_GRIDS), ncy, ncx)
-    base = _N_MAPS
-    for i, b in enumerate(BLOCK_GRIDS):
-        cells[base + GRAD_MAPS[f"grid{b}_y"]] = on[0, i]
-    g[:, :-1] += dy
-    cells[[base + GRAD_MAPS[n] for n in ("grad_y", "grad_cb", "grad_cr")]] = grid.cell_sums(g)
-    return on[1:].sum(axis=(2, 3))
+    g[:, :-1] += np.square(dy, out=dy)
+    cells[[_N_MAPS + GRAD_MAPS[n] for n in ("grad_y", "grad_cb", "grad_cr")]] = grid.cell_sums(g)
 
 
-def _on_grid_cells(dx2: np.ndarray, dy2: np.ndarray, grid: Grid) -> np.ndarray:
+def _crop_maps(ycc: np.ndarray, means: np.ndarray, box: tuple[int, int, int, int], stack: np.ndarray) -> None:
+    """The channel rows of :data:`MAPS` (centred channels, their squares, chroma) on the crop ``box``."""
+    y0, y1, x0, x1 = box
+    c = ycc[:, y0:y1, x0:x1]
+    centred = np.subtract(c, means[:, None, None])
+    stack[_YCC_ROWS] = centred
+    stack[_SQ_ROWS] = np.square(centred, out=centred)
+    stack[MAPS["chroma"]] = np.sqrt(np.square(c[1]) + np.square(c[2]))
+
+
+def _on_grid_cells(ycc: np.ndarray, grid: Grid) -> np.ndarray:
     """Per channel and block grid, the squared differences across block boundaries summed over each cell:
-    ``(C, len(BLOCK_GRIDS), ncy, ncx)`` float64 from ``dx2`` ``(C, H, W)`` and ``dy2`` ``(C, H-1, W)``.
+    ``(C, len(BLOCK_GRIDS), ncy, ncx)`` float64 from ``ycc`` ``(C, H, W)``.
 
-    Only the columns (rows) on the finest grid are read -- strided views, no copies -- and
-    summed along the other axis cell by cell; the coarser grids' boundaries are every
-    ``g / BLOCK_GRIDS[0]``-th of them.  A boundary difference at ``x = g-1 (mod g)`` then
-    joins the cell holding ``x`` through a small indicator product.
+    Only the differences on the finest grid are formed -- from strided views, an eighth of
+    the plane -- and summed along the other axis cell by cell; the coarser grids'
+    boundaries are every ``g / BLOCK_GRIDS[0]``-th of them.  A boundary difference at
+    ``x = g-1 (mod g)`` then joins the cell holding ``x`` through a small indicator product.
     """
     h, w = grid.height, grid.width
     b0 = BLOCK_GRIDS[0]
-    across = _row_cells(dx2[:, :, b0 - 1:w - 1:b0], grid)  # (C, ncy, boundaries along x)
-    down = _col_cells(dy2[:, b0 - 1::b0], grid)  # (C, boundaries along y, ncx)
+    dx = np.subtract(ycc[:, :, b0::b0], ycc[:, :, b0 - 1:w - 1:b0])  # x = b0-1 (mod b0), x < w-1
+    dy = np.subtract(ycc[:, b0::b0], ycc[:, b0 - 1:h - 1:b0])
+    across = _row_cells(np.square(dx, out=dx), grid)  # (C, ncy, boundaries along x)
+    down = _col_cells(np.square(dy, out=dy), grid)  # (C, boundaries along y, ncx)
     out = []
     for b in BLOCK_GRIDS:
         j = b // b0  # x = b-1 (mod b) is every j-th of x = b0-1 (mod b0)
