@@ -70,3 +70,65 @@ def cell_maps(ycc, means, stride, ncy, ncx, out):  # pragma: no cover - compiled
                         s += acc[k, x]
                     out[k, cy, cx] += s
             acc[:] = 0.0
+
+
+@njit(cache=True, fastmath=True, nogil=True)
+def spectrum_sums(spec, weights, bins, col_wt, bp, radial):  # pragma: no cover - compiled; tested through spectral
+    """Add, for ``spec`` ``(C, H, Wr)`` (an ``rfft2``), ``sum |spec_c|² weights[b]`` to ``bp`` ``(C, n_w)``
+    float64 and, for channel 0, ``sum |spec_0|² col_wt`` per radial bin ``bins`` (``(H, Wr)`` int, -1 for
+    none) to ``radial`` float64: band powers and the radial spectrum from one read of the spectrum.
+
+    Each row is summed in float32 (at most ``Wr`` terms) and added to float64.
+    """
+    nc, h, wr = spec.shape
+    nw = weights.shape[0]
+    p = np.empty((nc, wr), np.float32)
+    for y in range(h):
+        for c in range(nc):
+            for x in range(wr):
+                z = spec[c, y, x]
+                p[c, x] = z.real * z.real + z.imag * z.imag
+        for c in range(nc):
+            for b in range(nw):
+                s = np.float32(0.0)
+                for x in range(wr):
+                    s += p[c, x] * weights[b, y, x]
+                bp[c, b] += s
+        for x in range(wr):
+            k = bins[y, x]
+            if k >= 0:
+                radial[k] += p[0, x] * col_wt[x]
+
+
+@njit(cache=True, fastmath=True, nogil=True)
+def bounded_sq_distance(sites, r, out):  # pragma: no cover - compiled; tested through regions
+    """:func:`harness.measuring.regions.bounded_sq_distance` for ``sites`` ``(K, h, w)`` bool into ``out``
+    ``(K, h, w)`` int32: the same two running sweeps per row and the same least ``dy² + gx²`` over
+    ``|dy| <= r``, as loops (the row sweep is sequential; the column step runs along rows)."""
+    k, h, w = sites.shape
+    big = r + 1
+    g2 = np.empty((h, w), np.int32)
+    for m in range(k):
+        for y in range(h):
+            last = -(w + big)
+            for x in range(w):  # nearest site at or left of x
+                if sites[m, y, x]:
+                    last = x
+                g2[y, x] = min(x - last, big)
+            last = 2 * w + big
+            for x in range(w - 1, -1, -1):  # ... or right of it
+                if sites[m, y, x]:
+                    last = x
+                d = min(last - x, g2[y, x])
+                g2[y, x] = d * d
+        for y in range(h):
+            for x in range(w):
+                out[m, y, x] = g2[y, x]
+            for dy in range(1, min(r, h - 1) + 1):
+                dd = dy * dy
+                if y - dy >= 0:
+                    for x in range(w):
+                        out[m, y, x] = min(out[m, y, x], g2[y - dy, x] + dd)
+                if y + dy < h:
+                    for x in range(w):
+                        out[m, y, x] = min(out[m, y, x], g2[y + dy, x] + dd)

@@ -13,7 +13,7 @@ sums over tiles and regions are :mod:`harness.measuring.maps`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,14 @@ class Context:
     sub: SubSums | None  # the top bands on the finer sub-grid; None for tiles under 16 px
     ring: int
     mask_threshold: float
+
+    @cached_property
+    def spectral(self) -> tuple[np.ndarray, np.ndarray]:
+        """Whole-image band power per channel ``(3, n_bands)`` and luma's radial bin sums, from ``spec``
+        (:func:`harness.measuring.metrics.spectral.spectral_sums`): computed once, read by two metrics."""
+        from harness.measuring.metrics.spectral import spectral_sums
+
+        return spectral_sums(self.spec, self.shape)
 
     @property
     def shape(self) -> tuple[int, int]:

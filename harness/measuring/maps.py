@@ -20,18 +20,18 @@ float64.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from harness.measuring.bands import BAND_NAMES
+from harness.measuring.compiled import kernels
 from harness.measuring.regions import Regions, bbox
 from harness.measuring.tiles import Grid, make_grid, sub_tile
 
 __all__ = ["MAPS", "GRAD_MAPS", "SUB_BANDS", "BLOCK_GRIDS", "SliceSums", "DiffSums", "SubSums", "local_sums",
-           "region_sums"]
+           "region_sums", "kernels"]
 
 # Rows of the summed per-pixel map stack (code values or code²).
 _NB = len(BAND_NAMES)
@@ -253,25 +253,6 @@ def _fold_cells(cells: np.ndarray, fine: Grid, grid: Grid) -> np.ndarray | None:
         return None
     rows = np.add.reduceat(cells, np.arange(0, 2 * grid.row_starts.size, 2), axis=1)
     return np.add.reduceat(rows, np.arange(0, 2 * grid.col_starts.size, 2), axis=2)
-
-
-def kernels():
-    """The compiled kernels (:mod:`harness.measuring._kernels`), or None where numba is not installed
-    (or ``HARNESS_NUMPY_MAPS=1`` asks for the numpy path): the maps are then made with numpy."""
-    global _KERNELS
-    if _KERNELS is None:
-        try:
-            if os.environ.get("HARNESS_NUMPY_MAPS") == "1":
-                raise ImportError("HARNESS_NUMPY_MAPS=1")
-            from harness.measuring import _kernels
-        except ImportError:
-            _KERNELS = False
-        else:
-            _KERNELS = _kernels
-    return _KERNELS or None
-
-
-_KERNELS = None
 
 
 def _pixel_maps(ycc: np.ndarray, means: np.ndarray, grid: Grid, cells: np.ndarray) -> None:

@@ -95,6 +95,38 @@ def radial_centers() -> list[float]:
     return list(np.sqrt(e[:-1] * e[1:]))
 
 
+def spectral_sums(spec: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`band_power_spectral` of every channel of ``spec`` ``(C, H, W//2+1)`` and the radial bin
+    sums of channel 0 that :func:`radial_psd` averages, from one read of the spectrum.
+
+    With numba (:func:`harness.measuring.maps.kernels`) a single kernel pass; else the two numpy
+    functions.  Returns ``(band power (C, n_bands), radial sums (n_bins,))``, float64.
+    """
+    from harness.measuring.compiled import kernels
+
+    k = kernels()
+    h, w = shape
+    onehot, _ = _radial_onehot(h, w)
+    if k is None:
+        return band_power_spectral(spec, shape), (onehot @ (spec[0].real**2 + spec[0].imag**2).ravel()).astype(
+            np.float64)
+    bp = np.zeros((spec.shape[0], len(BAND_CENTERS)))
+    radial = np.zeros(onehot.shape[0])
+    k.spectrum_sums(spec, _band_power_weights(h, w).reshape(len(BAND_CENTERS), h, -1), _radial_bins(h, w),
+                    rfft_weights(h, w)[0], bp, radial)
+    return bp, radial
+
+
+@lru_cache(maxsize=16)
+def _radial_bins(h: int, w: int) -> np.ndarray:
+    """``(h, w//2+1)`` int16: the :data:`RADIAL_EDGES` bin of each coefficient, -1 outside them."""
+    f = radial_frequency(h, w)
+    idx = np.searchsorted(np.asarray(RADIAL_EDGES), f, side="right") - 1
+    out = np.where(idx < len(RADIAL_EDGES) - 1, idx, -1).astype(np.int16)
+    out.setflags(write=False)
+    return out
+
+
 def radial_psd(spec_y: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Radially averaged power spectral density of luma in half-octave bins.
 
@@ -293,7 +325,7 @@ def band_power(ctx: Context) -> dict[str, MetricValues]:
     n_img = float(h * w)
     n = ctx.sums.n
     band_sq = ctx.sums.mean("band_sq")  # (B, S)
-    chroma_bp = band_power_spectral(ctx.spec[1:], (h, w))  # (2, B)
+    chroma_bp = ctx.spectral[0][1:]  # (2, B): band_power_spectral of Cb, Cr
     bp_glob = np.concatenate([band_sq[:, 0][None], chroma_bp])  # (3, B)
     bp_local = band_sq[:, 1:]  # (B, T [+R])
     values = np.concatenate([bp_glob.ravel(), bp_local.ravel()])
@@ -304,7 +336,7 @@ def band_power(ctx: Context) -> dict[str, MetricValues]:
     gain = np.concatenate([np.tile(gains, 3) * ch_gain, np.repeat(gains, n.size - 1)])
     sub_rows = sub_cols = 0
     if ctx.sub is not None:
-        from harness.measuring.context import SUB_BANDS
+        from harness.measuring.maps import SUB_BANDS
 
         sub_rows, sub_cols = ctx.sub.grid.rows, ctx.sub.grid.cols
         values = np.concatenate([values, ctx.sub.means.ravel()])
@@ -332,7 +364,9 @@ def spectrum(ctx: Context) -> dict[str, MetricValues]:
     ``s²`` times the share in each bin).
     """
     h, w = ctx.shape
-    psd, ncoef = radial_psd(ctx.spec[0], ctx.shape)
+    _, counts = _radial_onehot(h, w)
+    psd = np.where(counts > 0, ctx.spectral[1] / np.maximum(counts, 1.0) / (h * w), 0.0)  # as radial_psd
+    ncoef = counts / 2.0
     share = 2.0 * ncoef / (h * w)  # full-plane coefficients in the bin over all of them
     std, bias = noise.psd_noise(psd, ncoef, ctx.sigma)
     return {"spectrum": MetricValues(_spectrum_names(), psd * share, std * share, bias * share)}
