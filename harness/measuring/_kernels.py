@@ -20,22 +20,27 @@ from numba import njit
 __all__ = ["cell_maps", "N_CELL_MAPS"]
 
 #: Rows of :func:`cell_maps`' output: centred Y, Cb, Cr; their squares; chroma |(Cb, Cr)|;
-#: squared gradient (forward differences, both axes) of Y, Cb, Cr.
+#: squared gradient (forward differences, both axes) of Y, Cb, Cr; then, per block grid and
+#: channel (grid-major), the squared differences straddling that grid's block boundaries.
 N_CELL_MAPS = 10
 
 
 @njit(cache=True, fastmath=True, nogil=True)
-def cell_maps(ycc, means, stride, ncy, ncx, out):  # pragma: no cover - compiled; tested through maps
-    """Add the :data:`N_CELL_MAPS` per-pixel maps of ``ycc`` ``(3, H, W)`` float32, summed over the grid's
-    cells (``stride`` px, the last row/column of cells taking the remainder), to ``out``
-    ``(N_CELL_MAPS, ncy, ncx)`` float64.
+def cell_maps(ycc, means, stride, ncy, ncx, grids, out):  # pragma: no cover - compiled; tested through maps
+    """Add the per-pixel maps of ``ycc`` ``(3, H, W)`` float32, summed over the grid's cells (``stride``
+    px, the last row/column of cells taking the remainder), to ``out`` ``(N_CELL_MAPS + 3 len(grids),
+    ncy, ncx)`` float64.
 
-    Every row adds each map into a float32 accumulator per column (a plain element-wise
-    loop over the row, which LLVM vectorises); at the end of a row of cells the columns are
-    summed cell by cell into ``out`` and the accumulators cleared.
+    Every row adds each map into a float32 accumulator per column (plain element-wise
+    loops over the row, which LLVM vectorises); at the end of a row of cells the columns are
+    summed cell by cell into ``out`` and the accumulators cleared.  A block-grid difference
+    is a horizontal one at ``x = g-1 (mod g)`` or a vertical one at ``y = g-1 (mod g)``,
+    neither past the image's edge.
     """
     _, h, w = ycc.shape
-    acc = np.zeros((10, w), np.float32)
+    ng = grids.shape[0]
+    nk = N_CELL_MAPS + 3 * ng
+    acc = np.zeros((nk, w), np.float32)
     m0, m1, m2 = means[0], means[1], means[2]
     for y in range(h):
         cy = min(y // stride, ncy - 1)
@@ -56,13 +61,28 @@ def cell_maps(ycc, means, stride, ncy, ncx, out):  # pragma: no cover - compiled
             acc[7, x] += e0 * e0
             acc[8, x] += e1 * e1
             acc[9, x] += e2 * e2
+        for j in range(ng):
+            if y % grids[j] == grids[j] - 1 and y < h - 1:  # a row of block boundaries
+                base = N_CELL_MAPS + 3 * j
+                for x in range(w):
+                    e0, e1, e2 = n0[x] - r0[x], n1[x] - r1[x], n2[x] - r2[x]
+                    acc[base, x] += e0 * e0
+                    acc[base + 1, x] += e1 * e1
+                    acc[base + 2, x] += e2 * e2
         for x in range(w - 1):  # horizontal differences: none beyond the last column
             d0, d1, d2 = r0[x + 1] - r0[x], r1[x + 1] - r1[x], r2[x + 1] - r2[x]
             acc[7, x] += d0 * d0
             acc[8, x] += d1 * d1
             acc[9, x] += d2 * d2
+        for j in range(ng):  # ... and those across block boundaries, at x = g-1 (mod g) only
+            base = N_CELL_MAPS + 3 * j
+            for x in range(grids[j] - 1, w - 1, grids[j]):
+                d0, d1, d2 = r0[x + 1] - r0[x], r1[x + 1] - r1[x], r2[x + 1] - r2[x]
+                acc[base, x] += d0 * d0
+                acc[base + 1, x] += d1 * d1
+                acc[base + 2, x] += d2 * d2
         if y == h - 1 or ((y + 1) % stride == 0 and (y + 1) // stride < ncy):
-            for k in range(10):
+            for k in range(nk):
                 for cx in range(ncx):
                     x1 = (cx + 1) * stride if cx < ncx - 1 else w
                     s = 0.0
@@ -132,3 +152,62 @@ def bounded_sq_distance(sites, r, out):  # pragma: no cover - compiled; tested t
                 if y + dy < h:
                     for x in range(w):
                         out[m, y, x] = min(out[m, y, x], g2[y + dy, x] + dd)
+
+
+@njit(cache=True, fastmath=True, nogil=True)
+def peak_candidates(spec, k_bg, scale4, floor, ys, xs, p3_out, over_out):  # pragma: no cover - compiled
+    """:func:`harness.measuring.metrics.spectral.periodic_power`'s candidate search, fused.
+
+    ``spec`` ``(H, Wr)`` is the windowed ``rfft2``.  Its power is laid into a plane padded by 3
+    (rows wrap, columns repeat the ends); ``P3`` (3x3 sums) and the 7x7 sums come from
+    separable sums of neighbours; ``over = P3 + k_bg (outer - P3)``.  A coefficient is a
+    candidate when ``over + scale4 sqrt(P3) > 0``, ``P3 > floor`` and it is a maximum of its
+    3x3 neighbourhood.  Writes the candidates' rows, columns, ``P3`` and ``over`` to the
+    output arrays (each at least ``H Wr`` long) and returns how many there are.
+    """
+    h, wr = spec.shape
+    r = 3
+    hp, wp = h + 2 * r, wr + 2 * r
+    pad = np.empty((hp, wp), np.float32)
+    for y in range(h):
+        for x in range(wr):
+            z = spec[y, x]
+            pad[y + r, x + r] = z.real * z.real + z.imag * z.imag
+    for i in range(r):
+        for x in range(wr):
+            pad[i, x + r] = pad[h + i, x + r]  # rows wrap
+            pad[h + r + i, x + r] = pad[r + i, x + r]
+    for y in range(hp):
+        for i in range(r):
+            pad[y, i] = pad[y, r]  # columns repeat the ends
+            pad[y, wr + r + i] = pad[y, wr + r - 1]
+    s3 = np.empty((hp, wr), np.float32)  # 3-sums along each padded row, centred on x + r
+    s7 = np.empty((hp, wr), np.float32)
+    for y in range(hp):
+        for x in range(wr):
+            a = pad[y, x + 2] + pad[y, x + 3] + pad[y, x + 4]
+            s3[y, x] = a
+            s7[y, x] = a + pad[y, x] + pad[y, x + 1] + pad[y, x + 5] + pad[y, x + 6]
+    n = 0
+    p3 = np.empty(wr, np.float32)
+    ov = np.empty(wr, np.float32)
+    for y in range(h):
+        for x in range(wr):
+            a = s3[y + 2, x] + s3[y + 3, x] + s3[y + 4, x]
+            o = s7[y, x] + s7[y + 1, x] + s7[y + 2, x] + s7[y + 3, x] + s7[y + 4, x] + s7[y + 5, x] + s7[y + 6, x]
+            p3[x] = a
+            ov[x] = a + k_bg * (o - a)
+        for x in range(wr):
+            a = p3[x]
+            if a > floor and ov[x] + scale4 * np.sqrt(a) > 0.0:
+                c = pad[y + r, x + r]
+                if (c >= pad[y + r - 1, x + r - 1] and c >= pad[y + r - 1, x + r] and c >= pad[y + r - 1, x + r + 1]
+                        and c >= pad[y + r, x + r - 1] and c >= pad[y + r, x + r + 1]
+                        and c >= pad[y + r + 1, x + r - 1] and c >= pad[y + r + 1, x + r]
+                        and c >= pad[y + r + 1, x + r + 1]):
+                    ys[n] = y
+                    xs[n] = x
+                    p3_out[n] = a
+                    over_out[n] = ov[x]
+                    n += 1
+    return n

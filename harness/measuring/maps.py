@@ -143,16 +143,17 @@ def local_sums(ycc: np.ndarray, band_sq: np.ndarray, means: np.ndarray, grid: Gr
     emit(_SUB_ROWS, band_sq[_SUB_ROWS], None if sub_cells is None else _fold_cells(sub_cells, sub.grid, grid))
     for box, stack in crops:
         _crop_maps(ycc, means, box, stack)
-    on = _on_grid_cells(ycc, grid)  # (3, len(BLOCK_GRIDS), ncy, ncx)
-    for i, b in enumerate(BLOCK_GRIDS):
-        cells[_N_MAPS + GRAD_MAPS[f"grid{b}_y"]] = on[0, i]
     k = kernels()
     if k is not None:
-        out = np.zeros((k.N_CELL_MAPS,) + cells.shape[1:])
-        k.cell_maps(ycc, means, grid.stride, cells.shape[1], cells.shape[2], out)
-        cells[_KERNEL_ROWS] = out
+        out = np.zeros((k.N_CELL_MAPS + 3 * len(BLOCK_GRIDS),) + cells.shape[1:])
+        k.cell_maps(ycc, means, grid.stride, cells.shape[1], cells.shape[2], np.array(BLOCK_GRIDS), out)
+        cells[_KERNEL_ROWS] = out[:k.N_CELL_MAPS]
+        on = out[k.N_CELL_MAPS:].reshape(len(BLOCK_GRIDS), 3, *cells.shape[1:]).transpose(1, 0, 2, 3)
     else:
         _pixel_maps(ycc, means, grid, cells)
+        on = _on_grid_cells(ycc, grid)  # (3, len(BLOCK_GRIDS), ncy, ncx)
+    for i, b in enumerate(BLOCK_GRIDS):
+        cells[_N_MAPS + GRAD_MAPS[f"grid{b}_y"]] = on[0, i]
 
     glob = cells.sum(axis=(1, 2))[:, None]  # (K, 1): the whole image from the cells, not a second pass
     local = np.concatenate([glob, grid.tile_sums_from_cells(cells)], axis=1)
