@@ -211,3 +211,24 @@ def peak_candidates(spec, k_bg, scale4, floor, ys, xs, p3_out, over_out):  # pra
                     over_out[n] = ov[x]
                     n += 1
     return n
+
+
+@njit(cache=True, nogil=True)
+def rgb_to_ycc(img, scale, out):  # pragma: no cover - compiled; tested through context
+    """``img`` ``(H, W, 3)`` (any real dtype) times ``scale`` (float32) → ``out`` ``(3, H, W)`` float32
+    ``Y, Cb, Cr``: :func:`harness.measuring.channels.planes_to_ycc`'s float32 operations in its order
+    (no fastmath: the same numbers), straight from the interleaved input."""
+    h, w, _ = img.shape
+    c0, c1, c2 = np.float32(0.299), np.float32(0.587), np.float32(0.114)
+    kb, kr = np.float32(0.564), np.float32(0.713)
+    for y in range(h):
+        for x in range(w):
+            r = np.float32(img[y, x, 0]) * scale
+            g = np.float32(img[y, x, 1]) * scale
+            b = np.float32(img[y, x, 2]) * scale
+            v = c0 * r
+            v += c1 * g
+            v += c2 * b
+            out[0, y, x] = v
+            out[1, y, x] = kb * (b - v)
+            out[2, y, x] = kr * (r - v)

@@ -20,7 +20,7 @@ import numpy as np
 
 from harness.measuring.bands import BAND_CENTERS, BAND_NAMES, band_images
 from harness.measuring.channels import RGB_SLOTS, planes_to_ycc
-from harness.measuring.inputs import as_code_planes, check_mask
+from harness.measuring.inputs import as_code_planes, check_mask, checked_image
 from harness.measuring.maps import (BLOCK_GRIDS, GRAD_MAPS, MAPS, SUB_BANDS, DiffSums, SliceSums, SubSums,
                                     local_sums)
 from harness.measuring.metrics.noise import BENIGN_LSB
@@ -113,6 +113,19 @@ def _layout(rows: int, cols: int, regions: tuple[str, ...]) -> SliceLayout:
     return SliceLayout(rows, cols, regions)
 
 
+def _ycc(image: Any, lsb: float | None) -> tuple[np.ndarray, float]:
+    """The validated image as ``(3, H, W)`` float32 ``Y, Cb, Cr`` code values, and one LSB in code values."""
+    from harness.measuring.compiled import kernels
+
+    if (k := kernels()) is None:
+        planes, lsb_code = as_code_planes(image, lsb, slots=RGB_SLOTS, planes=4)
+        return planes_to_ycc(planes), lsb_code
+    arr, scale, lsb_code = checked_image(image, lsb)
+    ycc = np.empty((3,) + arr.shape[:2], dtype=np.float32)
+    k.rgb_to_ycc(np.ascontiguousarray(arr), np.float32(1.0) if scale is None else scale, ycc)
+    return ycc, lsb_code
+
+
 def prepare(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | None = None,
             ring: int = DEFAULT_RING, mask_threshold: float = DEFAULT_MASK_THRESHOLD,
             lsb: float | None = None) -> Context:
@@ -125,8 +138,8 @@ def prepare(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
     """
     import scipy.fft as sfft
 
-    planes, lsb_code = as_code_planes(image, lsb, slots=RGB_SLOTS, planes=4)
-    h, w = planes.shape[1:]
+    ycc, lsb_code = _ycc(image, lsb)
+    h, w = ycc.shape[1:]
     sigma = BENIGN_LSB * lsb_code
     regions = None
     if mask is not None:
@@ -138,7 +151,6 @@ def prepare(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
             anchor_map = None  # nothing to protect: no anchor slices
     region_names = (REGIONS if regions is not None else ()) + (("anchor",) if anchor_map is not None else ())
 
-    ycc = planes_to_ycc(planes)
     spec = sfft.rfft2(ycc, axes=(-2, -1), workers=1)
     # image means from the DC coefficients (sums): they centre the luma and the squared maps
     means = (spec[:, 0, 0].real / (h * w)).astype(np.float32)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_code_values", "as_code_planes", "check_mask"]
+__all__ = ["as_code_values", "as_code_planes", "checked_image", "check_mask"]
 
 
 def as_code_values(image: Any, lsb: float | None = None) -> tuple[np.ndarray, float]:
@@ -21,7 +21,7 @@ def as_code_values(image: Any, lsb: float | None = None) -> tuple[np.ndarray, fl
     unless ``lsb`` (in [0, 1] units) says otherwise.  Returns ``(rgb, lsb)``
     with ``rgb`` of shape ``(H, W, 3)`` float32 in 0..255.
     """
-    arr, scale, lsb_code = _checked(image, lsb)
+    arr, scale, lsb_code = checked_image(image, lsb)
     out = arr.astype(np.float32)
     return (out if scale is None else out * scale), lsb_code
 
@@ -34,7 +34,7 @@ def as_code_planes(image: Any, lsb: float | None = None, *, slots: tuple[int, in
     planes (no interleaved float copy); planes not in ``slots`` are left
     uninitialised for the caller's use.
     """
-    arr, scale, lsb_code = _checked(image, lsb)
+    arr, scale, lsb_code = checked_image(image, lsb)
     h, w = arr.shape[:2]
     out = np.empty((planes, h, w), dtype=np.float32)
     for c, slot in enumerate(slots):
@@ -44,7 +44,7 @@ def as_code_planes(image: Any, lsb: float | None = None, *, slots: tuple[int, in
     return out, lsb_code
 
 
-def _checked(image: Any, lsb: float | None) -> tuple[np.ndarray, np.float32 | None, float]:
+def checked_image(image: Any, lsb: float | None) -> tuple[np.ndarray, np.float32 | None, float]:
     """The validated array, the float32 factor to code values (None for uint8) and one LSB in code values."""
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] != 3:
