@@ -93,12 +93,13 @@ def cell_maps(ycc, means, stride, ncy, ncx, grids, out):  # pragma: no cover - c
 
 
 @njit(cache=True, fastmath=True, nogil=True)
-def spectrum_sums(spec, weights, bins, col_wt, bp, radial):  # pragma: no cover - compiled; tested through spectral
+def spectrum_sums(spec, weights, rows, bins, col_wt, bp, radial):  # pragma: no cover - compiled
     """Add, for ``spec`` ``(C, H, Wr)`` (an ``rfft2``), ``sum |spec_c|² weights[b]`` to ``bp`` ``(C, n_w)``
     float64 and, for channel 0, ``sum |spec_0|² col_wt`` per radial bin ``bins`` (``(H, Wr)`` int, -1 for
     none) to ``radial`` float64: band powers and the radial spectrum from one read of the spectrum.
 
-    Each row is summed in float32 (at most ``Wr`` terms) and added to float64.
+    ``rows`` ``(n_w, H)`` bool says which spectrum rows hold a nonzero weight of each kind (the
+    others are skipped).  Each row is summed in float32 (at most ``Wr`` terms) and added to float64.
     """
     nc, h, wr = spec.shape
     nw = weights.shape[0]
@@ -108,11 +109,15 @@ def spectrum_sums(spec, weights, bins, col_wt, bp, radial):  # pragma: no cover 
             for x in range(wr):
                 z = spec[c, y, x]
                 p[c, x] = z.real * z.real + z.imag * z.imag
-        for c in range(nc):
-            for b in range(nw):
+        for b in range(nw):
+            if not rows[b, y]:  # a band is an annulus: most rows of the low bands hold none of it
+                continue
+            wb = weights[b, y]
+            for c in range(nc):
+                pc = p[c]
                 s = np.float32(0.0)
                 for x in range(wr):
-                    s += p[c, x] * weights[b, y, x]
+                    s += pc[x] * wb[x]
                 bp[c, b] += s
         for x in range(wr):
             k = bins[y, x]

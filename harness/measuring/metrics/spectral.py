@@ -112,9 +112,17 @@ def spectral_sums(spec: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray,
             np.float64)
     bp = np.zeros((spec.shape[0], len(BAND_CENTERS)))
     radial = np.zeros(onehot.shape[0])
-    k.spectrum_sums(spec, _band_power_weights(h, w).reshape(len(BAND_CENTERS), h, -1), _radial_bins(h, w),
-                    rfft_weights(h, w)[0], bp, radial)
+    weights = _band_power_weights(h, w).reshape(len(BAND_CENTERS), h, -1)
+    k.spectrum_sums(spec, weights, _weight_rows(h, w), _radial_bins(h, w), rfft_weights(h, w)[0], bp, radial)
     return bp, radial
+
+
+@lru_cache(maxsize=16)
+def _weight_rows(h: int, w: int) -> np.ndarray:
+    """``(n_bands, h)`` bool: which ``rfft2`` rows hold a nonzero band-power weight of each band."""
+    out = (_band_power_weights(h, w).reshape(len(BAND_CENTERS), h, -1) != 0).any(axis=2)
+    out.setflags(write=False)
+    return out
 
 
 @lru_cache(maxsize=16)
