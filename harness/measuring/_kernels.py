@@ -237,3 +237,37 @@ def rgb_to_ycc(img, scale, out):  # pragma: no cover - compiled; tested through 
             out[0, y, x] = v
             out[1, y, x] = kb * (b - v)
             out[2, y, x] = kr * (r - v)
+
+
+@njit(cache=True, fastmath=True, nogil=True)
+def hann_spectrum(spec, w, out):  # pragma: no cover - compiled; tested through spectral
+    """``out`` ``(H, Wr)`` complex64: the ``rfft2`` of the image of ``spec`` (its ``rfft2``, width ``w``)
+    less its mean, times a periodic Hann window on both axes, formed in the frequency domain.
+
+    The periodic Hann window ``(1 - cos(2 pi n / N)) / 2`` has three DFT taps, ``-1/4, 1/2, -1/4``:
+    windowing is a 3-tap convolution along each axis (rows wrap; a column beyond the half
+    plane is the conjugate of its mirror, ``X[ky, kx] = conj(X[-ky, w - kx])``).  The DC term
+    is left out (the mean removed).
+    """
+    h, wr = spec.shape
+    t = np.empty((h, wr), np.complex64)  # along the rows first
+    for y in range(h):
+        ym, yp = (y - 1) % h, (y + 1) % h
+        for x in range(wr):
+            a, b, c = spec[ym, x], spec[y, x], spec[yp, x]
+            if y == 0 and x == 0:
+                b = 0j
+            if ym == 0 and x == 0:
+                a = 0j
+            if yp == 0 and x == 0:
+                c = 0j
+            t[y, x] = 0.5 * b - 0.25 * (a + c)
+    for y in range(h):
+        ny = (h - y) % h
+        for x in range(wr):
+            left = t[y, x - 1] if x > 0 else np.conj(t[ny, 1 if w > 1 else 0])
+            if x + 1 < wr:
+                right = t[y, x + 1]
+            else:
+                right = np.conj(t[ny, w - (x + 1)])
+            out[y, x] = 0.5 * t[y, x] - 0.25 * (left + right)
