@@ -94,21 +94,22 @@ def cell_maps(ycc, means, stride, ncy, ncx, grids, out):  # pragma: no cover - c
 
 @njit(cache=True, fastmath=True, nogil=True)
 def spectrum_sums(spec, weights, rows, bins, col_wt, bp, radial):  # pragma: no cover - compiled
-    """Add, for ``spec`` ``(C, H, Wr)`` (an ``rfft2``), ``sum |spec_c|² weights[b]`` to ``bp`` ``(C, n_w)``
+    """Add, for ``spec`` ``(C, H, 2 Wr)`` (an ``rfft2`` viewed as float32), ``sum |spec_c|² weights[b]`` to ``bp`` ``(C, n_w)``
     float64 and, for channel 0, ``sum |spec_0|² col_wt`` per radial bin ``bins`` (``(H, Wr)`` int, -1 for
     none) to ``radial`` float64: band powers and the radial spectrum from one read of the spectrum.
 
     ``rows`` ``(n_w, H)`` bool says which spectrum rows hold a nonzero weight of each kind (the
     others are skipped).  Each row is summed in float32 (at most ``Wr`` terms) and added to float64.
     """
-    nc, h, wr = spec.shape
+    nc, h, wr2 = spec.shape  # float32 view: real and imaginary parts interleaved
+    wr = wr2 // 2
     nw = weights.shape[0]
     p = np.empty((nc, wr), np.float32)
     for y in range(h):
         for c in range(nc):
+            row = spec[c, y]
             for x in range(wr):
-                z = spec[c, y, x]
-                p[c, x] = z.real * z.real + z.imag * z.imag
+                p[c, x] = row[2 * x] * row[2 * x] + row[2 * x + 1] * row[2 * x + 1]
         for b in range(nw):
             if not rows[b, y]:  # a band is an annulus: most rows of the low bands hold none of it
                 continue

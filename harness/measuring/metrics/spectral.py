@@ -113,7 +113,8 @@ def spectral_sums(spec: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray,
     bp = np.zeros((spec.shape[0], len(BAND_CENTERS)))
     radial = np.zeros(onehot.shape[0])
     weights = _band_power_weights(h, w).reshape(len(BAND_CENTERS), h, -1)
-    k.spectrum_sums(spec, weights, _weight_rows(h, w), _radial_bins(h, w), rfft_weights(h, w)[0], bp, radial)
+    flat = np.ascontiguousarray(spec, dtype=np.complex64).view(np.float32)
+    k.spectrum_sums(flat, weights, _weight_rows(h, w), _radial_bins(h, w), rfft_weights(h, w)[0], bp, radial)
     return bp, radial
 
 
