@@ -120,17 +120,21 @@ def band_images(spec_y: np.ndarray, shape: tuple[int, int], *, squared: bool = F
     import scipy.fft as sfft
 
     h, w = shape
-    filt = _complex_filters(h, w, np.result_type(spec_y.dtype, np.complex64).type)
+    ctype = np.result_type(spec_y.dtype, np.complex64).type
+    filt = _pair_filters(h, w, np.float32 if ctype is np.complex64 else np.float64)
+    pairs = np.ascontiguousarray(spec_y, dtype=ctype).view(filt.dtype)  # (h, 2 wr): re, im interleaved
     cols = band_columns(h, w)
     out = np.empty((filt.shape[0], h, w), dtype=np.float32)
-    half = np.zeros((h, w // 2 + 1), dtype=filt.dtype)
+    half = np.zeros((h, w // 2 + 1), dtype=ctype)
+    half_pairs = half.view(filt.dtype)
     filled = 0
     for b in range(filt.shape[0]):  # one 2-D transform at a time is ~2x faster than a batched one
         k = cols[b]
         half[:, k:filled] = 0.0  # columns beyond k must be zero (bands come in order of growing k: a no-op)
         filled = max(filled, k)
-        z = np.multiply(spec_y[:, :k], filt[b, :, :k], out=half[:, :k])
-        col = sfft.ifft(z, axis=0, norm="forward", overwrite_x=True, workers=1)
+        # a real filter scales the real and imaginary parts alike: one float multiply per part
+        np.multiply(pairs[:, :2 * k], filt[b, :, :2 * k], out=half_pairs[:, :2 * k])
+        col = sfft.ifft(half[:, :k], axis=0, norm="forward", overwrite_x=True, workers=1)
         if not np.may_share_memory(col, half):  # overwrite_x allows the transform in place; it does not promise it
             half[:, :k] = col
         img = sfft.irfft(half, n=w, axis=1, norm="forward", workers=1)
@@ -142,9 +146,10 @@ def band_images(spec_y: np.ndarray, shape: tuple[int, int], *, squared: bool = F
 
 
 @lru_cache(maxsize=16)
-def _complex_filters(h: int, w: int, dtype: type) -> np.ndarray:
-    """:func:`band_filters` times ``1/(H W)`` (the inverse transform's scale) as complex (imaginary part 0):
-    the product with a spectrum then needs no cast, and the transforms' output no scaling."""
-    out = (band_filters(h, w).astype(np.float64) / (h * w)).astype(dtype)
+def _pair_filters(h: int, w: int, dtype: type) -> np.ndarray:
+    """:func:`band_filters` times ``1/(H W)`` (the inverse transform's scale), each value twice:
+    ``(n_bands, h, 2 wr)``, to multiply a spectrum viewed as interleaved real and imaginary
+    parts (no complex arithmetic, and no scaling of the transforms' output)."""
+    out = np.repeat((band_filters(h, w).astype(np.float64) / (h * w)).astype(dtype), 2, axis=2)
     out.setflags(write=False)
     return out

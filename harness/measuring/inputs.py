@@ -80,9 +80,10 @@ def check_mask(mask: Any, shape: tuple[int, int]) -> np.ndarray:
     if m.dtype == np.uint16:
         return m.astype(np.float32) / 65535.0
     if m.dtype.kind == "f":
-        if not np.all(np.isfinite(m)):
-            raise ValueError("mask contains NaN or inf")
-        if float(m.min()) < -1e-6 or float(m.max()) > 1.0 + 1e-6:
+        lo, hi = float(m.min()), float(m.max())  # NaN propagates into both: one check catches it too
+        if not (lo >= -1e-6 and hi <= 1.0 + 1e-6):
+            if not np.all(np.isfinite(m)):
+                raise ValueError("mask contains NaN or inf")
             raise ValueError("float mask values must lie in [0, 1]")
-        return m.astype(np.float32)
+        return m.astype(np.float32, copy=False)  # read only: the caller's float32 mask is not copied
     raise ValueError(f"mask dtype must be bool, uint8, uint16 or float, got {m.dtype}")

@@ -223,10 +223,11 @@ def region_sums(stack: np.ndarray, totals: np.ndarray, members: tuple[np.ndarray
     """
     k = stack.shape[0]
     # regions are arbitrary shapes: one (K, n) @ (n, R) product sums every map over every region
-    sub = stack.reshape(k, -1).astype(np.float64)
+    sub = stack.reshape(k, -1)
     beyond = complement is not None
     reg = np.stack([m.reshape(-1) for m in members] + ([np.ones(sub.shape[1], bool)] if beyond else []))
-    out = sub @ reg.T.astype(np.float64)
+    # float32 products (the maps are float32): BLAS blocks the sums, so the rounding stays near 1e-6
+    out = (sub @ reg.T.astype(np.float32)).astype(np.float64)
     if beyond:
         out[:, complement] += totals - out[:, -1]
         out = out[:, :-1]
