@@ -93,13 +93,16 @@ def cell_maps(ycc, means, stride, ncy, ncx, grids, out):  # pragma: no cover - c
 
 
 @njit(cache=True, fastmath=True, nogil=True)
-def spectrum_sums(spec, weights, rows, bins, col_wt, bp, radial):  # pragma: no cover - compiled
+def spectrum_sums(spec, weights, rows, first, runs, runs_at, col_wt, bp, radial):  # pragma: no cover - compiled
     """Add, for ``spec`` ``(C, H, 2 Wr)`` (an ``rfft2`` viewed as float32), ``sum |spec_c|² weights[b]`` to ``bp`` ``(C, n_w)``
     float64 and, for channel 0, ``sum |spec_0|² col_wt`` per radial bin ``bins`` (``(H, Wr)`` int, -1 for
     none) to ``radial`` float64: band powers and the radial spectrum from one read of the spectrum.
+    The bins come as runs ``runs`` ``(n, 3)`` (first column, end column, bin) of each row ``y``:
+    ``runs[runs_at[y]:runs_at[y + 1]]``.
 
     ``rows`` ``(n_w, H)`` bool says which spectrum rows hold a nonzero weight of each kind (the
-    others are skipped).  Each row is summed in float32 (at most ``Wr`` terms) and added to float64.
+    others are skipped); the weighted sums start at channel ``first`` (earlier rows of ``bp`` are
+    left as they are).  Each row is summed in float32 (at most ``Wr`` terms) and added to float64.
     """
     nc, h, wr2 = spec.shape  # float32 view: real and imaginary parts interleaved
     wr = wr2 // 2
@@ -114,16 +117,18 @@ def spectrum_sums(spec, weights, rows, bins, col_wt, bp, radial):  # pragma: no 
             if not rows[b, y]:  # a band is an annulus: most rows of the low bands hold none of it
                 continue
             wb = weights[b, y]
-            for c in range(nc):
+            for c in range(first, nc):
                 pc = p[c]
                 s = np.float32(0.0)
                 for x in range(wr):
                     s += pc[x] * wb[x]
                 bp[c, b] += s
-        for x in range(wr):
-            k = bins[y, x]
-            if k >= 0:
-                radial[k] += p[0, x] * col_wt[x]
+        p0 = p[0]
+        for i in range(runs_at[y], runs_at[y + 1]):  # a row crosses each annulus in one run of columns
+            s = np.float32(0.0)
+            for x in range(runs[i, 0], runs[i, 1]):
+                s += p0[x] * col_wt[x]
+            radial[runs[i, 2]] += s
 
 
 @njit(cache=True, fastmath=True, nogil=True)

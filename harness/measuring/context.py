@@ -57,8 +57,9 @@ class Context:
 
     @cached_property
     def spectral(self) -> tuple[np.ndarray, np.ndarray]:
-        """Whole-image band power per channel ``(3, n_bands)`` and luma's radial bin sums, from ``spec``
-        (:func:`harness.measuring.metrics.spectral.spectral_sums`): computed once, read by two metrics."""
+        """Whole-image band power of Cb and Cr (rows 1, 2 of ``(3, n_bands)``; row 0 is not computed) and
+        luma's radial bin sums, from ``spec`` (:func:`harness.measuring.metrics.spectral.spectral_sums`):
+        computed once, read by two metrics."""
         from harness.measuring.metrics.spectral import spectral_sums
 
         return spectral_sums(self.spec, self.shape)

@@ -96,25 +96,27 @@ def radial_centers() -> list[float]:
 
 
 def spectral_sums(spec: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`band_power_spectral` of every channel of ``spec`` ``(C, H, W//2+1)`` and the radial bin
-    sums of channel 0 that :func:`radial_psd` averages, from one read of the spectrum.
+    """:func:`band_power_spectral` of the chroma channels ``spec[1:]`` of ``spec`` ``(3, H, W//2+1)``
+    (row 0, luma, is left 0: luma's whole-image band power comes from its band images) and the
+    radial bin sums of luma that :func:`radial_psd` averages, from one read of the spectrum.
 
-    With numba (:func:`harness.measuring.maps.kernels`) a single kernel pass; else the two numpy
-    functions.  Returns ``(band power (C, n_bands), radial sums (n_bins,))``, float64.
+    With numba (:func:`harness.measuring.compiled.kernels`) a single kernel pass; else the two numpy
+    functions.  Returns ``(band power (3, n_bands), radial sums (n_bins,))``, float64.
     """
     from harness.measuring.compiled import kernels
 
     k = kernels()
     h, w = shape
     onehot, _ = _radial_onehot(h, w)
-    if k is None:
-        return band_power_spectral(spec, shape), (onehot @ (spec[0].real**2 + spec[0].imag**2).ravel()).astype(
-            np.float64)
     bp = np.zeros((spec.shape[0], len(BAND_CENTERS)))
+    if k is None:
+        bp[1:] = band_power_spectral(spec[1:], shape)
+        return bp, (onehot @ (spec[0].real**2 + spec[0].imag**2).ravel()).astype(np.float64)
     radial = np.zeros(onehot.shape[0])
     weights = _band_power_weights(h, w).reshape(len(BAND_CENTERS), h, -1)
     flat = np.ascontiguousarray(spec, dtype=np.complex64).view(np.float32)
-    k.spectrum_sums(flat, weights, _weight_rows(h, w), _radial_bins(h, w), rfft_weights(h, w)[0], bp, radial)
+    runs, runs_at = _radial_runs(h, w)
+    k.spectrum_sums(flat, weights, _weight_rows(h, w), 1, runs, runs_at, rfft_weights(h, w)[0], bp, radial)
     return bp, radial
 
 
@@ -123,6 +125,23 @@ def _weight_rows(h: int, w: int) -> np.ndarray:
     """``(n_bands, h)`` bool: which ``rfft2`` rows hold a nonzero band-power weight of each band."""
     out = (_band_power_weights(h, w).reshape(len(BAND_CENTERS), h, -1) != 0).any(axis=2)
     out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=16)
+def _radial_runs(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The :func:`_radial_bins` of each ``rfft2`` row as runs of columns: ``(n, 3)`` int64 rows
+    ``(start, end, bin)`` (bins only, no ``-1`` runs) and ``(h + 1,)`` offsets of each row's runs."""
+    bins = _radial_bins(h, w)
+    runs, at = [], [0]
+    for row in bins:
+        cut = np.flatnonzero(np.diff(row)) + 1
+        starts, ends = np.r_[0, cut], np.r_[cut, row.size]
+        runs += [(a, b, row[a]) for a, b in zip(starts.tolist(), ends.tolist()) if row[a] >= 0]
+        at.append(len(runs))
+    out = np.array(runs, dtype=np.int64).reshape(-1, 3), np.array(at, dtype=np.int64)
+    for a in out:
+        a.setflags(write=False)
     return out
 
 
