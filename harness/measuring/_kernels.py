@@ -258,22 +258,21 @@ def hann_spectrum(spec, w, out):  # pragma: no cover - compiled; tested through 
     h, wr = spec.shape
     t = np.empty((h, wr), np.complex64)  # along the rows first
     for y in range(h):
-        ym, yp = (y - 1) % h, (y + 1) % h
+        a, b, c = spec[(y - 1) % h], spec[y], spec[(y + 1) % h]
+        ty = t[y]
         for x in range(wr):
-            a, b, c = spec[ym, x], spec[y, x], spec[yp, x]
-            if y == 0 and x == 0:
-                b = 0j
-            if ym == 0 and x == 0:
-                a = 0j
-            if yp == 0 and x == 0:
-                c = 0j
-            t[y, x] = 0.5 * b - 0.25 * (a + c)
+            ty[x] = 0.5 * b[x] - 0.25 * (a[x] + c[x])
+    dc = spec[0, 0]  # the mean is left out: take the DC term back out of the three rows it reached
+    t[0, 0] -= 0.5 * dc
+    t[1 % h, 0] += 0.25 * dc
+    t[h - 1, 0] += 0.25 * dc
     for y in range(h):
         ny = (h - y) % h
-        for x in range(wr):
-            left = t[y, x - 1] if x > 0 else np.conj(t[ny, 1 if w > 1 else 0])
-            if x + 1 < wr:
-                right = t[y, x + 1]
-            else:
-                right = np.conj(t[ny, w - (x + 1)])
-            out[y, x] = 0.5 * t[y, x] - 0.25 * (left + right)
+        ty, o = t[y], out[y]
+        for x in range(1, wr - 1):
+            o[x] = 0.5 * ty[x] - 0.25 * (ty[x - 1] + ty[x + 1])
+        if wr == 1:
+            continue
+        o[0] = 0.5 * ty[0] - 0.25 * (np.conj(t[ny, 1]) + ty[1])
+        x = wr - 1
+        o[x] = 0.5 * ty[x] - 0.25 * (ty[x - 1] + np.conj(t[ny, w - (x + 1)]))
