@@ -23,9 +23,9 @@ _KERNELS: ModuleType | bool | None = None
 def kernels() -> ModuleType | None:
     """The compiled kernels module, or None where numba is missing or :data:`NUMPY_ENV` is 1."""
     global _KERNELS
+    if os.environ.get(NUMPY_ENV) == "1":
+        return None  # read on every call: a test (or a caller) may set it and clear it again
     if _KERNELS is None:
-        if os.environ.get(NUMPY_ENV) == "1":
-            return None  # not remembered: the variable may be cleared again (tests)
         try:
             from harness.measuring import _kernels
         except ImportError:
