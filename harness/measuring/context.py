@@ -12,8 +12,8 @@ sums over tiles and regions are :mod:`harness.measuring.maps`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -54,15 +54,9 @@ class Context:
     sub: SubSums | None  # the top bands on the finer sub-grid; None for tiles under 16 px
     ring: int
     mask_threshold: float
-
-    @cached_property
-    def spectral(self) -> tuple[np.ndarray, np.ndarray]:
-        """Whole-image band power of Cb and Cr (rows 1, 2 of ``(3, n_bands)``; row 0 is not computed) and
-        luma's radial bin sums, from ``spec`` (:func:`harness.measuring.metrics.spectral.spectral_sums`):
-        computed once, read by two metrics."""
-        from harness.measuring.metrics.spectral import spectral_sums
-
-        return spectral_sums(self.spec, self.shape)
+    # what a metric family computes once from the above for others to reuse (e.g. the spectral sums
+    # of harness.measuring.metrics.spectral): keyed by the computing module's name for it
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
