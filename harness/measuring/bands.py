@@ -104,41 +104,52 @@ def band_columns(h: int, w: int) -> tuple[int, ...]:
     return tuple(int(np.flatnonzero(b.any(axis=0))[-1]) + 1 if b.any() else 1 for b in nz)
 
 
-def band_images(spec_y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def band_images(spec_y: np.ndarray, shape: tuple[int, int], *, squared: bool = False) -> np.ndarray:
     """Band-passed luma images ``(n_bands, H, W)`` float32 from ``rfft2(Y)`` of an ``(H, W)`` image.
 
-    Values are in the units of the input (code values); their squares are the
-    per-pixel band power that tiles and regions average.
+    Values are in the units of the input (code values); with ``squared`` their
+    squares, the per-pixel band power that tiles and regions average (squared as
+    each band leaves its transform: no second pass over the stack).
 
-    Bit for bit ``irfft2(spec_y * filt[b], s=shape)``, done the way scipy's pocketfft
+    ``irfft2(spec_y * filt[b], s=shape)`` to float32 rounding, done as scipy's pocketfft
     does it -- a complex inverse transform along the first axis, then a real one along
-    the second, then one scaling by ``1/(H W)`` -- but skipping the first-axis
-    transforms of the columns where the band's filter is zero (three quarters of
-    them for ``low``, half for ``mid``): their result is zero either way.
+    the second -- with the ``1/(H W)`` folded into the filters, and skipping the
+    first-axis transforms of the columns where the band's filter is zero (three
+    quarters of them for ``low``, half for ``mid``): their result is zero either way.
     """
     import scipy.fft as sfft
 
     h, w = shape
-    filt = _complex_filters(h, w, np.result_type(spec_y.dtype, np.complex64).type)
+    ctype = np.result_type(spec_y.dtype, np.complex64).type
+    filt = _pair_filters(h, w, np.float32 if ctype is np.complex64 else np.float64)
+    pairs = np.ascontiguousarray(spec_y, dtype=ctype).view(filt.dtype)  # (h, 2 wr): re, im interleaved
     cols = band_columns(h, w)
     out = np.empty((filt.shape[0], h, w), dtype=np.float32)
-    half = np.zeros((h, w // 2 + 1), dtype=filt.dtype)
-    # pocketfft multiplies each output by 1/(H W), in the transform's precision, once after the last axis
-    scale = half.real.dtype.type(1.0 / (h * w))
+    half = np.zeros((h, w // 2 + 1), dtype=ctype)
+    half_pairs = half.view(filt.dtype)
     filled = 0
     for b in range(filt.shape[0]):  # one 2-D transform at a time is ~2x faster than a batched one
         k = cols[b]
         half[:, k:filled] = 0.0  # columns beyond k must be zero (bands come in order of growing k: a no-op)
         filled = max(filled, k)
-        z = np.multiply(spec_y[:, :k], filt[b, :, :k])
-        half[:, :k] = sfft.ifft(z, axis=0, norm="forward", overwrite_x=True, workers=1)
-        np.multiply(sfft.irfft(half, n=w, axis=1, norm="forward", workers=1), scale, out=out[b])
+        # a real filter scales the real and imaginary parts alike: one float multiply per part
+        np.multiply(pairs[:, :2 * k], filt[b, :, :2 * k], out=half_pairs[:, :2 * k])
+        col = sfft.ifft(half[:, :k], axis=0, norm="forward", overwrite_x=True, workers=1)
+        if not np.may_share_memory(col, half):  # overwrite_x allows the transform in place; it does not promise it
+            half[:, :k] = col
+        img = sfft.irfft(half, n=w, axis=1, norm="forward", workers=1)
+        if squared:
+            np.square(img, out=out[b], casting="same_kind")
+        else:
+            out[b] = img
     return out
 
 
 @lru_cache(maxsize=16)
-def _complex_filters(h: int, w: int, dtype: type) -> np.ndarray:
-    """:func:`band_filters` as complex (imaginary part 0): the product with a spectrum then needs no cast."""
-    out = band_filters(h, w).astype(dtype)
+def _pair_filters(h: int, w: int, dtype: type) -> np.ndarray:
+    """:func:`band_filters` times ``1/(H W)`` (the inverse transform's scale), each value twice:
+    ``(n_bands, h, 2 wr)``, to multiply a spectrum viewed as interleaved real and imaginary
+    parts (no complex arithmetic, and no scaling of the transforms' output)."""
+    out = np.repeat((band_filters(h, w).astype(np.float64) / (h * w)).astype(dtype), 2, axis=2)
     out.setflags(write=False)
     return out

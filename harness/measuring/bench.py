@@ -20,6 +20,10 @@ figure of the same transform is printed beside it for reference (not a target).
 Pipeline images almost always come with a mask, so ``measure`` is timed both
 ways (the mask: an ellipse over about 5 % of the image, like an inpainted
 object).  Targets, for both: ``measure / floor <= 3`` and ``measure / SSIM <= 0.25``.
+
+``measure`` runs its per-pixel loops as compiled kernels where numba is installed
+(:mod:`harness.measuring.compiled`) and as numpy passes where it is not; the output
+names which, and the numpy paths miss the first target.
 """
 
 from __future__ import annotations
@@ -133,6 +137,17 @@ def bench_ratios(size: int = 512, repeats: int = 30) -> dict[str, object]:
     }
 
 
+def _paths() -> str:
+    """Which code ``measure`` runs: the compiled kernels (and numba's version) or the numpy paths (and why)."""
+    from harness.measuring.compiled import NUMPY_ENV, kernels
+
+    if kernels() is not None:
+        import numba
+
+        return f"compiled kernels (numba {numba.__version__})"
+    return f"numpy ({NUMPY_ENV}=1)" if os.environ.get(NUMPY_ENV) == "1" else "numpy (numba is not installed)"
+
+
 def _threads_pinned() -> bool:
     """Whether this is the pinned child: started with every THREAD_VARS at 1 (see :data:`PINNED_CHILD`)."""
     return os.environ.get(PINNED_CHILD) == "1" and all(os.environ.get(v) == "1" for v in THREAD_VARS)
@@ -158,6 +173,7 @@ def run_bench(size: int = 512, repeats: int = 30) -> int:
     for name, t in sorted(r["floor_candidates_s"].items(), key=lambda kv: kv[1]):
         print(f"    {t * 1e3:8.2f} ms  {name}{'   <- floor' if name == r['floor'] else ''}")
     print(f"  floor: {r['floor']}")
+    print(f"  measure paths: {_paths()}")
     print(f"  measure()                 {r['measure_s'] * 1e3:8.2f} ms")
     print(f"  measure(mask={100 * r['mask_coverage']:.1f} %)      {r['measure_masked_s'] * 1e3:8.2f} ms")
     print(f"  rfft2 floor (3 ch, f64)   {r['floor_s'] * 1e3:8.2f} ms")

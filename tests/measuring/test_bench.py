@@ -43,6 +43,8 @@ def test_bench_prints_the_floor_it_chose_and_passes_when_targets_are_met(pinned,
     assert run_bench(size=64, repeats=1) == 0
     out = capsys.readouterr().out
     assert "<- floor" in out and "floor: " in out and "OPENBLAS_NUM_THREADS=1" in out
+    assert any(f"measure paths: {p}" in out for p in ("compiled kernels (numba ", "numpy (numba is not installed)",
+                                                      "numpy (HARNESS_NUMPY_MAPS=1)"))
     assert out.count("target <= 1e+09   ok") == 4 and "MISSED" not in out
 
 
@@ -66,3 +68,11 @@ def test_the_bench_always_times_in_a_child_pinned_from_the_start(caller_threads)
     # the header is printed by the process that times, with the thread variables it really has
     assert "one thread (OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1, MKL_NUM_THREADS=1" in p.stdout, p.stderr
     assert p.stdout.count("harness bench: 32x32 RGB") == 1 and "RC " in p.stdout
+
+
+def test_bench_names_the_numpy_paths_when_they_are_asked_for(pinned, monkeypatch, capsys):
+    monkeypatch.setenv("HARNESS_NUMPY_MAPS", "1")
+    monkeypatch.setattr(bench, "TARGET_RFFT2", 1e9)
+    monkeypatch.setattr(bench, "TARGET_SSIM", 1e9)
+    assert run_bench(size=64, repeats=1) == 0
+    assert "measure paths: numpy (HARNESS_NUMPY_MAPS=1)" in capsys.readouterr().out

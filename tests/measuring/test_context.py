@@ -60,6 +60,6 @@ def test_prepare_rejects_a_bad_tile():
 
 def test_sub_grid_bands_are_adjacent_rows_of_the_band_stack():
     from harness.measuring.bands import BAND_NAMES
-    from harness.measuring.context import _SUB_ROWS, SUB_BANDS
+    from harness.measuring.maps import _SUB_ROWS, SUB_BANDS
 
     assert BAND_NAMES[_SUB_ROWS] == SUB_BANDS == ("high", "top")

@@ -7,7 +7,8 @@ variance.  :func:`band_power`, :func:`spectrum` and :func:`periodic` are the
 metric families that :func:`harness.measure` calls: each takes the shared
 :class:`~harness.measuring.context.Context` and returns its ``MetricValues``,
 slice names included.  The bands themselves are defined in
-:mod:`harness.measuring.bands`.
+:mod:`harness.measuring.bands`; the periodic-peak detector in
+:mod:`harness.measuring.metrics.peaks` (its names are re-exported here).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from harness.measuring.bands import (
 )
 from harness.measuring.channels import CHANNELS
 from harness.measuring.metrics import noise
+from harness.measuring.metrics.peaks import CHANCE_PEAK_SHARE, PEAK_THRESHOLD, PEAK_WINDOW, periodic_power
 from harness.measuring.result import MetricValues
 from harness.measuring.slices import SliceLayout, slice_name
 from harness.measuring.tiles import tile_names
@@ -50,12 +52,6 @@ __all__ = [
 
 # Half-octave radial bins from 1/64 cycle/px to the corner of the spectrum.
 RADIAL_EDGES = tuple(float(x) for x in (1 / 64) * 2.0 ** (np.arange(12) / 2.0))
-# See periodic_power.  CHANCE_PEAK_SHARE is the share of white noise's power
-# that the detector calls peaks (measured: mean over 30 draws of 256² noise,
-# 1.3e-4, doubled), the benign noise's own allowance.
-PEAK_THRESHOLD = 6.0
-CHANCE_PEAK_SHARE = 3e-4
-PEAK_WINDOW = 7
 
 
 @lru_cache(maxsize=16)
@@ -95,6 +91,66 @@ def radial_centers() -> list[float]:
     return list(np.sqrt(e[:-1] * e[1:]))
 
 
+def spectral_sums(spec: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`band_power_spectral` of the chroma channels ``spec[1:]`` of ``spec`` ``(3, H, W//2+1)``
+    (row 0, luma, is left 0: luma's whole-image band power comes from its band images) and the
+    radial bin sums of luma that :func:`radial_psd` averages, from one read of the spectrum.
+
+    With numba (:func:`harness.measuring.compiled.kernels`) a single kernel pass; else the two numpy
+    functions.  Returns ``(band power (3, n_bands), radial sums (n_bins,))``, float64.
+    """
+    from harness.measuring.compiled import kernels
+
+    k = kernels()
+    h, w = shape
+    onehot, _ = _radial_onehot(h, w)
+    bp = np.zeros((spec.shape[0], len(BAND_CENTERS)))
+    if k is None:
+        bp[1:] = band_power_spectral(spec[1:], shape)
+        return bp, (onehot @ (spec[0].real**2 + spec[0].imag**2).ravel()).astype(np.float64)
+    radial = np.zeros(onehot.shape[0])
+    weights = _band_power_weights(h, w).reshape(len(BAND_CENTERS), h, -1)
+    flat = np.ascontiguousarray(spec, dtype=np.complex64).view(np.float32)
+    runs, runs_at = _radial_runs(h, w)
+    k.spectrum_sums(flat, weights, _weight_rows(h, w), 1, runs, runs_at, rfft_weights(h, w)[0], bp, radial)
+    return bp, radial
+
+
+@lru_cache(maxsize=16)
+def _weight_rows(h: int, w: int) -> np.ndarray:
+    """``(n_bands, h)`` bool: which ``rfft2`` rows hold a nonzero band-power weight of each band."""
+    out = (_band_power_weights(h, w).reshape(len(BAND_CENTERS), h, -1) != 0).any(axis=2)
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=16)
+def _radial_runs(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The :func:`_radial_bins` of each ``rfft2`` row as runs of columns: ``(n, 3)`` int64 rows
+    ``(start, end, bin)`` (bins only, no ``-1`` runs) and ``(h + 1,)`` offsets of each row's runs."""
+    bins = _radial_bins(h, w)
+    runs, at = [], [0]
+    for row in bins:
+        cut = np.flatnonzero(np.diff(row)) + 1
+        starts, ends = np.r_[0, cut], np.r_[cut, row.size]
+        runs += [(a, b, row[a]) for a, b in zip(starts.tolist(), ends.tolist()) if row[a] >= 0]
+        at.append(len(runs))
+    out = np.array(runs, dtype=np.int64).reshape(-1, 3), np.array(at, dtype=np.int64)
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=16)
+def _radial_bins(h: int, w: int) -> np.ndarray:
+    """``(h, w//2+1)`` int16: the :data:`RADIAL_EDGES` bin of each coefficient, -1 outside them."""
+    f = radial_frequency(h, w)
+    idx = np.searchsorted(np.asarray(RADIAL_EDGES), f, side="right") - 1
+    out = np.where(idx < len(RADIAL_EDGES) - 1, idx, -1).astype(np.int16)
+    out.setflags(write=False)
+    return out
+
+
 def radial_psd(spec_y: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Radially averaged power spectral density of luma in half-octave bins.
 
@@ -109,124 +165,15 @@ def radial_psd(spec_y: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, 
     return psd, counts / 2.0  # each independent complex coefficient appears twice
 
 
-@lru_cache(maxsize=8)
-def _hann2d(h: int, w: int) -> np.ndarray:
-    win = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
-    win.setflags(write=False)
-    return win
-
-
-@lru_cache(maxsize=8)
-def _peak_bands(h: int, w: int) -> np.ndarray:
-    """``(n_bands, h*wr)`` float32 hard octave membership times rfft weight (none below ``low``)."""
-    f = radial_frequency(h, w)
-    lo = np.asarray(BAND_CENTERS) / np.sqrt(2.0)
-    idx = (np.searchsorted(lo, f, side="right") - 1).ravel()
-    onehot = (idx[None, :] == np.arange(lo.size)[:, None]).astype(np.float32) * rfft_weights(h, w).ravel()[None, :]
-    onehot.setflags(write=False)
-    return onehot
-
-
-@lru_cache(maxsize=8)
-def _peak_band_counts(h: int, w: int) -> np.ndarray:
-    """Full-plane coefficients per band of :func:`_peak_bands` (float64, ``(n_bands,)``)."""
-    return _peak_bands(h, w).sum(axis=1).astype(np.float64)
-
-
-def periodic_power(y: np.ndarray, sigma: float, y_mean: np.float32 | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Power held in narrow spectral peaks per band (code²), with its noise floor.
-
-    ``y`` is luma ``(H, W)`` in code values.  The image is Hann-windowed (so
-    the image border does not spread energy along the axes).  A Hann-windowed
-    line spreads over a 3x3 main lobe, so each coefficient's 3x3 sum ``P3`` is
-    compared with the mean power ``B`` of the surrounding ``PEAK_WINDOW``
-    square less that 3x3; a local maximum with ``P3 > PEAK_THRESHOLD * 9 B``
-    is a peak holding ``P3 - PEAK_THRESHOLD * 9 B`` (a soft threshold keeps
-    the value continuous when a coefficient crosses it).  Power is normalised like band power:
-    white noise of variance ``s²`` has total power ``s²``.
-
-    ``y_mean`` is ``y.mean()`` where the caller has it already (the same float32 number).
-
-    Returns ``(power, std, bias)`` per band.
-    """
-    import scipy.fft as sfft
-    from scipy import ndimage
-
-    h, w = y.shape
-    win = _hann2d(h, w)
-    # in-place float32 steps throughout: the same numbers as the plain expressions, fewer allocations
-    yw = np.subtract(y, np.float32(y.mean() if y_mean is None else y_mean))
-    yw *= win
-    spec = sfft.rfft2(yw, workers=1)
-    p = np.square(spec.real)
-    p += np.square(spec.imag, out=yw[:, : p.shape[1]])
-    mode = ("wrap", "nearest")
-    p3 = ndimage.uniform_filter(p, size=3, mode=mode)
-    p3 *= np.float32(9.0)
-    bg9 = ndimage.uniform_filter(p, size=PEAK_WINDOW, mode=mode)  # the outer window's sum, less the lobe's:
-    bg9 *= np.float32(PEAK_WINDOW**2)
-    bg9 -= p3
-    bg9 *= np.float32(9.0 / (PEAK_WINDOW**2 - 9))  # its mean power, over 9 coefficients
-    over = np.subtract(p3, np.multiply(np.float32(PEAK_THRESHOLD), bg9, out=bg9), out=bg9)
-    # Noise of variance sigma² adds sigma²/(h w) per coefficient in normalised
-    # units, so it moves a 3x3 lobe of power P3 by delta = 2 sqrt(9 sigma² P3 / (h w))
-    # (the cross term).  With m = over / delta, the soft-thresholded excess
-    # max(0, over + delta Z) has second moment delta² g(m): g = 1 above the
-    # threshold, (1 + m²) Phi(m) + m phi(m) below it -- a line just under the
-    # threshold can cross, one far below cannot.  Variances of lobes add.
-    norm = float(h * w) * _win_energy(h, w)
-    s2 = 9.0 * sigma * sigma / (h * w)
-    # delta = scale * root (raw units), wanted at the candidates only: the test below takes
-    # -4 delta as (-4 scale) * root, the same float64 numbers (a power-of-two factor is exact)
-    scale = 2.0 * np.sqrt(s2 * norm)
-    root = np.sqrt(np.maximum(p3, np.float32(0.0)))
-    # Candidates: within 4 noise std of the threshold -- and holding more than the benign noise's
-    # own lobe power (s2 * norm): below that, noise added to the lobe and to its background
-    # keeps it far under the threshold (a lobe needs PEAK_THRESHOLD times its background), and
-    # a smooth image (an upscale) would otherwise make every empty coefficient a candidate.
-    ys, xs = np.nonzero((over > (-4.0 * scale) * root) & (p3 > np.float32(s2 * norm)))
-    keep = _local_max(p, ys, xs)
-    ys, xs = ys[keep], xs[keep]
-    onehot = _peak_bands(h, w)
-    sel = onehot[:, ys * p.shape[1] + xs]
-    o = over[ys, xs].astype(np.float64)
-    # soft threshold: a coefficient crossing it adds nothing, so the value is continuous
-    pk = (sel @ np.maximum(o, 0.0)) / norm
-    d = scale * root[ys, xs].astype(np.float64)
-    m = np.minimum(o / np.maximum(d, 1e-30), 0.0)
-    from scipy.special import ndtr
-
-    g = (1.0 + m * m) * ndtr(m) + m * np.exp(-0.5 * m * m) / np.sqrt(2.0 * np.pi)
-    std = np.sqrt(sel @ (d * d * np.where(o >= 0, 1.0, g))) / norm
-    n_coef = _peak_band_counts(h, w)
-    bias = CHANCE_PEAK_SHARE * sigma * sigma * n_coef / (h * w)
-    return pk, std, bias
-
-
-_NEIGHBOURS = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])  # (8, 2)
-
-
-def _local_max(p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """Which of the coefficients ``(ys, xs)`` are maxima of their 3x3 neighbourhood.
-
-    Only the few peak candidates are tested (a full maximum filter costs more
-    than the FFT); rows wrap (vertical frequency is periodic), columns clamp.
-    All eight neighbours are gathered in one ``(8, n)`` index.
-    """
-    h, w = p.shape
-    yy = (ys[None, :] + _NEIGHBOURS[:, :1]) % h
-    xx = np.clip(xs[None, :] + _NEIGHBOURS[:, 1:], 0, w - 1)
-    flat = p.ravel()
-    return (flat[ys * w + xs][None, :] >= flat[yy * w + xx]).all(axis=0)
-
-
-@lru_cache(maxsize=8)
-def _win_energy(h: int, w: int) -> float:
-    return float((_hann2d(h, w).astype(np.float64) ** 2).sum())
-
-
 # --- metric families: Context -> {metric name: MetricValues} -----------------------------------
+
+
+def _spectral(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`spectral_sums` of ``ctx.spec``, computed once per image (``band_power`` and ``spectrum``
+    both read it) and kept in ``ctx.memo``."""
+    if "spectral_sums" not in ctx.memo:
+        ctx.memo["spectral_sums"] = spectral_sums(ctx.spec, ctx.shape)
+    return ctx.memo["spectral_sums"]
 
 
 @lru_cache(maxsize=32)
@@ -252,7 +199,7 @@ def band_power(ctx: Context) -> dict[str, MetricValues]:
     n_img = float(h * w)
     n = ctx.sums.n
     band_sq = ctx.sums.mean("band_sq")  # (B, S)
-    chroma_bp = band_power_spectral(ctx.spec[1:], (h, w))  # (2, B)
+    chroma_bp = _spectral(ctx)[0][1:]  # (2, B): band_power_spectral of Cb, Cr
     bp_glob = np.concatenate([band_sq[:, 0][None], chroma_bp])  # (3, B)
     bp_local = band_sq[:, 1:]  # (B, T [+R])
     values = np.concatenate([bp_glob.ravel(), bp_local.ravel()])
@@ -263,7 +210,7 @@ def band_power(ctx: Context) -> dict[str, MetricValues]:
     gain = np.concatenate([np.tile(gains, 3) * ch_gain, np.repeat(gains, n.size - 1)])
     sub_rows = sub_cols = 0
     if ctx.sub is not None:
-        from harness.measuring.context import SUB_BANDS
+        from harness.measuring.maps import SUB_BANDS
 
         sub_rows, sub_cols = ctx.sub.grid.rows, ctx.sub.grid.cols
         values = np.concatenate([values, ctx.sub.means.ravel()])
@@ -291,7 +238,9 @@ def spectrum(ctx: Context) -> dict[str, MetricValues]:
     ``s²`` times the share in each bin).
     """
     h, w = ctx.shape
-    psd, ncoef = radial_psd(ctx.spec[0], ctx.shape)
+    _, counts = _radial_onehot(h, w)
+    psd = np.where(counts > 0, _spectral(ctx)[1] / np.maximum(counts, 1.0) / (h * w), 0.0)  # as radial_psd
+    ncoef = counts / 2.0
     share = 2.0 * ncoef / (h * w)  # full-plane coefficients in the bin over all of them
     std, bias = noise.psd_noise(psd, ncoef, ctx.sigma)
     return {"spectrum": MetricValues(_spectrum_names(), psd * share, std * share, bias * share)}
@@ -304,5 +253,5 @@ def _periodic_names() -> tuple[str, ...]:
 
 def periodic(ctx: Context) -> dict[str, MetricValues]:
     """``periodic`` (code²): luma power in narrow spectral peaks per band (micro-tiling), whole image."""
-    pk, std, bias = periodic_power(ctx.y, ctx.sigma, ctx.y_mean)
+    pk, std, bias = periodic_power(ctx.y, ctx.sigma, ctx.y_mean, ctx.spec[0])
     return {"periodic": MetricValues(_periodic_names(), pk, std, bias)}

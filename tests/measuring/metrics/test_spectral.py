@@ -114,7 +114,7 @@ def test_radial_psd_matches_a_slow_per_coefficient_reference():
 
 def test_periodic_power_matches_a_slow_reference():
     """Same peaks, found by explicit loops over the full (two-sided) spectrum."""
-    from harness.measuring.metrics.spectral import BAND_CENTERS, PEAK_THRESHOLD, PEAK_WINDOW, _hann2d
+    from harness.measuring.metrics.peaks import BAND_CENTERS, PEAK_THRESHOLD, PEAK_WINDOW, _hann2d
 
     rng = np.random.default_rng(6)
     h, w = 48, 64
