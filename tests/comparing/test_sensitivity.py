@@ -62,10 +62,17 @@ def test_benign_changes_pass_well_inside_the_tolerance(name):
     assert status == "pass" and sev < 0.75, (kind, metric, slice_, sev)
 
 
+# Luma-only noise (one draw on R, G and B alike) reaches no chroma: the slices see it only from
+# sigma 2.5-3 on four of the seven images (a known gap; tile luma power reads a contrast change alike).
+LUMA_CAUGHT = {"stereo_motorcycle": 2.5, "immunohistochemistry": 3.0, "retina": 2.0, "hubble_deep_field": 3.0,
+               "moon": 2.0, "clock": 2.0, "coins": 3.0}
+
+
 def test_the_figures_the_note_quotes():
-    """The smallest sigma and amplitude caught on every held-out image; no benign check past 0.55."""
+    """The smallest sigma (per channel, luma-only) and amplitude caught on every held-out image; no benign
+    check past 0.55."""
     rows = sv.table()
-    assert [(n, s, a) for n, s, a, _ in rows] == [(n, 2.0, 0.75) for n in sv.HELD_OUT]
+    assert [(n, s, ls, a) for n, s, ls, a, _ in rows] == [(n, 2.0, LUMA_CAUGHT[n], 0.75) for n in sv.HELD_OUT]
     assert max(b[0] for *_, b in rows) < 0.55
 
 
