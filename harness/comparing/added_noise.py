@@ -1,4 +1,4 @@
-"""Noise added everywhere: the paired check ``noise`` / ``ch=CbCr``.
+"""Noise added everywhere: the paired checks ``noise`` / ``ch=CbCr`` and ``noise`` / ``ch=Y``.
 
 Per-slice checks read a power increase as an amplitude change of the texture that is
 there (contrast masking, :mod:`harness.comparing.tolerance`): an increase ``dP`` of a band
@@ -35,6 +35,26 @@ with ``std_t`` each tile's benign-noise std (the smaller side's, as in
 :func:`harness.comparing.engine.compare_paired`) and the factor 2 for half-overlapping tiles
 (a pixel lies in up to four).  A ``[[tolerances]]`` rule for ``noise`` with ``abs_tol`` or
 ``rel_tol`` replaces ``INVISIBLE_LSB²``.
+
+**Luma-only noise** (``ch=Y``: one draw added to R, G and B alike, as most grain and sensor-noise
+models do) puts nothing into Cb or Cr; it raises the luma band powers of every tile by
+``v G_b`` (``G_b`` the band's white-noise gain, :func:`~harness.measuring.bands.band_gains`).  A
+luma tile power cannot tell that from a contrast change of the texture, which scales each band
+by the same factor: ``1 + s``.  The two differ in spectral shape -- noise adds equal power per
+unit bandwidth, a contrast change adds power in proportion to what each band holds, and photographs
+hold far less in ``top`` than in ``high`` and ``mid`` -- so the ``mid``, ``high`` and ``top`` luma
+powers of the tiles are fitted jointly (weighted least squares, weights ``1 / std²``)::
+
+    P_c,b,t - P_b,b,t = v G_b + s min(P_b,b,t, P_c,b,t)
+
+over the faintest :data:`LUMA_SHARE` of the tiles (ranked by ``top``; the loudest quarter,
+where sharpening halos and codec ringing change texture in ways neither term describes, is left
+out).  ``value = v`` (code², negative: luma noise taken away); contrast x0.95-x1.05 reads
+< 0.8 code² where the tile power alone reads up to 9.  Its std is ``2 sqrt(cov_vv)`` (half-
+overlapping tiles, as above) and the allowance is the same line, so ``sigma = 2`` luma noise
+(``v`` = 4) fails and ``sigma = 1.5`` (2.25) passes.  When the tiles' spectra are too alike to
+separate the two terms (a flat or white image), ``cov_vv`` and so the tolerance grow: the check
+passes rather than guess.
 """
 
 from __future__ import annotations
@@ -44,15 +64,20 @@ import math
 import numpy as np
 
 from harness.comparing.tolerance import CompareConfig, overridden, tolerance_arrays
+from harness.measuring.bands import BAND_NAMES, band_gains
 from harness.measuring.metrics.noise import CHANNEL_NOISE_GAIN
 from harness.measuring.result import Measurement
 from harness.measuring.visibility import visible_noise
 
-__all__ = ["NOISE_METRIC", "NOISE_SLICE", "FAINT_SHARE", "added_noise"]
+__all__ = ["NOISE_METRIC", "NOISE_SLICE", "LUMA_SLICE", "FAINT_SHARE", "LUMA_SHARE", "LUMA_BANDS", "added_noise",
+           "added_luma_noise"]
 
 NOISE_METRIC = "noise"
 NOISE_SLICE = "ch=CbCr"
 FAINT_SHARE = 0.5  # the faintest half of the tiles
+LUMA_SLICE = "ch=Y"
+LUMA_SHARE = 0.75  # the luma fit: all but the loudest quarter of the tiles
+LUMA_BANDS = ("mid", "high", "top")  # low: too few degrees of freedom per 64-px tile
 _GAIN = CHANNEL_NOISE_GAIN["Cb"] + CHANNEL_NOISE_GAIN["Cr"]
 
 
@@ -93,9 +118,92 @@ def added_noise(baseline: Measurement, candidate: Measurement, config: CompareCo
     faint = np.argsort(np.minimum(pb, pc), kind="stable")[:m]
     value = float(np.mean(pc[faint] - pb[faint])) / _GAIN
     std = 2.0 * float(np.sqrt(np.sum(sd[faint] ** 2))) / m / _GAIN
-    _spec, abs_t, rel_t, _dirs, _gate = tolerance_arrays(NOISE_METRIC, [NOISE_SLICE], config)
-    if overridden(NOISE_METRIC, [NOISE_SLICE], config)[0]:
+    return value, _allowance(NOISE_SLICE, value, std, config, lsb)
+
+
+def _allowance(slice_: str, value: float, std: float, config: CompareConfig, lsb: float) -> float:
+    """The visibility line (or a ``[[tolerances]]`` rule's ``abs_tol``/``rel_tol``) plus ``k sqrt(2) std``."""
+    _spec, abs_t, rel_t, _dirs, _gate = tolerance_arrays(NOISE_METRIC, [slice_], config)
+    if overridden(NOISE_METRIC, [slice_], config)[0]:
         allow = max(float(abs_t[0]), float(rel_t[0]) * abs(value))
     else:
         allow = float(visible_noise(lsb))
-    return value, allow + config.k * math.sqrt(2.0) * std
+    return allow + config.k * math.sqrt(2.0) * std
+
+
+def _luma_bands(m: Measurement) -> dict[tuple[str, str], tuple[float, float]] | None:
+    """``{(band, tile): (luma power, its std)}`` of :data:`LUMA_BANDS` from ``band_power``; None without tiles."""
+    mv = m.metrics.get("band_power")
+    if mv is None:
+        return None
+    out = {}
+    for s, v, e in zip(mv.slices, mv.values.tolist(), mv.std.tolist()):
+        parts = s.split(" ")
+        if len(parts) == 3 and parts[1].startswith("tile=") and parts[2] == "ch=Y":
+            band = parts[0].removeprefix("band=")
+            if band in LUMA_BANDS:
+                out[band, parts[1]] = (v, e)
+    return out or None
+
+
+def _luma_gains(meta_b, meta_c) -> np.ndarray | None:
+    """White-noise gain of each of :data:`LUMA_BANDS` for the measured size; None if the sides' sizes differ."""
+    try:
+        hw = (int(meta_b["height"]), int(meta_b["width"]))
+        if hw != (int(meta_c["height"]), int(meta_c["width"])):
+            return None
+    except (KeyError, TypeError, ValueError):
+        return None
+    g = band_gains(*hw)
+    return np.array([g[BAND_NAMES.index(b)] for b in LUMA_BANDS])
+
+
+def added_luma_noise(baseline: Measurement, candidate: Measurement, config: CompareConfig,
+                     lsb: float = 1.0) -> tuple[float, float] | None:
+    """``(value, tolerance)`` of the ``noise`` / ``ch=Y`` check (code², luma), None when either side lacks tile
+    luma band powers, their tiles or sizes differ; NaN for non-finite inputs (the engine makes it an error).
+
+    ``value`` is ``v`` of the fit in the module docstring.
+    """
+    tb, tc = _luma_bands(baseline), _luma_bands(candidate)
+    gains = _luma_gains(baseline.meta, candidate.meta)
+    if tb is None or tc is None or tb.keys() != tc.keys() or gains is None:
+        return None
+    tiles = sorted({t for _b, t in tb})
+    if set(tb) != {(b, t) for b in LUMA_BANDS for t in tiles}:
+        return None
+    pb, pc, sd = _arrays(tb, tc, tiles)
+    if not (np.all(np.isfinite(pb)) and np.all(np.isfinite(pc)) and np.all(np.isfinite(sd))):
+        return math.nan, math.nan
+    m = max(2, int(round(LUMA_SHARE * len(tiles))))
+    keep = np.argsort(np.minimum(pb[-1], pc[-1]), kind="stable")[:m]  # ranked by top
+    v, var = _fit(pb[:, keep], pc[:, keep], sd[:, keep], gains)
+    if not (math.isfinite(v) and math.isfinite(var)):
+        return math.nan, math.nan
+    std = 2.0 * math.sqrt(var)
+    return v, _allowance(LUMA_SLICE, v, std, config, lsb)
+
+
+def _arrays(tb: dict, tc: dict, tiles: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(P_b, P_c, std)``, each ``(len(LUMA_BANDS), tiles)``; std is the smaller side's, as for ``ch=CbCr``."""
+    pb = np.array([[tb[b, t][0] for t in tiles] for b in LUMA_BANDS])
+    pc = np.array([[tc[b, t][0] for t in tiles] for b in LUMA_BANDS])
+    sd = np.minimum([[tb[b, t][1] for t in tiles] for b in LUMA_BANDS],
+                    [[tc[b, t][1] for t in tiles] for b in LUMA_BANDS])
+    return pb, pc, sd
+
+
+def _fit(pb: np.ndarray, pc: np.ndarray, sd: np.ndarray, gains: np.ndarray) -> tuple[float, float]:
+    """``(v, var v)`` of the weighted least-squares fit ``P_c - P_b = v G + s min(P_b, P_c)``.
+
+    ``pb``, ``pc``, ``sd``: ``(len(LUMA_BANDS), tiles)`` (code²); ``gains``: ``(len(LUMA_BANDS),)``.
+
+    The normal matrix is inverted with ``pinv``: when the content column is all zero (a flat image)
+    the fit is ``v`` alone; when it is nearly parallel to the gains, ``var v`` grows instead of ``v``.
+    """
+    x = np.stack([np.broadcast_to(gains[:, None], pb.shape).ravel(), np.minimum(pb, pc).ravel()], axis=1)
+    y = (pc - pb).ravel()
+    w = 1.0 / np.maximum(sd.ravel(), 1e-12) ** 2
+    cov = np.linalg.pinv(x.T @ (x * w[:, None]))
+    beta = cov @ (x.T @ (w * y))
+    return float(beta[0]), float(cov[0, 0])

@@ -44,7 +44,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from harness.comparing.checks import Check
-from harness.comparing.added_noise import NOISE_METRIC, NOISE_SLICE, added_noise
+from harness.comparing.added_noise import LUMA_SLICE, NOISE_METRIC, NOISE_SLICE, added_luma_noise, added_noise
 from harness.comparing.grid import GRID_METRIC, grid_checks
 from harness.comparing.tolerance import (CompareConfig, ToleranceRule, overridden, tolerance_arrays,
                                         visibility_tolerance)
@@ -159,7 +159,9 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
     hue = _hue_offset(baseline, candidate, config)
     lsb = _lsb(baseline, candidate)
     noise = added_noise(baseline, candidate, config, lsb)
+    luma = added_luma_noise(baseline, candidate, config, lsb)
     added = [(NOISE_METRIC, NOISE_SLICE, *noise)] if noise is not None else []
+    added += [(NOISE_METRIC, LUMA_SLICE, *luma)] if luma is not None else []
     added += [(GRID_METRIC, *g) for g in grid_checks(baseline.meta, candidate.meta, config, lsb)]
     return checks + ([hue] if hue is not None else []) + [_derived(*a, config) for a in added]
 

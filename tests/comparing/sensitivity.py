@@ -8,14 +8,16 @@ crops of ``skimage.data`` images, 256² so the matrix stays fast) and compares e
 original through :func:`harness.comparing.engine.compare`:
 
 * ``noise(sigma)``: ``round(img + N(0, sigma²))`` per R, G, B channel, clipped;
+* ``luma_noise(sigma)``: one draw ``N(0, sigma²)`` per pixel added to R, G and B alike (grain,
+  sensor-noise models), rounded and clipped;
 * ``tiling(amplitude)``: one fixed random 8x8 cell ``U(-1, 1) * amplitude`` added to R, G and B
   alike, repeated over the image (``tests/cases.py``'s ``micro_tiling``), rounded;
 * benign (:data:`BENIGN`): fresh +-1 LSB jitter (every code value moves by one), jitter in
   {-1, 0, 1}, two fresh jitters against each other, +-1 LSB offsets, the same Gaussian filter in
   float32 and float64, PNG written by Pillow and by OpenCV.
 
-``python tests/comparing/sensitivity.py`` prints, per image, the smallest sigma and amplitude
-caught and the worst benign check (severity = |delta| / tolerance).
+``python tests/comparing/sensitivity.py`` prints, per image, the smallest sigma (per channel and
+luma-only) and amplitude caught and the worst benign check (severity = |delta| / tolerance).
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ def image(name: str, size: int = SIZE) -> np.ndarray:
 
 def noise(img: np.ndarray, sigma: float, seed: int = 7) -> np.ndarray:
     return _q(img.astype(np.float64) + np.random.default_rng(seed).normal(0.0, sigma, img.shape))
+
+
+def luma_noise(img: np.ndarray, sigma: float, seed: int = 7) -> np.ndarray:
+    h, w = img.shape[:2]
+    return _q(img.astype(np.float64) + np.random.default_rng(seed).normal(0.0, sigma, (h, w, 1)))
 
 
 def tiling(img: np.ndarray, amplitude: float, seed: int = 5, period: int = 8) -> np.ndarray:
@@ -141,9 +148,10 @@ def worst_benign(name: str):
     return max(out)
 
 
-def table() -> list[tuple[str, float | None, float | None, tuple]]:
-    return [(n, smallest_caught(n, noise, SIGMAS), smallest_caught(n, tiling, AMPLITUDES), worst_benign(n))
-            for n in HELD_OUT]
+def table() -> list[tuple[str, float | None, float | None, float | None, tuple]]:
+    """Per image: smallest sigma caught (per channel, luma-only), smallest tiling amplitude, worst benign."""
+    return [(n, smallest_caught(n, noise, SIGMAS), smallest_caught(n, luma_noise, SIGMAS),
+             smallest_caught(n, tiling, AMPLITUDES), worst_benign(n)) for n in HELD_OUT]
 
 
 def rates(name: str, draws: int, size: int = SIZE) -> dict[str, tuple[int, float]]:
@@ -166,9 +174,9 @@ def rates(name: str, draws: int, size: int = SIZE) -> dict[str, tuple[int, float
 if __name__ == "__main__":
     import sys
 
-    print(f"{'image':22s} {'noise sigma':>11s} {'tiling +-':>9s}  worst benign (x tolerance)")
-    for name, s, a, b in table():
-        print(f"{name:22s} {s!s:>11s} {a!s:>9s}  {b[0]:.2f} {b[1]} ({b[2]} {b[3]}, {b[4]})")
+    print(f"{'image':22s} {'noise sigma':>11s} {'luma sigma':>10s} {'tiling +-':>9s}  worst benign (x tolerance)")
+    for name, s, ls, a, b in table():
+        print(f"{name:22s} {s!s:>11s} {ls!s:>10s} {a!s:>9s}  {b[0]:.2f} {b[1]} ({b[2]} {b[3]}, {b[4]})")
     if len(sys.argv) > 1:  # python tests/comparing/sensitivity.py DRAWS: failure counts over fresh draws
         n = int(sys.argv[1])
         for size in (SIZE, 2 * SIZE):

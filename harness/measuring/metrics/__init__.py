@@ -113,8 +113,9 @@ for _spec in (
                visibility="amplitude"),
     # paired only (harness.comparing.added_noise): its allowance is the visibility line itself
     MetricSpec("noise", "code²", "both", 0.0, 0.0,
-               "variance of white noise added (negative: removed) per R, G, B channel, read from the fine chroma "
-               "energy of the faintest half of the tiles"),
+               "variance of white noise added (negative: removed): per R, G, B channel from the fine chroma "
+               "energy of the faintest half of the tiles (ch=CbCr); luma-only from a fit of the tiles' luma band "
+               "powers that sets contrast changes apart (ch=Y)"),
     # numbers reported by the pipeline stages, compared like slices (counts and rates, not images:
     # their tolerances are product decisions, not visibility)
     MetricSpec("detect_recall", "1", "decrease", 0.0, 0.05, "text detector recall against the ground-truth mask"),
