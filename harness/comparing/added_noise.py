@@ -63,7 +63,7 @@ import math
 
 import numpy as np
 
-from harness.comparing.tolerance import CompareConfig, overridden, tolerance_arrays
+from harness.comparing.tolerance import CompareConfig, rule_or_visible
 from harness.measuring.bands import BAND_NAMES, band_gains
 from harness.measuring.metrics.noise import CHANNEL_NOISE_GAIN
 from harness.measuring.result import Measurement
@@ -123,11 +123,7 @@ def added_noise(baseline: Measurement, candidate: Measurement, config: CompareCo
 
 def _allowance(slice_: str, value: float, std: float, config: CompareConfig, lsb: float) -> float:
     """The visibility line (or a ``[[tolerances]]`` rule's ``abs_tol``/``rel_tol``) plus ``k sqrt(2) std``."""
-    _spec, abs_t, rel_t, _dirs, _gate = tolerance_arrays(NOISE_METRIC, [slice_], config)
-    if overridden(NOISE_METRIC, [slice_], config)[0]:
-        allow = max(float(abs_t[0]), float(rel_t[0]) * abs(value))
-    else:
-        allow = float(visible_noise(lsb))
+    allow = rule_or_visible(NOISE_METRIC, slice_, value, float(visible_noise(lsb)), config)
     return allow + config.k * math.sqrt(2.0) * std
 
 

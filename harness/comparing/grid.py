@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from harness.comparing.tolerance import CompareConfig, overridden, tolerance_arrays
+from harness.comparing.tolerance import CompareConfig, rule_or_visible
 from harness.measuring.metrics.noise import BENIGN_LSB
 from harness.measuring.visibility import visible_addition
 
@@ -86,10 +86,6 @@ def grid_checks(baseline_meta: Mapping[str, Any], candidate_meta: Mapping[str, A
         bias = 2.0 * sigma * sigma * p * p / n_px
         std = bias * math.sqrt(2.0 / (p * p - 1))
         lo = min(power_b, power_c)
-        _spec, abs_t, rel_t, _dirs, _gate = tolerance_arrays(GRID_METRIC, [name], config)
-        if overridden(GRID_METRIC, [name], config)[0]:
-            allow = max(float(abs_t[0]), float(rel_t[0]) * abs(value))
-        else:
-            allow = float(visible_addition(lo, lsb))
+        allow = rule_or_visible(GRID_METRIC, name, value, float(visible_addition(lo, lsb)), config)
         out.append((name, value, allow + bias + config.k * math.sqrt(2.0) * std))
     return out

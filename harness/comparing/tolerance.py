@@ -50,7 +50,8 @@ import numpy as np
 from harness.measuring.metrics import DIRECTIONS, MetricSpec, get_metric
 from harness.measuring.visibility import VIS_EXPONENT, VIS_KNEE, VIS_T0, visible_addition, visible_change
 
-__all__ = ["ToleranceRule", "CompareConfig", "tolerance_arrays", "overridden", "visible_change", "visibility_tolerance",
+__all__ = ["ToleranceRule", "CompareConfig", "tolerance_arrays", "overridden", "rule_or_visible", "visible_change",
+           "visibility_tolerance",
            "VISIBILITY", "VIS_T0", "VIS_KNEE", "VIS_EXPONENT"]
 
 VISIBILITY = ("amplitude", "level", "jnd", "additive")
@@ -146,3 +147,12 @@ def overridden(metric: str, slices: Sequence[str], config: CompareConfig) -> np.
         hit_any |= np.fromiter((fnmatch.fnmatchcase(s, rule.slice) for s in slices), bool, n) if rule.slice != "*" \
             else np.ones(n, bool)
     return hit_any
+
+
+def rule_or_visible(metric: str, slice_: str, value: float, visible: float, config: CompareConfig) -> float:
+    """One derived slice's allowance before its noise terms: a rule's ``max(abs_tol, rel_tol |value|)``
+    where a rule sets either (see :func:`overridden`), else the visibility line ``visible``."""
+    if overridden(metric, [slice_], config)[0]:
+        _spec, abs_t, rel_t, _dirs, _gate = tolerance_arrays(metric, [slice_], config)
+        return max(float(abs_t[0]), float(rel_t[0]) * abs(value))
+    return visible
