@@ -75,10 +75,8 @@ def band_power_spectral(spec: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 @lru_cache(maxsize=16)
 def _radial_onehot(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """``(n_bins, h*wr)`` float32 bin membership times rfft weight, and the bin counts."""
-    f = radial_frequency(h, w).ravel()
-    edges = np.asarray(RADIAL_EDGES)
-    idx = np.searchsorted(edges, f, side="right") - 1
-    nb = len(edges) - 1
+    idx = _radial_bins(h, w).ravel()
+    nb = len(RADIAL_EDGES) - 1
     onehot = (idx[None, :] == np.arange(nb)[:, None]).astype(np.float32) * rfft_weights(h, w).ravel()[None, :]
     counts = onehot.sum(axis=1, dtype=np.float64)
     onehot.setflags(write=False)
@@ -160,9 +158,12 @@ def radial_psd(spec_y: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, 
     h, w = shape
     onehot, counts = _radial_onehot(h, w)
     p = (spec_y.real**2 + spec_y.imag**2).ravel()
-    sums = (onehot @ p).astype(np.float64)
-    psd = np.where(counts > 0, sums / np.maximum(counts, 1.0) / (h * w), 0.0)
-    return psd, counts / 2.0  # each independent complex coefficient appears twice
+    return _psd((onehot @ p).astype(np.float64), counts, h, w), counts / 2.0  # each complex coefficient twice
+
+
+def _psd(sums: np.ndarray, counts: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Radial bin sums of ``|rfft2|²`` over their full-plane coefficient counts, per pixel; 0 for empty bins."""
+    return np.where(counts > 0, sums / np.maximum(counts, 1.0) / (h * w), 0.0)
 
 
 # --- metric families: Context -> {metric name: MetricValues} -----------------------------------
@@ -239,7 +240,7 @@ def spectrum(ctx: Context) -> dict[str, MetricValues]:
     """
     h, w = ctx.shape
     _, counts = _radial_onehot(h, w)
-    psd = np.where(counts > 0, _spectral(ctx)[1] / np.maximum(counts, 1.0) / (h * w), 0.0)  # as radial_psd
+    psd = _psd(_spectral(ctx)[1], counts, h, w)
     ncoef = counts / 2.0
     share = 2.0 * ncoef / (h * w)  # full-plane coefficients in the bin over all of them
     std, bias = noise.psd_noise(psd, ncoef, ctx.sigma)
