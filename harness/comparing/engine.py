@@ -128,6 +128,7 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
     """
     config = config or CompareConfig()
     _check_comparable(baseline, candidate)
+    lsb = _lsb(baseline, candidate)
     checks: list[Check] = []
     for metric in list(baseline.metrics) + [m for m in candidate.metrics if m not in baseline.metrics]:
         if metric not in candidate.metrics or metric not in baseline.metrics:
@@ -148,7 +149,7 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
         bias = np.maximum(b.bias[bi], c.bias[ci])
         # Under "no change" both sides share one noise level; the smaller estimate is the
         # unchanged one (a new peak or a noise burst inflates its own std), so use it twice.
-        visible = _visible(spec, metric, slices, bv, cv, _lsb(baseline, candidate), config)
+        visible = _visible(spec, metric, slices, bv, cv, lsb, config)
         tol = (np.maximum(np.maximum(abs_t, rel_t * scale), visible) + bias
                + config.k * np.sqrt(2.0) * np.minimum(b.std[bi], c.std[ci]))
         finite = np.isfinite(bv) & np.isfinite(cv) & np.isfinite(tol)
@@ -157,7 +158,6 @@ def compare_paired(baseline: Measurement, candidate: Measurement, config: Compar
                           _boxes(slices, candidate, baseline))
         checks += _missing(metric, only_b, only_c, baseline, candidate)
     hue = _hue_offset(baseline, candidate, config)
-    lsb = _lsb(baseline, candidate)
     noise = added_noise(baseline, candidate, config, lsb)
     luma = added_luma_noise(baseline, candidate, config, lsb)
     added = [(NOISE_METRIC, NOISE_SLICE, *noise)] if noise is not None else []
