@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from harness.measuring.result import Box
 
-__all__ = ["Check", "DistributionCheck", "CHECK_FIELDS"]
+__all__ = ["Check", "DistributionCheck"]
 
 _FIELDS = ("metric", "slice", "value", "baseline", "delta", "tolerance", "status")
 
@@ -104,6 +104,3 @@ class DistributionCheck(Check):
         if self.note:
             out["note"] = self.note
         return out
-
-
-CHECK_FIELDS = _FIELDS

@@ -43,6 +43,8 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats
 
+from harness.comparing.checks import DistributionCheck
+
 __all__ = ["SelfCheck", "self_check", "baseline_seeds_needed", "bake_seed_lists", "recorded_check",
            "SELFCHECK_METRIC", "SELFCHECK_RNG_SEED", "QUANTILE"]
 
@@ -190,8 +192,6 @@ def baseline_seeds_needed(failing: Sequence[tuple[float, ...]], nb: int, nc: int
 def recorded_check(records: Sequence[dict[str, Any] | None], n_baseline: int, n_run: int, dist: Any):
     """The ``selfcheck`` check of a run against a baseline whose seeds carry ``records`` (None: no
     self-check recorded, e.g. baked before it existed or with ``selfcheck_seeds = 0``)."""
-    from harness.comparing.distribution import DistributionCheck
-
     recs = [r for r in records if r]
     if not recs:
         return None
