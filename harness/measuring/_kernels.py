@@ -1,6 +1,6 @@
 """Compiled kernels (numba) for the per-pixel work of ``measure`` that numpy can only do in many passes.
 
-Imported only through :func:`harness.measuring.maps.kernels`, which falls back to
+Imported only through :func:`harness.measuring.compiled.kernels`, which falls back to
 the numpy code when numba is not installed (the numpy code is also the reference
 the kernels are tested against: ``tests/measuring/test_maps.py``).  Each kernel is
 compiled on first use and cached on disk (``cache=True``: numba writes the machine

@@ -31,7 +31,7 @@ from harness.measuring.regions import Regions, bbox
 from harness.measuring.tiles import Grid, make_grid, sub_tile
 
 __all__ = ["MAPS", "GRAD_MAPS", "SUB_BANDS", "BLOCK_GRIDS", "SliceSums", "DiffSums", "SubSums", "local_sums",
-           "region_sums", "kernels"]
+           "region_sums"]
 
 # Rows of the summed per-pixel map stack (code values or code²).
 _NB = len(BAND_NAMES)

@@ -27,6 +27,7 @@ from harness.measuring.bands import (
     rfft_weights,
 )
 from harness.measuring.channels import CHANNELS
+from harness.measuring.maps import SUB_BANDS
 from harness.measuring.metrics import noise
 from harness.measuring.metrics.peaks import CHANCE_PEAK_SHARE, PEAK_THRESHOLD, PEAK_WINDOW, periodic_power
 from harness.measuring.result import MetricValues
@@ -211,8 +212,6 @@ def band_power(ctx: Context) -> dict[str, MetricValues]:
     gain = np.concatenate([np.tile(gains, 3) * ch_gain, np.repeat(gains, n.size - 1)])
     sub_rows = sub_cols = 0
     if ctx.sub is not None:
-        from harness.measuring.maps import SUB_BANDS
-
         sub_rows, sub_cols = ctx.sub.grid.rows, ctx.sub.grid.cols
         values = np.concatenate([values, ctx.sub.means.ravel()])
         n_px = np.concatenate([n_px, np.tile(ctx.sub.n, len(SUB_BANDS))])
