@@ -13,6 +13,7 @@ atomically.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -27,11 +28,26 @@ from harness.suite.baselines.document import (
     SCHEMA_VERSION,
     BakeChange,
     StoreCheck,
-    _dump_manifest,
-    _file_sha,
 )
 
-__all__ = ["Manifest"]
+__all__ = ["Manifest", "sha256", "file_sha"]
+
+
+def sha256(data: bytes) -> str:
+    """The hex sha256 a manifest records for a file's bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha(p: Path) -> str | None:
+    """:func:`sha256` of the file at ``p``; None when there is no file there."""
+    try:
+        return sha256(p.read_bytes())
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+
+
+def _dump_manifest(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
 @dataclass(frozen=True)
@@ -92,7 +108,7 @@ class Manifest:
             p = self.folder / rel
             if rel not in on_disk:
                 check.missing.append(p)
-            elif _file_sha(p) == digest:
+            elif file_sha(p) == digest:
                 check.verified.append(p)
             else:
                 check.mismatched.append(p)
@@ -112,7 +128,7 @@ class Manifest:
             p = self.folder / rel
             if rel not in on_disk:
                 out.append(BakeChange(rel, "missing", p, f"listed in {MANIFEST} but not on disk"))
-            elif _file_sha(p) != digest:
+            elif file_sha(p) != digest:
                 out.append(BakeChange(rel, "mismatch", p, f"checksum does not match {MANIFEST}: re-bake its case "
                                                           "or restore it from git"))
         for rel in sorted(on_disk - set(files)):
