@@ -35,7 +35,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         from harness.report.render import render_report
     except ImportError:
         raise InputError("report rendering is not available in this installation") from None
-    for p in render_report(run_dir):
+    for p in render_report(run_dir, report):
         print(p)
     if not report.complete:  # rendered as such: a banner, an INCOMPLETE verdict, the missing cases
         print(f"harness: {run_dir} is an INCOMPLETE run ({report.incomplete_reason()}): the views say so",

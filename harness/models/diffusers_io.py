@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness.errors import StageError
+
+if TYPE_CHECKING:  # only _Job's annotation names it
+    from harness.stages.base import StageContext
 
 __all__ = ["_round8", "_resize", "_model_input", "_to_uint8", "_which", "_NaNWatch", "_Job"]
 

@@ -36,10 +36,12 @@ def checks_parquet(report: Report, path: Path) -> bool:
     return True
 
 
-def render_report(run_dir: str | Path) -> list[Path]:
-    """Write summary.md, index.html (+ charts) and checks.parquet from report.json."""
+def render_report(run_dir: str | Path, report: Report | None = None) -> list[Path]:
+    """Write summary.md, index.html (+ charts) and checks.parquet from report.json (``report``:
+    the run folder's report already loaded with :func:`load_report`, not read and validated again)."""
     run_dir = Path(run_dir)
-    report = load_report(run_dir)
+    if report is None:
+        report = load_report(run_dir)
     md = run_dir / "summary.md"
     atomic_write_text(md, summary_markdown(report))
     page = run_dir / "index.html"

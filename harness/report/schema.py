@@ -38,13 +38,15 @@ from typing import Any
 
 from harness.comparing.engine import Check
 from harness.errors import InputError
-from harness.status import GATING, STATUSES, exit_code, worst
 from harness.fsio import atomic_write_text
+from harness.naming import case_slug
+from harness.report import formats
+from harness.status import GATING, STATUSES, exit_code, worst
 
 __all__ = ["SCHEMA_VERSION", "CaseResult", "Report", "load_report", "write_checks_csv", "read_case_records",
            "read_case_record", "case_record_text", "derived_status", "run_in_progress"]
 
-SCHEMA_VERSION = 1  # what this harness writes (harness.report.formats.CURRENT); readers accept formats.VERSIONS
+SCHEMA_VERSION = formats.CURRENT  # what this harness writes; readers accept formats.VERSIONS
 CASE_STATUSES = STATUSES
 
 
@@ -176,8 +178,6 @@ class Report:
 
 def _writable(doc: dict[str, Any], kind: str, path: Path) -> None:
     """Refuse to write a document that its own reader would refuse: that is a bug in harness."""
-    from harness.report import formats
-
     found = formats.problem(doc, kind)
     if found:
         raise RuntimeError(f"{path}: refusing to write a {kind} that breaks schema v{formats.CURRENT} ({found})")
@@ -208,9 +208,6 @@ def _read_json(p: Path) -> Any:
 
 
 def _record(p: Path, doc: Any) -> tuple[CaseResult, dict[str, Any] | None]:
-    from harness.naming import case_slug
-    from harness.report import formats
-
     found = formats.problem(doc, "case-record")
     if found:
         raise InputError(f"{p}: malformed case record: {found}")
@@ -318,8 +315,6 @@ def load_report(path: str | Path) -> Report:
 def _validated(p: Path, doc: Any) -> dict[str, Any]:
     """``doc`` when it is a report.json of a version this harness reads, else an InputError
     ``<file>: <json path>: <problem>``."""
-    from harness.report import formats
-
     version = formats.version_of(doc)
     if version is None:
         got = doc.get("schema_version") if isinstance(doc, dict) else None

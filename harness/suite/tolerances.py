@@ -22,8 +22,9 @@ def compare_config_from(p: Path, raw: dict[str, Any]):
     comp = w.table("compare", raw.get("compare", {}))
     cw = w.at("compare")
     cw.keys(comp, ("k", "spread_k"))
-    for key in ("k", "spread_k"):
-        cw.number(key, comp.get(key, 1.0), 0, 100, lo_open=True, hi_open=True)
+    # only the keys given: CompareConfig holds the defaults
+    given = {key: cw.number(key, comp[key], 0, 100, lo_open=True, hi_open=True) for key in ("k", "spread_k")
+             if key in comp}
     rules = []
     for i, t in enumerate(w.array_of_tables("tolerances", raw.get("tolerances", []))):
         tw = w.at(f"tolerances[{i}]")
@@ -34,7 +35,7 @@ def compare_config_from(p: Path, raw: dict[str, Any]):
             rules.append(ToleranceRule(**t))
         except (TypeError, ValueError) as exc:
             raise w.error(f"tolerances[{i}]", str(exc)) from None
-    return CompareConfig(k=float(comp.get("k", 4.0)), spread_k=float(comp.get("spread_k", 3.0)), rules=tuple(rules))
+    return CompareConfig(**given, rules=tuple(rules))
 
 
 def load_tolerances(path: str | Path):

@@ -37,8 +37,8 @@ from typing import Any
 
 from harness.fsio import atomic_write_text, file_lock, fsync_dir, remove_temp_files
 from harness.measuring.result import Measurement
-from harness.suite.baselines.document import LOCK, MANIFEST, BakeChange, BaselineWriteError, _file_sha, _sha256
-from harness.suite.baselines.manifest import Manifest
+from harness.suite.baselines.document import LOCK, MANIFEST, BakeChange, BaselineWriteError
+from harness.suite.baselines.manifest import Manifest, file_sha, sha256
 
 __all__ = ["Target", "bake", "repair"]
 
@@ -118,7 +118,7 @@ def housekeep(manifest: Manifest) -> list[BakeChange]:
     if pending:
         for rel, target in sorted(pending.items()):
             p = folder / rel
-            now = _file_sha(p)
+            now = file_sha(p)
             if now == target:
                 if target is None:
                     files.pop(rel, None)
@@ -142,8 +142,8 @@ def _plan(wanted: dict[str, tuple[Target, str]], prune: list[Target], files: dic
     ordered: list[BakeChange] = []
     for rel, (target, body) in wanted.items():
         case_id, p = target.case_id, target.path
-        digest = _sha256(body.encode("utf-8"))
-        listed, now = files.get(rel), _file_sha(p)
+        digest = sha256(body.encode("utf-8"))
+        listed, now = files.get(rel), file_sha(p)
         if listed is not None or now is not None:
             if new_only:
                 ordered.append(BakeChange(case_id, "skipped", p, "exists (--new-only)"))

@@ -7,7 +7,6 @@ a time, so re-baking an unchanged case leaves its file byte-identical.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,23 +86,8 @@ class BaselineWriteError(BaselineError):
         self.changes = list(changes or [])
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _file_sha(p: Path) -> str | None:
-    try:
-        return _sha256(p.read_bytes())
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None
-
-
 def _dump(doc: dict[str, Any]) -> str:
     return json.dumps(doc, sort_keys=True, allow_nan=False, separators=(",", ":")) + "\n"
-
-
-def _dump_manifest(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
 def stable_environment(environment: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ atomically.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -27,11 +28,26 @@ from harness.suite.baselines.document import (
     SCHEMA_VERSION,
     BakeChange,
     StoreCheck,
-    _dump_manifest,
-    _file_sha,
 )
 
-__all__ = ["Manifest"]
+__all__ = ["Manifest", "sha256", "file_sha"]
+
+
+def sha256(data: bytes) -> str:
+    """The hex sha256 a manifest records for a file's bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha(p: Path) -> str | None:
+    """:func:`sha256` of the file at ``p``; None when there is no file there."""
+    try:
+        return sha256(p.read_bytes())
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+
+
+def _dump_manifest(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
 @dataclass(frozen=True)
@@ -83,20 +99,24 @@ class Manifest:
                     out.append(rel)
         return sorted(out)
 
+    def _compare(self, files: dict[str, str]) -> tuple[list[tuple[str, str]], list[str]]:
+        """Each listed file's state, ``[(rel, "verified" | "missing" | "mismatch")]`` in sorted order,
+        and the files on disk that ``files`` does not list (strays), sorted.  Read-only."""
+        on_disk = set(self.disk_files())  # empty when the folder is not there
+        listed = [(rel, "missing" if rel not in on_disk
+                   else "verified" if file_sha(self.folder / rel) == digest else "mismatch")
+                  for rel, digest in sorted(files.items())]
+        return listed, sorted(on_disk - set(files))
+
     def check(self, check: StoreCheck) -> StoreCheck:
         """Fill ``check`` with every file compared against the manifest: verified, missing,
         mismatched, strays (temp files among them), pending.  Read-only."""
         files, pending = self.read()
-        on_disk = set(self.disk_files()) if self.folder.is_dir() else set()
-        for rel, digest in sorted(files.items()):
-            p = self.folder / rel
-            if rel not in on_disk:
-                check.missing.append(p)
-            elif _file_sha(p) == digest:
-                check.verified.append(p)
-            else:
-                check.mismatched.append(p)
-        for rel in sorted(on_disk - set(files)):
+        listed, strays = self._compare(files)
+        into = {"verified": check.verified, "missing": check.missing, "mismatch": check.mismatched}
+        for rel, state in listed:
+            into[state].append(self.folder / rel)
+        for rel in strays:
             check.strays.append(self.folder / rel)
             if is_temp_name(rel.rsplit("/", 1)[-1]):
                 check.temps.append(self.folder / rel)
@@ -106,15 +126,10 @@ class Manifest:
     def scan(self, files: dict[str, str]) -> list[BakeChange]:
         """What a bake found out of place against ``files`` (the manifest it recorded): one
         ``missing``, ``mismatch`` or ``stray`` change per file, with what to do about it."""
-        out = []
-        on_disk = set(self.disk_files())
-        for rel, digest in sorted(files.items()):
-            p = self.folder / rel
-            if rel not in on_disk:
-                out.append(BakeChange(rel, "missing", p, f"listed in {MANIFEST} but not on disk"))
-            elif _file_sha(p) != digest:
-                out.append(BakeChange(rel, "mismatch", p, f"checksum does not match {MANIFEST}: re-bake its case "
-                                                          "or restore it from git"))
-        for rel in sorted(on_disk - set(files)):
-            out.append(BakeChange(rel, "stray", self.folder / rel, f"not in {MANIFEST}: bake its case or delete it"))
+        why = {"missing": f"listed in {MANIFEST} but not on disk",
+               "mismatch": f"checksum does not match {MANIFEST}: re-bake its case or restore it from git"}
+        listed, strays = self._compare(files)
+        out = [BakeChange(rel, state, self.folder / rel, why[state]) for rel, state in listed if state != "verified"]
+        out += [BakeChange(rel, "stray", self.folder / rel, f"not in {MANIFEST}: bake its case or delete it")
+                for rel in strays]
         return out

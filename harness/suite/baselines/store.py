@@ -42,11 +42,10 @@ from harness.suite.baselines.document import (
     Baseline,
     StoreCheck,
     _dump,
-    _sha256,
     baseline_document,
     spread_by_slice,
 )
-from harness.suite.baselines.manifest import Manifest
+from harness.suite.baselines.manifest import Manifest, sha256
 
 __all__ = ["BaselineStore"]
 
@@ -124,7 +123,7 @@ class BaselineStore:
         data = p.read_bytes()
         if rel not in manifest:
             raise BaselineError(f"{p}: not in {self.manifest_path}{interrupted or '; bake it with `harness bake` or delete it'}")
-        if _sha256(data) != manifest[rel]:
+        if sha256(data) != manifest[rel]:
             raise BaselineError(f"{p}: checksum does not match {self.manifest_path.name}"
                                 + (interrupted or " (edited by hand or corrupt); re-bake or restore it from git"))
         try:
