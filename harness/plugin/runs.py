@@ -252,11 +252,10 @@ class RunBook:
 
     def add(self, nodeid: str, props: dict[str, Any], expected: list[str] | None) -> None:
         """An item finished: read its case records (the process that ran it wrote them)."""
-        from harness.report.schema import CaseResult
+        from harness.report.schema import read_case_record
 
         try:
-            cases = [CaseResult.from_dict(json.loads((self.run_dir / "cases" / f"{case_slug(cid)}.json")
-                                                     .read_text(encoding="utf-8"))["case"]) for cid in props["cases"]]
+            cases = [read_case_record(self.run_dir / "cases" / f"{case_slug(cid)}.json")[0] for cid in props["cases"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # never crash the session from a report hook: the item counts as missing (incomplete run)
             self.problems.append(f"{nodeid}: case file unreadable ({exc})")
