@@ -250,7 +250,7 @@ class RunBook:
             # never crash the session from a report hook: said in the summary and the notes
             self.problems.append(f"{self.run_dir}: the run's header is unreadable ({exc})")
 
-    def add(self, nodeid: str, props: dict[str, Any], expected: list[str] | None) -> None:
+    def add(self, nodeid: str, props: dict[str, Any]) -> None:
         """An item finished: read its case records (the process that ran it wrote them)."""
         from harness.report.schema import read_case_record
 
