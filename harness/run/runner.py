@@ -41,7 +41,7 @@ from harness.checks.cross import CrossPair, plan_cross, record_cross
 from harness.run.executors import Executor, make_executor
 from harness.run.interrupts import RunInterrupted, SignalGuard
 from harness.run.job import CaseJob
-from harness.run.resume import outputs_from_records, recorded_drift, reopen
+from harness.run.resume import Records, outputs_from_records, recorded_drift, reopen
 from harness.run.rundir import RunFolder, StorageError
 from harness.suite.suites import Case, Suite
 from harness.report.schema import CaseResult, Report
@@ -111,11 +111,12 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
     plan = _Plan.make(suite, project, seeds=seeds, k_expr=k_expr, judge=judge, executor=executor, workers=workers,
                       timeout=timeout, baselines_root=baselines_root)
     say = progress or (lambda s: None)
+    records: Records = {}  # a resumed run's case records
     if resume is not None:
-        folder, report = reopen(Path(os.path.abspath(resume)), suite, plan.planned, plan.environment)
+        folder, report, records = reopen(Path(os.path.abspath(resume)), suite, plan.planned, plan.environment)
     else:
         folder, report = _start(plan, Path(os.path.abspath(out_root or project.reports)), run_id)
-    run = _SuiteRun(plan, folder, report, say)
+    run = _SuiteRun(plan, folder, report, say, records)
     if hasattr(runner, "say"):
         runner.say = say
     job = CaseJob(suite, folder.path, Path(os.path.abspath(cache_dir)) if cache_dir else None, suite.threads,
@@ -188,7 +189,8 @@ class _SuiteRun:
     """One run in progress: records each case as it lands, then the group and cross entries and
     the notes, and writes the final report.json however the run ends."""
 
-    def __init__(self, plan: _Plan, folder: RunFolder, report: Report, say: Callable[[str], None]) -> None:
+    def __init__(self, plan: _Plan, folder: RunFolder, report: Report, say: Callable[[str], None],
+                 records: Records) -> None:
         self.plan = plan
         self.folder = folder
         self.report = report
@@ -196,7 +198,7 @@ class _SuiteRun:
         self.recorded: dict[str, CaseResult] = {c.id: c for c in report.cases}
         self.outputs: dict[str, CaseOutput] = {}
         if plan.distribution:  # the seeds recorded before a resume take part in their group's comparison
-            self.outputs = outputs_from_records(folder.path, self.recorded)
+            self.outputs = outputs_from_records(records, self.recorded)
         self.todo = [c for c in plan.cases if c.id not in self.recorded]
         self.by_id = {c.id: c for c in plan.cases}
         self.drift: set[str] = set()
