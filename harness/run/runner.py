@@ -36,7 +36,7 @@ from harness.naming import is_cross, run_id as _run_id
 from harness.suite.baselines import BaselineStore
 from harness.run.case import CaseOutput
 from harness.naming import group_id
-from harness.run.judge import judge_case, judge_expectations, judge_group
+from harness.run.judge import drift_notes, judge_case, judge_expectations, judge_group, obsolete_notes
 from harness.checks.cross import CrossPair, plan_cross, record_cross
 from harness.run.executors import Executor, make_executor
 from harness.run.interrupts import RunInterrupted, SignalGuard
@@ -299,17 +299,8 @@ class _SuiteRun:
 
     def _baseline_notes(self) -> list[str]:
         """Drift, obsolete baselines and stray files of the suite's baselines folder."""
-        from harness.suite.selection import match_k
-
-        plan, store, k_expr = self.plan, self.plan.store, self.plan.k_expr
-        notes = []
-        obsolete = store.obsolete(plan.suite.baseline_ids(),
-                                  (lambda cid: match_k(k_expr, cid)) if k_expr else None)
-        if self.drift:
-            notes.append("baselines were baked in a different environment: " + ", ".join(sorted(self.drift)))
-        for cid in obsolete:
-            notes.append(f"obsolete baseline {store.path_for(cid)}: its case is no longer in the suite "
-                         f"(remove with `harness bake --suite {plan.suite.ref} --prune`)")
+        plan, store = self.plan, self.plan.store
+        notes = drift_notes(self.drift) + obsolete_notes(store, plan.suite, plan.k_expr)
         notes.extend(f"stray file {p}: not in {store.manifest_path.name} (delete it, or bake its case)"
                      for p in store.strays())
         return notes
