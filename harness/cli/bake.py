@@ -6,33 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.cli.bake_selfcheck import attach_selfcheck, baked_case_ids, plan_seeds
+from harness.cli.bake_selfcheck import attach_selfcheck, baked_case_ids, plan_seeds, recorded_measurement
 from harness.cli.common import load_suite_from_args, say, suite_options
 from harness.suite.selection import parse_seeds
 from harness.errors import ConfigError
 
 __all__ = ["add_commands"]
-
-
-def _measurement(run_dir: Path, case_id: str) -> dict | None:
-    """The measurement a run recorded for ``case_id`` (None: no record, or none measured).
-
-    The id is checked before it becomes a file name, and the record is read through the
-    report schema (an id that is not a case id, or a malformed record, is an InputError)."""
-    from harness.errors import InputError
-    from harness.naming import case_slug, check_case_id
-    from harness.report.schema import read_case_record
-
-    try:
-        f = run_dir / "cases" / f"{case_slug(check_case_id(case_id))}.json"
-    except ValueError as exc:
-        raise InputError(f"--from-report {run_dir}: {exc}") from None
-    if not f.exists():
-        return None
-    case, measurement = read_case_record(f)
-    if case.id != case_id:
-        raise InputError(f"{f}: case.id: {case.id!r}, expected {case_id!r}")
-    return measurement
 
 
 def _cmd_bake(args: argparse.Namespace) -> int:
@@ -71,7 +50,7 @@ def _cmd_bake(args: argparse.Namespace) -> int:
             continue  # no measurement, no baseline (a cross entry compares two pipelines of the same run)
         if (args.k and not match_k(args.k, case.id)) or case.seed in held:
             continue
-        measurement = _measurement(run_dir, case.id)
+        measurement = recorded_measurement(run_dir, case.id)
         if not measurement:
             skipped.append(f"{case.id}: not baked, the case errored ({case.error})")
             continue

@@ -12,11 +12,10 @@ against the baseline then reports it (:func:`harness.comparing.selfcheck.recorde
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["plan_seeds", "attach_selfcheck", "baked_case_ids"]
+__all__ = ["plan_seeds", "attach_selfcheck", "baked_case_ids", "recorded_measurement"]
 
 
 def plan_seeds(suite, seeds: list[int] | None) -> tuple[list[int] | None, list[int]]:
@@ -39,13 +38,25 @@ def baked_case_ids(suite, baked: list[int] | None = None) -> set[str]:
     return suite.baseline_ids() | ({c.id for c in suite.cases(seeds=extra)} if extra else set())
 
 
-def _measurement(run_dir: Path, case_id: str):
-    from harness.measuring.result import Measurement
-    from harness.naming import case_slug
+def recorded_measurement(run_dir: Path, case_id: str) -> dict | None:
+    """The measurement a run recorded for ``case_id`` (None: no record, or none measured).
 
-    f = run_dir / "cases" / f"{case_slug(case_id)}.json"
-    doc = json.loads(f.read_text(encoding="utf-8")) if f.exists() else {}
-    return Measurement.from_dict(doc["measurement"]) if doc.get("measurement") else None
+    The id is checked before it becomes a file name, and the record is read through the
+    report schema (an id that is not a case id, or a malformed record, is an InputError)."""
+    from harness.errors import InputError
+    from harness.naming import case_slug, check_case_id
+    from harness.report.schema import read_case_record
+
+    try:
+        f = run_dir / "cases" / f"{case_slug(check_case_id(case_id))}.json"
+    except ValueError as exc:
+        raise InputError(f"--from-report {run_dir}: {exc}") from None
+    if not f.exists():
+        return None
+    case, measurement = read_case_record(f)
+    if case.id != case_id:
+        raise InputError(f"{f}: case.id: {case.id!r}, expected {case_id!r}")
+    return measurement
 
 
 def attach_selfcheck(suite, report, run_dir: Path, entries: list[tuple[str, dict[str, Any]]], held: list[int],
@@ -70,8 +81,9 @@ def attach_selfcheck(suite, report, run_dir: Path, entries: list[tuple[str, dict
     held_set = set(held)
     for (vector, pipeline), members in groups.items():
         gid = f"{vector}/{pipeline}"
-        ms = [m for c in report.cases if c.vector == vector and c.pipeline == pipeline and c.seed in held_set
-              if (m := _measurement(run_dir, c.id)) is not None]
+        ms = [Measurement.from_dict(m) for c in report.cases
+              if c.vector == vector and c.pipeline == pipeline and c.seed in held_set
+              if (m := recorded_measurement(run_dir, c.id))]
         if len(ms) < 2 or len(members) < 2:
             say(f"selfcheck {gid}: not made ({len(ms)} held-out and {len(members)} baked seeds measured; "
                 "it needs 2 of each and a bake that renders them, not --from-report)")

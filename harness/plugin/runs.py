@@ -113,15 +113,12 @@ class RunContext:
         if self.suite.path.resolve() in self.session.partial:
             return []
         from harness.errors import BaselineError
-        from harness.suite.selection import match_k
+        from harness.run.judge import obsolete_notes
 
-        k = self.session.harness_k
         try:
-            obsolete = self.store.obsolete(self.suite.baseline_ids(), (lambda c: match_k(k, c)) if k else None)
+            return obsolete_notes(self.store, self.suite, self.session.harness_k)
         except BaselineError:
             return []  # a corrupt manifest errors every case, with its message
-        return [f"obsolete baseline {self.store.path_for(cid)}: its case is no longer in the suite "
-                f"(remove with `harness bake --suite {self.suite.ref} --prune`)" for cid in obsolete]
 
     def props(self, result: ItemResult) -> dict[str, Any]:
         """What the owner needs to find and assemble the item's cases (``user_properties``)."""
@@ -250,13 +247,12 @@ class RunBook:
             # never crash the session from a report hook: said in the summary and the notes
             self.problems.append(f"{self.run_dir}: the run's header is unreadable ({exc})")
 
-    def add(self, nodeid: str, props: dict[str, Any], expected: list[str] | None) -> None:
+    def add(self, nodeid: str, props: dict[str, Any]) -> None:
         """An item finished: read its case records (the process that ran it wrote them)."""
-        from harness.report.schema import CaseResult
+        from harness.report.schema import read_case_record
 
         try:
-            cases = [CaseResult.from_dict(json.loads((self.run_dir / "cases" / f"{case_slug(cid)}.json")
-                                                     .read_text(encoding="utf-8"))["case"]) for cid in props["cases"]]
+            cases = [read_case_record(self.run_dir / "cases" / f"{case_slug(cid)}.json")[0] for cid in props["cases"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # never crash the session from a report hook: the item counts as missing (incomplete run)
             self.problems.append(f"{nodeid}: case file unreadable ({exc})")
@@ -268,12 +264,12 @@ class RunBook:
 
     def _report(self, expected: list[str] | None, *, complete: bool) -> Report:
         from harness.report.schema import Report
+        from harness.run.judge import drift_notes
 
         order = [n for n in expected or () if n in self.results]
         order += [n for n in self.results if n not in set(order)]
         cases = [c for n in order for c in self.results[n]]
-        notes = ["baselines were baked in a different environment: " + ", ".join(sorted(self.drift))] \
-            if self.drift else []
+        notes = drift_notes(self.drift)
         retried = [f"{c.id} ({c.config['retried']})" for c in cases if (c.config or {}).get("retried")]
         if retried:  # as harness run notes it
             notes.append("retried after a worker crash: " + "; ".join(retried))

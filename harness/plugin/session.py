@@ -249,7 +249,7 @@ class HarnessSession:
         if report.when == "call":
             for name, value in report.user_properties:
                 if name == "harness_case":
-                    self._book(value).add(report.nodeid, value, self.expected)
+                    self._book(value).add(report.nodeid, value)
                 elif name == "harness_baseline":
                     self.use.used.add(value)
         self.use.outcome(report)

@@ -20,7 +20,7 @@ from harness.run.case import CaseOutput
 from harness.suite.baselines import BaselineStore
 from harness.suite.suites import Case, Suite
 
-__all__ = ["judge_case", "judge_group", "judge_expectations", "environment_drift"]
+__all__ = ["judge_case", "judge_group", "judge_expectations", "environment_drift", "drift_notes", "obsolete_notes"]
 
 
 def environment_drift(baked: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -35,6 +35,21 @@ def environment_drift(baked: dict[str, Any], now: dict[str, Any]) -> list[str]:
         if pkg != "harness" and bv[pkg] != nv[pkg]:
             out.append(f"{pkg} {bv[pkg]} -> {nv[pkg]}")
     return out
+
+
+def drift_notes(drift: set[str]) -> list[str]:
+    """report.json's note on the :func:`environment_drift` of the baselines a run used (none: none)."""
+    return ["baselines were baked in a different environment: " + ", ".join(sorted(drift))] if drift else []
+
+
+def obsolete_notes(store: BaselineStore, suite: Suite, k_expr: str | None) -> list[str]:
+    """One note per baseline of ``store`` whose case left ``suite`` (within ``-k k_expr``: a
+    selection says nothing of the cases outside it).  Raises BaselineError on a corrupt manifest."""
+    from harness.suite.selection import match_k
+
+    obsolete = store.obsolete(suite.baseline_ids(), (lambda cid: match_k(k_expr, cid)) if k_expr else None)
+    return [f"obsolete baseline {store.path_for(cid)}: its case is no longer in the suite "
+            f"(remove with `harness bake --suite {suite.ref} --prune`)" for cid in obsolete]
 
 
 def judge_case(out: CaseOutput, store: BaselineStore, config: CompareConfig, suite: Suite,

@@ -16,14 +16,20 @@ from harness.report.schema import CaseResult, Report
 
 __all__ = ["reopen", "outputs_from_records", "recorded_drift"]
 
+#: ``{case id: (case, measurement)}``: a run folder's case records (:func:`read_case_records`).
+Records = dict[str, tuple[CaseResult, "dict[str, Any] | None"]]
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def reopen(run_dir: Path, suite: Suite, planned: list[str], environment: dict[str, Any]) -> tuple[RunFolder, Report]:
-    """The interrupted run at ``run_dir``, locked, with its recorded cases; refused (ConfigError)
-    when it is complete, still running, or of another suite, seeds, ``-k`` or baselines."""
+def reopen(run_dir: Path, suite: Suite, planned: list[str],
+           environment: dict[str, Any]) -> tuple[RunFolder, Report, Records]:
+    """The interrupted run at ``run_dir``, locked, with its recorded cases, and its case records
+    as read (:func:`outputs_from_records` takes them: the folder is read once); refused
+    (ConfigError) when it is complete, still running, or of another suite, seeds, ``-k`` or
+    baselines."""
     from harness.report.schema import load_report, read_case_records
 
     folder = RunFolder.reopen(run_dir)
@@ -60,14 +66,14 @@ def reopen(run_dir: Path, suite: Suite, planned: list[str], environment: dict[st
     except BaseException:
         folder.close()
         raise
-    return folder, report
+    return folder, report, records
 
 
-def outputs_from_records(run_dir: Path, recorded: dict[str, CaseResult]) -> dict[str, CaseOutput]:
-    from harness.report.schema import read_case_records
-
+def outputs_from_records(records: Records, recorded: dict[str, CaseResult]) -> dict[str, CaseOutput]:
+    """The outputs of the ``recorded`` seeds, rebuilt from their ``records`` (what :func:`reopen`
+    read), so that a resumed distribution group compares them with the seeds run now."""
     out = {}
-    for cid, (c, measurement) in read_case_records(run_dir).items():
+    for cid, (c, measurement) in records.items():
         if cid in recorded and c.seed is not None:
             out[cid] = CaseOutput(cid, measurement, c.stages, c.timings, c.artifacts, c.config,
                                   c.error if c.status == "error" else None)

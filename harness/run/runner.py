@@ -36,12 +36,12 @@ from harness.naming import is_cross, run_id as _run_id
 from harness.suite.baselines import BaselineStore
 from harness.run.case import CaseOutput
 from harness.naming import group_id
-from harness.run.judge import judge_case, judge_expectations, judge_group
+from harness.run.judge import drift_notes, judge_case, judge_expectations, judge_group, obsolete_notes
 from harness.checks.cross import CrossPair, plan_cross, record_cross
 from harness.run.executors import Executor, make_executor
 from harness.run.interrupts import RunInterrupted, SignalGuard
 from harness.run.job import CaseJob
-from harness.run.resume import outputs_from_records, recorded_drift, reopen
+from harness.run.resume import Records, outputs_from_records, recorded_drift, reopen
 from harness.run.rundir import RunFolder, StorageError
 from harness.suite.suites import Case, Suite
 from harness.report.schema import CaseResult, Report
@@ -111,11 +111,12 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
     plan = _Plan.make(suite, project, seeds=seeds, k_expr=k_expr, judge=judge, executor=executor, workers=workers,
                       timeout=timeout, baselines_root=baselines_root)
     say = progress or (lambda s: None)
+    records: Records = {}  # a resumed run's case records
     if resume is not None:
-        folder, report = reopen(Path(os.path.abspath(resume)), suite, plan.planned, plan.environment)
+        folder, report, records = reopen(Path(os.path.abspath(resume)), suite, plan.planned, plan.environment)
     else:
         folder, report = _start(plan, Path(os.path.abspath(out_root or project.reports)), run_id)
-    run = _SuiteRun(plan, folder, report, say)
+    run = _SuiteRun(plan, folder, report, say, records)
     if hasattr(runner, "say"):
         runner.say = say
     job = CaseJob(suite, folder.path, Path(os.path.abspath(cache_dir)) if cache_dir else None, suite.threads,
@@ -188,7 +189,8 @@ class _SuiteRun:
     """One run in progress: records each case as it lands, then the group and cross entries and
     the notes, and writes the final report.json however the run ends."""
 
-    def __init__(self, plan: _Plan, folder: RunFolder, report: Report, say: Callable[[str], None]) -> None:
+    def __init__(self, plan: _Plan, folder: RunFolder, report: Report, say: Callable[[str], None],
+                 records: Records) -> None:
         self.plan = plan
         self.folder = folder
         self.report = report
@@ -196,7 +198,7 @@ class _SuiteRun:
         self.recorded: dict[str, CaseResult] = {c.id: c for c in report.cases}
         self.outputs: dict[str, CaseOutput] = {}
         if plan.distribution:  # the seeds recorded before a resume take part in their group's comparison
-            self.outputs = outputs_from_records(folder.path, self.recorded)
+            self.outputs = outputs_from_records(records, self.recorded)
         self.todo = [c for c in plan.cases if c.id not in self.recorded]
         self.by_id = {c.id: c for c in plan.cases}
         self.drift: set[str] = set()
@@ -297,17 +299,8 @@ class _SuiteRun:
 
     def _baseline_notes(self) -> list[str]:
         """Drift, obsolete baselines and stray files of the suite's baselines folder."""
-        from harness.suite.selection import match_k
-
-        plan, store, k_expr = self.plan, self.plan.store, self.plan.k_expr
-        notes = []
-        obsolete = store.obsolete(plan.suite.baseline_ids(),
-                                  (lambda cid: match_k(k_expr, cid)) if k_expr else None)
-        if self.drift:
-            notes.append("baselines were baked in a different environment: " + ", ".join(sorted(self.drift)))
-        for cid in obsolete:
-            notes.append(f"obsolete baseline {store.path_for(cid)}: its case is no longer in the suite "
-                         f"(remove with `harness bake --suite {plan.suite.ref} --prune`)")
+        plan, store = self.plan, self.plan.store
+        notes = drift_notes(self.drift) + obsolete_notes(store, plan.suite, plan.k_expr)
         notes.extend(f"stray file {p}: not in {store.manifest_path.name} (delete it, or bake its case)"
                      for p in store.strays())
         return notes

@@ -98,7 +98,7 @@ def test_an_unreadable_case_record_is_a_noted_problem_and_the_run_incomplete(tmp
     book.run_dir, book.created, book.results, book.drift, book.notes, book.problems = tmp_path, "z", {}, set(), [], []
     book.run_id, book.suite, book.file, book.environment = "r", "s", "f.toml", {}
     book.planned, book.folder = ["v/p/s1"], None
-    book.add("f.toml::v/p/s1", {"cases": ["v/p/s1"], "created": "a"}, None)
+    book.add("f.toml::v/p/s1", {"cases": ["v/p/s1"], "created": "a"})
     assert book.results == {} and book.problems[0].startswith("f.toml::v/p/s1: case file unreadable")
     book.finish(["f.toml::v/p/s1"])
     report = _json.loads((tmp_path / "report.json").read_text())
