@@ -111,7 +111,9 @@ def add_commands(sub) -> None:
                               "complete: false; finish it with --resume).")
     p.add_argument("--out", metavar="DIR",
                    help="parent directory of the run folder (default: the project's reports, else ./reports)")
-    p.add_argument("--executor", default="local", help="local (default) or ray")
+    p.add_argument("--executor", default="local",
+                   help="local (default): whole cases in --workers processes; pipelined: the stages in one worker "
+                        "per device (a GPU) and measuring in --workers others, overlapped (GPU nightlies); or ray")
     p.add_argument("--timeout", type=float, metavar="S",
                    help="seconds one case may run before its worker is killed and the case is an error "
                         "(default: the suite's timeout_s, else no limit)")

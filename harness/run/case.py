@@ -32,9 +32,10 @@ from harness.measuring.result import Measurement, MetricValues
 from harness.naming import case_slug
 from harness.run.batching import cached_stage, chunk_of
 from harness.run.cache import StageCache, stage_key
+from harness.run.staged import StagedCase
 from harness.suite.suites import Case, Suite
 
-__all__ = ["CaseOutput", "execute_case", "jitter_lsb", "STAGE_METRICS"]
+__all__ = ["CaseOutput", "StagedCase", "execute_case", "run_stages", "finish_case", "jitter_lsb", "STAGE_METRICS"]
 
 # Numbers from the stages that are compared like slices (see harness.measuring.metrics).
 STAGE_METRICS = {
@@ -93,7 +94,18 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
     ``seeds``: the run's planned seeds (default: the suite's), cut into chunks of the suite's
     ``batch_seeds`` for batched generation (:mod:`harness.run.batching`).  A suite with
     ``rerun_check`` runs the case a second time, one-by-one and bypassing the stage cache, and
-    adds the ``rerun_identical`` check (:mod:`harness.run.rerun`)."""
+    adds the ``rerun_identical`` check (:mod:`harness.run.rerun`).
+
+    The two phases, :func:`run_stages` (the stages: the GPU's work) and :func:`finish_case`
+    (measuring: the CPU's), can also run in different processes (:mod:`harness.run.pipelined`)."""
+    return finish_case(run_stages(case, suite, run_dir, cache, input_jitter_seed=input_jitter_seed,
+                                  stage_hook=stage_hook, seeds=seeds))
+
+
+def run_stages(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *, input_jitter_seed: int | None = None,
+               stage_hook: StageHook | None = None, seeds: Sequence[int] | None = None) -> StagedCase:
+    """The first phase of :func:`execute_case` (same arguments): the input and every stage, and the
+    rerun check; never raises (an error is the staged case's ``error``)."""
     chunk = chunk_of(case.seed, suite.seeds if seeds is None else seeds, suite.batch_seeds)
     first: dict[str, dict] = {"outputs": {}, "infos": {}}
     out = _execute(case, suite, run_dir, cache, input_jitter_seed, stage_hook, chunk, first)
@@ -108,8 +120,34 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
         check, record = compare_runs(first["outputs"], again.error or second["outputs"])
         record["settings"] = determinism_settings(out.config.get("stages", []), first["infos"])
         out.config["rerun"] = record
-        out.expectations.append(check)
+        out.checks.append(check)
     return out
+
+
+def finish_case(staged: StagedCase, cache: StageCache | None = None) -> CaseOutput:
+    """The second phase of :func:`execute_case`: measure the staged case's final image and evaluate
+    its absolute checks; never raises.  ``cache``: the measuring process's stage cache, for a case
+    staged in another process (a pickled staged case leaves its cache behind)."""
+    ex = staged.ex
+    if cache is not None:
+        ex.cache = cache
+    if staged.error is not None:
+        return ex.output(staged.error)
+    try:
+        out = _judge_absolute(ex, ex.vector, ex.rendered, staged.image)
+    except Exception as exc:  # noqa: BLE001 - one failing case never kills the others
+        return ex.output(_reason(exc))
+    out.expectations.extend(staged.checks)
+    return out
+
+
+def _reason(exc: Exception) -> str:
+    """A failed case's error: a clean one-line reason for a harness or stage error, else with the
+    traceback's last line (call it inside the ``except``)."""
+    if isinstance(exc, (HarnessError, StageError)):
+        return f"{type(exc).__name__}: {exc}"
+    tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
+    return f"{type(exc).__name__}: {exc} [{tb}]"
 
 
 @dataclass
@@ -149,9 +187,9 @@ class _Execution:
 
 def _execute(case: Case, suite: Suite, run_dir: Path, cache: StageCache, input_jitter_seed: int | None,
              stage_hook: StageHook | None, chunk: Sequence[int], captured: dict[str, dict],
-             rerun: bool = False) -> CaseOutput:
-    """One run of the case (see :func:`execute_case`); each stage's output goes to ``captured``.
-    ``rerun``: the rerun check's second run: no artifacts, no measurement."""
+             rerun: bool = False) -> StagedCase:
+    """One run of the case's stages (see :func:`run_stages`); each stage's output goes to ``captured``.
+    ``rerun``: the rerun check's second run: no artifacts."""
     from harness.checks.expectations import StageLog
 
     ex = _Execution(case, suite, run_dir, cache, stage_hook or _no_hook, chunk, captured, rerun,
@@ -164,14 +202,9 @@ def _execute(case: Case, suite: Suite, run_dir: Path, cache: StageCache, input_j
         for spec in case.pipeline.stages:
             if not (generated and spec.stage == "generate"):
                 image = _stage(ex, spec, image, ctx)
-        if rerun:
-            return ex.output()
-        return _judge_absolute(ex, vector, rendered, image)
-    except (HarnessError, StageError) as exc:  # a clean one-line reason, no traceback excerpt
-        return ex.output(f"{type(exc).__name__}: {exc}")
+        return StagedCase(ex, image)
     except Exception as exc:  # noqa: BLE001 - one failing case never kills the others
-        tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
-        return ex.output(f"{type(exc).__name__}: {exc} [{tb}]")
+        return StagedCase(ex, error=_reason(exc))
 
 
 def _input(ex: _Execution, input_jitter_seed: int | None):

@@ -30,7 +30,7 @@ ProcessExecutor = IsolatingExecutor  # ``--workers N``: the isolating local pool
 
 __all__ = ["CaseJob", "Executor", "SerialExecutor", "ProcessExecutor", "RayExecutor", "make_executor", "EXECUTORS"]
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "pipelined", "ray")
 
 
 class Executor(Protocol):
@@ -116,6 +116,10 @@ def make_executor(name: str, workers: int, timeout: float | None = None) -> Exec
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     if timeout is not None and not timeout > 0:
         raise ConfigError(f"--timeout must be > 0 seconds, got {timeout:g}")
+    if name == "pipelined":  # stages in a worker per device, measuring in ``workers`` others (harness.run.pipelined)
+        from harness.run.pipelined import PipelinedExecutor
+
+        return PipelinedExecutor(workers, timeout)
     if name == "ray":
         return RayExecutor(workers, timeout)
     return ProcessExecutor(workers, timeout)
