@@ -94,21 +94,21 @@ def execute_case(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *,
     ``seeds``: the run's planned seeds (default: the suite's), cut into chunks of the suite's
     ``batch_seeds`` for batched generation (:mod:`harness.run.batching`).  A suite with
     ``rerun_check`` runs the case a second time, one-by-one and bypassing the stage cache, and
-    adds the ``rerun_identical`` check (:mod:`harness.run.rerun`).
-
-    The two phases, :func:`run_stages` (the stages: the GPU's work) and :func:`finish_case`
-    (measuring: the CPU's), can also run in different processes (:mod:`harness.run.pipelined`)."""
+    adds the ``rerun_identical`` check (:mod:`harness.run.rerun`).  Its two phases, :func:`run_stages`
+    and :func:`finish_case`, may also run in two processes (:mod:`harness.run.pipelined`)."""
     return finish_case(run_stages(case, suite, run_dir, cache, input_jitter_seed=input_jitter_seed,
                                   stage_hook=stage_hook, seeds=seeds))
 
 
 def run_stages(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *, input_jitter_seed: int | None = None,
-               stage_hook: StageHook | None = None, seeds: Sequence[int] | None = None) -> StagedCase:
+               stage_hook: StageHook | None = None, seeds: Sequence[int] | None = None,
+               defer_saves: bool = False) -> StagedCase:
     """The first phase of :func:`execute_case` (same arguments): the input and every stage, and the
-    rerun check; never raises (an error is the staged case's ``error``)."""
+    rerun check; never raises (an error is the staged case's ``error``).  ``defer_saves``: the stage
+    images are saved by :func:`finish_case`, wherever that runs."""
     chunk = chunk_of(case.seed, suite.seeds if seeds is None else seeds, suite.batch_seeds)
     first: dict[str, dict] = {"outputs": {}, "infos": {}}
-    out = _execute(case, suite, run_dir, cache, input_jitter_seed, stage_hook, chunk, first)
+    out = _execute(case, suite, run_dir, cache, input_jitter_seed, stage_hook, chunk, first, defer=defer_saves)
     if suite.rerun_check and out.error is None:
         from harness.run.rerun import compare_runs, determinism_settings
 
@@ -125,25 +125,25 @@ def run_stages(case: Case, suite: Suite, run_dir: Path, cache: StageCache, *, in
 
 
 def finish_case(staged: StagedCase, cache: StageCache | None = None) -> CaseOutput:
-    """The second phase of :func:`execute_case`: measure the staged case's final image and evaluate
-    its absolute checks; never raises.  ``cache``: the measuring process's stage cache, for a case
-    staged in another process (a pickled staged case leaves its cache behind)."""
+    """The second phase of :func:`execute_case`: measure the final image, evaluate the absolute checks; never
+    raises.  ``cache``: this process's stage cache, for a case staged in another (pickled, it has none)."""
     ex = staged.ex
     if cache is not None:
         ex.cache = cache
-    if staged.error is not None:
-        return ex.output(staged.error)
     try:
+        if isinstance(ex, _Deferred):
+            ex.flush()
+        if staged.error is not None:
+            return ex.output(staged.error)
         out = _judge_absolute(ex, ex.vector, ex.rendered, staged.image)
     except Exception as exc:  # noqa: BLE001 - one failing case never kills the others
-        return ex.output(_reason(exc))
+        return ex.output(staged.error or _reason(exc))
     out.expectations.extend(staged.checks)
     return out
 
 
 def _reason(exc: Exception) -> str:
-    """A failed case's error: a clean one-line reason for a harness or stage error, else with the
-    traceback's last line (call it inside the ``except``)."""
+    """A failed case's error: one clean line, or with the traceback's last line (call it in the ``except``)."""
     if isinstance(exc, (HarnessError, StageError)):
         return f"{type(exc).__name__}: {exc}"
     tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
@@ -185,15 +185,33 @@ class _Execution:
                           expectations=list(expectations or []))
 
 
+@dataclass
+class _Deferred(_Execution):
+    """An execution whose images are saved by :func:`finish_case` (``run_stages(defer_saves=True)``):
+    PNG encoding is CPU work that a GPU's stage worker should not do while the GPU waits."""
+
+    pending: list[tuple[str, np.ndarray]] | None = field(default_factory=list)  # None once flushed
+
+    def save(self, name: str, arr: np.ndarray) -> None:
+        if self.pending is None:
+            return _Execution.save(self, name, arr)
+        self.pending.append((name, arr.copy()))  # a copy: a later stage may write into its input
+
+    def flush(self) -> None:
+        for name, arr in self.pending or ():
+            _Execution.save(self, name, arr)
+        self.pending = None
+
+
 def _execute(case: Case, suite: Suite, run_dir: Path, cache: StageCache, input_jitter_seed: int | None,
              stage_hook: StageHook | None, chunk: Sequence[int], captured: dict[str, dict],
-             rerun: bool = False) -> StagedCase:
+             rerun: bool = False, defer: bool = False) -> StagedCase:
     """One run of the case's stages (see :func:`run_stages`); each stage's output goes to ``captured``.
     ``rerun``: the rerun check's second run: no artifacts."""
     from harness.checks.expectations import StageLog
 
-    ex = _Execution(case, suite, run_dir, cache, stage_hook or _no_hook, chunk, captured, rerun,
-                    config={"pipeline": case.pipeline.as_dict(), "seed": case.seed}, log=StageLog())
+    ex = (_Deferred if defer else _Execution)(case, suite, run_dir, cache, stage_hook or _no_hook, chunk, captured,
+                                              rerun, config={"pipeline": case.pipeline.as_dict(), "seed": case.seed}, log=StageLog())
     try:
         vector, rendered, image, generated = _input(ex, input_jitter_seed)
         from harness.stages import StageContext

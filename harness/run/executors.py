@@ -30,7 +30,7 @@ ProcessExecutor = IsolatingExecutor  # ``--workers N``: the isolating local pool
 
 __all__ = ["CaseJob", "Executor", "SerialExecutor", "ProcessExecutor", "RayExecutor", "make_executor", "EXECUTORS"]
 
-EXECUTORS = ("local", "pipelined", "ray")
+EXECUTORS = ("local", "ray", "pipelined")
 
 
 class Executor(Protocol):

@@ -53,8 +53,9 @@ def _cache(job: CaseJob) -> StageCache:
 
 @dataclass
 class StagePhase:
-    """What a stage worker runs: a case's input and stages (:func:`run_stages`).  Returns the staged
-    case, or its final :class:`CaseOutput` when a stage failed (nothing to measure)."""
+    """What a stage worker runs: a case's input and stages (:func:`run_stages`), its images saved
+    later by the measuring worker.  Returns the staged case, or its final :class:`CaseOutput` when a
+    stage failed (nothing to measure)."""
 
     job: CaseJob
 
@@ -64,7 +65,7 @@ class StagePhase:
     def __call__(self, case: Case, stage_hook=None, run_dir=None) -> StagedCase | CaseOutput:
         job = self.job
         staged = run_stages(case, job.suite, run_dir or job.run_dir, _cache(job), stage_hook=stage_hook,
-                            seeds=job.seeds, input_jitter_seed=job.jitter_seed)
+                            seeds=job.seeds, input_jitter_seed=job.jitter_seed, defer_saves=True)
         return finish_case(staged) if staged.error is not None else staged
 
 
@@ -226,6 +227,9 @@ def bench_overlap(n: int, gen_s: float, measure_s: float, workers: int = 2) -> d
     * ``serial_sum`` = generation + measuring: the wall time when measuring waits for generation;
     * ``ratio`` = wall / serial_sum (≈ max/sum: 0.5 when the two are equal), ``vs_ideal`` = wall / ideal
       (≈ 1 plus the workers' start-up and the hand-over of each case)."""
+    if n < 1 or workers < 1 or not (gen_s > 0 and measure_s > 0):
+        raise ValueError(f"bench_overlap needs n >= 1, workers >= 1 and seconds > 0; got n={n}, workers={workers}, "
+                         f"gen_s={gen_s}, measure_s={measure_s}")
     cases = [Case("sleep", Pipeline("bench_overlap", ()), i) for i in range(n)]
     ex = PipelinedExecutor(workers)
     t0 = time.perf_counter()

@@ -115,15 +115,20 @@ def test_a_stage_crash_is_retried_and_a_stage_error_is_never_measured(tmp_path):
     assert "denoise" not in out.timings and "measure" not in out.timings
 
 
-def smoke_cases():
+CPU_CASES = ("microprint_dilation/classic/s1", "microprint_dilation/classic/s2", "watermark_grass/classic/s1")
+# a diffusion model in the stages (the GPU's work on a GPU machine; the tiny checkpoint on this CPU: ~60 s here)
+MODEL_CASES = ("microprint_dilation/classic/s1", "generated_texture/diffusion/s1")
+
+
+def smoke_cases(keep=CPU_CASES):
     suite = load_suite("smoke")
-    keep = {"microprint_dilation/classic/s1", "microprint_dilation/classic/s2", "generated_texture/diffusion/s1"}
     return suite, [c for c in suite.cases() if c.id in keep]
 
 
-def test_same_checks_as_the_process_pool_on_real_smoke_cases(tmp_path):
-    suite, cases = smoke_cases()
-    assert len(cases) == 3
+@pytest.mark.parametrize("keep", [CPU_CASES, pytest.param(MODEL_CASES, marks=pytest.mark.slow)], ids=["cpu", "model"])
+def test_same_checks_as_the_process_pool_on_real_smoke_cases(tmp_path, keep):
+    suite, cases = smoke_cases(keep)
+    assert len(cases) == len(keep)
     plain = {o.case_id: o for o in IsolatingExecutor(2).run(cases, CaseJob(suite, tmp_path / "a", None, seeds=()))}
     piped = {o.case_id: o for o in PipelinedExecutor(2).run(cases, CaseJob(suite, tmp_path / "b", None, seeds=()))}
     store, config = BaselineStore("smoke", REPO / "baselines"), CompareConfig()
@@ -152,6 +157,17 @@ def test_the_phases_make_what_execute_case_makes_and_a_staged_case_pickles_lean(
     out = finish_case(shipped, StageCache(None))
     assert out.measurement == whole.measurement and out.expectations == whole.expectations
     assert out.timings.keys() == whole.timings.keys() and out.artifacts == whole.artifacts
+
+
+def test_deferred_saves_leave_the_png_encoding_to_the_measuring_side(tmp_path):
+    suite, cases = smoke_cases()
+    whole = execute_case(cases[0], suite, tmp_path / "one", StageCache(None))
+    staged = run_stages(cases[0], suite, tmp_path / "two", StageCache(None), defer_saves=True)
+    assert not (tmp_path / "two").exists() and staged.artifacts == {}  # the stage worker wrote nothing
+    out = finish_case(pickle.loads(pickle.dumps(staged)))
+    assert list(out.artifacts) == list(whole.artifacts) and "output" in out.artifacts
+    for name, rel in whole.artifacts.items():
+        assert (tmp_path / "two" / out.artifacts[name]).read_bytes() == (tmp_path / "one" / rel).read_bytes(), name
 
 
 def test_selected_by_name_with_one_stage_worker_per_device(tmp_path):
