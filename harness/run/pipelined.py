@@ -21,7 +21,7 @@ their sum (:func:`bench_overlap` shows it with sleeping stand-ins).  Outputs str
 completion order.  Failure semantics are the pool's, per phase: a case that runs past
 ``--timeout`` *in either phase* has its worker killed and is that case's error (the limit applies
 to each phase separately, so a case may take up to twice it in all); a worker that crashes is
-replaced and its case retried once, then an error ("measuring: ..." when it was the measuring).
+replaced and its case retried once, then an error ("... in measuring" when it was the measuring).
 
 It is chosen explicitly (``harness run --executor pipelined``), not automatically: on a CPU-only
 suite the one stage worker would serialise the stages that ``--executor local`` spreads over
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
@@ -79,7 +80,8 @@ class MeasurePhase:
         self.job.setup()
 
     def __call__(self, staged: StagedCase, stage_hook=None, run_dir=None) -> CaseOutput:
-        return finish_case(staged, _cache(self.job))
+        with (stage_hook or nullcontext)("measuring"):  # what a crash or timeout names
+            return finish_case(staged, _cache(self.job))
 
 
 @dataclass
@@ -146,11 +148,12 @@ def _wait(pools: Sequence[_Pool]) -> set:
 
 
 def _measure_lost(item: Any, out: CaseOutput) -> CaseOutput:
-    """A measuring worker's timeout or crash (the pool's error output, which has no timings): the
-    error with what the stages recorded (config, timings, artifacts)."""
+    """A measuring worker's timeout or crash (the pool's error output, which has no timings; its
+    message names "measuring", which the worker pins): the error with what the stages recorded
+    (config, timings, their images saved here)."""
     if out.timings or not isinstance(item, StagedCase):
         return out
-    return finish_case(dataclasses.replace(item, error=f"measuring: {out.error}"))
+    return finish_case(dataclasses.replace(item, error=out.error))
 
 
 def stage_workers_for(cases: Sequence[Case]) -> int:
@@ -187,8 +190,8 @@ class PipelinedExecutor:
         (staged item -> CaseOutput) on every case, overlapped; yield outputs as they complete."""
         if not cases:
             return
-        stage = _Pool(stage_workers, self.timeout, stage_job, say=self.say)
-        measure = _Pool(self.workers, self.timeout, measure_job, say=lambda s: self.say(f"measuring: {s}"))
+        stage = _Pool(stage_workers, self.timeout, stage_job, say=lambda s: self.say(s))
+        measure = _Pool(self.workers, self.timeout, measure_job, say=lambda s: self.say(s))
         sb, mb = _Batch(cases, None), _Batch([], None)
         for pool, n in ((stage, min(stage_workers, len(cases))), (measure, min(self.workers, len(cases)))):
             pool.slots.extend(pool._start() for _ in range(n))  # measuring workers start while the stages run

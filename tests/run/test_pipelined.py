@@ -159,6 +159,20 @@ def test_the_phases_make_what_execute_case_makes_and_a_staged_case_pickles_lean(
     assert out.timings.keys() == whole.timings.keys() and out.artifacts == whole.artifacts
 
 
+def test_a_measuring_workers_death_keeps_what_the_stages_recorded(tmp_path):
+    from harness.run.case import CaseOutput
+    from harness.run.pipelined import _measure_lost
+
+    suite, cases = smoke_cases()
+    staged = pickle.loads(pickle.dumps(run_stages(cases[0], suite, tmp_path, StageCache(None), defer_saves=True)))
+    lost = CaseOutput(cases[0].id, None, {}, {}, {}, {"seed": 1}, "timed out after 5 s in measuring; its worker was killed")
+    out = _measure_lost(staged, lost)
+    assert out.error == "timed out after 5 s in measuring; its worker was killed"
+    assert out.measurement is None and "denoise" in out.timings and out.config["pipeline"] == cases[0].pipeline.as_dict()
+    assert "denoise" in out.artifacts and (tmp_path / out.artifacts["denoise"]).is_file()
+    assert _measure_lost(staged, out) is out  # an output with timings is the measuring's own
+
+
 def test_deferred_saves_leave_the_png_encoding_to_the_measuring_side(tmp_path):
     suite, cases = smoke_cases()
     whole = execute_case(cases[0], suite, tmp_path / "one", StageCache(None))
