@@ -23,6 +23,9 @@ completion order.  Failure semantics are the pool's, per phase: a case that runs
 to each phase separately, so a case may take up to twice it in all); a worker that crashes is
 replaced and its case retried once, then an error ("... in measuring" when it was the measuring).
 
+Stage workers are not bound to a device: each loads the backends its cases name, on the device
+their parameters say; with one GPU (the case this is for) that is one worker holding the models.
+
 It is chosen explicitly (``harness run --executor pipelined``), not automatically: on a CPU-only
 suite the one stage worker would serialise the stages that ``--executor local`` spreads over
 every worker.
@@ -193,10 +196,10 @@ class PipelinedExecutor:
         stage = _Pool(stage_workers, self.timeout, stage_job, say=lambda s: self.say(s))
         measure = _Pool(self.workers, self.timeout, measure_job, say=lambda s: self.say(s))
         sb, mb = _Batch(cases, None), _Batch([], None)
-        for pool, n in ((stage, min(stage_workers, len(cases))), (measure, min(self.workers, len(cases)))):
-            pool.slots.extend(pool._start() for _ in range(n))  # measuring workers start while the stages run
         finished = False
         try:
+            for pool, n in ((stage, min(stage_workers, len(cases))), (measure, min(self.workers, len(cases)))):
+                pool.slots.extend(pool._start() for _ in range(n))  # measuring workers start while the stages run
             yield from self._loop(stage, measure, sb, mb)
             finished = True
         finally:
@@ -206,6 +209,7 @@ class PipelinedExecutor:
     def _loop(self, stage: _Pool, measure: _Pool, sb: _Batch, mb: _Batch) -> Iterator[CaseOutput]:
         waiting: dict[str, Any] = {}  # case id -> its staged item, until measured
         while stage.busy(sb) or measure.busy(mb):
+            stage.top_up(sb)
             measure.top_up(mb)
             measure._dispatch(mb)  # first: a measuring worker that takes a staged case makes room for the next
             if len(mb.queue) < self.buffer:
