@@ -21,7 +21,7 @@ from harness.run.case import StagedCase, execute_case, finish_case, run_stages
 from harness.run.executors import EXECUTORS, make_executor
 from harness.run.job import CaseJob
 from harness.run.judge import judge_case
-from harness.run.pipelined import PipelinedExecutor, SleepPhase, bench_overlap, stage_workers_for
+from harness.run.pipelined import PipelinedExecutor, SleepPhase, bench_overlap, overlap_line, stage_workers_for
 from harness.run.workers import IsolatingExecutor
 from harness.suite.baselines import BaselineStore
 from harness.suite.suites import Case, Pipeline, load_suite
@@ -71,7 +71,11 @@ def test_bench_overlap_reports_wall_against_the_sum_and_the_max():
     assert r["generation"] == pytest.approx(1.2) and r["measuring"] == pytest.approx(1.2)
     assert r["serial_sum"] == pytest.approx(2.4) and r["ideal"] == pytest.approx(1.2)
     assert r["ratio"] == pytest.approx(r["wall"] / 2.4) and r["vs_ideal"] == pytest.approx(r["wall"] / 1.2)
+    assert r["bound"] == pytest.approx(1.6) and r["wall"] >= r["bound"]  # 6 x 0.2 s, then the last 0.4 s
     assert 0.5 <= r["ratio"] < 0.9, r  # overlapped: near max/sum = 0.5, well under the sum
+    assert overlap_line(r).startswith("overlap: 6 cases, generation 1.20 s, measuring 1.20 s (2 workers): wall ")
+    with pytest.raises(ValueError, match="seconds > 0; got n=3, workers=2, gen_s=0"):
+        bench_overlap(3, 0, 0.1)
 
 
 def test_back_pressure_keeps_the_stages_from_running_ahead_of_the_measuring(tmp_path):
