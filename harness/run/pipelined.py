@@ -10,8 +10,9 @@ isolating :class:`~harness.run.workers.WorkerPool`:
 * the **stage pool**: one worker per device the suite's stages run on (:func:`stage_workers_for`;
   one for a CPU-only suite), which keeps its models loaded across cases;
 * the **measuring pool**: ``--workers N`` processes (on a 16-core, 1-GPU machine: 15);
-* a bounded queue between them: a staged case (its final image, its rendering, its stage log)
-  waits in this process for a free measuring worker, and the stage pool gets its next case only
+* a bounded queue between them: a staged case (its final image, its rendering, its stage log, and
+  its stage images still to be written: PNG encoding is CPU work, done by the measuring worker,
+  ``run_stages(defer_saves=True)``) waits in this process for a free measuring worker, and the stage pool gets its next case only
   while fewer than ``buffer`` staged cases wait (default: one per measuring worker), so images do
   not pile up in memory when measuring is the slower phase (back-pressure).
 
@@ -28,7 +29,10 @@ their parameters say; with one GPU (the case this is for) that is one worker hol
 
 It is chosen explicitly (``harness run --executor pipelined``), not automatically: on a CPU-only
 suite the one stage worker would serialise the stages that ``--executor local`` spreads over
-every worker.
+every worker, and the executor is made before the run knows its devices.
+
+The pools are :class:`WorkerPool`\ s driven in parts (:class:`_Pool`: its dispatch, receive,
+deadline and replacement steps), so the isolation, the retry and the timeout are the pool's own.
 """
 
 from __future__ import annotations
