@@ -31,7 +31,7 @@ It is chosen explicitly (``harness run --executor pipelined``), not automaticall
 suite the one stage worker would serialise the stages that ``--executor local`` spreads over
 every worker, and the executor is made before the run knows its devices.
 
-The pools are :class:`WorkerPool`\ s driven in parts (:class:`_Pool`: its dispatch, receive,
+The pools are :class:`WorkerPool` objects driven in parts (:class:`_Pool`: its dispatch, receive,
 deadline and replacement steps), so the isolation, the retry and the timeout are the pool's own.
 """
 
