@@ -217,3 +217,21 @@ def test_a_gpu_standin_suite_runs_through_the_runner(tmp_path):
     assert report.environment["executor"] == "pipelined" and report.environment["device"] == "cpu+standin-gpu"
     assert [c.status for c in report.cases] == ["skip"] * 3
     assert all(c.timings["denoise"] >= 0.3 and "measure" in c.timings for c in report.cases)
+
+
+def test_closing_the_stream_mid_run_stops_both_pools_at_once():
+    """What the runner does on Ctrl-C: close the generator; hung workers are killed, not awaited."""
+    import os
+
+    gen = PipelinedExecutor(2).run_phases(sleep_cases(4), SleepPhase(0.01), CrashOn(0.0, hang=(1, 2, 3)))
+    first = next(gen)
+    assert first.case_id == sleep_cases(1)[0].id and first.error is None
+    frame = gen.gi_frame
+    pools = [frame.f_locals[name] for name in ("stage", "measure")]
+    pids = [s.proc.pid for p in pools for s in p.slots]
+    t0 = time.monotonic()
+    gen.close()
+    assert time.monotonic() - t0 < 5
+    assert all(p.slots == [] for p in pools) and pids
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
