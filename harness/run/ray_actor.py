@@ -114,7 +114,7 @@ def gpu_stage(pipeline: Pipeline, cluster_gpus: float) -> str | None:
             cls = resolve_backend(spec.stage, spec.backend)[1]
             if not hasattr(cls, "run_device"):
                 continue
-            device = spec.params.get("device", _param_default(cls, "device"))
+            device = dict(spec.params).get("device", _param_default(cls, "device"))
             if device is None:
                 device = backend_device(build_backend(spec.stage, spec.backend, dict(spec.params)))
         except Exception:  # noqa: BLE001 - a probe: the case itself reports a bad backend

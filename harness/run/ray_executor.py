@@ -117,7 +117,7 @@ class RayExecutor:
             raise ConfigError(f"HARNESS_RAY_GPUS_PER_ACTOR must be > 0, got {gpus:g}")
         self.gpus_per_actor = gpus
         self.say: Callable[[str], None] = lambda s: None
-        self.actor_stats: list[dict[str, int]] = []  # {"pid", "cases"} of each actor of the last run
+        self.actor_stats: list[dict[str, Any]] = []  # {"pid", "cases", "ended"} of each actor of the last run
 
     def _connect(self) -> bool:
         """Join the cluster or start a local Ray; True when this run started (and so stops) it."""
@@ -216,7 +216,7 @@ class _Schedule:
         self.last_start_error = ""
         self.slots: list[_Slot] = []
         self.first_crash: dict[str, str] = {}  # case id -> why its first actor died
-        self.stats: list[dict[str, int]] = []
+        self.stats: list[dict[str, Any]] = []
         self.job_ref = ray.put(job)
         # a local Ray's workers take the driver's cwd and import path, as a local worker process does
         self.setup = None if ex.address else {"cwd": os.getcwd(), "sys_path": list(sys.path)}
@@ -257,8 +257,9 @@ class _Schedule:
         self.slots.append(slot)
         return slot
 
-    def _remove(self, s: _Slot) -> None:
-        """Kill the slot's actor (if alive) and forget it; a case reserved for it goes back in line."""
+    def _remove(self, s: _Slot, ended: str = "done") -> None:
+        """Kill the slot's actor (if alive) and forget it; a case reserved for it goes back in line.
+        ``ended``: why (``done``, ``crashed``, ``timed out``, ``failed to start``), for :attr:`stats`."""
         try:
             self.ray.kill(s.actor, no_restart=True)
         except Exception:  # noqa: BLE001 - already dead
@@ -266,7 +267,7 @@ class _Schedule:
         if s in self.slots:
             self.slots.remove(s)
         if s.pid is not None:
-            self.stats.append({"pid": s.pid, "cases": s.ran})
+            self.stats.append({"pid": s.pid, "cases": s.ran, "ended": ended})
         if s.reserved:
             self.queues[s.shape].appendleft(s.reserved)
             s.reserved = None
@@ -307,7 +308,7 @@ class _Schedule:
             self.start_failures[s.shape] += 1
             self.last_start_error = _death(exc) if "actor" in str(exc).lower() else f"{type(exc).__name__}: {exc}"
             self.ex.say(f"ray: an actor failed to start: {self.last_start_error.splitlines()[0]}")
-            self._remove(s)
+            self._remove(s, "failed to start")
 
     def _on_result(self, s: _Slot, outs: list[CaseOutput]) -> None:
         from ray.exceptions import RayActorError
@@ -332,7 +333,7 @@ class _Schedule:
 
     def _crashed(self, s: _Slot, case: Case, crashes: int, why: str, outs: list[CaseOutput]) -> None:
         """The actor died mid-case: the case is retried once on a fresh actor, then an error."""
-        self._remove(s)
+        self._remove(s, "crashed")
         if crashes == 0:
             self.first_crash[case.id] = f"{why} in this case"
             self.ex.say(f"retry {case.id}: {why}; running it again on a fresh actor")
@@ -355,12 +356,12 @@ class _Schedule:
                 outs.append(_lost(s.case, f"timed out after {self.ex.timeout:g} s in {doing}; its Ray actor was "
                                           f"killed"))
                 s.case = s.ref = None
-                self._remove(s)
+                self._remove(s, "timed out")
             elif s.pid is None and now - s.started >= _STARTUP_TIMEOUT:
                 self.start_failures[s.shape] += 1
                 self.last_start_error = f"not ready after {_STARTUP_TIMEOUT:g} s (no node with its resources?)"
                 self.ex.say(f"ray: an actor was {self.last_start_error}: killed")
-                self._remove(s)
+                self._remove(s, "failed to start")
 
     def _where(self, s: _Slot) -> str:
         """What the actor's case is doing (the threaded actor answers beside its case), "" if it cannot say."""
@@ -389,8 +390,8 @@ class _Schedule:
         ends += [s.started + _STARTUP_TIMEOUT for s in self.slots if s.pid is None]
         return max(0.0, min([now + _TICK, *ends]) - now)
 
-    def close(self) -> list[dict[str, int]]:
-        """Kill every actor; each actor's pid and how many cases it finished."""
+    def close(self) -> list[dict[str, Any]]:
+        """Kill every actor; each actor's pid, how many cases it finished and how it ended."""
         for s in list(self.slots):
             self._remove(s)
         return self.stats
