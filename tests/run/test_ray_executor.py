@@ -203,3 +203,23 @@ def test_ray_address_and_options():
         make_executor("local", 1, address="head:6379")
     ex = make_executor("ray", 3, 2.5, address="auto")
     assert (ex.name, ex.workers, ex.timeout, ex.address) == ("ray", 3, 2.5, "auto")
+
+
+def test_the_cli_runs_on_ray_and_checks_its_address(tmp_path, monkeypatch, capsys):
+    from harness.cli import main
+    from harness.report.schema import load_report
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    suite = faults_suite(tmp_path, seeds=(1,), p=backend("identity"))
+    args = ["run", "--suite", str(suite.path), "--out", str(tmp_path / "r"), "--baselines", str(tmp_path / "b"), "-q"]
+    assert main([*args, "--executor", "ray", "--ray-address", "head"]) == 2
+    assert "--ray-address 'head': expected HOST:PORT, ray://HOST:PORT or auto" in capsys.readouterr().err
+    assert main([*args, "--ray-address", "head:6379"]) == 2
+    assert "--ray-address needs --executor ray" in capsys.readouterr().err
+    monkeypatch.syspath_prepend(str(TESTS))  # the suite's backend, for this process and (adopted) its actors
+    assert main([*args, "--executor", "ray"]) == 1  # measured, but no baseline to compare with
+    report = load_report(Path(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert report.environment["executor"] == "ray" and [c.status for c in report.cases] == ["fail"]
+    assert report.cases[0].error.startswith("no baseline for microprint_dilation/p/s1: create it with `harness bake")
+    assert {c.metric for c in report.cases[0].checks} == {"stage_effect", "expect"}  # its absolute checks
