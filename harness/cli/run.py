@@ -53,7 +53,7 @@ def _ray_address(args: argparse.Namespace) -> None:
         return
     if args.executor != "ray":
         raise ConfigError("--ray-address needs --executor ray")
-    from harness.run.ray_executor import ray_address
+    from harness.run.ray_setup import ray_address
 
     os.environ["RAY_ADDRESS"] = ray_address(args.ray_address) or ""
 

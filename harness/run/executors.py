@@ -27,7 +27,7 @@ from harness.run.workers import IsolatingExecutor
 
 ProcessExecutor = IsolatingExecutor  # ``--workers N``: the isolating local pool
 
-__all__ = ["CaseJob", "Executor", "SerialExecutor", "ProcessExecutor", "RayExecutor", "make_executor", "EXECUTORS"]
+__all__ = ["CaseJob", "Executor", "SerialExecutor", "ProcessExecutor", "make_executor", "EXECUTORS"]
 
 EXECUTORS = ("local", "ray")
 

@@ -44,53 +44,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from harness.errors import ConfigError
 from harness.run.case import CaseOutput
 from harness.run.ray_actor import CaseActor, Shape, case_shapes
+from harness.run.ray_setup import connect, env_flag, env_number, ray_address, require_ray
 
 if TYPE_CHECKING:
     from harness.run.job import CaseJob
     from harness.suite.suites import Case
 
-__all__ = ["RayExecutor", "require_ray", "ray_address"]
+__all__ = ["RayExecutor", "require_ray", "ray_address"]  # the last two re-exported from ray_setup
 
 _STARTUP_TIMEOUT = 300.0  # an actor not ready by then (no node has its resources, a broken image) failed to start
 _MAX_START_FAILURES = 3  # consecutive failures to start an actor of one shape: its remaining cases error
 _TICK = 1.0  # the longest ray.wait, so that a signal (Ctrl-C) is seen promptly
 
 
-def require_ray():
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--executor ray needs the 'ray' package (pip install 'image-harness[ray]'); "
-                          "or use --executor local --workers N") from None
-    return ray
-
-
-def ray_address(address: str | None = None) -> str | None:
-    """The cluster to join: ``address``, else ``RAY_ADDRESS``; None for a local Ray.  A malformed one
-    is a ConfigError before anything runs."""
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address is None or address in ("auto", "local"):
-        return address
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto")
-    return address
-
-
 def _lost(case: Case, error: str) -> CaseOutput:
     return CaseOutput(case.id, None, {}, {}, {}, {"pipeline": case.pipeline.as_dict(), "seed": case.seed}, error)
-
-
-def _env_flag(name: str) -> bool | None:
-    v = os.environ.get(name)
-    if v is None or v == "":
-        return None
-    if v not in ("0", "1"):
-        raise ConfigError(f"{name}={v!r}: expected 0 or 1")
-    return v == "1"
 
 
 class RayExecutor:
@@ -109,40 +79,17 @@ class RayExecutor:
         self.timeout = timeout
         self.address = ray_address(address)
         self.put_png = put_png
-        ship = _env_flag("HARNESS_RAY_SHIP_IMAGES") if ship_images is None else ship_images
+        ship = env_flag("HARNESS_RAY_SHIP_IMAGES") if ship_images is None else ship_images
         self.ship_images = ship
-        gpus = gpus_per_actor if gpus_per_actor is not None else float(
-            os.environ.get("HARNESS_RAY_GPUS_PER_ACTOR", "1") or 1)
-        if not 0 < gpus:
-            raise ConfigError(f"HARNESS_RAY_GPUS_PER_ACTOR must be > 0, got {gpus:g}")
+        gpus = gpus_per_actor if gpus_per_actor is not None else env_number("HARNESS_RAY_GPUS_PER_ACTOR", 1.0)
         self.gpus_per_actor = gpus
         self.say: Callable[[str], None] = lambda s: None
         self.actor_stats: list[dict[str, Any]] = []  # {"pid", "cases", "ended"} of each actor of the last run
 
-    def _connect(self) -> bool:
-        """Join the cluster or start a local Ray; True when this run started (and so stops) it."""
-        import logging
-
-        ray = self.ray
-        if ray.is_initialized():
-            return False
-        try:
-            if self.address:
-                ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
-            else:
-                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.WARNING)
-        except ConnectionError as exc:
-            raise ConfigError(f"--ray-address {self.address}: cannot connect: {exc}") from None
-        res = ray.cluster_resources()
-        where = f"cluster {self.address}" if self.address else "local Ray"
-        self.say(f"ray: {where}: {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs")
-        return True
-
     def run(self, cases: Sequence[Case], job: CaseJob) -> Iterator[CaseOutput]:
         if not cases:
             return
-        owned = self._connect()
+        owned = connect(self.ray, self.address, self.workers, self.say)
         ship = self.ship_images if self.ship_images is not None else bool(self.address)
         sched = None
         try:
@@ -165,7 +112,7 @@ class RayExecutor:
             rel = out.artifacts[stage]
             target = (run_dir / rel).resolve()
             if Path(rel).is_absolute() or run_dir.resolve() not in target.parents:
-                raise ConfigError(f"stage image {rel!r} of case {out.case_id} is not inside the run folder")
+                raise RuntimeError(f"stage image {rel!r} of case {out.case_id} is not inside the run folder")
             atomic_write_bytes(target, data)
 
 
@@ -246,6 +193,8 @@ class _Schedule:
         self._deadlines(outs)
         self._retire()
         self._give_up(outs)
+        self._staff()  # the next cases start before the runner judges and records these
+        self._dispatch()
         return outs
 
     # -- actors
