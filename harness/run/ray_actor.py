@@ -60,14 +60,21 @@ class _Doing:
 class CaseActor:
     """One worker slot on Ray (wrapped by ``ray.remote`` at run time, threaded so that :meth:`where`
     answers while :meth:`run` works).  ``setup``: the driver's cwd and ``sys.path`` (a local Ray
-    only); ``ship``: return stage images as PNG bytes instead of writing the run folder."""
+    only); ``ship``: return stage images as PNG bytes instead of writing the run folder.
+
+    Shipping, the actor writes into a private temporary folder of its node: the case's run folder
+    (emptied after each case) and, when the job names an image store (``store_dir``), a store of its
+    own there, since the driver's may not be on this node; :meth:`stop` removes the folder."""
 
     def __init__(self, job: CaseJob, setup: dict[str, Any] | None, ship: bool) -> None:
         if setup is not None:
             os.chdir(setup["cwd"])
             sys.path[:] = list(setup["sys_path"]) + [p for p in sys.path if p not in setup["sys_path"]]
+        self.tmp = Path(tempfile.mkdtemp(prefix="harness-ray-")) if ship else None
+        if self.tmp is not None and getattr(job, "store_dir", None):
+            job = dataclasses.replace(job, store_dir=self.tmp / "store")
         job.setup()
-        self.job, self.ship, self.cases = job, ship, 0
+        self.job, self.cases = job, 0
         self.doing = _Doing()
 
     def ready(self) -> int:
@@ -79,14 +86,31 @@ class CaseActor:
     def run(self, case: Case) -> tuple[CaseOutput, dict[str, bytes]]:
         """The case's output and, when shipping, the PNG bytes of its stage images by stage."""
         self.doing.ident, self.cases = threading.get_ident(), self.cases + 1
-        if not self.ship:
+        if self.tmp is None:
             return self.job(case, stage_hook=self.doing.at), {}
-        tmp = Path(tempfile.mkdtemp(prefix="harness-ray-"))
+        run_dir = self.tmp / "run"
         try:
-            out = self.job(case, stage_hook=self.doing.at, run_dir=tmp)
-            return out, {stage: (tmp / rel).read_bytes() for stage, rel in out.artifacts.items()}
+            out = self.job(case, stage_hook=self.doing.at, run_dir=run_dir)
+            return out, {stage: self._image(value, run_dir).read_bytes() for stage, value in out.artifacts.items()}
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _image(self, value: str, run_dir: Path) -> Path:
+        """The file of one ``artifacts`` value: a run-folder path, or a ``sha256:`` reference into the
+        actor's own store."""
+        if not value.startswith("sha256:"):
+            return run_dir / value
+        from harness.run.store import resolve_artifact
+
+        path = resolve_artifact(value, run_dir, self.tmp / "store" if self.tmp else None)
+        if path is None:
+            raise FileNotFoundError(f"stage image {value} is not in the actor's store")
+        return path
+
+    def stop(self) -> None:
+        """Remove the actor's temporary folder (the driver kills the actor next)."""
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # ======================================================================== resources per backend

@@ -110,6 +110,9 @@ class RayExecutor:
                 out.artifacts[stage] = self.put_png(data)
                 continue
             rel = out.artifacts[stage]
+            if rel.startswith("sha256:"):
+                raise RuntimeError(f"stage image {rel} of case {out.case_id} came back from a Ray actor's store: "
+                                   f"the executor needs put_png (the run's ImageStore.put_png) to keep it")
             target = (run_dir / rel).resolve()
             if Path(rel).is_absolute() or run_dir.resolve() not in target.parents:
                 raise RuntimeError(f"stage image {rel!r} of case {out.case_id} is not inside the run folder")
@@ -209,6 +212,11 @@ class _Schedule:
     def _remove(self, s: _Slot, ended: str = "done") -> None:
         """Kill the slot's actor (if alive) and forget it; a case reserved for it goes back in line.
         ``ended``: why (``done``, ``crashed``, ``timed out``, ``failed to start``), for :attr:`stats`."""
+        if s.pid is not None and s.case is None and ended == "done":
+            try:  # an idle actor removes its temporary folder first (a busy or broken one is killed as it is)
+                self.ray.get(s.actor.stop.remote(), timeout=5.0)
+            except Exception:  # noqa: BLE001 - best effort
+                pass
         try:
             self.ray.kill(s.actor, no_restart=True)
         except Exception:  # noqa: BLE001 - already dead
