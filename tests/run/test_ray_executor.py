@@ -83,9 +83,20 @@ def checks_of(report) -> dict[str, tuple]:
             for c in report.cases}
 
 
-def png_digests(run_dir: Path) -> dict[str, str]:
-    return {str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((run_dir / "artifacts").rglob("*.png"))}
+def image_digests(report, run_dir: Path) -> dict[str, str]:
+    """sha256 of every stage image of the run, by case and stage (a run-folder PNG, or an object of the
+    run's image store: reading it proves that it is there)."""
+    out = {}
+    for c in report.cases:
+        for stage, value in c.artifacts.items():
+            if value.startswith("sha256:"):
+                from harness.run.store import ImageStore
+
+                path = ImageStore(report.environment["store"]).path(value)
+            else:
+                path = run_dir / value
+            out[f"{c.id}/{stage}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
 
 
 def test_local_ray_equals_the_process_pool_check_for_check(tmp_path, monkeypatch):
@@ -102,7 +113,8 @@ def test_local_ray_equals_the_process_pool_check_for_check(tmp_path, monkeypatch
     assert checks_of(on_ray) == checks_of(pool)  # every metric, slice, value, baseline, delta and status
     assert [c.status for c in on_ray.cases] == ["pass"] * 4
     assert {c.id: c.artifacts for c in on_ray.cases} == {c.id: c.artifacts for c in pool.cases}
-    assert png_digests(ray_dir) == png_digests(pool_dir) and len(png_digests(ray_dir)) >= 4 * 7
+    digests = image_digests(on_ray, ray_dir)
+    assert digests == image_digests(pool, pool_dir) and len(digests) >= 4 * 7
 
 
 def test_a_crash_is_retried_once_on_a_fresh_actor_and_reported_for_that_case_only(tmp_path):
