@@ -56,7 +56,11 @@ __all__ = ["RayExecutor", "require_ray", "ray_address"]  # the last two re-expor
 
 _STARTUP_TIMEOUT = 300.0  # an actor not ready by then (no node has its resources, a broken image) failed to start
 _MAX_START_FAILURES = 3  # consecutive failures to start an actor of one shape: its remaining cases error
-_TICK = 1.0  # the longest ray.wait, so that a signal (Ctrl-C) is seen promptly
+_TICK = 1.0  # the longest wait in one round
+# Waiting is polled from Python: a signal handler that raises inside a blocking ray.wait / ray.get
+# comes out as a plain KeyboardInterrupt (Ray turns it into an "interrupted" status), and the run's
+# own RunInterrupted (exit 130 / 143 and the partial report's note) would be lost.
+_POLL = 0.02
 
 
 def _lost(case: Case, error: str) -> CaseOutput:
@@ -186,7 +190,7 @@ class _Schedule:
                    if s.ref is not None or s.pid is None}
         outs: list[CaseOutput] = []
         if waiting:
-            done, _ = self.ray.wait(list(waiting), num_returns=1, timeout=self._wait_for())
+            done = self._wait(list(waiting))
             for ref in done:
                 s = waiting[ref]
                 if s.ref is None:
@@ -340,6 +344,15 @@ class _Schedule:
                       f"{self.last_start_error}")
             while queue:
                 outs.append(_lost(queue.popleft()[0], reason))
+
+    def _wait(self, refs: list) -> list:
+        """The refs that are ready, waiting up to the nearest deadline (see :data:`_POLL`)."""
+        end = time.monotonic() + self._wait_for()
+        while True:
+            done, _ = self.ray.wait(refs, num_returns=1, timeout=0)
+            if done or time.monotonic() >= end:
+                return done
+            time.sleep(_POLL)
 
     def _wait_for(self) -> float:
         now = time.monotonic()

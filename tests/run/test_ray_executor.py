@@ -235,3 +235,27 @@ def test_the_cli_runs_on_ray_and_checks_its_address(tmp_path, monkeypatch, capsy
     assert report.environment["executor"] == "ray" and [c.status for c in report.cases] == ["fail"]
     assert report.cases[0].error.startswith("no baseline for microprint_dilation/p/s1: create it with `harness bake")
     assert {c.metric for c in report.cases[0].checks} == {"stage_effect", "expect"}  # its absolute checks
+
+
+def test_a_signal_while_waiting_on_ray_interrupts_the_run(tmp_path, monkeypatch):
+    """SIGTERM while the driver waits on a hanging case: RunInterrupted (exit 143), partial report."""
+    import os
+    import signal
+    import threading
+
+    from harness.run.runner import RunInterrupted
+
+    suite = faults_suite(tmp_path, seeds=(1, 2), p=backend("hang", seeds=(2,)))
+    lines: list[str] = []
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        if line.startswith("[1/2]"):  # s1 landed, s2 hangs: the driver is waiting on Ray when the signal comes
+            threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+    monkeypatch.syspath_prepend(str(TESTS))  # the suite's backend, for this process and (adopted) its actors
+    with pytest.raises(RunInterrupted) as info:
+        run_suite(suite, out_root=tmp_path / "r", baselines_root=tmp_path / "b", executor="ray", workers=2,
+                  progress=progress)
+    assert info.value.exit_code == 143
+    assert info.value.report.notes[0].startswith("interrupted by SIGTERM: 1 of 2 cases recorded; finish it with")
