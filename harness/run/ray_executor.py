@@ -102,6 +102,8 @@ class RayExecutor:
         finally:
             if sched is not None:
                 self.actor_stats = sched.close()
+                ran = sum(s["cases"] for s in self.actor_stats)
+                self.say(f"ray: {len(self.actor_stats)} actors ran {ran} cases")
             if owned:
                 self.ray.shutdown()
 
