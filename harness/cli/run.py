@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -45,10 +46,23 @@ def _resume_plan(args: argparse.Namespace):
     return project, suite, seeds, k
 
 
+def _ray_address(args: argparse.Namespace) -> None:
+    """``--ray-address``: the cluster ``--executor ray`` joins, handed on as ``RAY_ADDRESS`` (which
+    ``ray.init`` and :mod:`harness.run.ray_executor` read)."""
+    if args.ray_address is None:
+        return
+    if args.executor != "ray":
+        raise ConfigError("--ray-address needs --executor ray")
+    from harness.run.ray_setup import ray_address
+
+    os.environ["RAY_ADDRESS"] = ray_address(args.ray_address) or ""
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from harness.run.runner import RunInterrupted, run_suite
 
     timeout = _timeout(args)
+    _ray_address(args)
     if args.resume:
         project, suite, seeds, k = _resume_plan(args)
     else:
@@ -113,7 +127,12 @@ def add_commands(sub) -> None:
                    help="parent directory of the run folder (default: the project's reports, else ./reports)")
     p.add_argument("--executor", default="local",
                    help="local (default): whole cases in --workers processes; pipelined: the stages in one worker "
-                        "per device (a GPU) and measuring in --workers others, overlapped (GPU nightlies); or ray")
+                        "per device (a GPU) and measuring in --workers others, overlapped (GPU nightlies); ray: Ray "
+                        "actors that keep the models loaded, on a local Ray or the cluster of --ray-address "
+                        "(needs the 'ray' extra)")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="with --executor ray: the Ray cluster to join (HOST:6379 from one of its nodes, "
+                        "ray://HOST:10001, or auto); default: RAY_ADDRESS, else a local Ray with --workers CPUs")
     p.add_argument("--timeout", type=float, metavar="S",
                    help="seconds one case may run before its worker is killed and the case is an error "
                         "(default: the suite's timeout_s, else no limit)")

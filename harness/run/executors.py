@@ -10,14 +10,13 @@ case's error; the others go on.
   crash is retried once in a fresh worker (:mod:`harness.run.workers`).
 * ``serial``  — in this process, one case after another: no isolation, no timeout (kept for
   the API and for debugging a backend under pdb; ``harness run`` does not use it).
-* ``ray``     — one Ray task per case (``--executor ray``), on a local Ray instance or the
-  cluster named by ``RAY_ADDRESS``; ``--workers`` caps the tasks in flight, ``--timeout``
-  cancels a task that runs past it.
+* ``ray``     — long-lived Ray actors that hold the loaded models (``--executor ray``), on a
+  local Ray or the cluster named by ``--ray-address`` / ``RAY_ADDRESS``, with the same crash,
+  retry and timeout rules (:mod:`harness.run.ray_executor`, imported only when asked for).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Iterator, Protocol, Sequence
 
 from harness.errors import ConfigError
@@ -28,7 +27,7 @@ from harness.run.workers import IsolatingExecutor
 
 ProcessExecutor = IsolatingExecutor  # ``--workers N``: the isolating local pool
 
-__all__ = ["CaseJob", "Executor", "SerialExecutor", "ProcessExecutor", "RayExecutor", "make_executor", "EXECUTORS"]
+__all__ = ["CaseJob", "Executor", "SerialExecutor", "ProcessExecutor", "make_executor", "EXECUTORS"]
 
 EXECUTORS = ("local", "ray", "pipelined")
 
@@ -40,10 +39,6 @@ class Executor(Protocol):
         """Execute every case; yield each output as it completes (any order)."""
 
 
-def _lost(case: Case, exc: BaseException, where: str) -> CaseOutput:
-    return CaseOutput(case.id, None, {}, {}, {}, {}, f"{where}: {type(exc).__name__}: {exc}")
-
-
 class SerialExecutor:
     name = "serial"
 
@@ -53,63 +48,18 @@ class SerialExecutor:
             yield job(case)
 
 
-def require_ray():
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--executor ray needs the 'ray' package (pip install 'ray[default]'); "
-                          "or use --executor local --workers N") from None
-    return ray
+def __getattr__(name: str):
+    """``RayExecutor`` and ``require_ray`` from :mod:`harness.run.ray_executor`, imported on first use."""
+    if name in ("RayExecutor", "require_ray"):
+        from harness.run import ray_executor
+
+        return getattr(ray_executor, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _ray_task(job: CaseJob, case: Case) -> CaseOutput:
-    """One case in a Ray worker."""
-    job.setup()
-    return job(case)
-
-
-class RayExecutor:
-    name = "ray"
-
-    def __init__(self, workers: int, timeout: float | None = None) -> None:
-        self.workers = workers
-        self.timeout = timeout
-        self.ray = require_ray()  # fails before anything is written
-
-    def run(self, cases: Sequence[Case], job: CaseJob) -> Iterator[CaseOutput]:
-        ray = self.ray
-        if not ray.is_initialized():
-            ray.init(ignore_reinit_error=True, log_to_driver=False)
-
-        task = ray.remote(num_cpus=1)(_ray_task)
-        job_ref = ray.put(job)
-        pending: dict = {}
-        queue = list(cases)
-        limit = max(1, self.workers)
-        started: dict = {}
-        while queue or pending:
-            while queue and len(pending) < limit:
-                c = queue.pop(0)
-                ref = task.remote(job_ref, c)
-                pending[ref], started[ref] = c, time.monotonic()
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0 if self.timeout else None)
-            for ref in done:
-                c = pending.pop(ref)
-                try:
-                    yield ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - a lost worker is this case's error
-                    yield _lost(c, exc, "ray task failed")
-            if self.timeout:
-                now = time.monotonic()
-                for ref in [r for r in pending if now - started[r] >= self.timeout]:
-                    c = pending.pop(ref)
-                    ray.cancel(ref, force=True)
-                    yield CaseOutput(c.id, None, {}, {}, {}, {}, f"timed out after {self.timeout:g} s; "
-                                                                 "its ray task was cancelled")
-
-
-def make_executor(name: str, workers: int, timeout: float | None = None) -> Executor:
-    """``--executor``, ``--workers`` and ``--timeout`` as an executor; bad values are a ConfigError."""
+def make_executor(name: str, workers: int, timeout: float | None = None, *, address: str | None = None) -> Executor:
+    """``--executor``, ``--workers`` and ``--timeout`` as an executor; bad values are a ConfigError.
+    ``address``: the Ray cluster of ``--executor ray`` (default ``RAY_ADDRESS``, else a local Ray)."""
     if name not in EXECUTORS:
         raise ConfigError(f"--executor {name!r}: choose one of {', '.join(EXECUTORS)}")
     if workers < 1:
@@ -121,5 +71,9 @@ def make_executor(name: str, workers: int, timeout: float | None = None) -> Exec
 
         return PipelinedExecutor(workers, timeout)
     if name == "ray":
-        return RayExecutor(workers, timeout)
+        from harness.run.ray_executor import RayExecutor
+
+        return RayExecutor(workers, timeout, address)
+    if address is not None:
+        raise ConfigError("--ray-address needs --executor ray")
     return ProcessExecutor(workers, timeout)

@@ -309,6 +309,8 @@ class _SuiteRun:
     def _stopped(self, exc: BaseException) -> None:
         """Note why the run stopped and raise (a failed write as :class:`RunStopped`)."""
         report, run_dir = self.report, self.folder.path
+        if type(exc) is KeyboardInterrupt and self.signals.signum is not None:  # our handler's RunInterrupted,
+            exc = RunInterrupted(self.signals.signum)  # re-raised bare by a library that waited (Ray's ray.get)
         if isinstance(exc, RunInterrupted):
             exc.run_dir, exc.report = run_dir, report
             report.notes.append(f"interrupted by {signal.Signals(exc.signum).name}: {self.progress()}; "
