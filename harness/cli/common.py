@@ -19,7 +19,8 @@ def project_from_args(args: argparse.Namespace, *, reports: str | None = None):
 
     project = load_project(config_file=getattr(args, "project", None))
     return project.with_overrides(vectors=getattr(args, "vectors", None), baselines=getattr(args, "baselines", None),
-                                  reports=reports, cache=getattr(args, "cache", None), store=getattr(args, "store", None))
+                                  reports=reports, cache=getattr(args, "cache", None),
+                                  store=getattr(args, "store", None))
 
 
 def load_suite_from_args(args: argparse.Namespace, *, reports: str | None = None):

@@ -121,10 +121,10 @@ Replace {image_rel} with one of your own images, add vectors
 and pipelines, and point the custom pipeline at your model in harness_backends.py.
 
 CI (e.g. a GitHub Actions step, after installing your project and harness):
-  - run: harness run --workers 2      # exit 1 on a regression, 2 on a bad config
+  - run: harness run --workers 2 --bundle harness-bundle   # exit 1 on a regression, 2 on a bad config
   - uses: actions/upload-artifact@v4
     if: always()
-    with: {{ name: harness-report, path: reports/ }}
+    with: {{ name: harness-report, path: harness-bundle/ }}   # report + views + images, self-contained
 """
 
 

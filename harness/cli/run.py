@@ -49,6 +49,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.run.runner import RunInterrupted, run_suite
 
     timeout = _timeout(args)
+    if args.bundle:  # a folder in the way fails now, not after the run
+        from harness.report.bundle import check_destination
+
+        check_destination(Path(args.bundle).expanduser().absolute())
     if args.resume:
         project, suite, seeds, k = _resume_plan(args)
     else:
@@ -121,9 +125,8 @@ def add_commands(sub) -> None:
                        description="Runs vector x pipeline x seed permutations of a suite through "
                                    "generate/detect/mask/inpaint/denoise/upscale, measures the outputs and compares "
                                    "them with baselines/. Writes a fresh reports/<run-id>/ (report.json, checks.csv, "
-                                   "cases/) case by case; stage images go once into the image store (--store) and "
-                                   "the report references them by sha256, so a crash keeps what was done. Every case runs "
-                                   "in a worker process (--workers of them): a case that hangs past --timeout or "
+                                   "cases/) case by case, so a crash keeps what was done; stage images go once into "
+                                   "the image store (--store), referenced by sha256. Every case runs in a worker process (--workers of them): a case that hangs past --timeout or "
                                    "crashes its worker is that case's error (a crash is retried once in a fresh "
                                    "worker), and the run goes on.",
                        epilog="Exit codes: 0 all cases pass, 1 a case failed (or has no baseline) or errored, or the "

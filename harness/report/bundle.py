@@ -30,7 +30,7 @@ from pathlib import Path
 from harness.errors import ConfigError
 from harness.status import GATING
 
-__all__ = ["Bundle", "write_bundle", "THUMB_PX"]
+__all__ = ["Bundle", "write_bundle", "check_destination", "THUMB_PX"]
 
 THUMB_PX = 160
 _MARKER = ".harness-bundle"  # an earlier bundle, which a new one may replace
@@ -47,7 +47,7 @@ class Bundle:
     missing: list[str] = field(default_factory=list)  # "case stage value" of images not found
 
 
-def _target(out: Path) -> None:
+def check_destination(out: Path) -> None:
     """Refuse a ``DIR`` that holds anything but an earlier bundle (never delete a user's files)."""
     if out.exists():
         if not out.is_dir():
@@ -89,7 +89,7 @@ def write_bundle(run_dir: str | os.PathLike[str], dest: str | os.PathLike[str]) 
     from harness.run.store import resolve_artifact, store_root_of
 
     run, out_dir = Path(run_dir), Path(dest).expanduser().absolute()
-    _target(out_dir)
+    check_destination(out_dir)
     report = load_report(run)
     store_root = store_root_of(report.environment)
     tmp = out_dir.parent / f".{out_dir.name}.partial"

@@ -128,3 +128,35 @@ def test_a_passing_cases_images_are_thumbnails_and_a_bundle_replaces_only_a_bund
     assert main(["export", str(second), str(tmp_path / "mine")]) == 2
     assert "the folder is not empty and is not an earlier bundle" in capsys.readouterr().err
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_a_bundle_of_an_old_run_and_a_pruned_store_keeps_what_it_cannot_find_as_text(tmp_path):
+    import numpy as np
+
+    from harness.imageio import save_png
+    from harness.report.bundle import write_bundle
+    from harness.report.schema import CaseResult, Report
+
+    store = ImageStore(tmp_path / "store")
+    img = np.random.default_rng(1).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    ref, gone = store.put(img), "sha256:" + "e" * 64
+    run_dir = tmp_path / "run"
+    save_png(run_dir / "artifacts" / "v__p__s1" / "input.png", img)  # an older run's PNG: the same image
+    arts = {"input": "artifacts/v__p__s1/input.png", "output": ref, "mask_mask": gone}
+    report = Report("r", "mini", "2026-01-01T00:00:00+00:00", {"store": str(store.root)},
+                    [CaseResult("v/p/s1", "v", "p", 1, "fail", None, {}, arts)], complete=True, planned=["v/p/s1"])
+    report.write(run_dir)
+    b = write_bundle(run_dir, tmp_path / "bundle")
+    assert (b.full, b.thumbs, b.missing) == (1, 0, [f"v/p/s1 mask_mask {gone}"])  # one image, shared
+    [case] = doc(tmp_path / "bundle")["cases"]
+    assert case["artifacts"]["input"] == case["artifacts"]["output"] == f"images/{ref[7:31]}.png"
+    assert case["artifacts"]["mask_mask"] == gone
+    assert (tmp_path / "bundle" / case["artifacts"]["output"]).read_bytes() == store.path(ref).read_bytes()
+
+
+def test_run_refuses_a_bundle_folder_in_the_way_before_running(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "a.txt").write_text("x")
+    assert main(["run", "--bundle", str(tmp_path / "mine"), "--out", str(tmp_path / "r")]) == 2
+    assert "the folder is not empty and is not an earlier bundle" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
