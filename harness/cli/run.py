@@ -86,6 +86,7 @@ def _bundle(run_dir: Path, dest: str) -> None:
 
     b = write_bundle(run_dir, dest)
     missing = f"; {len(b.missing)} image(s) not found, shown as text" if b.missing else ""
+    missing += f"; {len(b.over_budget)} failing case(s) as thumbnails (full-size budget spent)" if b.over_budget else ""
     say(f"bundle {b.path}: {b.size / 2**20:.1f} MB, {b.full} full-size image(s), {b.thumbs} thumbnail(s){missing}")
 
 

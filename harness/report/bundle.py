@@ -11,6 +11,9 @@ is not uploaded; a bundle is a folder that opens anywhere::
     DIR/images/<h>.png       a failing or errored case's images at full size (the PNG as stored)
     DIR/images/<h>.t160.webp  thumbnails (160 px on the long side) of every other case's images
 
+Full-size images are capped at :data:`FULL_BUDGET_BYTES` (10 MB) per bundle, so a broad
+regression still makes an uploadable bundle: once spent, further failing cases get thumbnails
+too, and the bundled report's notes say how many (the run folder and the store keep them all).
 ``<h>`` is the first 24 hex digits of the image's sha256, so an image that many cases share
 (the same input) is in the bundle once.  An artifact that cannot be found (a pruned store, a
 moved run) stays as it was and the view shows it as text.  ``DIR`` must be empty, absent or an
@@ -30,9 +33,10 @@ from pathlib import Path
 from harness.errors import ConfigError
 from harness.status import GATING
 
-__all__ = ["Bundle", "write_bundle", "check_destination", "THUMB_PX"]
+__all__ = ["Bundle", "write_bundle", "check_destination", "THUMB_PX", "FULL_BUDGET_BYTES"]
 
 THUMB_PX = 160
+FULL_BUDGET_BYTES = 10 * 2**20  # full-size images per bundle (smoke's stage images take ~13 MB in all)
 _MARKER = ".harness-bundle"  # an earlier bundle, which a new one may replace
 
 
@@ -45,6 +49,8 @@ class Bundle:
     full: int = 0
     thumbs: int = 0
     missing: list[str] = field(default_factory=list)  # "case stage value" of images not found
+    over_budget: list[str] = field(default_factory=list)  # failing cases shown by thumbnails only
+    full_bytes: int = 0
 
 
 def check_destination(out: Path) -> None:
@@ -79,11 +85,27 @@ def _copy_image(src: Path, images: Path, full: bool, done: dict[tuple[str, bool]
         done[key] = f"images/{name}"
         out.full += full
         out.thumbs += not full
+        out.full_bytes += len(data) if full else 0
     return done[key]
 
 
-def write_bundle(run_dir: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Bundle:
-    """Write the bundle of the run at ``run_dir`` to ``dest`` (see the module docstring)."""
+def _full_size(case, run: Path, store_root, out: Bundle, budget: int) -> bool:
+    """Whether ``case``'s images go in at full size: it failed or errored, and they fit the budget."""
+    from harness.run.store import resolve_artifact
+
+    if case.status not in GATING:
+        return False
+    files = [resolve_artifact(v, run, store_root) for v in case.artifacts.values()]
+    if out.full_bytes + sum(f.stat().st_size for f in files if f is not None) > budget:
+        out.over_budget.append(case.id)
+        return False
+    return True
+
+
+def write_bundle(run_dir: str | os.PathLike[str], dest: str | os.PathLike[str], *,
+                 full_budget: int = FULL_BUDGET_BYTES) -> Bundle:
+    """Write the bundle of the run at ``run_dir`` to ``dest`` (see the module docstring);
+    ``full_budget``: bytes of full-size images at most."""
     from harness.report.render import render_report
     from harness.report.schema import load_report
     from harness.run.store import resolve_artifact, store_root_of
@@ -98,13 +120,17 @@ def write_bundle(run_dir: str | os.PathLike[str], dest: str | os.PathLike[str]) 
     result, done = Bundle(out_dir), {}
     try:
         for case in report.cases:
-            full = case.status in GATING
+            full = _full_size(case, run, store_root, result, full_budget)
             for stage, value in list(case.artifacts.items()):
                 src = resolve_artifact(value, run, store_root)
                 if src is None:
                     result.missing.append(f"{case.id} {stage} {value}")
                     continue
                 case.artifacts[stage] = _copy_image(src, tmp / "images", full, done, result)
+        if result.over_budget:
+            report.notes.append(f"bundle: {len(result.over_budget)} failing case(s) shown by thumbnails only, the "
+                                f"{full_budget / 2**20:.0f} MB for full-size images being spent; the run folder "
+                                f"{run.resolve()} and its image store hold them at full size")
         if (run / "checks.parquet").is_file():
             shutil.copyfile(run / "checks.parquet", tmp / "checks.parquet")
         report.write(tmp)

@@ -154,6 +154,25 @@ def test_a_bundle_of_an_old_run_and_a_pruned_store_keeps_what_it_cannot_find_as_
     assert (tmp_path / "bundle" / case["artifacts"]["output"]).read_bytes() == store.path(ref).read_bytes()
 
 
+def test_full_size_images_stop_at_the_budget_and_the_bundle_says_so(tmp_path):
+    import numpy as np
+
+    from harness.report.bundle import write_bundle
+    from harness.report.schema import CaseResult, Report
+
+    store = ImageStore(tmp_path / "store")
+    refs = [store.put(np.random.default_rng(i).integers(0, 256, (64, 96, 3), dtype=np.uint8)) for i in range(2)]
+    size = store.path(refs[0]).stat().st_size
+    cases = [CaseResult(f"v/p/s{i}", "v", "p", i, "fail", None, {}, {"output": r}) for i, r in enumerate(refs)]
+    Report("r", "mini", "2026-01-01T00:00:00+00:00", {"store": str(store.root)}, cases, complete=True,
+           planned=[c.id for c in cases]).write(tmp_path / "run")
+    b = write_bundle(tmp_path / "run", tmp_path / "bundle", full_budget=int(1.5 * size))
+    assert (b.full, b.thumbs, b.over_budget) == (1, 1, ["v/p/s1"])
+    bundled = doc(tmp_path / "bundle")
+    assert [c["artifacts"]["output"].rsplit(".", 1)[1] for c in bundled["cases"]] == ["png", "webp"]
+    assert any(n.startswith("bundle: 1 failing case(s) shown by thumbnails only") for n in bundled["notes"])
+
+
 def test_run_refuses_a_bundle_folder_in_the_way_before_running(tmp_path, capsys):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "a.txt").write_text("x")
