@@ -33,7 +33,7 @@ import numpy as np
 from harness.fsio import atomic_write_bytes
 from harness.errors import ConfigError, InputError
 
-__all__ = ["load_image", "load_mask", "save_png", "to_float", "float_to_uint8", "codes_to_uint8",
+__all__ = ["load_image", "load_mask", "save_png", "encode_png", "to_float", "float_to_uint8", "codes_to_uint8",
            "resolve_max_pixels", "parse_max_pixels", "orient", "link_problem", "DEFAULT_MAX_PIXELS", "MAX_PIXELS_ENV"]
 
 MIN_SIDE = 16
@@ -351,6 +351,11 @@ def save_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
 
     uint8 and uint16 are written as is; float input in [0, 1] is rounded to 8 bit.
     """
+    atomic_write_bytes(path, encode_png(image, path))
+
+
+def encode_png(image: np.ndarray, name: str | os.PathLike[str] = "image") -> bytes:
+    """The PNG bytes :func:`save_png` writes for ``image`` (``name`` is what an error names)."""
     import io
 
     from PIL import Image
@@ -358,16 +363,16 @@ def save_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
     arr = np.asarray(image)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
-            raise InputError(f"{path}: refusing to save an image with NaN or inf")
+            raise InputError(f"{name}: refusing to save an image with NaN or inf")
         arr = float_to_uint8(arr)
     elif arr.dtype == np.bool_:
         arr = arr.astype(np.uint8) * 255
     if arr.dtype == np.uint16:
         if arr.ndim == 3:
-            raise InputError(f"{path}: 16-bit RGB PNG writing is not supported; save uint8")
+            raise InputError(f"{name}: 16-bit RGB PNG writing is not supported; save uint8")
         img = Image.fromarray(arr, mode="I;16")
     else:
         img = Image.fromarray(arr.astype(np.uint8))
     buf = io.BytesIO()
     img.save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()

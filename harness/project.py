@@ -13,6 +13,8 @@ without a ``[tool.harness]`` table does not count).  Every key is optional::
     reports    = "reports"          # reports/<run-id>/, written by `harness run`
     cache      = ".harness-cache"   # stage-output cache
     cache_max_mb = 2048             # its size bound: least recently used entries are evicted
+    store      = ".harness-store"   # image store: every stage image once, by sha256 (runs and baselines)
+    store_max_mb = 4096             # its size bound: least recently used objects go, never a baseline's
     pythonpath = ["."]              # folders importable by custom `module:attr` backends
     suite      = "smoke"            # the suite `harness run` runs without --suite
     tolerances = "tolerances.toml"  # default [[tolerances]] file of `harness compare`
@@ -46,13 +48,15 @@ DEFAULTS: dict[str, Any] = {
     "reports": "reports",
     "cache": ".harness-cache",
     "cache_max_mb": 2048,
+    "store": ".harness-store",
+    "store_max_mb": 4096,
     "pythonpath": ["."],
     "suite": "smoke",
     "tolerances": None,
     "builtins": True,
 }
 CONFIG_KEYS = tuple(DEFAULTS)
-_PATH_KEYS = ("vectors", "suites", "baselines", "reports", "cache")
+_PATH_KEYS = ("vectors", "suites", "baselines", "reports", "cache", "store")
 
 
 def builtin_dir(kind: str) -> Path:
@@ -79,12 +83,19 @@ class Project:
     tolerances: Path | None = None
     builtins: bool = True
     cache_max_mb: int = 2048
+    store: Path | None = None  # the image store (harness.run.store); None: `.harness-store` beside the cache
+    store_max_mb: int = 4096
     overridden: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def found(self) -> bool:
         """True when a project file configured this; False for the built-in defaults."""
         return self.config_file is not None
+
+    @property
+    def store_root(self) -> Path:
+        """The image store's folder: ``store``, or (a Project made without one) ``.harness-store`` beside the cache."""
+        return self.store if self.store is not None else self.cache.parent / ".harness-store"
 
     @property
     def vector_roots(self) -> tuple[Path, ...]:
@@ -108,7 +119,7 @@ class Project:
                 sys.path.insert(0, s)
 
     def with_overrides(self, **paths: str | os.PathLike[str] | None) -> Project:
-        """Command-line overrides (``vectors``, ``suites``, ``baselines``, ``reports``, ``cache``),
+        """Command-line overrides (``vectors``, ``suites``, ``baselines``, ``reports``, ``cache``, ``store``),
         relative to the working directory; ``None`` values are ignored."""
         given = {k: v for k, v in paths.items() if v is not None}
         bad = set(given) - set(_PATH_KEYS)
@@ -123,7 +134,7 @@ class Project:
     def describe(self) -> str:
         src = str(self.config_file) if self.found else "no project file found: built-in vectors and suites"
         lines = [f"project: {src}"]
-        for key in ("vectors", "suites", "baselines", "reports", "cache"):
+        for key in _PATH_KEYS:
             lines.append(f"  {key:10} {getattr(self, key) or '-'}")
         if self.builtins:
             lines.append(f"  {'built-ins':10} {builtin_dir('vectors')}")
@@ -175,7 +186,7 @@ def load_project(start: str | os.PathLike[str] | None = None, *,
     if found is None:
         cwd = Path(start or os.getcwd()).resolve()
         return Project(root=cwd, config_file=None, vectors=None, suites=None, baselines=builtin_dir("baselines"),
-                       reports=cwd / "reports", cache=cwd / ".harness-cache")
+                       reports=cwd / "reports", cache=cwd / ".harness-cache", store=cwd / ".harness-store")
     path, table = found
     return _from_table(path, table)
 
@@ -218,12 +229,14 @@ def _from_table(path: Path, table: Mapping[str, Any]) -> Project:
         raise ConfigError(f"{where}tolerances: expected a file path, got {tol!r}")
     if not isinstance(cfg["builtins"], bool):
         raise ConfigError(f"{where}builtins: expected true or false, got {cfg['builtins']!r}")
-    mb = cfg["cache_max_mb"]
-    if isinstance(mb, bool) or not isinstance(mb, int) or mb < 1:
-        raise ConfigError(f"{where}cache_max_mb: expected a whole number of megabytes >= 1, got {mb!r}")
+    for key in ("cache_max_mb", "store_max_mb"):
+        mb = cfg[key]
+        if isinstance(mb, bool) or not isinstance(mb, int) or mb < 1:
+            raise ConfigError(f"{where}{key}: expected a whole number of megabytes >= 1, got {mb!r}")
     return Project(root=root, config_file=path.resolve(), **paths,
                    pythonpath=tuple((root / p).resolve() for p in pp), default_suite=suite,
-                   tolerances=(root / tol).resolve() if tol else None, builtins=cfg["builtins"], cache_max_mb=mb)
+                   tolerances=(root / tol).resolve() if tol else None, builtins=cfg["builtins"],
+                   cache_max_mb=cfg["cache_max_mb"], store_max_mb=cfg["store_max_mb"])
 
 
 def _read(path: Path) -> dict[str, Any]:

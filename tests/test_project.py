@@ -22,6 +22,7 @@ def test_no_project_uses_builtins_and_outputs_under_cwd(tmp_path):
     assert proj.baselines == builtin_dir("baselines") and proj.baselines_are_builtin
     assert proj.reports == tmp_path.resolve() / "reports"
     assert proj.cache == tmp_path.resolve() / ".harness-cache"
+    assert proj.store == proj.store_root == tmp_path.resolve() / ".harness-store"
     assert (builtin_dir("vectors") / "suites" / "smoke.toml").is_file()
     assert (builtin_dir("baselines") / "smoke" / "MANIFEST.json").is_file()
 
@@ -61,6 +62,8 @@ def test_default_start_is_the_working_directory(tmp_path, monkeypatch):
     ("vectors = 3\n", r"harness.toml: vectors: expected a folder path \(a string\), got 3"),
     ('pythonpath = [1]\n', r"pythonpath: expected a list of folder paths"),
     ("builtins = 1\n", r"builtins: expected true or false, got 1"),
+    ("store = 1\n", r"harness.toml: store: expected a folder path \(a string\), got 1"),
+    ("store_max_mb = 0\n", r"harness.toml: store_max_mb: expected a whole number of megabytes >= 1, got 0"),
     ("vectors = [\n", r"harness.toml: invalid TOML"),
 ])
 def test_bad_project_file_is_a_config_error_naming_file_and_key(tmp_path, text, msg):
@@ -84,6 +87,15 @@ def test_command_line_overrides_are_relative_to_the_working_directory(tmp_path, 
     assert proj.reports == tmp_path.resolve() / "out"
     assert proj.cache == (tmp_path / "p").resolve() / ".harness-cache"
     assert proj.overridden == ("reports", "vectors")
+
+
+def test_the_image_store_is_configured_like_the_cache_and_overridden_by_store(tmp_path, monkeypatch):
+    write(tmp_path / "p" / "harness.toml", 'store = "../shared/images"\nstore_max_mb = 300\n')
+    monkeypatch.chdir(tmp_path)
+    proj = load_project(tmp_path / "p")
+    assert proj.store == tmp_path.resolve() / "shared" / "images" and proj.store_max_mb == 300
+    assert proj.to_dict()["store"] == str(proj.store) and f"  store      {proj.store}" in proj.describe()
+    assert load_project(tmp_path / "p").with_overrides(store="s").store_root == tmp_path.resolve() / "s"
 
 
 def test_explicit_project_option(tmp_path):

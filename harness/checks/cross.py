@@ -210,9 +210,20 @@ def _image_of(side: Side, case: Case, stage: str) -> str | None:
     return side.artifacts.get("generate")
 
 
-def judge_cross(pair: CrossPair, run_dir: Path, side_a: Side | None, side_b: Side | None) -> CaseResult:
-    """The report entry of ``pair``: its two sides' images (under ``run_dir``, or a side's own
-    ``root``: that image is then copied to ``artifacts/<entry slug>/a.png`` or ``b.png``) compared."""
+Resolve = Callable[[str, Path], "Path | None"]
+
+
+def _in_folder(value: str, root: Path) -> Path | None:
+    return root / value
+
+
+def judge_cross(pair: CrossPair, run_dir: Path, side_a: Side | None, side_b: Side | None,
+                resolve: Resolve | None = None) -> CaseResult:
+    """The report entry of ``pair``: its two sides' images compared.  An artifact is a path under
+    ``run_dir`` (or under a side's own ``root``: that image is then copied to
+    ``artifacts/<entry slug>/a.png`` or ``b.png``) or an image store reference (``sha256:…``, kept
+    as it is); ``resolve(value, root)`` finds its file (default: ``root / value``; ``harness run``
+    passes :func:`harness.run.store.resolve_artifact` bound to its store), None: not found."""
     from harness.errors import HarnessError
     from harness.imageio import load_image, save_png
     from harness.naming import case_slug
@@ -243,11 +254,16 @@ def judge_cross(pair: CrossPair, run_dir: Path, side_a: Side | None, side_b: Sid
                     else "has no output image")
             return entry("error", f"side {name} ({case.id}) {what}: nothing to compare")
     artifacts = {"a": rel_a, "b": rel_b}
+    find = resolve or _in_folder
     try:
-        img_a, img_b = load_image((side_a.root or run_dir) / rel_a), load_image((side_b.root or run_dir) / rel_b)
+        files = [find(rel, side.root or run_dir) for rel, side in ((rel_a, side_a), (rel_b, side_b))]
+        for name, rel, f in (("a", rel_a, files[0]), ("b", rel_b, files[1])):
+            if f is None:
+                raise ValueError(f"side {name}'s image {rel} is not there (a pruned image store or a moved run)")
+        img_a, img_b = load_image(files[0]), load_image(files[1])
         checks, info = cross_checks(img_a, img_b, cc)
         for name, side, img in (("a", side_a, img_a), ("b", side_b, img_b)):
-            if side.root is not None:  # keep the compared image with the entry
+            if side.root is not None and not artifacts[name].startswith("sha256:"):  # keep the image with the entry
                 artifacts[name] = f"artifacts/{case_slug(pair.id)}/{name}.png"
                 save_png(run_dir / artifacts[name], img)
     except (HarnessError, OSError, ValueError) as exc:
@@ -265,13 +281,15 @@ def judge_cross(pair: CrossPair, run_dir: Path, side_a: Side | None, side_b: Sid
 
 def record_cross(pairs: Sequence[CrossPair], run_dir: Path, recorded: Mapping[str, CaseResult],
                  record: Callable[[CaseResult, Any], None], say: Callable[[str], None],
-                 deferred: Callable[[], AbstractContextManager[Any]]) -> None:
+                 deferred: Callable[[], AbstractContextManager[Any]], resolve: Resolve | None = None) -> None:
     """``harness run``'s step after every case: one entry per pair not yet ``recorded`` (a resumed
-    run keeps the entries it has), from its two sides' recorded results and images."""
+    run keeps the entries it has), from its two sides' recorded results and images (``resolve``:
+    see :func:`judge_cross`)."""
     for pair in pairs:
         if pair.id in recorded:
             continue
-        cr = judge_cross(pair, run_dir, *(Side.of(c.id, recorded.get(c.id)) for c in (pair.a, pair.b)))
+        cr = judge_cross(pair, run_dir, *(Side.of(c.id, recorded.get(c.id)) for c in (pair.a, pair.b)),
+                         resolve=resolve)
         with deferred():  # a signal waits until the entry is recorded
             record(cr, None)
         n_fail = sum(c.status == "fail" for c in cr.checks)

@@ -50,6 +50,7 @@ def _add_commands(sub) -> None:
     from harness.cli.init import add_command as add_init
     from harness.cli.reports import add_commands as add_reports
     from harness.cli.run import add_commands as add_run
+    from harness.cli.store import add_commands as add_store
     from harness.cli.vectors import add_commands as add_vectors
 
     add_compare(sub)
@@ -58,6 +59,7 @@ def _add_commands(sub) -> None:
     add_vectors(sub)
     add_reports(sub)
     add_init(sub)
+    add_store(sub)
 
 
 def _version() -> str:

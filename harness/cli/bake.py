@@ -44,6 +44,9 @@ def _cmd_bake(args: argparse.Namespace) -> int:
         report, run_dir = run_suite(suite, project=project, seeds=(baked + held) if held else baked, k_expr=args.k,
                                     workers=args.workers, cache_dir=project.cache, progress=say, judge=False)
     store = BaselineStore(suite.name, project.baselines)
+    from harness.run.store import ImageStore, reference_images
+
+    images = ImageStore(project.store_root)  # reference images: each case's stage images, by sha256
     entries, skipped = [], []
     for case in report.cases:
         if case.seed is None or is_cross(case.pipeline):  # distribution summaries, cross-model entries:
@@ -55,7 +58,9 @@ def _cmd_bake(args: argparse.Namespace) -> int:
             skipped.append(f"{case.id}: not baked, the case errored ({case.error})")
             continue
         entries.append((case.id, {"measurement": measurement, "stages": case.stages,
-                                  "environment": report.environment, "pipeline": case.config.get("pipeline", {})}))
+                                  "environment": report.environment, "pipeline": case.config.get("pipeline", {}),
+                                  "images": reference_images(case.artifacts, run_dir, images,
+                                                             report.environment.get("store"))}))
     entries, refused = _refuse_failing_expectations(run_dir, entries, accept=args.accept_failing)
     if renders:
         _calibrate(suite, report, entries, renders, perturb, workers=args.workers,

@@ -19,7 +19,8 @@ def project_from_args(args: argparse.Namespace, *, reports: str | None = None):
 
     project = load_project(config_file=getattr(args, "project", None))
     return project.with_overrides(vectors=getattr(args, "vectors", None), baselines=getattr(args, "baselines", None),
-                                  reports=reports, cache=getattr(args, "cache", None))
+                                  reports=reports, cache=getattr(args, "cache", None),
+                                  store=getattr(args, "store", None))
 
 
 def load_suite_from_args(args: argparse.Namespace, *, reports: str | None = None):
@@ -54,6 +55,9 @@ def suite_options() -> argparse.ArgumentParser:
     common.add_argument("--cache", default=None, metavar="DIR",
                         help="stage-output cache directory, keyed by content hash (default: the project's cache, "
                              "else ./.harness-cache)")
+    common.add_argument("--store", default=None, metavar="DIR",
+                        help="image store: every stage image once, by sha256, shared by runs and baselines "
+                             "(default: the project's store, else ./.harness-store)")
     common.add_argument("--baselines", metavar="DIR",
                         help="baseline root folder (default: the project's baselines, else the built-in ones)")
     return common

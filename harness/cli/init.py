@@ -6,7 +6,7 @@ stand-in photograph when none is given), a suite that runs it through a built-in
 and through a custom ``module:attr`` backend in a local module, and prints the next steps
 with a CI snippet.  It never overwrites: an existing file it would write is exit 2,
 naming every such file, and nothing is written.  The one file it adds to instead is the
-repository's ``.gitignore``: the stage cache and the run folders are outputs, and
+repository's ``.gitignore``: the stage cache, the image store and the run folders are outputs, and
 ``git add -A`` right after ``harness init`` / ``harness bake`` must not commit them, so
 the lines of :data:`GITIGNORE` that it lacks are appended (a new ``.gitignore`` is
 written when there is none).
@@ -30,6 +30,7 @@ suites = "vectors/suites"
 baselines = "baselines"
 reports = "reports"
 cache = ".harness-cache"
+store = ".harness-store"  # every stage image once, by sha256 (runs and baselines share it)
 pythonpath = ["."]      # makes harness_backends.py importable as a custom backend
 suite = "smoke"         # what `harness run` and `pytest` run by default
 """
@@ -105,8 +106,8 @@ def gentle_denoise(image, ctx, sigma=0.4):
 '''
 
 # What `harness run` / `bake` write that is never committed (the folders of TABLE, anchored at the root).
-GITIGNORE_HEADER = "# harness: stage cache and run folders (outputs, never committed)"
-GITIGNORE = ("/.harness-cache/", "/reports/")
+GITIGNORE_HEADER = "# harness: stage cache, image store and run folders (outputs, never committed)"
+GITIGNORE = ("/.harness-cache/", "/.harness-store/", "/reports/")
 
 NEXT_STEPS = """harness project initialised in {root}
 
@@ -120,10 +121,10 @@ Replace {image_rel} with one of your own images, add vectors
 and pipelines, and point the custom pipeline at your model in harness_backends.py.
 
 CI (e.g. a GitHub Actions step, after installing your project and harness):
-  - run: harness run --workers 2      # exit 1 on a regression, 2 on a bad config
+  - run: harness run --workers 2 --bundle harness-bundle   # exit 1 on a regression, 2 on a bad config
   - uses: actions/upload-artifact@v4
     if: always()
-    with: {{ name: harness-report, path: reports/ }}
+    with: {{ name: harness-report, path: harness-bundle/ }}   # report + views + images, self-contained
 """
 
 

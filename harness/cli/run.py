@@ -63,6 +63,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     timeout = _timeout(args)
     _ray_address(args)
+    if args.bundle:  # a folder in the way fails now, not after the run
+        from harness.report.bundle import check_destination
+
+        check_destination(Path(args.bundle).expanduser().absolute())
     if args.resume:
         project, suite, seeds, k = _resume_plan(args)
     else:
@@ -82,8 +86,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
               f"finish it with `harness run --resume {exc.run_dir}`", file=sys.stderr)
         return exc.exit_code
     _render_views(run_dir, quiet=True)
+    from harness.cli.store import prune_after_run
+
+    prune_after_run(project, report)
     print(run_dir)
+    if args.bundle:
+        _bundle(run_dir, args.bundle)
     return report.exit_code
+
+
+def _bundle(run_dir: Path, dest: str) -> None:
+    from harness.report.bundle import write_bundle
+
+    b = write_bundle(run_dir, dest)
+    missing = f"; {len(b.missing)} image(s) not found, shown as text" if b.missing else ""
+    missing += f"; {len(b.over_budget)} failing case(s) as thumbnails (full-size budget spent)" if b.over_budget else ""
+    say(f"bundle {b.path}: {b.size / 2**20:.1f} MB, {b.full} full-size image(s), {b.thumbs} thumbnail(s){missing}")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "report.json").is_file():
+        raise ConfigError(f"{run_dir}: not a run folder (no report.json)")
+    _bundle(run_dir, args.dest)
+    return 0
 
 
 def _summary_only(run_dir: Path) -> None:
@@ -114,8 +140,8 @@ def add_commands(sub) -> None:
                        description="Runs vector x pipeline x seed permutations of a suite through "
                                    "generate/detect/mask/inpaint/denoise/upscale, measures the outputs and compares "
                                    "them with baselines/. Writes a fresh reports/<run-id>/ (report.json, checks.csv, "
-                                   "cases/, stage PNGs) case by case, so a crash keeps what was done. Every case runs "
-                                   "in a worker process (--workers of them): a case that hangs past --timeout or "
+                                   "cases/) case by case, so a crash keeps what was done; stage images go once into "
+                                   "the image store (--store), referenced by sha256. Every case runs in a worker process (--workers of them): a case that hangs past --timeout or "
                                    "crashes its worker is that case's error (a crash is retried once in a fresh "
                                    "worker), and the run goes on.",
                        epilog="Exit codes: 0 all cases pass, 1 a case failed (or has no baseline) or errored, or the "
@@ -141,4 +167,19 @@ def add_commands(sub) -> None:
                         "recorded in its report.json)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the stage cache")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-case progress lines")
+    p.add_argument("--bundle", metavar="DIR",
+                   help="also write a self-contained copy of the run to DIR for CI upload: report.json, "
+                        "summary.md, index.html, checks.parquet and the images the views show (failing cases' at "
+                        "full size, 160 px thumbnails for the rest), links relative to DIR (same as "
+                        "`harness export RUN DIR`)")
     p.set_defaults(func=_cmd_run)
+    e = sub.add_parser("export", help="write a self-contained copy of a run folder (for CI upload)",
+                       description="Copies a run's report.json, checks.parquet and the images its views show "
+                                   "(from the image store: failing and errored cases at full size, 160 px "
+                                   "thumbnails for the rest, each image once) into DEST, rewrites the artifacts to "
+                                   "DEST-relative paths and renders summary.md and index.html there. DEST must be "
+                                   "new, empty or an earlier bundle (replaced).",
+                       epilog="Exit codes: 0 written; 2 RUN is not a run folder or DEST is in the way.")
+    e.add_argument("run_dir", metavar="RUN", help="a run folder (reports/<run-id>)")
+    e.add_argument("dest", metavar="DEST", help="the bundle folder to write")
+    e.set_defaults(func=_cmd_export)

@@ -20,6 +20,12 @@ valid entry (the last rename wins; both hold the same output).
 entries (by mtime: a hit touches its entry) are deleted until it is under 90 % of it.  The
 in-memory layer is bounded too (``memory_bytes``).  A full disk stops disk caching with one
 warning instead of failing cases.
+
+**Images** of a run (what a case shows, :mod:`harness.run.store`) are not kept here: entries hold
+the exact float arrays the next stage consumes, the store holds their 8-bit PNGs for people and
+baselines, so they are different bytes and neither duplicates the other.  The cache only carries
+the run's :class:`~harness.run.store.ImageStore` (``images``) to the case execution, since every
+execution has a cache and the worker builds one per process.
 """
 
 from __future__ import annotations
@@ -91,11 +97,14 @@ class StageCache:
     """Stage outputs by content hash: in memory, and on disk when ``directory`` is set.
 
     ``max_bytes`` bounds the folder (default :data:`DEFAULT_MAX_BYTES`), ``memory_bytes``
-    the in-memory layer.  ``hits`` and ``misses`` count :meth:`get` answers."""
+    the in-memory layer.  ``hits`` and ``misses`` count :meth:`get` answers.  ``images``: the
+    run's image store, where a case puts its stage images (None: they are written into the run
+    folder, as older runs did)."""
 
     def __init__(self, directory: Path | None, max_bytes: int | None = None, *,
-                 memory_bytes: int | None = None) -> None:
+                 memory_bytes: int | None = None, images: Any = None) -> None:
         self.directory = Path(directory) if directory else None
+        self.images = images
         self.max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else int(max_bytes)
         self.memory_bytes = min(self.max_bytes, DEFAULT_MEMORY_BYTES) if memory_bytes is None else int(memory_bytes)
         self._mem: OrderedDict[str, Entry] = OrderedDict()

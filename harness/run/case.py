@@ -171,7 +171,13 @@ class _Execution:
     rendered: Any = None
 
     def save(self, name: str, arr: np.ndarray) -> None:
+        """Keep stage image ``name``: in the run's image store (the artifact is its ``sha256:``
+        reference; an image stored before is not written again), else as a run-folder PNG."""
         if self.rerun:
+            return
+        images = getattr(self.cache, "images", None)  # a StageCache carries the run's ImageStore
+        if images is not None:
+            self.artifacts[name] = images.put(arr)
             return
         from harness.imageio import save_png
 

@@ -31,6 +31,7 @@ class CaseJob:
     seeds: tuple[int, ...] | None = None  # planned seeds (--seeds), cut into batch_seeds chunks; None: the
     # suite's; (): no batching across cases
     jitter_seed: int | None = None  # calibration renders: +-1 LSB input jitter seeded by it (execute_case)
+    store_dir: Path | None = None  # the image store (harness.run.store) stage images go to; None: the run folder
     _cache: StageCache | None = field(default=None, repr=False, compare=False)
 
     def setup(self) -> None:
@@ -46,7 +47,10 @@ class CaseJob:
         """Execute ``case``, writing its artifacts under ``run_dir`` (default: the job's run folder;
         another one for a case run only to be compared, e.g. a cross-model side)."""
         if self._cache is None:  # one cache per worker process, shared by its cases
-            self._cache = StageCache(self.cache_dir, self.cache_max_bytes)
+            from harness.run.store import ImageStore
+
+            self._cache = StageCache(self.cache_dir, self.cache_max_bytes,
+                                     images=ImageStore(self.store_dir) if self.store_dir else None)
         return execute_case(case, self.suite, run_dir or self.run_dir, self._cache, stage_hook=stage_hook,
                             seeds=self.seeds, input_jitter_seed=self.jitter_seed)
 

@@ -122,7 +122,8 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
     job = CaseJob(suite, folder.path, Path(os.path.abspath(cache_dir)) if cache_dir else None, suite.threads,
                   tuple(str(p) for p in project.pythonpath), project.cache_max_mb * 2**20,
                   # batch_seeds chunks; none across workers that share no cache (each would render them)
-                  seeds=tuple(seeds or suite.seeds) if cache_dir or workers == 1 else ())
+                  seeds=tuple(seeds or suite.seeds) if cache_dir or workers == 1 else (),
+                  store_dir=Path(report.environment.get("store") or plan.environment["store"]))  # a resumed run: its own
     run.run(runner, job)
     run.say_summary()
     return report, folder.path
@@ -167,9 +168,18 @@ class _Plan:
                        "suite_file": str(suite.path), "project": project.to_dict(), "seeds": list(seeds or suite.seeds),
                        "k": k_expr, "suite_digest": suite_digest(suite), "baselines": str(baselines),
                        "baselines_digest": _baselines_digest(store),
-                       "judged": judge, "timeout_s": timeout}
+                       "judged": judge, "timeout_s": timeout, "store": str(project.store_root.resolve())}
         return cls(suite, cases, planned, judge, distribution, store, suite.compare_config(), environment, k_expr,
                    cross_pairs, cross_notes)
+
+
+def _artifact_resolver(store_root: str | None):
+    """``(artifacts value, run folder) -> file``: run-folder paths and this run's image store references."""
+    from functools import partial
+
+    from harness.run.store import resolve_artifact
+
+    return partial(resolve_artifact, store_root=store_root)
 
 
 def _start(plan: _Plan, root: Path, run_id: str | None) -> tuple[RunFolder, Report]:
@@ -273,7 +283,7 @@ class _SuiteRun:
             self._distribution_cases()
         if plan.cross_pairs:  # each entry compares its two sides' recorded images
             record_cross(plan.cross_pairs, self.folder.path, self.recorded, self.record, self.say,
-                         self.signals.deferred)
+                         self.signals.deferred, resolve=_artifact_resolver(report.environment.get("store")))
         report.notes.extend(plan.cross_notes)
         report.notes.extend(n for n in plan.suite.notes if n not in report.notes)  # a resumed run has them already
         if report.environment.get("resumed"):
@@ -303,6 +313,10 @@ class _SuiteRun:
         notes = drift_notes(self.drift) + obsolete_notes(store, plan.suite, plan.k_expr)
         notes.extend(f"stray file {p}: not in {store.manifest_path.name} (delete it, or bake its case)"
                      for p in store.strays())
+        if plan.judge:
+            from harness.run.store import missing_reference_notes
+
+            notes.extend(missing_reference_notes(store, [c.id for c in plan.cases], self.report.environment.get("store")))
         return notes
 
     # -- how it ends

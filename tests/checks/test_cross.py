@@ -9,6 +9,7 @@ import pytest
 from harness.run.power import rotate_hue
 from harness.checks.cross import Side, cross_checks, judge_cross, plan_cross
 from harness.suite.suites import CrossCheck, load_suite
+from harness.run.store import is_ref, resolve_artifact
 
 CC = CrossCheck("a", "b")
 
@@ -193,6 +194,25 @@ def test_sides_that_generated_nothing_skip_and_one_that_did_not_is_an_error(suit
     assert cr.status == "error" and "side b (caption_portrait/m1/s1) made no image at stage generate" in cr.error
 
 
+def test_a_side_by_store_reference_is_resolved_and_kept_as_its_reference(suite, tmp_path):
+    from functools import partial
+
+    from harness.run.store import ImageStore
+
+    pair = pair_of(suite)
+    store = ImageStore(tmp_path / "store")
+    img = colourful()
+    ref_a, ref_b = store.put(img), store.put(rotate_hue(img, 30))
+    a = Side(pair.a.id, None, {"generate": ref_a}, {"generate.generated": 1.0}, tmp_path / "scratch")
+    resolve = partial(resolve_artifact, store_root=store.root)
+    cr = judge_cross(pair, tmp_path / "run", a, side(pair.b.id, generate=ref_b), resolve=resolve)
+    assert cr.status == "fail" and cr.artifacts == {"a": ref_a, "b": ref_b}  # nothing copied
+    assert not (tmp_path / "run").exists()
+    store.path(ref_b).unlink()  # a pruned object: that entry errors, naming it
+    cr = judge_cross(pair, tmp_path / "run", a, side(pair.b.id, generate=ref_b), resolve=resolve)
+    assert cr.status == "error" and f"side b's image {ref_b} is not there" in cr.error
+
+
 def test_a_side_from_a_scratch_folder_is_copied_into_the_entry(suite, tmp_path):
     from harness.imageio import save_png
 
@@ -267,8 +287,11 @@ def test_run_records_cross_entries_and_fails_with_the_checks_named(baked, tmp_pa
     hue = {c["metric"]: c for c in swap["checks"]}["cross_hue"]
     assert set(hue) >= {"metric", "slice", "value", "baseline", "delta", "tolerance", "status"}
     assert hue["status"] == "fail" and abs(hue["delta"]) > 10 and hue["slice"] == "generate a=m0 b=m1"
-    assert swap["artifacts"] == {"a": "artifacts/generated_texture__m0__s1/generate.png",
-                                 "b": "artifacts/generated_texture__m1__s1/generate.png"}
+    # the compared images are the sides' own generate images, by reference into the run's image store
+    assert swap["artifacts"] == {"a": cases["generated_texture/m0/s1"]["artifacts"]["generate"],
+                                 "b": cases["generated_texture/m1/s1"]["artifacts"]["generate"]}
+    assert all(is_ref(v) for v in swap["artifacts"].values()) and not (run / "artifacts").exists()
+    assert resolve_artifact(swap["artifacts"]["b"], run, doc["environment"]["store"]).stat().st_size > 1000
     assert cross["caption_portrait/m0+m1/s1"]["status"] == "skip"  # its own source: nothing generated
     assert doc["summary"] == {"passed": 7, "failed": 1, "errors": 0, "skipped": 2}
     assert "generated_texture/m0+m1/s1,generated_texture,m0+m1,1,cross_hue," in (run / "checks.csv").read_text()

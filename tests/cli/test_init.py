@@ -27,9 +27,14 @@ def test_init_then_bake_then_run_pass_and_use_the_custom_backend(tmp_path, monke
     assert main(["run", "-q"]) == 0
     # the custom backend really ran: its stage output differs from the built-in pipeline's
     runs = sorted((tmp_path / "reports").glob("*-smoke"))
-    art = runs[-1] / "artifacts"
-    a = np.asarray(Image.open(art / "example__builtin__s1" / "denoise.png"))
-    b = np.asarray(Image.open(art / "example__custom__s1" / "denoise.png"))
+    from harness.report.schema import load_report
+    from harness.run.store import resolve_artifact
+
+    report = load_report(runs[-1])
+    assert report.environment["store"] == str((tmp_path / ".harness-store").resolve())
+    art = {c.pipeline: resolve_artifact(c.artifacts["denoise"], runs[-1], report.environment["store"])
+           for c in report.cases}
+    a, b = np.asarray(Image.open(art["builtin"])), np.asarray(Image.open(art["custom"]))
     assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() > 0
 
 
@@ -88,11 +93,13 @@ def test_init_ignores_the_cache_and_reports_so_git_add_all_commits_neither(tmp_p
     _git(tmp_path, "init", "-q")
     assert main(["init", str(tmp_path)]) == 0
     assert f"wrote {tmp_path.resolve() / '.gitignore'}" in capsys.readouterr().out
-    assert (tmp_path / ".gitignore").read_text(encoding="utf-8").splitlines()[-2:] == ["/.harness-cache/",
-                                                                                      "/reports/"]
+    assert (tmp_path / ".gitignore").read_text(encoding="utf-8").splitlines()[-3:] == ["/.harness-cache/",
+                                                                                      "/.harness-store/", "/reports/"]
     # what `harness bake` / `harness run` leave behind
     (tmp_path / ".harness-cache" / "ab").mkdir(parents=True)
     (tmp_path / ".harness-cache" / "ab" / "abcdef.npz").write_bytes(b"entry")
+    (tmp_path / ".harness-store" / "objects" / "ab").mkdir(parents=True)
+    (tmp_path / ".harness-store" / "objects" / "ab" / ("c" * 62 + ".png")).write_bytes(b"png")
     (tmp_path / "reports" / "20260101-smoke").mkdir(parents=True)
     (tmp_path / "reports" / "20260101-smoke" / "report.json").write_text("{}", encoding="utf-8")
     _git(tmp_path, "add", "-A")
@@ -105,12 +112,12 @@ def test_init_appends_only_the_missing_lines_to_an_existing_gitignore(tmp_path):
     (tmp_path / ".gitignore").write_text("node_modules/\n.harness-cache\n", encoding="utf-8")
     assert main(["init", str(tmp_path)]) == 0
     assert (tmp_path / ".gitignore").read_text(encoding="utf-8") == (
-        "node_modules/\n.harness-cache\n\n# harness: stage cache and run folders (outputs, never committed)\n"
-        "/reports/\n")
+        "node_modules/\n.harness-cache\n\n# harness: stage cache, image store and run folders (outputs, never "
+        "committed)\n/.harness-store/\n/reports/\n")
 
 
 def test_init_keeps_a_gitignore_that_already_covers_both_folders_byte_for_byte(tmp_path, capsys):
-    mine = "/reports/*\n!/reports/README.md\n/.harness-cache/\n"  # a later /reports/ would undo the exception
+    mine = "/reports/*\n!/reports/README.md\n/.harness-cache/\n.harness-store\n"  # a later /reports/ would undo the exception
     (tmp_path / ".gitignore").write_text(mine, encoding="utf-8")
     assert main(["init", str(tmp_path)]) == 0
     assert (tmp_path / ".gitignore").read_text(encoding="utf-8") == mine

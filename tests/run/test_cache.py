@@ -113,7 +113,11 @@ def test_unchanged_rerun_hits_edited_backend_misses_and_fails(project, capsys):
     assert any(c.status == "fail" for c in case.checks)
     from PIL import Image
 
-    before, after = (np.asarray(Image.open(run_dir / case.artifacts[s])).astype(float) for s in ("inpaint", "denoise"))
+    from harness.run.store import resolve_artifact
+
+    store = load_project(config_file=root).store_root  # stage images are references into the image store
+    before, after = (np.asarray(Image.open(resolve_artifact(case.artifacts[s], run_dir, store))).astype(float)
+                     for s in ("inpaint", "denoise"))
     assert after.mean() == pytest.approx(before.mean() / 2, abs=1)  # the edited code ran, not the cached module
 
     module.write_text(IDENTITY)  # restored: the original entries are hit again

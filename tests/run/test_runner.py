@@ -73,8 +73,12 @@ def test_report_contract_artifacts_and_csv(baked):
     case = doc["cases"][0]
     assert set(case) >= {"id", "vector", "pipeline", "seed", "status", "error", "timings", "artifacts", "checks"}
     assert set(case["timings"]) >= {"detect", "mask", "inpaint", "denoise", "upscale", "measure"}
-    for rel in case["artifacts"].values():
-        assert (run_dir / rel).is_file()
+    from harness.run.store import ImageStore, is_ref, resolve_artifact
+
+    store = ImageStore(doc["environment"]["store"])  # stage images: references into the image store
+    for ref in case["artifacts"].values():
+        assert is_ref(ref) and resolve_artifact(ref, run_dir, store.root) == store.path(ref)
+    assert not (run_dir / "artifacts").exists()
     assert (run_dir / "checks.csv").read_text().startswith("case,vector,pipeline,seed,metric,slice")
 
 
@@ -99,11 +103,17 @@ def test_mask_dilation_that_erases_microprint_is_caught_while_global_sharpness_s
     from PIL import Image
     from scipy import ndimage
 
-    def sharpness(run_dir):
-        y = np.asarray(Image.open(run_dir / case.artifacts["output"]).convert("L"), float)
+    def sharpness(rep, run_dir):
+        from harness.run.store import resolve_artifact
+
+        c = next(c for c in rep.cases if c.id == case.id)
+        y = np.asarray(Image.open(resolve_artifact(c.artifacts["output"], run_dir, rep.environment["store"]))
+                       .convert("L"), float)
         return ndimage.laplace(y).var()
 
-    assert abs(sharpness(run_dir) / sharpness(baked[2]) - 1) < 0.10
+    good = baked[1]
+    assert next(c for c in good.cases if c.id == case.id).artifacts["output"] != case.artifacts["output"]  # two different output images
+    assert abs(sharpness(report, run_dir) / sharpness(good, baked[2]) - 1) < 0.10
 
 
 def test_protected_anchors_turn_the_same_change_into_a_clipping_report(baked, tmp_path):

@@ -8,6 +8,7 @@ a time, so re-baking an unchanged case leaves its file byte-identical.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from harness.errors import BaselineError
 from harness.measuring.result import Measurement
 
 __all__ = ["SCHEMA_VERSION", "MANIFEST", "LOCK", "STABLE_ENVIRONMENT", "Baseline", "BakeChange", "StoreCheck",
-           "BaselineWriteError", "stable_environment", "baseline_document", "spread_by_slice"]
+           "BaselineWriteError", "stable_environment", "baseline_document", "spread_by_slice", "images_of"]
 
 
 SCHEMA_VERSION = 1
@@ -46,6 +47,9 @@ class Baseline:
     # a distribution group's bake-time self-check (harness.comparing.selfcheck.SelfCheck.record),
     # the same on every seed of the group; empty when none was made
     selfcheck: dict[str, Any] = field(default_factory=dict)
+    # reference images: {stage: "sha256:<64 hex>"} of the baked case's stage images, objects of the
+    # image store (harness.run.store); {} when none were recorded (an older baseline)
+    images: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,7 +108,8 @@ def baseline_document(case_id: str, doc: dict[str, Any]) -> dict[str, Any]:
     measurement]}``, stored with 3 significant digits; absent otherwise, so an un-calibrated
     baseline is what it always was), ``accepted_failing`` (the absolute checks a case
     failed when ``harness bake --accept-failing`` baked it; absent otherwise) and, for a seed
-    of a distribution group, its group's ``selfcheck`` record (absent when none was made).
+    of a distribution group, its group's ``selfcheck`` record (absent when none was made) and
+    ``images``, the case's reference images ``{stage: "sha256:…"}`` (absent when there are none).
     Other keys are not stored."""
     out = {
         "schema_version": SCHEMA_VERSION,
@@ -120,7 +125,25 @@ def baseline_document(case_id: str, doc: dict[str, Any]) -> dict[str, Any]:
         out["accepted_failing"] = list(doc["accepted_failing"])
     if doc.get("selfcheck"):
         out["selfcheck"] = dict(doc["selfcheck"])
+    if doc.get("images"):
+        out["images"] = images_of({"images": doc["images"]})
     return out
+
+
+# An image store reference (harness.run.store.REF_PREFIX + sha256 hex); the store itself is a layer up.
+_REF = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def images_of(doc: dict[str, Any]) -> dict[str, str]:
+    """A document's reference images ``{stage: "sha256:…"}`` (``{}`` when it has none).
+    Raises ValueError when they are not a table of stage names to references."""
+    raw = doc.get("images") or {}
+    if not isinstance(raw, dict):
+        raise ValueError("images is not a table of stage: reference")
+    for stage, ref in raw.items():
+        if not isinstance(stage, str) or not stage or not isinstance(ref, str) or not _REF.fullmatch(ref):
+            raise ValueError(f"images.{stage}: {ref!r} is not an image store reference (sha256:<64 hex>)")
+    return {k: raw[k] for k in sorted(raw)}
 
 
 def spread_by_slice(doc: dict[str, Any]) -> dict[str, dict[str, float]]:

@@ -3,7 +3,7 @@
 Layout::
 
     baselines/<suite>/MANIFEST.json                      {"schema_version", "suite", "files": {rel: sha256}}
-    baselines/<suite>/<vector>/<pipeline>/s<seed>.json   one case: measurement + stage numbers
+    baselines/<suite>/<vector>/<pipeline>/s<seed>.json   one case: measurement + stage numbers + reference images (sha256)
     baselines/<suite>/.lock                              exists only while a bake writes
 
 The store maps case ids to files inside the suite's folder and reads them; the manifest's
@@ -43,6 +43,7 @@ from harness.suite.baselines.document import (
     StoreCheck,
     _dump,
     baseline_document,
+    images_of,
     spread_by_slice,
 )
 from harness.suite.baselines.manifest import Manifest, sha256
@@ -133,9 +134,15 @@ class BaselineStore:
             spread = spread_by_slice(doc)  # {} for an un-calibrated baseline
             return Baseline(case_id, floor_std(Measurement.from_dict(doc["measurement"]), spread),
                             dict(doc.get("stages", {})), dict(doc.get("environment", {})),
-                            dict(doc.get("pipeline", {})), spread, _selfcheck(doc))
+                            dict(doc.get("pipeline", {})), spread, _selfcheck(doc), images_of(doc))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BaselineError(f"{p}: corrupt baseline ({exc})") from None
+
+    def images(self, case_id: str) -> dict[str, str]:
+        """The case's reference images ``{stage: "sha256:…"}`` (``{}``: no baseline, or one baked
+        without them); raises BaselineError like :meth:`load`."""
+        baseline = self.load(case_id)
+        return dict(baseline.images) if baseline is not None else {}
 
     def case_ids(self) -> list[str]:
         """Case ids of every baseline listed in the manifest."""
