@@ -68,6 +68,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
               f"finish it with `harness run --resume {exc.run_dir}`", file=sys.stderr)
         return exc.exit_code
     _render_views(run_dir, quiet=True)
+    if getattr(args, "csv", False):
+        from harness.report.checks_table import write_csv
+
+        write_csv(run_dir)
     print(run_dir)
     return report.exit_code
 
@@ -99,8 +103,8 @@ def add_commands(sub) -> None:
     p = sub.add_parser("run", parents=[suite_options()], help="run a suite and compare every case with its baseline",
                        description="Runs vector x pipeline x seed permutations of a suite through "
                                    "generate/detect/mask/inpaint/denoise/upscale, measures the outputs and compares "
-                                   "them with baselines/. Writes a fresh reports/<run-id>/ (report.json, checks.csv, "
-                                   "cases/, stage PNGs) case by case, so a crash keeps what was done. Every case runs "
+                                   "them with baselines/. Writes a fresh reports/<run-id>/ (report.json, "
+                                   "checks.parquet, cases/, stage PNGs) case by case, so a crash keeps what was done. Every case runs "
                                    "in a worker process (--workers of them): a case that hangs past --timeout or "
                                    "crashes its worker is that case's error (a crash is retried once in a fresh "
                                    "worker), and the run goes on.",
@@ -120,4 +124,6 @@ def add_commands(sub) -> None:
                         "recorded in its report.json)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the stage cache")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-case progress lines")
+    p.add_argument("--csv", action="store_true",
+                   help="also write checks.csv (every check as CSV rows; checks.parquet holds them always)")
     p.set_defaults(func=_cmd_run)
