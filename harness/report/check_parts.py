@@ -29,7 +29,7 @@ def compacted_cases(run_dir: Path) -> dict[str, int] | None:
 
     p = Path(run_dir) / CHECKS_FILE
     try:
-        meta = pq.read_schema(p).metadata or {}
+        meta = pq.read_metadata(p).metadata or {}
         found = json.loads(meta[META_KEY])
     except Exception:  # noqa: BLE001 - missing (OSError), truncated (ArrowInvalid), no or bad metadata
         return None
