@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from harness.errors import InputError
-from harness.report.check_parts import CHECKS_FILE, META_KEY, part_path, sources
+from harness.report.check_parts import CHECKS_FILE, META_KEY, part_path, sources, stored_rows
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -186,7 +186,7 @@ def read_checks(run_dir: str | Path, columns: Sequence[str] | None = None, filte
 
     ``report``: the run's :class:`~harness.report.schema.Report` already loaded (else it is,
     validated).  Version 2: ``checks.parquet`` plus the part file of every recorded case it does
-    not hold.  Version 1 (every check in report.json): the same table built from report.json."""
+    not hold; a case whose ``n_checks`` rows are not all there is an InputError naming the folder.  Version 1 (every check in report.json): the same table built from report.json."""
     import pyarrow.dataset as ds
 
     from harness.report.schema import load_report
@@ -205,11 +205,23 @@ def read_checks(run_dir: str | Path, columns: Sequence[str] | None = None, filte
         if expr is not None:
             table = table.filter(expr)
         return table.select(list(columns or COLUMNS))
+    _vouch(run_dir, report)
     files = sources(run_dir, [c.id for c in report.cases])
     if not files:
         return table_of_empty().select(list(columns or COLUMNS))
     return ds.dataset(files, schema=schema(), format="parquet").to_table(columns=list(columns or COLUMNS),
                                                                         filter=expr)
+
+
+def _vouch(run_dir: Path, report: Any) -> None:
+    """Refuse (InputError) a run folder that does not hold every check of the report's cases: a
+    reader asking for all checks must never get a silent subset."""
+    want = {c.id: c.check_count for c in report.cases if c.check_count}
+    have = stored_rows(run_dir, want)
+    lost = [f"{cid} ({have[cid] or 0} of {n})" for cid, n in want.items() if have[cid] != n]
+    if lost:
+        raise InputError(f"{run_dir / CHECKS_FILE}: the checks of {len(lost)} case(s) are missing or unreadable: "
+                         f"{', '.join(lost[:3])}{' ...' if len(lost) > 3 else ''}")
 
 
 def table_of_empty() -> pa.Table:

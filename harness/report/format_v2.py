@@ -10,7 +10,8 @@ Per case, beside version 1's keys:
   ``fail`` and ``error`` check, then the :data:`~harness.report.schema.NEAR_MISSES` (5) worst of
   the others by severity ``|delta| / tolerance`` (:attr:`Check.severity`; skips last);
 * ``n_checks``: how many checks the case has (the rows of ``checks.parquet`` for it);
-* ``n_failed``: how many of them are ``fail`` or ``error`` (all of them are in ``checks``);
+* ``n_failed``: how many of them are ``fail`` or ``error`` (all of them are in ``checks``; a
+  reader takes a ``pass`` case with ``n_failed`` > 0 as ``fail``);
 * ``changed``: ``[{"stage", "param", "baseline", "run"}]``, the pipeline parameters whose value
   differs between the case's baseline (as it was baked) and this run; ``[]`` when the baseline
   records no pipeline or there is no baseline;
@@ -110,16 +111,15 @@ class CaseRecord(TypedDict):
 
 
 def case_consistency(case: dict[str, Any], at: str = "") -> Iterator[tuple[str, str]]:
-    """Version 1's rule (the id names its vector, pipeline and seed), and the counts hold the
-    deciding checks: ``n_checks`` at least as many as listed, ``n_failed`` every gating one."""
+    """Version 1's rule (the id names its vector, pipeline and seed), and the counts can hold the
+    listed checks: ``n_checks`` at least as many as listed, ``n_failed`` at most ``n_checks``
+    (a count of failing checks beyond those listed is read as a failure, not refused)."""
     yield from format_v1.case_consistency(case, at)
     listed = len(case["checks"])
-    gating = sum(c["status"] in ("fail", "error") for c in case["checks"])
     if case["n_checks"] < listed:
         yield f"{at}n_checks", f"{case['n_checks']} is fewer than the {listed} checks listed"
-    elif case["n_failed"] != gating:
-        yield f"{at}n_failed", (f"{case['n_failed']} but {gating} failing or errored checks are listed "
-                                "(every one of them is)")
+    elif case["n_failed"] > case["n_checks"]:
+        yield f"{at}n_failed", f"{case['n_failed']} is more than its {case['n_checks']} checks"
 
 
 def consistency(doc: dict[str, Any]) -> Iterator[tuple[str, str]]:

@@ -97,14 +97,16 @@ class CaseResult:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CaseResult":
-        """A case as read (version 1 or 2): its status derived from its checks (:func:`derived_status`),
-        never trusted to be better than they say; a contradiction is named in ``error``."""
+    def from_dict(cls, d: dict[str, Any], version: int = SCHEMA_VERSION) -> "CaseResult":
+        """A case as read (of report.json ``version``): its status derived from its checks
+        (:func:`derived_status`; in version 2 also from ``n_failed``), never trusted to be better
+        than they say; a contradiction is named in ``error``."""
         checks = [Check.from_dict(c) for c in d.get("checks", [])]
+        counts = version >= 2 and "n_checks" in d
         status, error = d["status"], d.get("error")
-        derived = derived_status(status, checks)
+        derived = derived_status(status, checks, d["n_failed"] if counts else None)
         if derived != status:
-            n = sum(c.status == derived for c in checks)
+            n = max(sum(c.status == derived for c in checks), d["n_failed"] if counts else 0)
             why = (f"recorded as {status!r} but {n} of its checks {'says' if n == 1 else 'say'} {derived!r}: "
                    f"read as {derived!r}")
             error = f"{why}; {error}" if error else why
@@ -112,17 +114,20 @@ class CaseResult:
                    status=derived, error=error, timings=dict(d.get("timings", {})),
                    artifacts=dict(d.get("artifacts", {})), checks=checks,
                    stages=dict(d.get("stages", {})), config=dict(d.get("config", {})),
-                   changed=[dict(c) for c in d.get("changed", [])], n_checks=d.get("n_checks"),
-                   n_failed=d.get("n_failed"))
+                   changed=[dict(c) for c in d.get("changed", [])] if version >= 2 else [],
+                   n_checks=d["n_checks"] if counts else None, n_failed=d["n_failed"] if counts else None)
 
 
-def derived_status(recorded: str, checks: list[Check]) -> str:
+def derived_status(recorded: str, checks: list[Check], n_failed: int | None = None) -> str:
     """A case's status as read: ``recorded`` made worse by any gating check, never better.
 
     Every check gates (a writer makes a case the worst of its checks), so a ``fail`` or
-    ``error`` check makes a ``pass`` (or ``skip``) case ``fail`` (``error``); the recorded status
-    may be worse than its checks (an errored stage, a missing baseline) and is then kept."""
+    ``error`` check makes a ``pass`` (or ``skip``) case ``fail`` (``error``), and so does a count
+    of ``n_failed`` failing checks beyond those listed; the recorded status may be worse than its
+    checks (an errored stage, a missing baseline) and is then kept."""
     gating = [c.status for c in checks if c.status in GATING]
+    if n_failed and n_failed > len(gating):
+        gating.append("fail")
     return worst([recorded, *gating]) if gating else recorded
 
 
@@ -191,7 +196,7 @@ class Report:
         """A report as read: incomplete when planned cases have no result, whatever ``complete`` says."""
         planned = d.get("planned")
         report = cls(run_id=d["run_id"], suite=d["suite"], created=d["created"], environment=d.get("environment", {}),
-                     cases=[CaseResult.from_dict(c) for c in d.get("cases", [])],
+                     cases=[CaseResult.from_dict(c, d["schema_version"]) for c in d.get("cases", [])],
                      complete=bool(d.get("complete", True)), notes=list(d.get("notes", [])),
                      planned=list(planned) if planned is not None else None,
                      schema_version=d["schema_version"])

@@ -27,9 +27,10 @@ valid file says is then read so that nothing passes that should not:
   case holding a ``fail`` check reads as ``fail``;
 * a report whose ``planned`` cases are not all recorded is incomplete, whatever its
   ``complete`` key says or whether it has one;
-* (version 2) a case whose checks the run folder does not hold (``n_checks`` rows, in
-  ``checks.parquet`` or its part file: missing, truncated) is read as not recorded, so the run
-  is incomplete, never a crash.
+* (version 2) a case ``pass`` whose ``n_failed`` counts failing checks reads as ``fail``;
+* (version 2) in a run that did not finish, a recorded case whose checks the folder does not
+  hold (``n_checks`` rows in ``checks.parquet`` or its part file: missing, truncated) is read
+  as not recorded, so the run stays incomplete (and a resume runs it again), never a crash.
 """
 
 from __future__ import annotations
@@ -91,12 +92,12 @@ def _record(p: Path, doc: Any, measurement: bool) -> tuple[CaseResult, dict[str,
         raise InputError(f"{p}: case.id: {doc['case']['id']!r} belongs in {slug}.json")
     ref = doc["measurement"]
     if version == 1 or ref is None or not measurement:
-        return CaseResult.from_dict(doc["case"]), ref if version == 1 and measurement else None
+        return CaseResult.from_dict(doc["case"], version), ref if version == 1 and measurement else None
     from harness.report.measure_file import SUFFIX, read_measure
 
     if ref["file"] != slug + SUFFIX:
         raise InputError(f"{p}: measurement.file: {ref['file']!r}, expected {slug + SUFFIX!r}")
-    return CaseResult.from_dict(doc["case"]), read_measure(p.parent / ref["file"], ref["sha256"])
+    return CaseResult.from_dict(doc["case"], version), read_measure(p.parent / ref["file"], ref["sha256"])
 
 
 def read_case_records(run_dir: str | Path, *, measurements: bool = True,
@@ -202,25 +203,15 @@ def _from_records(run_dir: Path, report: Report | None) -> Report | None:
     return report
 
 
-def _vouch_checks(run_dir: Path, report: Report) -> None:
-    """A complete version-2 report whose run folder does not hold every case's checks (checks.parquet
-    missing, truncated, or short of a case's ``n_checks`` rows) is read as incomplete: those cases
-    as not recorded."""
-    lost = _checks_lost(run_dir, report.cases)
-    if lost:
-        report.cases = [c for c in report.cases if c.id not in set(lost)]
-        report.complete = False
-        report.notes.insert(0, "incomplete: " + _lost_note(run_dir, lost))
-
-
 def load_report(path: str | Path) -> Report:
     """Read ``DIR/report.json`` (or the file itself), validated; a clear error names what is wrong.
 
     A run that did not finish (``complete: false``: interrupted, killed or still running; or
     planned cases without a result) is read with every case record its ``cases/`` folder holds;
     a run folder whose report.json is missing but whose ``cases/`` holds records gives an
-    incomplete report assembled from them.  A version-2 report is complete only when its folder
-    holds every case's checks (``checks.parquet``, or part files not yet compacted)."""
+    incomplete report assembled from them.  A complete report's verdict is report.json's own
+    (every failing check is in it); :func:`harness.report.checks_table.read_checks` refuses a
+    folder that lacks a case's checks when all of them are asked for."""
     p = Path(path)
     if p.is_dir():
         p = p / "report.json"
@@ -232,8 +223,6 @@ def load_report(path: str | Path) -> Report:
                 return found
         raise InputError(f"{p}: no report.json here")
     report = Report.from_dict(_validated(p, _read_json(p)))
-    if report.complete and report.schema_version >= 2:
-        _vouch_checks(p.parent, report)
     if not report.complete and run_dir is not None:
         report = _from_records(run_dir, report) or report
     return report
