@@ -70,13 +70,16 @@ def execute(suite, tmp_path):
 def test_a_baseline_baked_from_a_broken_pipeline_matches_but_the_expectations_fail(tmp_path):
     """Dilation 12 with anchor protection off erases the microprint; baked, the rerun matches its
     baseline slice for slice, and the absolute checks still fail the case in every view."""
+    from harness.report.checks_table import read_checks
+    from harness.report.schema import read_case_record
+
     suite = make_suite(tmp_path, dilate=12, protect="false", max_coverage=0.5)
     report, run_dir = run_suite(suite, out_root=tmp_path / "reports", baselines_root=tmp_path / "baselines",
                                 judge=False, run_id="bake")
     entries = []
     for case in report.cases:
-        doc = json.loads((run_dir / "cases" / f"{case.id.replace('/', '__')}.json").read_text())
-        entries.append((case.id, {"measurement": doc["measurement"], "stages": case.stages, "environment": {},
+        _, measurement = read_case_record(run_dir / "cases" / f"{case.id.replace('/', '__')}.json")
+        entries.append((case.id, {"measurement": measurement, "stages": case.stages, "environment": {},
                                   "pipeline": {}}))
     BaselineStore(suite.name, tmp_path / "baselines").bake(entries)
 
@@ -93,11 +96,13 @@ def test_a_baseline_baked_from_a_broken_pipeline_matches_but_the_expectations_fa
     assert (gap.value, gap.baseline) == (0.0, 1.0)
     assert case.error.startswith("expectation failed: the fill region overlaps anchor 0 (microprint) (0 px) < "
                                  "min_anchor_gap_px 1; anchor 0 (microprint) keeps ")
-    # every view: report.json (with the note), checks.csv
+    # every view: report.json (with the note), checks.parquet
     doc = json.loads((run_dir / "report.json").read_text())
     [row] = [c for c in doc["cases"][0]["checks"] if c["slice"] == "anchors_survive anchor=0 band=high+top"]
     assert row["metric"] == "expect" and row["status"] == "fail" and "keeps" in row["note"]
-    assert "expect,anchors_survive anchor=0 band=high+top" in (run_dir / "checks.csv").read_text()
+    [row] = read_checks(run_dir, ["metric", "slice", "status", "note"],
+                        [("slice", "=", "anchors_survive anchor=0 band=high+top")]).to_pylist()
+    assert row["metric"] == "expect" and row["status"] == "fail" and "keeps" in row["note"]
 
 
 def test_the_same_run_with_a_healthy_mask_passes_its_expectations(tmp_path):
