@@ -146,10 +146,12 @@ def compact(run_dir: Path, case_ids: Sequence[str]) -> Path:
                 buf.append(pa.Table.from_batches([batch], schema=schema()))
                 for cid, n in zip(*_value_counts(batch)):
                     counts[cid] = counts.get(cid, 0) + n
-                if sum(t.num_rows for t in buf) >= ROW_GROUP:
-                    writer.write_table(pa.concat_tables(buf), row_group_size=ROW_GROUP)
-                    buf = []
-        if buf:
+                if sum(t.num_rows for t in buf) >= ROW_GROUP:  # full groups out, the rest waits
+                    whole = pa.concat_tables(buf)
+                    cut = whole.num_rows - whole.num_rows % ROW_GROUP
+                    writer.write_table(whole.slice(0, cut), row_group_size=ROW_GROUP)
+                    buf = [whole.slice(cut)]
+        if buf and sum(t.num_rows for t in buf):
             writer.write_table(pa.concat_tables(buf), row_group_size=ROW_GROUP)
         writer.add_key_value_metadata({META_KEY.decode(): json.dumps(
             {cid: counts.get(cid, 0) for cid in case_ids})})
