@@ -37,7 +37,7 @@ def run(suite, tmp_path, **kw):
     return run_suite(suite, out_root=tmp_path / "reports", baselines_root=tmp_path / "baselines", **kw)
 
 
-def bake(run_dir, tmp_path, suite):
+def bake(run_dir, tmp_path, suite, pipeline=None):
     from harness.report.schema import load_report, read_case_record
 
     store = BaselineStore(suite.name, tmp_path / "baselines")
@@ -45,7 +45,7 @@ def bake(run_dir, tmp_path, suite):
     for case in load_report(run_dir).cases:
         _, measurement = read_case_record(run_dir / "cases" / f"{case.id.replace('/', '__')}.json")
         entries.append((case.id, {"measurement": measurement, "stages": case.stages, "environment": {},
-                                  "pipeline": {}}))
+                                  "pipeline": pipeline or {}}))
     return store.bake(entries)
 
 
@@ -92,6 +92,7 @@ def test_report_contract_artifacts_and_checks_parquet(baked, tmp_path):
     assert table.num_rows == sum(c["n_checks"] for c in doc["cases"]) > 100 * len(doc["cases"])
     assert len(case["checks"]) == case["n_failed"] + 5 and case["changed"] == []
     assert list((run_dir / "checks").iterdir()) == [] and not (run_dir / "checks.csv").exists()
+    assert (run_dir / "report.json").stat().st_size < 20_000  # ~1,000 checks a case in checks.parquet only
 
 
 def test_rerun_against_baked_baselines_passes(baked, tmp_path):
@@ -99,6 +100,23 @@ def test_rerun_against_baked_baselines_passes(baked, tmp_path):
     report, _ = run(suite, tmp_path)
     assert report.status == "pass" and len(report.cases) == 2
     assert all(c.n_checks > 500 and len(c.checks) == 5 and c.n_failed == 0 for c in report.cases)
+
+
+def test_changed_names_the_parameters_that_differ_from_the_baselines_pipeline(tmp_path):
+    suite = make_suite(tmp_path)
+    _, first = run(suite, tmp_path, run_id="first")
+    report, _ = run(suite, tmp_path)
+    assert all(c.changed == [] for c in report.cases)  # no baseline: nothing to compare with
+    baked = {"mask": {"backend": "shape", "dilate_px": 5, "protect_anchors": True}, "deblur": {"backend": "x"}}
+    bake(first, tmp_path, suite, pipeline=baked)
+    report, run_dir = run(suite, tmp_path)
+    doc = json.loads((run_dir / "report.json").read_text())
+    changed = doc["cases"][0]["changed"]
+    assert {"stage": "mask", "param": "dilate_px", "baseline": 5, "run": 2} in changed
+    assert {"stage": "deblur", "param": "backend", "baseline": "x", "run": None} in changed
+    assert {"stage": "denoise", "param": "strength", "baseline": None, "run": 0.45} in changed
+    assert not any(c["param"] in ("backend", "protect_anchors") and c["stage"] == "mask" for c in changed)
+    assert report.cases[0].changed == changed
 
 
 def test_mask_dilation_that_erases_microprint_is_caught_while_global_sharpness_stays_flat(baked, tmp_path):
