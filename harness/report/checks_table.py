@@ -128,15 +128,35 @@ def write_part(run_dir: Path, case: Any, checks: Sequence[Check] | None = None) 
 
 def compact(run_dir: Path, case_ids: Sequence[str]) -> Path:
     """``checks.parquet`` holding the checks of ``case_ids`` (from the current ``checks.parquet``
-    and the part files), streamed in row groups, renamed into place; then the parts go."""
+    and the part files), streamed in row groups to a temporary file renamed into place (removed
+    again when writing fails: a full disk leaves the parts as they were); then the parts go."""
+    run_dir = Path(run_dir)
+    out = run_dir / CHECKS_FILE
+    tmp = run_dir / f".{CHECKS_FILE}.tmp"
+    try:
+        _write_compacted(tmp, sources(run_dir, case_ids), case_ids)
+        os.replace(tmp, out)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    for cid in case_ids:
+        try:
+            os.unlink(part_path(run_dir, cid))
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def _write_compacted(tmp: Path, files: list[str], case_ids: Sequence[str]) -> None:
+    """Every row of ``files`` that belongs to ``case_ids``, in whole row groups of :data:`ROW_GROUP`
+    rows, with ``{case id: rows}`` in the footer."""
     import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
-    run_dir = Path(run_dir)
-    out = run_dir / CHECKS_FILE
-    tmp = run_dir / f".{CHECKS_FILE}.tmp"
-    files = sources(run_dir, case_ids)
     counts: dict[str, int] = {}
     buf: list[pa.Table] = []
     with pq.ParquetWriter(tmp, schema(), compression="zstd") as writer:
@@ -153,15 +173,7 @@ def compact(run_dir: Path, case_ids: Sequence[str]) -> Path:
                     buf = [whole.slice(cut)]
         if buf and sum(t.num_rows for t in buf):
             writer.write_table(pa.concat_tables(buf), row_group_size=ROW_GROUP)
-        writer.add_key_value_metadata({META_KEY.decode(): json.dumps(
-            {cid: counts.get(cid, 0) for cid in case_ids})})
-    os.replace(tmp, out)
-    for cid in case_ids:
-        try:
-            os.unlink(part_path(run_dir, cid))
-        except FileNotFoundError:
-            pass
-    return out
+        writer.add_key_value_metadata({META_KEY.decode(): json.dumps({cid: counts.get(cid, 0) for cid in case_ids})})
 
 
 def _value_counts(batch) -> tuple[list[str], list[int]]:

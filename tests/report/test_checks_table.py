@@ -190,3 +190,33 @@ def test_a_measurement_lives_beside_its_record_as_float_arrays(tmp_path):
 def test_case_record_text_refuses_a_measurement_that_is_not_a_file_reference():
     with pytest.raises(RuntimeError, match=r"case-record that breaks schema v2 \(measurement\.file: required key"):
         case_record_text(case(1), {"metrics": {}})
+
+
+def test_a_compaction_that_fails_leaves_the_parts_and_no_temporary_file(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq_mod
+
+    for i in (1, 2):
+        write_part(tmp_path, case(i, 4))
+
+    def full_disk(self, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq_mod.ParquetWriter, "write_table", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        compact(tmp_path, ["v/p/s1", "v/p/s2"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checks"]  # no checks.parquet, no .tmp
+    assert sorted(p.name for p in (tmp_path / "checks").iterdir()) == ["v__p__s1.parquet", "v__p__s2.parquet"]
+
+
+def test_the_html_tile_map_reads_every_tile_check_of_the_failing_cases(tmp_path):
+    from harness.report.html import tile_checks
+
+    cases = [case(1, 12, failing=1), case(2, 12)]
+    for c in cases:
+        write_part(tmp_path, c)
+    compact(tmp_path, ["v/p/s1", "v/p/s2"])
+    Report("r", "s", "t", {}, cases, complete=True).write(tmp_path)
+    rep = load_report(tmp_path)
+    assert len(rep.cases[0].checks) == 6  # report.json: 1 failing + 5 nearest misses
+    got = tile_checks(rep, tmp_path)
+    assert list(got) == ["v/p/s1"] and [c.slice.split()[1] for c in got["v/p/s1"]] == [f"tile=r0c{i}" for i in range(12)]
