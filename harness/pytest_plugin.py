@@ -35,7 +35,7 @@ session's token in its ``.lock`` so that its xdist workers find it, and the head
 ``report.json`` (``complete: false``, the ``planned`` cases of the selected items).  Each
 process runs its items' cases in one long-lived worker process (the suite's ``timeout_s`` kills a
 hung case, a crash is retried once in a fresh worker; either way only that item fails) and
-records each case (``checks.csv`` rows, ``cases/<slug>.json``, the stage PNGs) as it finishes;
+records each case (its checks part, ``cases/<slug>.json``, the stage PNGs) as it finishes;
 every process holds a shared lock on ``.lock`` while it writes.  The *owner* (the only process,
 or the xdist controller) writes ``report.json`` once more at the end of the session with
 ``complete`` (true when every selected item reported and every planned case has a record), then

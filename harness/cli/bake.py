@@ -98,7 +98,8 @@ def _refuse_failing_expectations(run_dir: Path, entries: list, *, accept: bool) 
     expectations (``[expect]``, stage effects: never changed by a baseline, so the next run would
     fail): ``refused`` without ``--accept-failing`` (the case is not baked, bake exits 1), else
     ``accepted`` and the baseline records the checks under ``accepted_failing``.  The checks are
-    read from the run's case records, which keep each one's note (what happened, against what bound)."""
+    read from the run's case records, which hold every failing check (a version-2 record keeps the
+    deciding ones: all failing checks among them), each with its note (what happened, against what bound)."""
     from harness.measuring.result import round_value
     from harness.naming import case_slug
     from harness.checks.expectations import EXPECT_METRIC, STAGE_EFFECT_METRIC

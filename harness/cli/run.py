@@ -89,6 +89,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.cli.store import prune_after_run
 
     prune_after_run(project, report)
+    if getattr(args, "csv", False):
+        from harness.report.checks_table import write_csv
+
+        write_csv(run_dir)
     print(run_dir)
     if args.bundle:
         _bundle(run_dir, args.bundle)
@@ -139,9 +143,10 @@ def add_commands(sub) -> None:
     p = sub.add_parser("run", parents=[suite_options()], help="run a suite and compare every case with its baseline",
                        description="Runs vector x pipeline x seed permutations of a suite through "
                                    "generate/detect/mask/inpaint/denoise/upscale, measures the outputs and compares "
-                                   "them with baselines/. Writes a fresh reports/<run-id>/ (report.json, checks.csv, "
-                                   "cases/) case by case, so a crash keeps what was done; stage images go once into "
-                                   "the image store (--store), referenced by sha256. Every case runs in a worker process (--workers of them): a case that hangs past --timeout or "
+                                   "them with baselines/. Writes a fresh reports/<run-id>/ (report.json, "
+                                   "checks.parquet, cases/) case by case, so a crash keeps what was done; stage images "
+                                   "go once into the image store (--store), referenced by sha256. Every case runs "
+                                   "in a worker process (--workers of them): a case that hangs past --timeout or "
                                    "crashes its worker is that case's error (a crash is retried once in a fresh "
                                    "worker), and the run goes on.",
                        epilog="Exit codes: 0 all cases pass, 1 a case failed (or has no baseline) or errored, or the "
@@ -172,6 +177,8 @@ def add_commands(sub) -> None:
                         "summary.md, index.html, checks.parquet and the images the views show (failing cases' at "
                         "full size, 160 px thumbnails for the rest), links relative to DIR (same as "
                         "`harness export RUN DIR`)")
+    p.add_argument("--csv", action="store_true",
+                   help="also write checks.csv (every check as CSV rows; checks.parquet holds them always)")
     p.set_defaults(func=_cmd_run)
     e = sub.add_parser("export", help="write a self-contained copy of a run folder (for CI upload)",
                        description="Copies a run's report.json, checks.parquet and the images its views show "

@@ -157,15 +157,18 @@ class RunContext:
             fresh = {c.id: Side.of(c.id, o, Path(scratch)) for c, o in zip(todo, self._run(todo, Path(scratch)))}
             sides = [self.sides.get(c.id) or fresh[c.id] for c in (pair.a, pair.b)]
             result = judge_cross(pair, self.run_dir, *sides)
+        checks = list(result.checks)  # all of them: recording keeps the deciding ones in ``result``
         self._write(result, None)
-        return ItemResult(result.id, result.status, result.error, result.checks, [result.id],
+        return ItemResult(result.id, result.status, result.error, checks, [result.id],
                           where=self._case_file(result.id))
 
     def _paired(self, case: Case, out: CaseOutput) -> ItemResult:
         from harness.run.judge import judge_case
 
-        status, error, checks = judge_case(out, self.store, self.compare, self.suite, self.environment, self.drift)
-        self._write(self._result(case, out, status, error, checks), out.measurement)
+        pipelines: dict[str, dict[str, Any]] = {}
+        status, error, checks = judge_case(out, self.store, self.compare, self.suite, self.environment, self.drift,
+                                           pipelines)
+        self._write(self._result(case, out, status, error, checks, pipelines.get(case.id)), out.measurement)
         return ItemResult(case.id, status, error, checks, [case.id], where=self._case_file(case.id))
 
     def _group(self, cases: Sequence[Case], outputs: list[CaseOutput]) -> ItemResult:
@@ -193,17 +196,19 @@ class RunContext:
         return judge_group(cases, outputs, self.store, self.compare, self.suite)
 
     @staticmethod
-    def _result(case: Case, out: CaseOutput, status: str, error: str | None, checks: list[Check]) -> CaseResult:
-        from harness.report.schema import CaseResult
+    def _result(case: Case, out: CaseOutput, status: str, error: str | None, checks: list[Check],
+                baseline_pipeline: dict[str, Any] | None = None) -> CaseResult:
+        from harness.report.schema import CaseResult, changed_params
 
         return CaseResult(case.id, case.vector, case.pipeline.name, case.seed, status, error, out.timings,
-                          out.artifacts, checks, out.stages, out.config)
+                          out.artifacts, list(checks), out.stages, out.config,
+                          changed_params(baseline_pipeline, (out.config or {}).get("pipeline")))
 
     def _case_file(self, case_id: str) -> Path:
         return self.run_dir / "cases" / f"{case_slug(case_id)}.json"
 
     def _write(self, result: CaseResult, measurement: dict[str, Any] | None) -> None:
-        # what harness.run.runner records per case: checks.csv rows, then cases/<slug>.json
+        # what harness.run.runner records per case: its checks part, measurement, then cases/<slug>.json
         self.folder.add(result, measurement)
 
     def close(self) -> None:
@@ -252,7 +257,8 @@ class RunBook:
         from harness.report.schema import read_case_record
 
         try:
-            cases = [read_case_record(self.run_dir / "cases" / f"{case_slug(cid)}.json")[0] for cid in props["cases"]]
+            cases = [read_case_record(self.run_dir / "cases" / f"{case_slug(cid)}.json", measurement=False)[0]
+                     for cid in props["cases"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # never crash the session from a report hook: the item counts as missing (incomplete run)
             self.problems.append(f"{nodeid}: case file unreadable ({exc})")

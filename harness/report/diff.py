@@ -1,5 +1,8 @@
 """``harness diff``: per-check deltas between two runs, worst first.
 
+Every check of both runs is compared, read from their checks.parquet (the CHECK columns only;
+a version-1 report's from its report.json).
+
 An incomplete report (an interrupted run, or one still running) is no verdict: the diff still
 lists what changed among the recorded cases, names the incomplete report(s) in
 :attr:`DiffResult.incomplete`, and ``harness diff`` exits 1."""
@@ -11,8 +14,13 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from harness.fsio import atomic_write_text
 from harness.report.schema import load_report
+
+if TYPE_CHECKING:
+    from harness.comparing.checks import Check
 
 __all__ = ["DiffRow", "DiffResult", "diff_reports", "format_diff", "write_diff"]
 
@@ -65,8 +73,25 @@ def _sev(c) -> float:
     return c.severity if c.status != "skip" else 0.0
 
 
+_COLUMNS = ["case", "metric", "slice", "value", "baseline", "delta", "tolerance", "status"]
+
+
+def _checks_by_case(path: Path, report) -> dict[str, dict[tuple[str, str], Check]]:
+    """Every check of a run (checks.parquet, or report.json for version 1), by case and
+    ``(metric, slice)``: the CHECK columns only."""
+    from harness.report.checks_table import checks_of, read_checks
+
+    p = Path(path)
+    table = read_checks(p if p.is_dir() else p.parent, _COLUMNS, report=report)
+    out: dict[str, dict[tuple[str, str], Check]] = {}
+    for cid, c in zip(table.column("case").to_pylist(), checks_of(table)):
+        out.setdefault(cid, {})[(c.metric, c.slice)] = c
+    return out
+
+
 def diff_reports(a_path: Path, b_path: Path) -> DiffResult:
     a, b = load_report(a_path), load_report(b_path)
+    all_a, all_b = _checks_by_case(a_path, a), _checks_by_case(b_path, b)
     res = DiffResult(a.run_id, b.run_id)
     for label, rep, path in (("REPORT_A", a, a_path), ("REPORT_B", b, b_path)):
         if not rep.complete:
@@ -76,8 +101,7 @@ def diff_reports(a_path: Path, b_path: Path) -> DiffResult:
         x, y = ca.get(cid), cb.get(cid)
         if (x.status if x else None) != (y.status if y else None):
             res.cases.append((cid, x.status if x else None, y.status if y else None))
-        ka = {(c.metric, c.slice): c for c in (x.checks if x else [])}
-        kb = {(c.metric, c.slice): c for c in (y.checks if y else [])}
+        ka, kb = all_a.get(cid, {}), all_b.get(cid, {})
         for key in set(ka) | set(kb):
             p, q = ka.get(key), kb.get(key)
             row = DiffRow(cid, key[0], key[1], p.status if p else None, q.status if q else None,

@@ -1,7 +1,7 @@
 """One schema per report.json ``schema_version``, used by the writer and by every reader.
 
-Each version is a module of typed dicts (``format_v1``; issue [8 of 9] adds ``format_v2``
-and one line in :data:`VERSIONS`) defining ``Report`` (report.json) and ``CaseRecord``
+Each version is a module of typed dicts (``format_v1``: every check in report.json;
+``format_v2``: the deciding checks, the rest in ``checks.parquet``) defining ``Report`` (report.json) and ``CaseRecord``
 (``cases/<slug>.json``), plus ``consistency(doc)`` / ``case_consistency(case)`` for what a
 type cannot say.  :func:`problem` validates a document against them and returns the first
 problem as one line ``<json path>: <what is wrong>`` (``cases[3].checks[7].status: 'FAILED'
@@ -9,10 +9,11 @@ is not one of pass, fail, error, skip``), or None.
 
 Why pydantic typed dicts and not a JSON Schema file validated by ``jsonschema``: a version-1
 report holds every check (about 1,300 per case at 256 px, so a 100-case nightly holds
-130,000), and ``jsonschema`` took 7.3 s to validate such a report here, pydantic's compiled
+130,000; version 2 holds only the deciding ones, but version-1 reports are still read), and
+``jsonschema`` took 7.3 s to validate such a report here, pydantic's compiled
 validator 0.26 s (``json.loads`` of it: 0.3 s); it also reports the failing field's path
-directly.  The JSON Schema is still shipped for other tools: ``report.v1.schema.json`` and
-``case-record.v1.schema.json`` beside this module are generated from the same typed dicts
+directly.  The JSON Schema is still shipped for other tools: ``report.v<N>.schema.json`` and
+``case-record.v<N>.schema.json`` beside this module, for every version, are generated from the same typed dicts
 (``python -m harness.report.formats --write``; a test fails when they are stale).
 """
 
@@ -29,9 +30,9 @@ from typing import Any
 __all__ = ["VERSIONS", "CURRENT", "KINDS", "problem", "version_of", "json_schema", "schema_path"]
 
 #: schema_version -> the module that defines it.
-VERSIONS = {1: "harness.report.format_v1"}
+VERSIONS = {1: "harness.report.format_v1", 2: "harness.report.format_v2"}
 #: The version the writer writes.
-CURRENT = 1
+CURRENT = 2
 #: What a schema describes -> its typed dict in a version module.
 KINDS = {"report": "Report", "case-record": "CaseRecord"}
 

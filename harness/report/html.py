@@ -1,5 +1,6 @@
 """index.html with diagnostic charts: per failing case, the worst checks as ``delta / tolerance``
-bars grouped by metric, beside a per-tile severity map (re-derivable from report.json).
+bars grouped by metric, beside a per-tile severity map (re-derivable from report.json and, for
+the tile map, the tile rows of the failing cases in checks.parquet).
 
 Everything taken from a report is escaped, in text and in attributes alike (``html.escape``
 with quotes).  An artifact becomes a link (and a thumbnail) only when it is a relative path
@@ -20,7 +21,7 @@ from harness.report.markdown import cross_cells, cross_entries, verdict
 from harness.report.schema import Report
 from harness.report.text import worst_checks
 
-__all__ = ["index_html", "artifact_href"]
+__all__ = ["index_html", "artifact_href", "tile_checks"]
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # javascript:, data:, http:, C: ...
 
@@ -61,14 +62,36 @@ def _worst(case, n: int):
     return worst_checks(case.checks, n)
 
 
-def _tile_severity(case):
+def tile_checks(report: Report, run_dir: Path) -> dict[str, list]:
+    """The per-tile checks of every case that did not pass, by case id: one read of checks.parquet
+    (the ``tile`` rows of those cases only, the CHECK columns only).  Where the run folder cannot
+    give them, each case's deciding checks stand in (the map then shows fewer tiles)."""
+    import pyarrow.compute as pc
+
+    from harness.report.checks_table import checks_of, read_checks
+
+    ids = [c.id for c in report.cases if c.status != "pass"]
+    if not ids:
+        return {}
+    cols = ["case", "metric", "slice", "value", "baseline", "delta", "tolerance", "status"]
+    try:
+        table = read_checks(run_dir, cols, pc.field("case").isin(ids) & pc.field("tile").is_valid(), report=report)
+    except Exception:  # noqa: BLE001 - a view: re-derivable with `harness report`, never a crash of the run
+        return {c.id: c.checks for c in report.cases if c.status != "pass"}
+    out: dict[str, list] = {}
+    for cid, check in zip(table.column("case").to_pylist(), checks_of(table)):
+        out.setdefault(cid, []).append(check)
+    return out
+
+
+def _tile_severity(checks):
     """Worst ``|delta| / tolerance`` per tile over all tile slices, as a (rows, cols) grid."""
     import re
 
     import numpy as np
 
     cells: dict[tuple[int, int], float] = {}
-    for c in case.checks:
+    for c in checks:
         m = re.search(r"tile=r(\d+)c(\d+)", c.slice)
         if m and c.status in ("pass", "fail") and math.isfinite(c.severity):
             key = (int(m.group(1)), int(m.group(2)))
@@ -81,8 +104,9 @@ def _tile_severity(case):
     return grid
 
 
-def _chart(case, path: Path) -> bool:
-    """Worst checks as signed delta/tolerance bars, beside a map of the worst tile severity."""
+def _chart(case, path: Path, tiles: list) -> bool:
+    """Worst checks as signed delta/tolerance bars, beside a map of the worst tile severity
+    (over ``tiles``, every tile check of the case)."""
     worst = [c for c in _worst(case, 12) if math.isfinite(c.severity)]
     if not worst:
         return False
@@ -91,7 +115,7 @@ def _chart(case, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    grid = _tile_severity(case)
+    grid = _tile_severity(tiles)
     fig, axes = plt.subplots(1, 2 if grid is not None else 1, figsize=(11 if grid is not None else 7,
                              0.3 * len(worst) + 1.6), dpi=90, squeeze=False,
                              gridspec_kw={"width_ratios": [3, 2]} if grid is not None else None)
@@ -142,10 +166,11 @@ def index_html(report: Report, run_dir: Path) -> str:
     s = report.summary
     rows = []
     charts_dir = run_dir / "charts"
+    tiles = tile_checks(report, run_dir)
     for c in sorted(report.cases, key=lambda c: (c.status == "pass", c.id)):
         safe = case_slug(c.id)
         chart = ""
-        if c.status != "pass" and _chart(c, charts_dir / f"{safe}.png"):
+        if c.status != "pass" and _chart(c, charts_dir / f"{safe}.png", tiles.get(c.id, [])):
             chart = f'<br><img src="charts/{_esc(quote(safe))}.png" alt="worst checks">'
         thumbs = _thumbs(c.artifacts, ("input", "output", "inpaint", "mask_mask"), run_dir)
         worst = "".join(f"<li>{_esc(x.metric)} <code>{_esc(x.slice)}</code>: "

@@ -74,7 +74,7 @@ def summary_markdown(report: Report) -> str:
         w = _worst(c, 1)
         worst = f"{w[0].metric} `{w[0].slice}` ({w[0].severity:.1f}× tol)" if w and math.isfinite(w[0].severity) \
             else (c.error or "")
-        lines.append(f"| `{c.id}` | {c.status} | {sum(x.status == 'fail' for x in c.checks)} | "
+        lines.append(f"| `{c.id}` | {c.status} | {c.failed_count} | "
                      f"{worst.replace('|', '/')} |")
     for cid in report.missing:
         lines.append(f"| `{cid}` | missing | | no result: the run stopped before this case finished |")

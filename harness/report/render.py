@@ -1,6 +1,9 @@
-"""Views derived from report.json: summary.md, index.html (with charts), checks.parquet.
+"""Views derived from report.json: summary.md and index.html (with charts).
 
 All are re-derivable at any time with ``harness report DIR``; report.json is never edited.
+checks.parquet is no view but the run's data (:mod:`harness.report.checks_table`, written as the
+run goes); for a version-1 run folder, whose checks are all in report.json, ``harness report``
+derives it (the same columns) so that tools reading checks.parquet read old runs too.
 """
 
 from __future__ import annotations
@@ -12,33 +15,27 @@ from harness.report.html import index_html
 from harness.report.markdown import summary_markdown
 from harness.report.schema import Report, load_report
 
-__all__ = ["render_report", "summary_markdown", "index_html", "checks_parquet"]
+__all__ = ["render_report", "summary_markdown", "index_html", "v1_checks_parquet"]
 
 
-def checks_parquet(report: Report, path: Path) -> bool:
-    """All checks as one Parquet table (needs pyarrow; returns False without it)."""
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return False
-    import io
-
-    import pandas as pd
+def v1_checks_parquet(report: Report, run_dir: Path) -> Path | None:
+    """checks.parquet of a version-1 run (every check is in its report.json); None for version 2."""
+    if report.schema_version != 1:
+        return None
+    import pyarrow as pa
 
     from harness.fsio import atomic_write_bytes
+    from harness.report.checks_table import parquet_bytes, table_of, table_of_empty
 
-    rows = [{"case": c.id, "vector": c.vector, "pipeline": c.pipeline, "seed": c.seed, "case_status": c.status,
-             **ch.to_dict()} for c in report.cases for ch in c.checks]
-    buf = io.BytesIO()
-    pd.DataFrame.from_records(rows, columns=["case", "vector", "pipeline", "seed", "case_status", "metric", "slice",
-                                             "value", "baseline", "delta", "tolerance", "status"]).to_parquet(buf)
-    atomic_write_bytes(path, buf.getvalue())
-    return True
+    table = pa.concat_tables([table_of(c) for c in report.cases] or [table_of_empty()])
+    p = Path(run_dir) / "checks.parquet"
+    atomic_write_bytes(p, parquet_bytes(table))
+    return p
 
 
 def render_report(run_dir: str | Path, report: Report | None = None) -> list[Path]:
-    """Write summary.md, index.html (+ charts) and checks.parquet from report.json (``report``:
-    the run folder's report already loaded with :func:`load_report`, not read and validated again)."""
+    """Write summary.md and index.html (+ charts) (``report``: the run folder's report already
+    loaded with :func:`load_report`, not read and validated again)."""
     run_dir = Path(run_dir)
     if report is None:
         report = load_report(run_dir)
@@ -47,6 +44,5 @@ def render_report(run_dir: str | Path, report: Report | None = None) -> list[Pat
     page = run_dir / "index.html"
     atomic_write_text(page, index_html(report, run_dir))
     out = [md, page]
-    if checks_parquet(report, run_dir / "checks.parquet"):
-        out.append(run_dir / "checks.parquet")
-    return out
+    table = v1_checks_parquet(report, run_dir)
+    return out + ([table] if table else [])

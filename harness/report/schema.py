@@ -1,13 +1,16 @@
-"""report.json (contract, ``schema_version`` 1) as data classes, with atomic writes.
+"""report.json (contract, ``schema_version`` 2; version 1 still read) as data classes, with atomic writes.
 
-``{"schema_version", "run_id", "suite", "created", "environment", "summary":
-{"passed", "failed", "errors", "skipped"}, "cases": [{"id", "vector",
-"pipeline", "seed", "status", "error", "timings", "artifacts", "checks"}]}``
+``{"schema_version", "run_id", "suite", "created", "complete", "planned", "notes", "environment",
+"summary": {"passed", "failed", "errors", "skipped"}, "checks_file": "checks.parquet", "cases":
+[{"id", "vector", "pipeline", "seed", "status", "error", "timings", "artifacts", "changed",
+"n_checks", "n_failed", "checks"}]}`` (:mod:`harness.report.format_v2`): a case's ``checks`` are
+the ones that decide it (:func:`deciding_checks`), every check of the run is in
+``checks.parquet`` (:mod:`harness.report.checks_table`).  Extra keys (a case's ``stages``
+numbers and ``config``) are additions that readers of the contract may ignore.  Version 1 held
+every check in report.json; it is read as it was (:attr:`Report.schema_version` says which).
 
-Extra keys (``complete``, ``planned``, ``notes``, a case's ``stages`` numbers and ``config``)
-are additions that readers of the contract may ignore.
-
-A run folder (see :mod:`harness.run.rundir`) holds ``cases/<slug>.json`` records written
+A run folder (see :mod:`harness.run.rundir`) holds ``cases/<slug>.json`` records (and each
+case's checks in ``checks/<slug>.parquet``, its measurement in ``cases/<slug>.measure.npz``) written
 as cases finish and a ``report.json`` written twice: at the start (``complete: false``, no
 cases, ``planned``: the ids the run will record) and once at the end or on an interrupt.
 :func:`load_report` therefore reads an interrupted run, or one still in progress, from its case
@@ -23,178 +26,50 @@ valid file says is then read so that nothing passes that should not:
   ``expect`` and ``stage_effect`` checks, distribution and cross-model checks), so a ``pass``
   case holding a ``fail`` check reads as ``fail``;
 * a report whose ``planned`` cases are not all recorded is incomplete, whatever its
-  ``complete`` key says or whether it has one.
+  ``complete`` key says or whether it has one;
+* (version 2) a case ``pass`` whose ``n_failed`` counts failing checks reads as ``fail``;
+* (version 2) in a run that did not finish, a recorded case whose checks the folder does not
+  hold (``n_checks`` rows in ``checks.parquet`` or its part file: missing, truncated) is read
+  as not recorded, so the run stays incomplete (and a resume runs it again), never a crash.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.comparing.engine import Check
 from harness.errors import InputError
-from harness.fsio import atomic_write_text
 from harness.naming import case_slug
 from harness.report import formats
-from harness.status import GATING, STATUSES, exit_code, worst
+from harness.report.model import (NEAR_MISSES, SCHEMA_VERSION, CaseResult, Report, changed_params, deciding_checks,
+                                  derived_status, writable)
 
-__all__ = ["SCHEMA_VERSION", "CaseResult", "Report", "load_report", "write_checks_csv", "read_case_records",
-           "read_case_record", "case_record_text", "derived_status", "run_in_progress"]
-
-SCHEMA_VERSION = formats.CURRENT  # what this harness writes; readers accept formats.VERSIONS
-CASE_STATUSES = STATUSES
-
-
-@dataclass
-class CaseResult:
-    id: str
-    vector: str
-    pipeline: str
-    seed: int | None
-    status: str
-    error: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    artifacts: dict[str, str] = field(default_factory=dict)
-    checks: list[Check] = field(default_factory=list)
-    stages: dict[str, float] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "vector": self.vector, "pipeline": self.pipeline, "seed": self.seed,
-            "status": self.status, "error": self.error,
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "artifacts": dict(self.artifacts), "checks": [c.to_dict() for c in self.checks],
-            "stages": dict(self.stages), "config": self.config,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CaseResult":
-        """A case as read: its status derived from its checks (:func:`derived_status`), never trusted
-        to be better than they say; a contradiction is named in ``error``."""
-        checks = [Check.from_dict(c) for c in d.get("checks", [])]
-        status, error = d["status"], d.get("error")
-        derived = derived_status(status, checks)
-        if derived != status:
-            n = sum(c.status == derived for c in checks)
-            why = (f"recorded as {status!r} but {n} of its checks {'says' if n == 1 else 'say'} {derived!r}: "
-                   f"read as {derived!r}")
-            error = f"{why}; {error}" if error else why
-        return cls(id=d["id"], vector=d["vector"], pipeline=d["pipeline"], seed=d.get("seed"),
-                   status=derived, error=error, timings=dict(d.get("timings", {})),
-                   artifacts=dict(d.get("artifacts", {})), checks=checks,
-                   stages=dict(d.get("stages", {})), config=dict(d.get("config", {})))
+__all__ = ["SCHEMA_VERSION", "NEAR_MISSES", "CaseResult", "Report", "load_report", "read_case_records",
+           "read_case_record", "case_record_text", "derived_status", "deciding_checks", "changed_params",
+           "run_in_progress"]
 
 
-def derived_status(recorded: str, checks: list[Check]) -> str:
-    """A case's status as read: ``recorded`` made worse by any gating check, never better.
-
-    Every check gates (a writer makes a case the worst of its checks), so a ``fail`` or
-    ``error`` check makes a ``pass`` (or ``skip``) case ``fail`` (``error``); the recorded status
-    may be worse than its checks (an errored stage, a missing baseline) and is then kept."""
-    gating = [c.status for c in checks if c.status in GATING]
-    return worst([recorded, *gating]) if gating else recorded
+#: ``{case id: (case, measurement)}``: a run folder's case records as read.
+Records = dict[str, tuple[CaseResult, "dict[str, Any] | None"]]
 
 
-@dataclass
-class Report:
-    run_id: str
-    suite: str
-    created: str
-    environment: dict[str, Any]
-    cases: list[CaseResult] = field(default_factory=list)
-    complete: bool = False
-    notes: list[str] = field(default_factory=list)
-    planned: list[str] | None = None  # the case ids the run set out to record (None: not known)
-
-    @property
-    def summary(self) -> dict[str, int]:
-        count = {s: sum(c.status == s for c in self.cases) for s in CASE_STATUSES}
-        return {"passed": count["pass"], "failed": count["fail"], "errors": count["error"], "skipped": count["skip"]}
-
-    @property
-    def status(self) -> str:
-        """The worst case status; an incomplete report is ``error`` whatever its cases say: never a pass."""
-        top = worst(c.status for c in self.cases)
-        return top if self.complete else "error"
-
-    @property
-    def exit_code(self) -> int:
-        return exit_code(self.status)
-
-    @property
-    def missing(self) -> list[str]:
-        """Planned case ids without a result."""
-        have = {c.id for c in self.cases}
-        return [cid for cid in self.planned or () if cid not in have]
-
-    def incomplete_reason(self) -> str:
-        """One line on why this report is no verdict (empty when it is complete)."""
-        if self.complete:
-            return ""
-        n = len(self.cases)
-        if self.planned is not None:
-            return f"{n} of {len(self.planned)} planned cases have results ({len(self.missing)} missing)"
-        return f"{n} case{'' if n == 1 else 's'} recorded; the run did not finish"
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {
-            "schema_version": SCHEMA_VERSION, "run_id": self.run_id, "suite": self.suite, "created": self.created,
-            "environment": self.environment, "summary": self.summary, "complete": self.complete,
-            "notes": list(self.notes), "cases": [c.to_dict() for c in self.cases],
-        }
-        if self.planned is not None:
-            d["planned"] = list(self.planned)
-        return d
-
-    def write(self, out_dir: Path) -> Path:
-        """report.json, atomically, after validating it against the schema (a violation is a bug)."""
-        p = Path(out_dir) / "report.json"
-        doc = self.to_dict()
-        _writable(doc, "report", p)
-        atomic_write_text(p, json.dumps(doc, indent=1, allow_nan=False) + "\n")
-        return p
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Report":
-        """A report as read: incomplete when planned cases have no result, whatever ``complete`` says."""
-        planned = d.get("planned")
-        report = cls(run_id=d["run_id"], suite=d["suite"], created=d["created"], environment=d.get("environment", {}),
-                     cases=[CaseResult.from_dict(c) for c in d.get("cases", [])],
-                     complete=bool(d.get("complete", True)), notes=list(d.get("notes", [])),
-                     planned=list(planned) if planned is not None else None)
-        if report.complete and report.missing:
-            said = "says it is complete" if "complete" in d else "has no 'complete' key"
-            report.complete = False
-            report.notes.insert(0, f"report.json {said} but {len(report.missing)} of its {len(report.planned or ())} "
-                                   f"planned cases have no result: read as incomplete")
-        return report
-
-
-def _writable(doc: dict[str, Any], kind: str, path: Path) -> None:
-    """Refuse to write a document that its own reader would refuse: that is a bug in harness."""
-    found = formats.problem(doc, kind)
-    if found:
-        raise RuntimeError(f"{path}: refusing to write a {kind} that breaks schema v{formats.CURRENT} ({found})")
-
-
-def case_record_text(case: CaseResult, measurement: dict[str, Any] | None, path: Path | str = "case record") -> str:
-    """``cases/<slug>.json``'s text ``{"case", "measurement"}``, validated like report.json."""
-    doc = {"case": case.to_dict(), "measurement": measurement}
-    _writable(doc, "case-record", Path(path))
+def case_record_text(case: CaseResult, measurement: dict[str, str] | None, path: Path | str = "case record") -> str:
+    """``cases/<slug>.json``'s text ``{"schema_version": 2, "case", "measurement"}``, validated like
+    report.json; ``measurement``: ``{"file", "sha256"}`` of its ``.measure.npz`` (None: none)."""
+    doc = {"schema_version": SCHEMA_VERSION, "case": case.to_dict(), "measurement": measurement}
+    writable(doc, "case-record", Path(path))
     return json.dumps(doc, allow_nan=False)
 
 
-def read_case_record(path: str | Path) -> tuple[CaseResult, dict[str, Any] | None]:
-    """One ``cases/<slug>.json`` record ``(case, measurement)``, validated against the case-record
-    schema and named for its own case id; anything else is an InputError naming the file."""
+def read_case_record(path: str | Path, *, measurement: bool = True) -> tuple[CaseResult, dict[str, Any] | None]:
+    """One ``cases/<slug>.json`` record ``(case, measurement)`` (version 2, or 1 with the
+    measurement inline), validated against the case-record schema and named for its own case id;
+    anything else, or a measurement file that is not the one recorded, is an InputError naming
+    the file.  ``measurement=False``: the measurement is not read (None)."""
     p = Path(path)
-    return _record(p, _read_json(p))
+    return _record(p, _read_json(p), measurement)
 
 
 def _read_json(p: Path) -> Any:
@@ -207,23 +82,36 @@ def _read_json(p: Path) -> Any:
         raise InputError(f"{p}: cannot read ({exc.strerror})") from None
 
 
-def _record(p: Path, doc: Any) -> tuple[CaseResult, dict[str, Any] | None]:
-    found = formats.problem(doc, "case-record")
+def _record(p: Path, doc: Any, measurement: bool) -> tuple[CaseResult, dict[str, Any] | None]:
+    version = 2 if isinstance(doc, dict) and "schema_version" in doc else 1  # version-1 records had no key
+    found = formats.problem(doc, "case-record", version)
     if found:
         raise InputError(f"{p}: malformed case record: {found}")
-    if p.name != f"{case_slug(doc['case']['id'])}.json":
-        raise InputError(f"{p}: case.id: {doc['case']['id']!r} belongs in {case_slug(doc['case']['id'])}.json")
-    return CaseResult.from_dict(doc["case"]), doc["measurement"]
+    slug = case_slug(doc["case"]["id"])
+    if p.name != f"{slug}.json":
+        raise InputError(f"{p}: case.id: {doc['case']['id']!r} belongs in {slug}.json")
+    ref = doc["measurement"]
+    if version == 1 or ref is None or not measurement:
+        return CaseResult.from_dict(doc["case"], version), ref if version == 1 and measurement else None
+    from harness.report.measure_file import SUFFIX, read_measure
+
+    if ref["file"] != slug + SUFFIX:
+        raise InputError(f"{p}: measurement.file: {ref['file']!r}, expected {slug + SUFFIX!r}")
+    return CaseResult.from_dict(doc["case"], version), read_measure(p.parent / ref["file"], ref["sha256"])
 
 
-def read_case_records(run_dir: str | Path) -> dict[str, tuple[CaseResult, dict[str, Any] | None]]:
-    """The ``cases/<slug>.json`` records of a run folder: ``{id: (case, measurement)}``.
+def read_case_records(run_dir: str | Path, *, measurements: bool = True,
+                      dropped: list[str] | None = None) -> Records:
+    """The ``cases/<slug>.json`` records of a run folder: ``{id: (case, measurement)}``
+    (``measurements=False``: measurements not read, None).
 
     A file that is not JSON (a foreign file; a ``.tmp`` left by a crash is not even listed) is
-    skipped: its case counts as missing, so the run reads as incomplete.  A JSON record that
-    breaks the case-record schema is no crash debris (records are written atomically) but a
-    damaged or forged run folder: an InputError naming the file and the field."""
-    out: dict[str, tuple[CaseResult, dict[str, Any] | None]] = {}
+    skipped: its case counts as missing, so the run reads as incomplete.  So is a version-2 case
+    whose checks the folder does not hold in full (its part file missing or truncated, and not
+    compacted): its id is appended to ``dropped``.  A JSON record that breaks the case-record
+    schema is no crash debris (records are written atomically) but a damaged or forged run
+    folder: an InputError naming the file and the field."""
+    out: Records = {}
     cdir = Path(run_dir) / "cases"
     try:
         names = sorted(os.listdir(cdir))
@@ -236,9 +124,25 @@ def read_case_records(run_dir: str | Path) -> dict[str, tuple[CaseResult, dict[s
             doc = json.loads((cdir / name).read_text(encoding="utf-8"))
         except (OSError, ValueError, UnicodeDecodeError):
             continue
-        case, measurement = _record(cdir / name, doc)
+        case, measurement = _record(cdir / name, doc, measurements)
         out[case.id] = (case, measurement)
+    lost = _checks_lost(Path(run_dir), [c for c, _ in out.values() if c.n_checks is not None])
+    for cid in lost:
+        del out[cid]
+    if dropped is not None:
+        dropped += lost
     return out
+
+
+def _checks_lost(run_dir: Path, cases: list[CaseResult]) -> list[str]:
+    """The ids of version-2 ``cases`` whose ``n_checks`` rows the run folder does not hold."""
+    from harness.report.check_parts import stored_rows
+
+    want = {c.id: c.check_count for c in cases if c.check_count}
+    if not want:
+        return []
+    have = stored_rows(run_dir, want)
+    return [cid for cid, n in want.items() if have[cid] != n]
 
 
 def run_in_progress(run_dir: str | Path) -> bool:
@@ -269,23 +173,33 @@ def _ordered(cases: dict[str, CaseResult], planned: list[str] | None, first: lis
     return [cases[cid] for cid in dict.fromkeys(order)]
 
 
+def _lost_note(run_dir: Path, lost: list[str]) -> str:
+    return (f"{len(lost)} recorded case(s) whose checks are missing or unreadable in {run_dir} (read as not "
+            f"recorded): {', '.join(lost[:5])}{' ...' if len(lost) > 5 else ''}")
+
+
 def _from_records(run_dir: Path, report: Report | None) -> Report | None:
     """An incomplete report assembled from the case records (None: no records and no report)."""
-    records = read_case_records(run_dir)
+    lost: list[str] = []
+    records = read_case_records(run_dir, measurements=False, dropped=lost)
     if report is None:
         if not records:
             return None
         cases = {cid: c for cid, (c, _) in records.items()}
+        version = 2 if any(c.n_checks is not None for c in cases.values()) else 1
         return Report(run_dir.name, "unknown", "", {}, _ordered(cases, None, []), complete=False,
                       notes=[f"{run_dir / 'report.json'} is missing: this report was assembled from the "
-                             f"{len(cases)} records in {run_dir / 'cases'}"])
-    cases = {c.id: c for c in report.cases}
+                             f"{len(cases)} records in {run_dir / 'cases'}"]
+                      + ([_lost_note(run_dir, lost)] if lost else []), schema_version=version)
+    cases = {c.id: c for c in report.cases if c.id not in lost}
     cases.update({cid: c for cid, (c, _) in records.items()})
     report.cases = _ordered(cases, report.planned, [c.id for c in report.cases])
     state = "is still running" if run_in_progress(run_dir) else "did not finish"
     note = f"incomplete: the run {state}; {report.incomplete_reason()}"
     if note not in report.notes:
         report.notes.insert(0, note)
+    if lost:
+        report.notes.insert(1, _lost_note(run_dir, lost))
     return report
 
 
@@ -295,7 +209,9 @@ def load_report(path: str | Path) -> Report:
     A run that did not finish (``complete: false``: interrupted, killed or still running; or
     planned cases without a result) is read with every case record its ``cases/`` folder holds;
     a run folder whose report.json is missing but whose ``cases/`` holds records gives an
-    incomplete report assembled from them."""
+    incomplete report assembled from them.  A complete report's verdict is report.json's own
+    (every failing check is in it); :func:`harness.report.checks_table.read_checks` refuses a
+    folder that lacks a case's checks when all of them are asked for."""
     p = Path(path)
     if p.is_dir():
         p = p / "report.json"
@@ -324,22 +240,3 @@ def _validated(p: Path, doc: Any) -> dict[str, Any]:
     if found:
         raise InputError(f"{p}: malformed report: {found}")
     return doc
-
-
-CSV_COLUMNS = ("case", "vector", "pipeline", "seed", "metric", "slice", "value", "baseline", "delta", "tolerance",
-               "status")
-
-
-def checks_csv_rows(case: CaseResult) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    for c in case.checks:
-        w.writerow([case.id, case.vector, case.pipeline, case.seed, c.metric, c.slice, c.value, c.baseline, c.delta,
-                    c.tolerance, c.status])
-    return buf.getvalue()
-
-
-def write_checks_csv(report: Report, out_dir: Path) -> Path:
-    p = Path(out_dir) / "checks.csv"
-    atomic_write_text(p, ",".join(CSV_COLUMNS) + "\n" + "".join(checks_csv_rows(c) for c in report.cases))
-    return p

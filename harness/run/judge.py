@@ -53,10 +53,12 @@ def obsolete_notes(store: BaselineStore, suite: Suite, k_expr: str | None) -> li
 
 
 def judge_case(out: CaseOutput, store: BaselineStore, config: CompareConfig, suite: Suite,
-               environment: dict[str, Any], drift: set[str]) -> tuple[str, str | None, list[Check]]:
+               environment: dict[str, Any], drift: set[str],
+               pipelines: dict[str, dict[str, Any]] | None = None) -> tuple[str, str | None, list[Check]]:
     """Status, error and checks of one executed case against its stored baseline (paired mode).
 
-    ``drift`` collects how the baseline's environment differs from this one."""
+    ``drift`` collects how the baseline's environment differs from this one; ``pipelines`` (when
+    given) the pipeline config the baseline was baked with, by case id (report.json's ``changed``)."""
     if out.error:
         return "error", out.error, []
     expect = list(out.expectations)  # absolute: no baseline changes their status
@@ -69,6 +71,8 @@ def judge_case(out: CaseOutput, store: BaselineStore, config: CompareConfig, sui
                                f"`harness bake --suite {suite.ref or suite.path} -k '{out.case_id}'`",
                                failure_note(expect)), expect
     drift.update(environment_drift(base.environment, environment))
+    if pipelines is not None:
+        pipelines[out.case_id] = base.pipeline
     # A calibrated baseline (`harness bake --calibrate`) carries each slice's measured spread; its
     # measurement's std is floored by it at load, and the candidate (rendered the same way) gets
     # the same floor, so the noise term min(std_b, std_c) becomes max(min(std_b, std_c), spread).

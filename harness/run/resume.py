@@ -10,14 +10,11 @@ from typing import Any
 from harness.errors import ConfigError, HarnessError
 from harness.suite.baselines import BaselineStore
 from harness.run.case import CaseOutput
-from harness.run.rundir import RunFolder, StorageError
+from harness.run.rundir import RunFolder
 from harness.suite.suites import Case, Suite
-from harness.report.schema import CaseResult, Report
+from harness.report.schema import CaseResult, Records, Report
 
 __all__ = ["reopen", "outputs_from_records", "recorded_drift"]
-
-#: ``{case id: (case, measurement)}``: a run folder's case records (:func:`read_case_records`).
-Records = dict[str, tuple[CaseResult, "dict[str, Any] | None"]]
 
 
 def _now() -> str:
@@ -44,7 +41,8 @@ def reopen(run_dir: Path, suite: Suite, planned: list[str],
         problems = _mismatches(header, suite, planned, environment)
         if problems:
             raise ConfigError(f"--resume {run_dir}: " + "; ".join(problems) + ": start a new run instead")
-        records = read_case_records(run_dir)
+        # measurements are read only where a distribution group compares the recorded seeds again
+        records = read_case_records(run_dir, measurements=suite.mode == "distribution")
         cases = [records[cid][0] for cid in planned if cid in records]
         env = dict(rec)
         env["resumed"] = list(rec.get("resumed", [])) + [{"at": _now(), "executor": environment["executor"],
@@ -59,10 +57,6 @@ def reopen(run_dir: Path, suite: Suite, planned: list[str],
         if moved:
             report.notes.append("resumed with other package versions than the run started with: " + ", ".join(
                 f"{k} {rec.get('versions', {}).get(k)} -> {environment['versions'].get(k)}" for k in moved))
-        try:
-            folder.restart_csv(cases)
-        except StorageError as exc:
-            raise ConfigError(f"{exc.filename}: cannot write the run folder ({exc.strerror})") from None
     except BaseException:
         folder.close()
         raise

@@ -11,18 +11,27 @@
                        case ids it will record (a reader mid-run sees an incomplete run that every
                        consumer fails); written again ONCE at the end, or on an interrupt, from the
                        case records
-    cases/<slug>.json  one record per finished case ``{"case", "measurement"}``, atomic
-    checks.csv         a header, then each finished case's rows appended in one write
+    checks/<slug>.parquet      every check of one finished case (atomic), until compaction
+    cases/<slug>.measure.npz   its measurement, float arrays (atomic)
+    cases/<slug>.json          its record ``{"schema_version", "case", "measurement"}`` (atomic):
+                               written last, so a case is recorded once this file exists; it holds
+                               the case's deciding checks and check counts
+    checks.parquet     every check of the run, compacted from the parts by :meth:`RunFolder.finish`
+                       (at the end, on an interrupt, at the end of a resumed run), just before
+                       the final report.json
+    checks.csv         only on request (``harness run --csv``), derived from the checks
     artifacts/<slug>/  stage PNGs (written by the workers)
 
 ``harness run`` makes its folder with :meth:`RunFolder.create`; a pytest session with
 :meth:`RunFolder.claim` (the first of its processes to run an item of a suite creates the folder
 and writes the header, the others find it by the session's token).
 
-A case is recorded when its checks.csv rows and then its case file are written; when the case
-file cannot be written the rows are cut off again, so checks.csv and cases/ always hold the same
-cases (the processes of a pytest session record one case at a time, under an flock on
-checks.csv).  Every ``OSError`` from writing comes out as a :class:`StorageError` naming the path.
+A case is recorded when its checks part, its measurement and then its case file are written, each
+atomically and each its own file, so the processes of a pytest session never write one file
+together and a crash leaves at most a part without a record (ignored: its case is missing).
+After recording, the in-memory :class:`CaseResult` keeps only its deciding checks and counts
+(:meth:`CaseResult.keep_deciding`): a run of thousands of cases never holds all their checks.
+Every ``OSError`` from writing comes out as a :class:`StorageError` naming the path.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from harness.errors import ConfigError
 from harness.naming import case_slug
@@ -104,7 +113,6 @@ class RunFolder:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock_fd: int | None = None
-        self._csv_fd: int | None = None
 
     # -- creating and reopening
     @classmethod
@@ -143,8 +151,7 @@ class RunFolder:
         with ``header(name)`` (:meth:`start`); the others find it by the token and ``run_id`` in its
         ``.lock``.
         Claims are serialised by an flock on ``root``, so two sessions never share a folder and
-        one session never makes two.  The folder is held with a shared lock, its checks.csv open
-        for appending.  Returns the folder and whether this process created it."""
+        one session never makes two.  The folder is held with a shared lock.  Returns the folder and whether this process created it."""
         _make_root(root)
         mark = f"{token} {run_id}"  # one session may ask for "x" and "x-2" (two suites of one name)
         with _claiming(root):
@@ -152,7 +159,7 @@ class RunFolder:
             while True:
                 path = root / _numbered(run_id, n)
                 if path.is_dir() and _token(path) == mark:
-                    return cls._joined(path), False
+                    return cls.attach(path), False
                 try:
                     os.mkdir(path)
                     break
@@ -167,17 +174,6 @@ class RunFolder:
                 folder.discard()
                 raise ConfigError(f"{exc.filename}: cannot write the run folder ({exc.strerror})") from None
             return folder, True
-
-    @classmethod
-    def _joined(cls, path: Path) -> RunFolder:
-        folder = cls.attach(path)
-        p = path / "checks.csv"
-        try:
-            folder._csv_fd = os.open(p, os.O_WRONLY | os.O_APPEND)
-        except OSError as exc:
-            folder.close()
-            raise _refused(exc, p, "cannot write in the run folder") from None
-        return folder
 
     @classmethod
     def attach(cls, path: Path) -> RunFolder:
@@ -226,83 +222,39 @@ class RunFolder:
 
     # -- writing
     def start(self, report: Report) -> None:
-        """The header report.json (no cases, ``complete: false``) and checks.csv's header row."""
-        from harness.report.schema import CSV_COLUMNS
+        """The header report.json (no cases, ``complete: false``) and the folders cases go to."""
+        from harness.report.check_parts import PARTS_DIR
 
         self._write(self.path / "cases", lambda p: p.mkdir(exist_ok=True))
+        self._write(self.path / PARTS_DIR, lambda p: p.mkdir(exist_ok=True))
         self._write(self.path / "report.json", lambda p: report.write(self.path))
-        self._open_csv(",".join(CSV_COLUMNS) + "\n")
-
-    def restart_csv(self, cases: Iterable[CaseResult]) -> None:
-        """checks.csv rewritten from the case records (resume: drops rows a kill left half-recorded)."""
-        from harness.report.schema import CSV_COLUMNS, checks_csv_rows
-
-        self._open_csv(",".join(CSV_COLUMNS) + "\n" + "".join(checks_csv_rows(c) for c in cases))
-
-    def _open_csv(self, text: str) -> None:
-        from harness.fsio import atomic_write_text
-
-        p = self.path / "checks.csv"
-        self._write(p, lambda p: atomic_write_text(p, text))
-        try:
-            self._csv_fd = os.open(p, os.O_WRONLY | os.O_APPEND)
-        except OSError as exc:
-            raise StorageError.of(exc, p) from None
 
     def add(self, case: CaseResult, measurement: dict[str, Any] | None) -> None:
-        """Record one finished case: its checks.csv rows, then its case file (both or neither)."""
-        import fcntl
-
-        assert self._csv_fd is not None, "run folder not started"
-        # the processes of a pytest session append to one checks.csv: one record at a time, so
-        # that a cut after a failed write never takes another process's rows with it
-        try:
-            fcntl.flock(self._csv_fd, fcntl.LOCK_EX)
-        except OSError:  # a file system without flock: unserialised, as harness run's single writer is
-            pass
-        try:
-            self._record(case, measurement)
-        finally:
-            try:
-                fcntl.flock(self._csv_fd, fcntl.LOCK_UN)
-            except OSError:
-                pass
-
-    def _record(self, case: CaseResult, measurement: dict[str, Any] | None) -> None:
-        from harness.fsio import atomic_write_text
-        from harness.report.schema import checks_csv_rows
-
-        csv_path = self.path / "checks.csv"
-        size = None
-        rows = checks_csv_rows(case).encode("utf-8")
-        try:
-            size = os.fstat(self._csv_fd).st_size
-            view = memoryview(rows)
-            while view:
-                view = view[os.write(self._csv_fd, view):]
-        except OSError as exc:
-            self._cut_csv(size)
-            raise StorageError.of(exc, csv_path) from None
-        p = self.path / "cases" / f"{case_slug(case.id)}.json"
+        """Record one finished case: its checks part, its measurement, then its case file (the
+        commit point); then ``case`` keeps only its deciding checks."""
+        from harness.fsio import atomic_write_bytes, atomic_write_text
+        from harness.report.checks_table import part_path, write_part
+        from harness.report.measure_file import SUFFIX, measure_bytes
         from harness.report.schema import case_record_text
 
-        doc = case_record_text(case, measurement, p)  # validated like report.json: the reader's schema
-        try:
-            atomic_write_text(p, doc)
-        except OSError as exc:
-            self._cut_csv(size)
-            raise StorageError.of(exc, p) from None
-
-    def _cut_csv(self, size: int | None) -> None:
-        if size is None or self._csv_fd is None:
-            return
-        try:
-            os.ftruncate(self._csv_fd, size)
-        except OSError:
-            pass
+        slug = case_slug(case.id)
+        self._write(part_path(self.path, case.id), lambda p: write_part(self.path, case))
+        ref = None
+        if measurement is not None:
+            data, digest = measure_bytes(measurement)
+            ref = {"file": slug + SUFFIX, "sha256": digest}
+            self._write(self.path / "cases" / ref["file"], lambda p: atomic_write_bytes(p, data))
+        p = self.path / "cases" / f"{slug}.json"
+        text = case_record_text(case, ref, p)  # validated like report.json: the reader's schema
+        self._write(p, lambda p: atomic_write_text(p, text))
+        case.keep_deciding()
 
     def finish(self, report: Report) -> None:
-        """The final report.json (once)."""
+        """The run's checks compacted into checks.parquet, then the final report.json (once)."""
+        from harness.report.check_parts import CHECKS_FILE
+        from harness.report.checks_table import compact
+
+        self._write(self.path / CHECKS_FILE, lambda p: compact(self.path, [c.id for c in report.cases]))
         self._write(self.path / "report.json", lambda p: report.write(self.path))
 
     def _write(self, p: Path, write) -> None:
@@ -312,12 +264,10 @@ class RunFolder:
             raise StorageError.of(exc, p) from None
 
     def close(self) -> None:
-        """Stop writing: close checks.csv and drop the lock (the .lock file stays, empty)."""
-        for attr in ("_csv_fd", "_lock_fd"):
-            fd = getattr(self, attr)
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-                setattr(self, attr, None)
+        """Stop writing: drop the lock (the .lock file stays, empty)."""
+        if self._lock_fd is not None:
+            try:
+                os.close(self._lock_fd)
+            except OSError:
+                pass
+            self._lock_fd = None

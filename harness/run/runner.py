@@ -4,14 +4,15 @@ baseline and records each in the run folder as it finishes.
 ``reports/<run-id>/`` (see :mod:`harness.run.rundir`) is created atomically, so two runs
 never share it.  report.json is written when the run starts (``complete: false``, no cases,
 the ``planned`` case ids) and once more at the end, or on an interrupt, from the records; in
-between each finished case appends its ``checks.csv`` rows and writes ``cases/<slug>.json``, so
-a crash keeps what was done and nothing is rewritten.  One failing, hanging or crashing case
+between each finished case writes its checks part, its measurement and ``cases/<slug>.json``
+(:mod:`harness.run.rundir`), so a crash keeps what was done and nothing is rewritten; the
+in-memory result keeps only its deciding checks.  One failing, hanging or crashing case
 never stops the others (:mod:`harness.run.workers`).  In ``distribution`` mode one extra
 case per (vector, pipeline) compares all seeds with all baseline seeds.
 
 Interrupts: SIGINT and SIGTERM stop the run within about a second: the workers are killed,
-report.json is written with ``complete: false`` (cases/ and checks.csv hold the same cases:
-a signal that lands while a case is being recorded waits until it is), and
+report.json is written with ``complete: false`` after the checks are compacted (a signal that
+lands while a case is being recorded waits until it is), and
 :class:`RunInterrupted` (a ``KeyboardInterrupt``) is raised; ``harness run`` exits
 128 + the signal number (130 for SIGINT, 143 for SIGTERM).  ``resume=DIR`` finishes only the
 missing cases of such a run.  A write that fails mid-run (a full disk) stops the run the same
@@ -44,7 +45,7 @@ from harness.run.job import CaseJob
 from harness.run.resume import Records, outputs_from_records, recorded_drift, reopen
 from harness.run.rundir import RunFolder, StorageError
 from harness.suite.suites import Case, Suite
-from harness.report.schema import CaseResult, Report
+from harness.report.schema import CaseResult, Report, changed_params
 
 if TYPE_CHECKING:
     from harness.project import Project
@@ -216,6 +217,7 @@ class _SuiteRun:
         self.todo = [c for c in plan.cases if c.id not in self.recorded]
         self.by_id = {c.id: c for c in plan.cases}
         self.drift: set[str] = set()
+        self.pipelines: dict[str, dict[str, Any]] = {}  # case id -> its baseline's pipeline config (changed)
         self.retried: list[str] = []
         self.signals = SignalGuard()
         self.t_start = time.perf_counter()
@@ -260,8 +262,9 @@ class _SuiteRun:
         status, error, checks = self._judged(out)
         if (out.config or {}).get("retried"):
             self.retried.append(f"{case.id} ({out.config['retried']})")
+        changed = changed_params(self.pipelines.pop(case.id, None), (out.config or {}).get("pipeline"))
         self.record(CaseResult(case.id, case.vector, case.pipeline.name, case.seed, status, error, out.timings,
-                               out.artifacts, checks, out.stages, out.config), out.measurement)
+                               out.artifacts, checks, out.stages, out.config, changed), out.measurement)
         n_fail = sum(c.status == "fail" for c in checks)
         extra = f"  {n_fail} failed checks" if n_fail else ""
         extra += f"  {error}" if error else ""
@@ -274,7 +277,8 @@ class _SuiteRun:
         if not plan.judge:  # measured for baking: the absolute checks are kept (bake refuses a case failing them)
             return ("error", out.error, []) if out.error else ("skip", None, list(out.expectations))
         if plan.suite.mode == "paired":
-            return judge_case(out, plan.store, plan.config, plan.suite, self.report.environment, self.drift)
+            return judge_case(out, plan.store, plan.config, plan.suite, self.report.environment, self.drift,
+                              self.pipelines)
         # a seed of a distribution group: its measurement is judged with the other seeds' (later)
         return judge_expectations(out)
 

@@ -294,7 +294,12 @@ def test_run_records_cross_entries_and_fails_with_the_checks_named(baked, tmp_pa
     assert resolve_artifact(swap["artifacts"]["b"], run, doc["environment"]["store"]).stat().st_size > 1000
     assert cross["caption_portrait/m0+m1/s1"]["status"] == "skip"  # its own source: nothing generated
     assert doc["summary"] == {"passed": 7, "failed": 1, "errors": 0, "skipped": 2}
-    assert "generated_texture/m0+m1/s1,generated_texture,m0+m1,1,cross_hue," in (run / "checks.csv").read_text()
+    from harness.report.checks_table import read_checks
+
+    rows = read_checks(run, ["case", "pipeline", "seed", "metric", "stage", "status"],
+                       [("case", "=", "generated_texture/m0+m1/s1")]).to_pylist()
+    assert {"case": "generated_texture/m0+m1/s1", "pipeline": "m0+m1", "seed": 1, "metric": "cross_hue",
+            "stage": None, "status": "fail"} in rows
     md = (run / "summary.md").read_text()
     assert "## Cross-model" in md
     assert "| `generated_texture/m0+m1/s1` | fail | " in md and "° (max 10) |" in md

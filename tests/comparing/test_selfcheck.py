@@ -244,7 +244,9 @@ def test_bake_stores_baseline_seeds_records_its_self_check_and_every_run_reports
     run = max((tmp_path / "r2").iterdir(), key=lambda p: p.stat().st_mtime_ns)
     report = json.loads((run / "report.json").read_text())
     g = next(c for c in report["cases"] if c["seed"] is None)
-    sc = [c for c in g["checks"] if c["metric"] == "selfcheck"]
+    from harness.report.checks_table import read_checks
+
+    sc = read_checks(run, ["value", "note"], [("case", "=", g["id"]), ("metric", "=", "selfcheck")]).to_pylist()
     assert len(sc) == 1 and sc[0]["value"] == recs[0]["false_alarm_rate"]
     assert sc[0]["note"].startswith("bake-time self-check: 5 draws of 4 held-out seeds (6 rendered, not stored) "
                                     "against the 6 baked")
@@ -256,8 +258,8 @@ def test_bake_stores_baseline_seeds_records_its_self_check_and_every_run_reports
     assert main(["run", *common, "--out", str(tmp_path / "r3")]) == 0  # require_power = false: noted
     run = max((tmp_path / "r3").iterdir(), key=lambda p: p.stat().st_mtime_ns)
     g = next(c for c in json.loads((run / "report.json").read_text())["cases"] if c["seed"] is None)
-    assert [(c["slice"], c["status"]) for c in g["checks"] if c["metric"] == "selfcheck"] == [
-        ("unchecked: 2 of 6 baked seeds carry a self-check, or theirs differ", "pass")]
+    rows = read_checks(run, ["slice", "status"], [("case", "=", g["id"]), ("metric", "=", "selfcheck")]).to_pylist()
+    assert rows == [{"slice": "unchecked: 2 of 6 baked seeds carry a self-check, or theirs differ", "status": "pass"}]
 
 
 # -- the measurement command ---------------------------------------------------------------------

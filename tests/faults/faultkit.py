@@ -124,21 +124,21 @@ def case_files(run_dir: Path) -> set[str]:
     return {p.name[:-5] for p in (run_dir / "cases").glob("*.json")}
 
 
-def csv_cases(run_dir: Path) -> set[str]:
-    import csv
+def parquet_cases(run_dir: Path) -> set[str]:
+    """The cases with checks in the run's checks.parquet (and parts not yet compacted)."""
+    from harness.report.checks_table import read_checks
 
-    with open(run_dir / "checks.csv", newline="") as fh:
-        return {row["case"].replace("/", "__") for row in csv.DictReader(fh)}
+    return {cid.replace("/", "__") for cid in read_checks(run_dir, ["case"]).column("case").to_pylist()}
 
 
 def assert_consistent(run_dir: Path) -> dict:
-    """report.json, cases/ and checks.csv hold the same cases (checks.csv: those with checks)."""
+    """report.json, cases/ and checks.parquet hold the same cases (checks.parquet: those with checks)."""
     import json
 
     doc = json.loads((run_dir / "report.json").read_text())
     ids = {c["id"].replace("/", "__") for c in doc["cases"]}
     assert ids == case_files(run_dir), (ids, case_files(run_dir))
     with_checks = {c["id"].replace("/", "__") for c in doc["cases"] if c["checks"]}
-    assert csv_cases(run_dir) == with_checks
+    assert parquet_cases(run_dir) == with_checks
     assert not list(run_dir.glob("**/*.tmp"))
     return doc

@@ -10,12 +10,12 @@ and `harness run` still gives a verdict you can trust.
 | kill -9 of one worker               | 0/1   | complete; the case retried in a fresh worker                |
 | kill -9 of the run                  | -9    | incomplete (report.json header + cases/); no process left; |
 |                                     |       | `harness diff` fails; `--resume` = an uninterrupted run    |
-| SIGINT (Ctrl-C, to the group)       | 130   | incomplete, consistent (report.json = cases/ = checks.csv) |
+| SIGINT (Ctrl-C, to the group)       | 130   | incomplete, consistent (report.json = cases/ = checks.parquet) |
 | SIGTERM (to the run)                | 143   | the same                                                    |
 | two runs into one --out at once     | 0     | two folders, each complete with its own cases               |
 | --out read-only / under a file      | 2     | nothing (the message names the path)                        |
 | --out on a full disk                | 2     | nothing                                                     |
-| the disk fills mid-run              | 2     | incomplete report intact, cases/ = checks.csv               |
+| the disk fills mid-run              | 2     | incomplete report intact, cases/ = checks.parquet           |
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from faultkit import (
     assert_consistent,
     backend,
     case_files,
-    csv_cases,
+    parquet_cases,
     run_cli,
     run_folder,
     wait_for,
@@ -327,4 +327,4 @@ def test_a_disk_that_fills_mid_run_stops_it_with_the_partial_report_intact(baked
     report = load_report(run_dir)
     assert not report.complete and report.status == "error"
     assert [c.id for c in report.cases] == ["microprint_dilation/p/s1"] and report.cases[0].checks
-    assert case_files(run_dir) == csv_cases(run_dir) == {"microprint_dilation__p__s1"}
+    assert case_files(run_dir) == parquet_cases(run_dir) == {"microprint_dilation__p__s1"}

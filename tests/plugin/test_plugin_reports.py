@@ -46,6 +46,7 @@ def test_max_checks_limits_the_listed_checks(pytester, tmp_path):
     run_dir = _report(tmp_path / "run", ["fail"])
     report = json.loads((run_dir / "report.json").read_text())
     report["cases"][0]["checks"] *= 3
+    report["cases"][0].update(n_checks=3, n_failed=3)
     (run_dir / "report.json").write_text(json.dumps(report))
     result = pytester.runpytest("--harness-report", str(run_dir / "report.json"), "--harness-max-checks", "1")
     result.assert_outcomes(failed=1)

@@ -11,6 +11,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from harness.errors import ConfigError
@@ -63,7 +64,7 @@ def test_one_session_claims_one_folder_another_session_the_next_name(tmp_path):
         # the header is written once, by the creator: an incomplete run with its planned cases
         early = load_report(a.path)
         assert (early.complete, early.planned, early.cases) == (False, ["v/p/s1"], [])
-        assert (a.path / "checks.csv").read_text().startswith("case,vector,pipeline,seed,metric")
+        assert (a.path / "checks").is_dir() and not (a.path / "checks.csv").exists()  # csv only on request
         assert run_in_progress(a.path) and run_in_progress(b.path)
         with pytest.raises(ConfigError, match="another harness process is still writing this run"):
             RunFolder.reopen(a.path)  # harness run --resume refuses a folder a session holds
@@ -125,9 +126,9 @@ def test_two_sessions_started_at_once_get_two_folders(tmp_path, baked):
         report = json.loads((run / "report.json").read_text())
         assert report["complete"] is True and report["planned"] == [S1, S2]
         assert [(c["id"], c["status"]) for c in report["cases"]] == [(S1, "pass"), (S2, "pass")]
-        rows = (run / "checks.csv").read_text().splitlines()
-        assert len(rows) == 1 + sum(len(c["checks"]) for c in report["cases"])
-        assert not run_in_progress(run)
+        rows = pq.read_metadata(run / "checks.parquet").num_rows  # compacted by the session's owner
+        assert rows == sum(c["n_checks"] for c in report["cases"]) > 100
+        assert not list((run / "checks").iterdir()) and not run_in_progress(run)
 
 
 def test_a_run_folder_that_cannot_be_made_fails_each_item_naming_the_path(pytester):

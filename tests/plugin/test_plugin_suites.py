@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -89,12 +90,13 @@ def test_k_selects_one_case_and_only_that_case_runs(pytester, project):
     result = pytester.runpytest("-k", "classic and s1")
     result.assert_outcomes(passed=1, deselected=1)
     run = only_run(project)
-    assert [p.name for p in (run / "cases").iterdir()] == ["microprint_dilation__classic__s1.json"]
+    assert sorted(p.name for p in (run / "cases").iterdir()) == ["microprint_dilation__classic__s1.json",
+                                                                 "microprint_dilation__classic__s1.measure.npz"]
     report = json.loads((run / "report.json").read_text())
     assert report["complete"] is True and report["planned"] == [S1]  # what -k selected, nothing else
     assert [c["id"] for c in report["cases"]] == [S1]
     assert report["summary"] == {"passed": 1, "failed": 0, "errors": 0, "skipped": 0}
-    assert (run / "checks.csv").read_text().count("\n") == 1 + len(report["cases"][0]["checks"])
+    assert pq.read_metadata(run / "checks.parquet").num_rows == report["cases"][0]["n_checks"] > 100
     result.stdout.fnmatch_lines([f"run reports/{run.name}: 1 case, 1 passed, 0 failed, 0 errors"])
 
 
@@ -108,10 +110,11 @@ def test_two_xdist_workers_write_one_coherent_report(pytester, project):
     assert report["planned"] == [S1, S2]  # written by the worker that claimed the folder, kept by the controller
     assert report["summary"]["passed"] == 2
     assert (report["environment"]["executor"], report["environment"]["workers"]) == ("pytest-xdist", 2)
-    assert sorted(p.name for p in (run / "cases").iterdir()) == ["microprint_dilation__classic__s1.json",
-                                                                 "microprint_dilation__classic__s2.json"]
-    rows = (run / "checks.csv").read_text().splitlines()
-    assert len(rows) == 1 + sum(len(c["checks"]) for c in report["cases"])
+    assert sorted(p.name for p in (run / "cases").glob("*.json")) == ["microprint_dilation__classic__s1.json",
+                                                                      "microprint_dilation__classic__s2.json"]
+    table = pq.read_table(run / "checks.parquet", columns=["case"])  # both workers' parts, compacted
+    assert sorted(set(table.column("case").to_pylist())) == [S1, S2]
+    assert table.num_rows == sum(c["n_checks"] for c in report["cases"])
     assert (run / "summary.md").is_file()
 
 

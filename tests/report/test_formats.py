@@ -4,6 +4,7 @@ on write (a bug), and read so that nothing passes that should not."""
 from __future__ import annotations
 
 import json
+import re
 import typing
 
 import pytest
@@ -86,8 +87,8 @@ def test_a_malformed_report_is_an_input_error_naming_the_field(tmp_path, edit, m
 
 
 def test_an_unknown_version_names_the_ones_read(tmp_path):
-    write(tmp_path, report_doc(case(1), schema_version=2))
-    with pytest.raises(InputError, match=r"report.json: schema_version: 2 is not supported \(expected 1\)$"):
+    write(tmp_path, report_doc(case(1), schema_version=3))
+    with pytest.raises(InputError, match=r"report.json: schema_version: 3 is not supported \(expected 1, 2\)$"):
         load_report(tmp_path)
 
 
@@ -149,16 +150,57 @@ def test_a_case_record_must_be_named_for_its_case(tmp_path):
 
 
 def test_a_record_of_a_pass_case_with_a_failing_check_reads_as_fail(tmp_path):
+    from harness.report.checks_table import write_part
+
     (tmp_path / "cases").mkdir()
-    text = case_record_text(case(1, "pass", "pass"), {"m": 1})
+    write_part(tmp_path, case(1))
+    text = case_record_text(case(1, "pass", "pass"), None)
     (tmp_path / "cases" / "v__p__s1.json").write_text(text.replace('"status": "pass"}]', '"status": "fail"}]'))
     (got, measurement), = read_case_records(tmp_path).values()
-    assert got.status == "fail" and measurement == {"m": 1}
+    assert got.status == "fail" and measurement is None
+
+
+def test_a_version_1_record_with_its_measurement_inline_is_still_read(tmp_path):
+    (tmp_path / "cases").mkdir()
+    doc = {"case": {k: v for k, v in case(1).to_dict().items() if k not in ("changed", "n_checks", "n_failed")},
+           "measurement": {"m": 1}}
+    doc["case"]["checks"][0]["status"] = "fail"
+    (tmp_path / "cases" / "v__p__s1.json").write_text(json.dumps(doc))
+    (got, measurement), = read_case_records(tmp_path).values()
+    assert got.status == "fail" and measurement == {"m": 1} and got.n_checks is None and got.check_count == 1
+
+
+def test_a_pass_case_counting_failed_checks_reads_as_fail(tmp_path):
+    doc = report_doc(case(1))
+    doc["cases"][0]["n_failed"] = 1
+    c = load_report(write(tmp_path, doc)).cases[0]
+    assert c.status == "fail" and c.error == "recorded as 'pass' but 1 of its checks says 'fail': read as 'fail'"
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c.update(n_checks=0), "cases[0].n_checks: 0 is fewer than the 1 checks listed"),
+    (lambda c: c.update(n_checks=2, n_failed=3), "cases[0].n_failed: 3 is more than its 2 checks"),
+    (lambda c: c.pop("n_failed"), "cases[0].n_failed: required key is missing"),
+    (lambda c: c["artifacts"].update(output="sha256:abc"), "cases[0].artifacts.output: 'sha256:abc' "),
+    (lambda c: c["artifacts"].update(output="/etc/passwd"), "cases[0].artifacts.output: '/etc/passwd' "),
+    (lambda c: c["changed"].append({"stage": "mask"}), "cases[0].changed[0].param: required key is missing"),
+])
+def test_version_2_case_keys_are_validated(tmp_path, edit, message):
+    doc = report_doc(case(1))
+    edit(doc["cases"][0])
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_report(write(tmp_path, doc))
+
+
+def test_an_artifact_is_a_relative_path_or_a_store_reference(tmp_path):
+    doc = report_doc(case(1))
+    doc["cases"][0]["artifacts"] = {"input": "sha256:" + "ab" * 32, "output": "artifacts/v__p__s1/output.png"}
+    assert load_report(write(tmp_path, doc)).cases[0].artifacts["input"] == "sha256:" + "ab" * 32
 
 
 def test_the_writer_refuses_what_the_reader_would_refuse(tmp_path):
     bad = CaseResult("../../s1", "v", "p", 1, "pass", None, {}, {}, [])
-    with pytest.raises(RuntimeError, match=r"refusing to write a report that breaks schema v1 \(cases\[0\]\.id: "):
+    with pytest.raises(RuntimeError, match=r"refusing to write a report that breaks schema v2 \(cases\[0\]\.id: "):
         Report("r", "smoke", "t", {}, [bad], complete=True).write(tmp_path)
     assert not (tmp_path / "report.json").exists()
     with pytest.raises(RuntimeError, match=r"refusing to write a case-record .*case\.status: 'FAILED'"):

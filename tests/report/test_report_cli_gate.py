@@ -9,6 +9,7 @@ import pytest
 
 from harness.cli import main
 from harness.comparing.engine import Check
+from harness.report.checks_table import compact, write_part
 from harness.report.schema import CaseResult, Report
 
 
@@ -20,6 +21,8 @@ def run_dir(path, *, status="pass", check_status="pass", drop_complete=False, pl
     if drop_complete:
         doc.pop("complete")
     path.mkdir(parents=True)
+    write_part(path, c)  # as a run writes its checks: a part per case, compacted at the end
+    compact(path, [c.id])
     (path / "report.json").write_text(json.dumps(doc))
     return path
 

@@ -17,9 +17,13 @@ def case(i: int, status: str = "pass") -> CaseResult:
 
 
 def record(run_dir, c: CaseResult) -> None:
+    """What RunFolder.add writes: the case's checks part, then its record."""
+    from harness.report.checks_table import write_part
+    from harness.report.schema import case_record_text
+
     (run_dir / "cases").mkdir(parents=True, exist_ok=True)
-    (run_dir / "cases" / f"{c.id.replace('/', '__')}.json").write_text(
-        json.dumps({"case": c.to_dict(), "measurement": None}))
+    write_part(run_dir, c)
+    (run_dir / "cases" / f"{c.id.replace('/', '__')}.json").write_text(case_record_text(c, None))
 
 
 @pytest.mark.parametrize("statuses", [[], ["pass"], ["pass", "skip"], ["fail"], ["error"]])

@@ -4,7 +4,6 @@ A nondeterministic but benign stage fails a plain bake-then-run and passes once 
 has measured each slice's spread; a real regression still fails; un-calibrated baselines are
 what they always were, and old baselines without a spread load."""
 
-import csv
 import json
 
 import numpy as np
@@ -146,8 +145,9 @@ def test_real_regression_still_fails_calibrated(project, capsys):
     (project / "counter").write_text("0")  # offset 0, as baked: only the strength differs
     assert cli("run", strong, project / "b", project / "c1") == 1
     run = max((project / "reports").iterdir(), key=lambda p: (p / "report.json").stat().st_mtime_ns)
-    with open(run / "checks.csv", newline="") as f:
-        failed = {r["metric"] for r in csv.DictReader(f) if r["status"] == "fail"}
+    from harness.report.checks_table import read_checks
+
+    failed = set(read_checks(run, ["metric"], [("status", "=", "fail")]).column("metric").to_pylist())
     assert failed - {"expect"}  # compared slices fail, not only the absolute checks
 
 

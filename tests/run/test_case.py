@@ -70,13 +70,16 @@ def execute(suite, tmp_path):
 def test_a_baseline_baked_from_a_broken_pipeline_matches_but_the_expectations_fail(tmp_path):
     """Dilation 12 with anchor protection off erases the microprint; baked, the rerun matches its
     baseline slice for slice, and the absolute checks still fail the case in every view."""
+    from harness.report.checks_table import read_checks
+    from harness.report.schema import read_case_record
+
     suite = make_suite(tmp_path, dilate=12, protect="false", max_coverage=0.5)
     report, run_dir = run_suite(suite, out_root=tmp_path / "reports", baselines_root=tmp_path / "baselines",
                                 judge=False, run_id="bake")
     entries = []
     for case in report.cases:
-        doc = json.loads((run_dir / "cases" / f"{case.id.replace('/', '__')}.json").read_text())
-        entries.append((case.id, {"measurement": doc["measurement"], "stages": case.stages, "environment": {},
+        _, measurement = read_case_record(run_dir / "cases" / f"{case.id.replace('/', '__')}.json")
+        entries.append((case.id, {"measurement": measurement, "stages": case.stages, "environment": {},
                                   "pipeline": {}}))
     BaselineStore(suite.name, tmp_path / "baselines").bake(entries)
 
@@ -93,11 +96,13 @@ def test_a_baseline_baked_from_a_broken_pipeline_matches_but_the_expectations_fa
     assert (gap.value, gap.baseline) == (0.0, 1.0)
     assert case.error.startswith("expectation failed: the fill region overlaps anchor 0 (microprint) (0 px) < "
                                  "min_anchor_gap_px 1; anchor 0 (microprint) keeps ")
-    # every view: report.json (with the note), checks.csv
+    # every view: report.json (with the note), checks.parquet
     doc = json.loads((run_dir / "report.json").read_text())
     [row] = [c for c in doc["cases"][0]["checks"] if c["slice"] == "anchors_survive anchor=0 band=high+top"]
     assert row["metric"] == "expect" and row["status"] == "fail" and "keeps" in row["note"]
-    assert "expect,anchors_survive anchor=0 band=high+top" in (run_dir / "checks.csv").read_text()
+    [row] = read_checks(run_dir, ["metric", "slice", "status", "note"],
+                        [("slice", "=", "anchors_survive anchor=0 band=high+top")]).to_pylist()
+    assert row["metric"] == "expect" and row["status"] == "fail" and "keeps" in row["note"]
 
 
 def test_the_same_run_with_a_healthy_mask_passes_its_expectations(tmp_path):
@@ -206,20 +211,28 @@ def _vector_file(tmp_path, extra_expect: str):
 def test_the_smoke_suite_exercises_every_stage_on_every_case(tmp_path):
     """Seed 1 of every smoke case (no baselines: only the absolute checks matter here)."""
     suite = load_suite("smoke")
-    report, _ = run_suite(suite, out_root=tmp_path / "reports", baselines_root=tmp_path / "baselines", seeds=[1])
+    from harness.report.checks_table import checks_of, read_checks
+
+    report, run_dir = run_suite(suite, out_root=tmp_path / "reports", baselines_root=tmp_path / "baselines",
+                                seeds=[1])
     assert [c.id for c in report.cases] == [c.id for c in suite.cases(seeds=[1])]
     assert len(report.cases) >= 10 and {c.vector for c in report.cases} == set(suite.vectors)
+    table = read_checks(run_dir, ["case", "metric", "slice", "value", "baseline", "delta", "tolerance", "status"],
+                        [("metric", "in", list(ABSOLUTE))])  # every absolute check, not only the deciding ones
+    absolute = {}
+    for cid, c in zip(table.column("case").to_pylist(), checks_of(table)):
+        absolute.setdefault(cid, []).append(c)
     for case in report.cases:
+        checks = absolute[case.id]
         vector = suite.vector(case.vector)
         named = [s.stage for s in next(p for p in suite.pipelines if p.name == case.pipeline).stages]
         st = case.stages
         assert st["detect.recall"] >= vector.expect.get("min_detect_recall", 0.5), case.id
         assert st["mask.rejected"] == 0.0 and "inpaint.skipped" not in st and st["inpaint.filled_px"] > 0, case.id
-        effects = {c.slice.split()[0]: c for c in case.checks if c.metric == "stage_effect"}
+        effects = {c.slice.split()[0]: c for c in checks if c.metric == "stage_effect"}
         assert list(effects) == [f"stage={s}" for s in named], case.id
-        assert all(c.status == "pass" for c in case.checks if c.metric in ABSOLUTE), \
-            (case.id, [(c.slice, getattr(c, "note", "")) for c in case.checks if c.status == "fail"])
-        kinds = {c.slice.split()[0] for c in case.checks if c.metric == "expect"}
+        assert all(c.status == "pass" for c in checks), (case.id, [c.slice for c in checks if c.status == "fail"])
+        kinds = {c.slice.split()[0] for c in checks if c.metric == "expect"}
         assert {"min_detect_recall", "max_mask_coverage"} <= kinds, case.id
         assert ("anchors_survive" in kinds) == bool(vector.expect.get("anchors_survive")), case.id
     assert {c.pipeline for c in report.cases} == {"classic", "ocr_patchmatch", "diffusion", "faces"}

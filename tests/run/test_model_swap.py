@@ -26,7 +26,10 @@ def test_the_model_swap_suite_fails_on_the_swapped_models_only(tmp_path, monkeyp
         assert any(m == "band" and s.startswith("pooled band=") for m, s in failed), (cid, sorted(failed)[:5])
         assert all(k["seeds"] == [16, 16] for k in groups[cid]["checks"] if k["metric"] in ("band", "hue")), cid
     # the unchanged pipeline: seed-stable checks pass, and the power checks say what 16 seeds can see
-    power = [k["slice"] for k in groups["gan_faces_caption/faces_reference/seeds"]["checks"] if k["metric"] == "power"]
+    from harness.report.checks_table import read_checks
+
+    power = read_checks(report.parent, ["slice"], [("case", "=", "gan_faces_caption/faces_reference/seeds"),
+                                                   ("metric", "=", "power")]).column("slice").to_pylist()
     assert any(s.startswith("hue rotation 6° needs ") and s.endswith("have 16") for s in power), power
     cross = [c for cid, c in cases.items() if "+" in cid]
     assert len(cross) == 16 and all(c["status"] == "fail" for c in cross)

@@ -37,16 +37,25 @@ def run(suite, tmp_path, **kw):
     return run_suite(suite, out_root=tmp_path / "reports", baselines_root=tmp_path / "baselines", **kw)
 
 
-def bake(run_dir, tmp_path, suite):
-    from harness.report.schema import load_report
+def bake(run_dir, tmp_path, suite, pipeline=None):
+    from harness.report.schema import load_report, read_case_record
 
     store = BaselineStore(suite.name, tmp_path / "baselines")
     entries = []
     for case in load_report(run_dir).cases:
-        d = json.loads((run_dir / "cases" / f"{case.id.replace('/', '__')}.json").read_text())
-        entries.append((case.id, {"measurement": d["measurement"], "stages": case.stages, "environment": {},
-                                  "pipeline": {}}))
+        _, measurement = read_case_record(run_dir / "cases" / f"{case.id.replace('/', '__')}.json")
+        entries.append((case.id, {"measurement": measurement, "stages": case.stages, "environment": {},
+                                  "pipeline": pipeline or {}}))
     return store.bake(entries)
+
+
+def all_checks(run_dir, case_id):
+    """Every check of one case, by (metric, slice): one filtered read of the run's checks.parquet."""
+    from harness.report.checks_table import checks_of, read_checks
+
+    table = read_checks(run_dir, ["metric", "slice", "value", "baseline", "delta", "tolerance", "status"],
+                        [("case", "=", case_id)])
+    return {(c.metric, c.slice): c for c in checks_of(table)}
 
 
 @pytest.fixture()
@@ -64,14 +73,17 @@ def test_missing_baselines_fail_with_the_command_that_creates_them(tmp_path):
     assert "harness bake --suite" in report.cases[0].error and "-k 'microprint_dilation/base/s1'" in report.cases[0].error
 
 
-def test_report_contract_artifacts_and_csv(baked):
-    _, report, run_dir = baked
+def test_report_contract_artifacts_and_checks_parquet(baked, tmp_path):
+    import pyarrow.parquet as pq
+
+    report, run_dir = run(baked[0], tmp_path)  # compared with the baselines: ~1,000 checks a case
     doc = json.loads((run_dir / "report.json").read_text())
-    assert doc["schema_version"] == 1 and doc["complete"] is True
+    assert doc["schema_version"] == 2 and doc["complete"] is True and doc["checks_file"] == "checks.parquet"
     assert set(doc) >= {"schema_version", "run_id", "suite", "created", "environment", "summary", "cases"}
     assert doc["environment"]["threads"] == 1 and "numpy" in doc["environment"]["versions"]
     case = doc["cases"][0]
-    assert set(case) >= {"id", "vector", "pipeline", "seed", "status", "error", "timings", "artifacts", "checks"}
+    assert set(case) >= {"id", "vector", "pipeline", "seed", "status", "error", "timings", "artifacts", "checks",
+                         "changed", "n_checks", "n_failed"}
     assert set(case["timings"]) >= {"detect", "mask", "inpaint", "denoise", "upscale", "measure"}
     from harness.run.store import ImageStore, is_ref, resolve_artifact
 
@@ -79,14 +91,36 @@ def test_report_contract_artifacts_and_csv(baked):
     for ref in case["artifacts"].values():
         assert is_ref(ref) and resolve_artifact(ref, run_dir, store.root) == store.path(ref)
     assert not (run_dir / "artifacts").exists()
-    assert (run_dir / "checks.csv").read_text().startswith("case,vector,pipeline,seed,metric,slice")
+    # every check in checks.parquet (the per-case parts compacted away); report.json keeps the deciding ones
+    table = pq.read_table(run_dir / "checks.parquet")
+    assert table.num_rows == sum(c["n_checks"] for c in doc["cases"]) > 100 * len(doc["cases"])
+    assert len(case["checks"]) == case["n_failed"] + 5 and case["changed"] == []
+    assert list((run_dir / "checks").iterdir()) == [] and not (run_dir / "checks.csv").exists()
+    assert (run_dir / "report.json").stat().st_size < 20_000  # ~1,000 checks a case in checks.parquet only
 
 
 def test_rerun_against_baked_baselines_passes(baked, tmp_path):
     suite, _, _ = baked
     report, _ = run(suite, tmp_path)
     assert report.status == "pass" and len(report.cases) == 2
-    assert all(len(c.checks) > 500 for c in report.cases)
+    assert all(c.n_checks > 500 and len(c.checks) == 5 and c.n_failed == 0 for c in report.cases)
+
+
+def test_changed_names_the_parameters_that_differ_from_the_baselines_pipeline(tmp_path):
+    suite = make_suite(tmp_path)
+    _, first = run(suite, tmp_path, run_id="first")
+    report, _ = run(suite, tmp_path)
+    assert all(c.changed == [] for c in report.cases)  # no baseline: nothing to compare with
+    baked = {"mask": {"backend": "shape", "dilate_px": 5, "protect_anchors": True}, "deblur": {"backend": "x"}}
+    bake(first, tmp_path, suite, pipeline=baked)
+    report, run_dir = run(suite, tmp_path)
+    doc = json.loads((run_dir / "report.json").read_text())
+    changed = doc["cases"][0]["changed"]
+    assert {"stage": "mask", "param": "dilate_px", "baseline": 5, "run": 2} in changed
+    assert {"stage": "deblur", "param": "backend", "baseline": "x", "run": None} in changed
+    assert {"stage": "denoise", "param": "strength", "baseline": None, "run": 0.45} in changed
+    assert not any(c["param"] in ("backend", "protect_anchors") and c["stage"] == "mask" for c in changed)
+    assert report.cases[0].changed == changed
 
 
 def test_mask_dilation_that_erases_microprint_is_caught_while_global_sharpness_stays_flat(baked, tmp_path):
@@ -95,7 +129,9 @@ def test_mask_dilation_that_erases_microprint_is_caught_while_global_sharpness_s
     report, run_dir = run(bad, tmp_path)
     case = next(c for c in report.cases if c.vector == "microprint_dilation")
     assert case.status == "fail"
-    checks = {(c.metric, c.slice): c for c in case.checks}
+    checks = all_checks(run_dir, case.id)
+    assert {(c.metric, c.slice) for c in case.checks if c.status == "fail"} == \
+        {k for k, c in checks.items() if c.status == "fail"}  # report.json holds every failing check
     assert checks[("band_power", "band=high region=anchor ch=Y")].status == "fail"
     assert checks[("band_power", "band=high region=anchor ch=Y")].delta < 0
     assert checks[("band_power", "band=high ch=Y")].status == "pass"  # the global band is blind to it
@@ -117,9 +153,9 @@ def test_mask_dilation_that_erases_microprint_is_caught_while_global_sharpness_s
 
 
 def test_protected_anchors_turn_the_same_change_into_a_clipping_report(baked, tmp_path):
-    report, _ = run(make_suite(tmp_path, dilate=12, protect="true"), tmp_path)
+    report, run_dir = run(make_suite(tmp_path, dilate=12, protect="true"), tmp_path)
     case = next(c for c in report.cases if c.vector == "microprint_dilation")
-    checks = {(c.metric, c.slice): c for c in case.checks}
+    checks = all_checks(run_dir, case.id)
     assert checks[("anchor_clipped_px", "all")].status == "fail"
     assert checks[("band_power", "band=high region=anchor ch=Y")].status == "pass"
 
@@ -187,8 +223,10 @@ def test_stage_cache_reuses_outputs(tmp_path):
     r1, d1 = run(suite, tmp_path, cache_dir=tmp_path / "cache")
     assert list((tmp_path / "cache").glob("*.npz"))
     r2, d2 = run(suite, tmp_path, cache_dir=tmp_path / "cache")
-    a = json.loads((d1 / "cases" / "caption_portrait__base__s1.json").read_text())["measurement"]
-    b = json.loads((d2 / "cases" / "caption_portrait__base__s1.json").read_text())["measurement"]
+    from harness.report.schema import read_case_record
+
+    _, a = read_case_record(d1 / "cases" / "caption_portrait__base__s1.json")
+    _, b = read_case_record(d2 / "cases" / "caption_portrait__base__s1.json")
     assert a["metrics"]["band_power"]["values"] == b["metrics"]["band_power"]["values"]
     assert r2.cases[0].timings["upscale"] <= r1.cases[0].timings["upscale"] + 0.05
 
@@ -256,7 +294,7 @@ def test_prompt_vector_runs_through_the_generate_stage(tmp_path):
 
 def test_report_json_is_written_at_the_start_and_once_at_the_end(tmp_path, monkeypatch):
     """Mid-run, report.json is the header (incomplete, no cases, the planned ids) and the run's
-    folder is locked; per-case results go to cases/ and checks.csv, never into report.json."""
+    folder is locked; per-case results go to cases/ and checks/, never into report.json."""
     from harness.report.schema import Report, run_in_progress
 
     writes = []
@@ -302,6 +340,10 @@ def test_resume_records_only_the_missing_cases_and_matches_an_uninterrupted_run(
 
     assert [(c.id, c.status, [x.to_dict() for x in c.checks]) for c in load_report(cut).cases] == \
         [(c.id, c.status, [x.to_dict() for x in c.checks]) for c in load_report(again).cases]
+    from harness.report.checks_table import read_checks
+
+    cols = ["case", "metric", "slice", "value", "status"]
+    assert read_checks(cut, cols).sort_by("case").equals(read_checks(again, cols).sort_by("case"))
     with pytest.raises(ConfigError, match="the run is complete; nothing to resume"):
         run(suite, tmp_path, resume=cut)
 

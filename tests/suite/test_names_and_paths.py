@@ -16,7 +16,7 @@ from harness.measuring.driver import measure
 from harness.naming import check_case_id, check_name
 from harness.suite.baselines import BaselineStore
 from harness.suite.suites import load_suite
-from harness.report.schema import CaseResult, Report, case_record_text
+from harness.report.schema import CaseResult, Report
 
 
 def files(folder):
@@ -105,7 +105,7 @@ def forged_run(tmp_path, case_id: str, record_id: str | None = None):
     d = Report("run", "mini", "t", {}, [good], complete=True).to_dict()
     d["cases"][0]["id"] = case_id
     (run / "report.json").write_text(json.dumps(d))
-    rec = json.loads(case_record_text(good, doc()["measurement"]))
+    rec = {"case": good.to_dict(), "measurement": doc()["measurement"]}  # a version-1 record: measurement inline
     rec["case"]["id"] = record_id or case_id
     (run / "cases" / "microprint_dilation__a__s1.json").write_text(json.dumps(rec))
     return run

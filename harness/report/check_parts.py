@@ -1,0 +1,66 @@
+"""Where a run folder keeps its checks: ``checks.parquet`` (compacted) and ``checks/<slug>.parquet``
+(one part per recorded case, until compaction); which cases each holds, read from Parquet footers
+only.  The columns and the writing and reading are :mod:`harness.report.checks_table`'s; this
+module is what :func:`harness.report.schema.load_report` needs to vouch for a run's checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+from harness.naming import case_slug
+
+__all__ = ["CHECKS_FILE", "PARTS_DIR", "META_KEY", "part_path", "compacted_cases", "stored_rows", "sources"]
+
+CHECKS_FILE = "checks.parquet"
+PARTS_DIR = "checks"
+#: key-value metadata of checks.parquet: JSON ``{case id: rows}`` of the cases it holds.
+META_KEY = b"harness.cases"
+
+
+def part_path(run_dir: Path, case_id: str) -> Path:
+    return Path(run_dir) / PARTS_DIR / f"{case_slug(case_id)}.parquet"
+
+
+def compacted_cases(run_dir: Path) -> dict[str, int] | None:
+    """``{case id: rows}`` that ``checks.parquet`` holds (None: no such file, or unreadable)."""
+    import pyarrow.parquet as pq
+
+    p = Path(run_dir) / CHECKS_FILE
+    try:
+        meta = pq.read_metadata(p).metadata or {}
+        found = json.loads(meta[META_KEY])
+    except Exception:  # noqa: BLE001 - missing (OSError), truncated (ArrowInvalid), no or bad metadata
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _part_rows(p: Path) -> int | None:
+    """Rows of a part file; None when it is missing or not a readable Parquet file (crash debris)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_metadata(p).num_rows
+    except Exception:  # noqa: BLE001 - a truncated file raises ArrowInvalid, a missing one OSError
+        return None
+
+
+def stored_rows(run_dir: Path, case_ids: Iterable[str]) -> dict[str, int | None]:
+    """Per case id, how many checks the run folder holds for it (compacted or in its part
+    file); None where neither holds it readably."""
+    done = compacted_cases(run_dir) or {}
+    return {cid: done[cid] if cid in done else _part_rows(part_path(run_dir, cid)) for cid in case_ids}
+
+
+def sources(run_dir: Path, case_ids: Iterable[str]) -> list[str]:
+    """The Parquet files that hold the checks of ``case_ids``: checks.parquet (when readable) and
+    the readable part of each case it does not hold."""
+    done = compacted_cases(run_dir)
+    files = [str(Path(run_dir) / CHECKS_FILE)] if done is not None else []
+    for cid in case_ids:
+        if done is None or cid not in done:
+            p = part_path(run_dir, cid)
+            if _part_rows(p) is not None:
+                files.append(str(p))
+    return files

@@ -1,0 +1,136 @@
+"""report.json ``schema_version`` 2 and its per-case records, as typed dicts (the schema itself).
+
+Version 2 (issue [8 of 9]) keeps every key and meaning of version 1 (:mod:`harness.report.format_v1`)
+but is small: a case holds only the checks that **decide** it, every check of the run is one
+Parquet read away (``checks_file``: ``checks.parquet``, :mod:`harness.report.checks_table`).
+
+Per case, beside version 1's keys:
+
+* ``checks``: the deciding checks (:func:`harness.report.schema.deciding_checks`): every
+  ``fail`` and ``error`` check, then the :data:`~harness.report.schema.NEAR_MISSES` (5) worst of
+  the others by severity ``|delta| / tolerance`` (:attr:`Check.severity`; skips last);
+* ``n_checks``: how many checks the case has (the rows of ``checks.parquet`` for it);
+* ``n_failed``: how many of them are ``fail`` or ``error`` (all of them are in ``checks``; a
+  reader takes a ``pass`` case with ``n_failed`` > 0 as ``fail``);
+* ``changed``: ``[{"stage", "param", "baseline", "run"}]``, the pipeline parameters whose value
+  differs between the case's baseline (as it was baked) and this run; ``[]`` when the baseline
+  records no pipeline or there is no baseline;
+* ``artifacts``: stage -> a path relative to the run folder, or an image-store reference
+  ``sha256:<64 hex>``.
+
+A case record ``cases/<slug>.json`` is ``{"schema_version": 2, "case": <case as above>,
+"measurement": {"file", "sha256"} | null}``: the measurement lives beside it in
+``<slug>.measure.npz`` (:mod:`harness.report.measure_file`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Iterator, Literal, Union
+
+from pydantic import ConfigDict, Field, with_config
+from typing_extensions import NotRequired, TypedDict
+
+from harness.report import format_v1
+from harness.report.format_v1 import CaseId, Count, Name, Number, PipelineField, Status, Summary
+
+__all__ = ["VERSION", "Check", "Changed", "Case", "Summary", "Report", "MeasureRef", "CaseRecord", "consistency",
+           "case_consistency"]
+
+VERSION = 2
+
+_CONFIG = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
+
+Check = format_v1.Check
+#: an image-store reference, or a path relative to the run folder (not absolute, no scheme or
+#: drive: no ``:``, no backslash, no control character; views still refuse one that leaves it).
+Artifact = Annotated[str, Field(pattern=r"^(sha256:[0-9a-f]{64}|[^/\\:\x00-\x1f][^\\:\x00-\x1f]*)$")]
+
+
+@with_config(_CONFIG)
+class Changed(TypedDict):
+    """One pipeline parameter whose value differs from the baseline's (null: not set there)."""
+
+    stage: str
+    param: str
+    baseline: Any
+    run: Any
+
+
+@with_config(_CONFIG)
+class Case(TypedDict):
+    """One case (or distribution group, ``seed`` null; or cross-model entry, ``pipeline`` ``a+b``)."""
+
+    id: CaseId
+    vector: Name
+    pipeline: PipelineField
+    seed: Union[Annotated[int, Field(ge=0)], None]
+    status: Status
+    error: Union[str, None]
+    timings: dict[str, float]  # stage -> seconds
+    artifacts: dict[str, Artifact]
+    changed: list[Changed]
+    n_checks: Count
+    n_failed: Count
+    checks: list[Check]  # the deciding ones
+    stages: NotRequired[dict[str, Number]]
+    config: NotRequired[dict[str, Any]]
+
+
+@with_config(_CONFIG)
+class Report(TypedDict):
+    """report.json, version 2."""
+
+    schema_version: Literal[2]
+    run_id: Annotated[str, Field(min_length=1)]
+    suite: Name
+    created: str
+    environment: dict[str, Any]
+    summary: Summary
+    complete: NotRequired[bool]
+    planned: NotRequired[Union[list[CaseId], None]]
+    notes: NotRequired[list[str]]
+    checks_file: Literal["checks.parquet"]
+    cases: list[Case]
+
+
+@with_config(_CONFIG)
+class MeasureRef(TypedDict):
+    """Where a case record's measurement is: a file in ``cases/`` and its sha256."""
+
+    file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.measure\.npz$")]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+@with_config(_CONFIG)
+class CaseRecord(TypedDict):
+    """``cases/<slug>.json``: one finished case and where its measurement is (null: none)."""
+
+    schema_version: Literal[2]
+    case: Case
+    measurement: Union[MeasureRef, None]
+
+
+def case_consistency(case: dict[str, Any], at: str = "") -> Iterator[tuple[str, str]]:
+    """Version 1's rule (the id names its vector, pipeline and seed), and the counts can hold the
+    listed checks: ``n_checks`` at least as many as listed, ``n_failed`` at most ``n_checks``
+    (a count of failing checks beyond those listed is read as a failure, not refused)."""
+    yield from format_v1.case_consistency(case, at)
+    listed = len(case["checks"])
+    if case["n_checks"] < listed:
+        yield f"{at}n_checks", f"{case['n_checks']} is fewer than the {listed} checks listed"
+    elif case["n_failed"] > case["n_checks"]:
+        yield f"{at}n_failed", f"{case['n_failed']} is more than its {case['n_checks']} checks"
+
+
+def consistency(doc: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """``(json path, problem)`` for what the typed dicts cannot say about a (typed-valid) report."""
+    seen: dict[str, int] = {}
+    for i, case in enumerate(doc["cases"]):
+        yield from case_consistency(case, f"cases[{i}].")
+        if case["id"] in seen:
+            yield f"cases[{i}].id", f"{case['id']!r} is recorded twice (also cases[{seen[case['id']]}])"
+        seen.setdefault(case["id"], i)
+    planned = doc.get("planned") or []
+    if len(set(planned)) != len(planned):
+        dup = next(p for i, p in enumerate(planned) if p in planned[:i])
+        yield "planned", f"{dup!r} is planned twice"
