@@ -39,7 +39,8 @@ def run_environment(session: Session, suite_file: str, threads: int, seeds: list
     keyword = session.config.getoption("keyword") or None
     return {**fingerprint(threads, devices=devices), "executor": "pytest-xdist" if session.workers else "pytest",
             "workers": max(session.workers, 1), "suite_file": suite_file, "project": session.project().to_dict(),
-            "seeds": seeds, "k": keyword or session.harness_k, "timeout_s": timeout_s}
+            "seeds": seeds, "k": keyword or session.harness_k, "timeout_s": timeout_s,
+            "store": str(session.project().store_root)}
 
 
 def _now() -> str:
@@ -106,7 +107,7 @@ class RunContext:
 
         return CaseJob(self.suite, self.run_dir, project.cache, self.suite.threads,
                        tuple(str(p) for p in project.pythonpath), project.cache_max_mb * 2**20,
-                       seeds=tuple(self.seeds))
+                       seeds=tuple(self.seeds), store_dir=project.store_root)
 
     def _obsolete_notes(self) -> list[str]:
         # Only when the whole suite file was selected: a -k selection says nothing about the rest.
@@ -150,13 +151,17 @@ class RunContext:
         the compared image is copied to the entry's artifacts."""
         import tempfile
 
+        from functools import partial
+
         from harness.checks.cross import Side, judge_cross
+        from harness.run.store import resolve_artifact
 
         with tempfile.TemporaryDirectory(prefix="harness-cross-") as scratch:
             todo = [c for c in (pair.a, pair.b) if self.sides.get(c.id) is None]
             fresh = {c.id: Side.of(c.id, o, Path(scratch)) for c, o in zip(todo, self._run(todo, Path(scratch)))}
             sides = [self.sides.get(c.id) or fresh[c.id] for c in (pair.a, pair.b)]
-            result = judge_cross(pair, self.run_dir, *sides)
+            result = judge_cross(pair, self.run_dir, *sides,
+                                 resolve=partial(resolve_artifact, store_root=self.environment.get("store")))
         checks = list(result.checks)  # all of them: recording keeps the deciding ones in ``result``
         self._write(result, None)
         return ItemResult(result.id, result.status, result.error, checks, [result.id],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from harness.naming import case_slug
 from harness.report.markdown import cross_cells, cross_entries, verdict
 from harness.report.schema import Report
 from harness.report.text import worst_checks
+from harness.run.store import REF_PREFIX, resolve_artifact, store_root_of
 
 __all__ = ["index_html", "artifact_href", "tile_checks"]
 
@@ -46,15 +48,28 @@ def artifact_href(path: str, run_dir: Path) -> str | None:
     return _esc(quote(path, safe="/"))
 
 
-def _thumbs(artifacts: dict[str, str], names: tuple[str, ...], run_dir: Path) -> str:
-    """A linked thumbnail per artifact in ``names`` that lies inside the run folder; text for the rest."""
+def _href(value: str, run_dir: Path, store_root: Path | None) -> str | None:
+    """An artifact's href: a store reference (``sha256:…``) links to its object in the run's image
+    store (a path relative to the run folder, from a validated hash, never from report text); a
+    relative path only when it stays inside the run folder (:func:`artifact_href`)."""
+    if isinstance(value, str) and value.startswith(REF_PREFIX):
+        p = resolve_artifact(value, run_dir, store_root)
+        return _esc(quote(os.path.relpath(p, Path(run_dir).resolve()), safe="/")) if p is not None else None
+    return artifact_href(value, run_dir)
+
+
+def _thumbs(artifacts: dict[str, str], names: tuple[str, ...], run_dir: Path, store_root: Path | None = None) -> str:
+    """A linked thumbnail per artifact in ``names`` that resolves (a store object, or a file inside the
+    run folder); text for the rest."""
     out = []
     for k, p in artifacts.items():
         if k not in names:
             continue
-        href = artifact_href(p, run_dir)
-        out.append(f'<a href="{href}"><img class="t" src="{href}" title="{_esc(k)}" alt="{_esc(k)}"></a>' if href
-                   else f"<code class='bad-link'>{_esc(k)}: {_esc(p)} (not a path inside the run folder)</code>")
+        href = _href(p, run_dir, store_root)
+        why = ("not in the image store (pruned, or another machine's store)" if isinstance(p, str)
+               and p.startswith(REF_PREFIX) else "not a path inside the run folder")
+        out.append(f'<a href="{href}"><img class="t" loading="lazy" src="{href}" title="{_esc(k)}" alt="{_esc(k)}"></a>'
+                   if href else f"<code class='bad-link'>{_esc(k)}: {_esc(p)} ({why})</code>")
     return "".join(out)
 
 
@@ -152,7 +167,7 @@ def _cross_html(report: Report, run_dir: Path) -> str:
     rows = []
     for c, hue, hf in cross_entries(report):
         h, e = cross_cells(hue, hf)
-        thumbs = _thumbs(c.artifacts, ("a", "b"), run_dir)
+        thumbs = _thumbs(c.artifacts, ("a", "b"), run_dir, store_root_of(report.environment))
         rows.append(f"<tr class='{_esc(c.status)}'><td><b>{_esc(c.id)}</b><br>{_esc(c.status)}</td><td>{thumbs}</td>"
                     f"<td>hue offset {_esc(h)}<br>HF energy change {_esc(e)}"
                     f"{f'<p class=err>{_esc(c.error)}</p>' if c.error else ''}</td></tr>")
@@ -167,12 +182,13 @@ def index_html(report: Report, run_dir: Path) -> str:
     rows = []
     charts_dir = run_dir / "charts"
     tiles = tile_checks(report, run_dir)
+    store_root = store_root_of(report.environment)
     for c in sorted(report.cases, key=lambda c: (c.status == "pass", c.id)):
         safe = case_slug(c.id)
         chart = ""
         if c.status != "pass" and _chart(c, charts_dir / f"{safe}.png", tiles.get(c.id, [])):
             chart = f'<br><img src="charts/{_esc(quote(safe))}.png" alt="worst checks">'
-        thumbs = _thumbs(c.artifacts, ("input", "output", "inpaint", "mask_mask"), run_dir)
+        thumbs = _thumbs(c.artifacts, ("input", "output", "inpaint", "mask_mask"), run_dir, store_root)
         worst = "".join(f"<li>{_esc(x.metric)} <code>{_esc(x.slice)}</code>: "
                         f"{x.value if x.value is None else f'{x.value:.4g}'} vs "
                         f"{x.baseline if x.baseline is None else f'{x.baseline:.4g}'}</li>" for x in _worst(c, 5))
