@@ -83,9 +83,11 @@ def test_cross_items_follow_the_cases_and_fail_with_their_checks_named(pytester,
     assert report["summary"] == {"passed": 4, "failed": 1, "errors": 0, "skipped": 0}
     swap = report["cases"][-1]
     assert (swap["pipeline"], swap["seed"], swap["status"]) == ("m0+m1", 1, "fail")
-    # the sides ran in this process: the entry points at their images
-    assert swap["artifacts"] == {"a": "artifacts/generated_texture__m0__s1/generate.png",
-                                 "b": "artifacts/generated_texture__m1__s1/generate.png"}
+    # the sides ran in this process: the entry points at their images (image store references)
+    sides = {c["id"]: c for c in report["cases"]}
+    assert swap["artifacts"] == {"a": sides["generated_texture/m0/s1"]["artifacts"]["generate"],
+                                 "b": sides["generated_texture/m1/s1"]["artifacts"]["generate"]}
+    assert swap["artifacts"]["a"].startswith("sha256:") and swap["artifacts"]["a"] != swap["artifacts"]["b"]
     assert "## Cross-model" in (only_run(project) / "summary.md").read_text()
 
 
@@ -99,9 +101,11 @@ def test_a_cross_item_selected_alone_runs_its_sides_itself(pytester, project):
     assert [c["metric"] for c in swap["checks"] if c["status"] == "fail"] == ["cross_hue"]
     # nothing of the sides' items was written; the compared images are kept with the entry
     assert sorted(p.name for p in (run / "cases").iterdir()) == ["generated_texture__m0+m1__s1.json"]
-    assert swap["artifacts"] == {"a": "artifacts/generated_texture__m0+m1__s1/a.png",
-                                 "b": "artifacts/generated_texture__m0+m1__s1/b.png"}
-    assert all((run / p).is_file() for p in swap["artifacts"].values())
+    from harness.run.store import resolve_artifact
+
+    # the compared images are in the image store, by reference
+    assert sorted(swap["artifacts"]) == ["a", "b"]
+    assert all(resolve_artifact(v, run, report["environment"]["store"]).is_file() for v in swap["artifacts"].values())
 
 
 def test_two_xdist_workers_give_the_same_verdicts(pytester, project):
