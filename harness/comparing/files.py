@@ -165,13 +165,24 @@ def _pair(b: Path | None, c: Path | None, key: Path, baseline_root: Path, candid
         cimg, mc = _measure_file(c, mask_path, bimg.shape[:2], measure_kw, limit)
     except HarnessError as exc:
         return PairResult(bs, cs, "error", str(exc), input_error=True)
-    from harness.measuring.driver import as_code_values
+    checks = compare_paired(mb, mc, config)
+    return PairResult(bs, cs, summarize_status(checks), None, checks, _reference(bimg, cimg))
+
+
+def _reference(bimg, cimg) -> dict[str, float | None]:
+    """PSNR and SSIM of the pair in code values, converted strip by strip (no float copy of either image)."""
+    import numpy as np
+
+    from harness.measuring.inputs import checked_image
     from harness.measuring.metrics.reference import psnr, ssim
 
-    checks = compare_paired(mb, mc, config)
-    bf, cf = as_code_values(bimg)[0], as_code_values(cimg)[0]
-    ref = {"psnr": psnr(bf, cf), "ssim": ssim(bf, cf)}
-    return PairResult(bs, cs, summarize_status(checks), None, checks, ref)
+    scales = (checked_image(bimg, None)[1], checked_image(cimg, None)[1])
+
+    def code_values(strip, which: int):  # as_code_values on a strip of rows: the same float32 numbers
+        out = strip.astype(np.float32)
+        return out if scales[which] is None else np.multiply(out, scales[which], out=out)
+
+    return {"psnr": psnr(bimg, cimg, convert=code_values), "ssim": ssim(bimg, cimg, convert=code_values)}
 
 
 def _groups(matches: list[tuple[Path | None, Path | None, Path]]) -> dict[Path, list[tuple[Path | None, Path | None, Path]]]:
