@@ -167,6 +167,7 @@ def iter_band_images(spec_y: np.ndarray, shape: tuple[int, int], *, squared: boo
         if squared:
             np.square(img, out=img)  # in the transform's precision, then to float32
         yield b, img if img.dtype == np.float32 else img.astype(np.float32)
+        del img  # not held while the next band is transformed
 
 
 @per_size(64)

@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from harness.measuring.bands import BAND_CENTERS, BAND_NAMES, band_images
+from harness.measuring.bands import BAND_CENTERS, BAND_NAMES, band_filters, band_images, iter_band_images
 from harness.measuring.channels import RGB_SLOTS, planes_to_ycc
 from harness.measuring.inputs import as_code_planes, check_mask, checked_image
 from harness.measuring.maps import (BLOCK_GRIDS, GRAD_MAPS, MAPS, SUB_BANDS, DiffSums, SliceSums, SubSums,
                                     local_sums)
 from harness.measuring.metrics.noise import BENIGN_LSB
 from harness.measuring.regions import REGIONS, Regions, bbox, make_regions
+from harness.measuring.sizecache import is_large, size_scope
 from harness.measuring.slices import SliceLayout
 from harness.measuring.tiles import Grid, auto_tile, make_grid
 
@@ -40,7 +41,7 @@ class Context:
     """Everything the metric functions share for one image (read-only; see the module docstring)."""
 
     ycc: np.ndarray  # (3, H, W) float32 Y, Cb, Cr in code values
-    spec: np.ndarray  # (3, H, W//2+1) complex: rfft2 of ycc
+    spec: np.ndarray | None  # (3, H, W//2+1) complex: rfft2 of ycc; None for a large image (see _large_sums)
     y_mean: np.float32  # mean luma, as float32 (from the DC coefficient; centres the y map and the mean colour)
     c_mean: np.ndarray  # (2,) float32 image means of Cb and Cr (centre the cb2, cr2 maps)
     lsb: float  # one quantisation step in code values
@@ -150,7 +151,34 @@ def prepare(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
     # image means from the DC coefficients (sums): they centre the luma and the squared maps
     means = (spec[:, 0, 0].real / (h * w)).astype(np.float32)
     grid = make_grid(h, w, tile if tile is not None else auto_tile(h, w))
-    bands = band_images(spec[0], (h, w), squared=True)
-    sums, diffs, sub = local_sums(ycc, bands, means, grid, regions, anchor_map)
+    memo: dict[str, Any] = {}
+    if is_large(h, w):
+        sums, diffs, sub = _large_sums(ycc, spec, means, sigma, grid, regions, anchor_map, memo)
+        spec = None  # let go: what the metrics read of it is in memo
+    else:
+        bands = band_images(spec[0], (h, w), squared=True)
+        sums, diffs, sub = local_sums(ycc, bands, means, grid, regions, anchor_map)
     return Context(ycc, spec, means[0], means[1:], lsb_code, sigma, grid, regions, anchor_map,
-                   _layout(grid.rows, grid.cols, region_names), sums, diffs, sub, ring, mask_threshold)
+                   _layout(grid.rows, grid.cols, region_names), sums, diffs, sub, ring, mask_threshold, memo)
+
+
+def _large_sums(ycc: np.ndarray, spec: np.ndarray, means: np.ndarray, sigma: float, grid: Grid,
+                regions: Regions | None, anchor_map: np.ndarray | None, memo: dict[str, Any]
+                ) -> tuple[SliceSums, DiffSums, SubSums | None]:
+    """:func:`local_sums` of a large image (:func:`harness.measuring.sizecache.is_large`), in the order
+    that holds the fewest image-sized arrays at once, with the same numbers as the whole-stack path.
+
+    Everything that reads the spectrum runs first -- the periodic peaks, the spectral sums (into
+    ``memo``, where the metrics look before they read ``Context.spec``) and the band images, each
+    squared band summed into the tiles and regions and let go before the next is formed -- so the
+    caller can let the spectrum go before the metrics run.  The band filters are kept for this
+    image only (:func:`size_scope`), every other spectral weight only while it is read.
+    """
+    from harness.measuring.metrics.peaks import periodic_power
+    from harness.measuring.metrics.spectral import spectral_sums
+
+    h, w = ycc.shape[1:]
+    memo["periodic"] = periodic_power(ycc[0], sigma, means[0], spec[0])
+    with size_scope(band_filters):
+        memo["spectral_sums"] = spectral_sums(spec, (h, w))
+        return local_sums(ycc, iter_band_images(spec[0], (h, w), squared=True), means, grid, regions, anchor_map)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterable
 
 import numpy as np
 
@@ -51,7 +52,6 @@ _SQ_ROWS = [MAPS["y2"], MAPS["cb2"], MAPS["cr2"]]  # their centred squares
 # Bands also measured on the finer sub-grid: fine texture is where small, local damage shows first.
 SUB_BANDS: tuple[str, ...] = ("high", "top")
 _SUB_ROWS = slice(BAND_NAMES.index(SUB_BANDS[0]), BAND_NAMES.index(SUB_BANDS[-1]) + 1)  # adjacent bands
-_COARSE_ROWS = slice(0, _SUB_ROWS.start)  # the bands before them: the sub-grid bands are the last ones
 assert _SUB_ROWS.stop == _NB
 # Difference maps (code²), summed over the whole image and the tiles only (not over mask regions):
 # squared forward differences, horizontal at (y, x) = c[y, x+1] - c[y, x] plus vertical, zero where
@@ -119,28 +119,21 @@ class SubSums:
     n: np.ndarray
 
 
-def local_sums(ycc: np.ndarray, band_sq: np.ndarray, means: np.ndarray, grid: Grid, regions: Regions | None,
-               anchor_map: np.ndarray | None) -> tuple[SliceSums, DiffSums, SubSums | None]:
+def local_sums(ycc: np.ndarray, band_sq: np.ndarray | Iterable[tuple[int, np.ndarray]], means: np.ndarray,
+               grid: Grid, regions: Regions | None, anchor_map: np.ndarray | None
+               ) -> tuple[SliceSums, DiffSums, SubSums | None]:
     """Sum every row of :data:`MAPS` and :data:`GRAD_MAPS` over the whole image, the tiles and the regions.
 
     ``ycc`` is ``(3, H, W)`` float32 (C-contiguous), ``band_sq`` the ``(n_bands, H, W)``
-    float32 squared band images, ``means`` ``(3,)`` float32: the image means of Y, Cb and Cr
+    float32 squared band images -- or ``(band, (H, W) image)`` pairs, each summed and let go before
+    the next is read (:func:`harness.measuring.bands.iter_band_images`: a large image's bands
+    never stand as one stack) -- and ``means`` ``(3,)`` float32: the image means of Y, Cb and Cr
     that centre the luma sums and the squared maps.
     """
     h, w = ycc.shape[1:]
     cells = np.empty((_N_MAPS + _N_GRAD, grid.row_starts.size, grid.col_starts.size))
     crops = _crops(regions, anchor_map, h, w)
-
-    def emit(rows: slice | list[int], m: np.ndarray, summed: np.ndarray | None = None) -> None:
-        """Sum the maps ``m`` ``(n, H, W)`` (rows ``rows``) over the cells (unless ``summed`` has those
-        sums already), and copy them into the crops."""
-        cells[rows] = grid.cell_sums(m) if summed is None else summed
-        for (y0, y1, x0, x1), stack in crops:
-            stack[rows] = m[:, y0:y1, x0:x1]
-
-    sub, sub_cells = _sub_sums(grid, band_sq)
-    emit(_COARSE_ROWS, band_sq[_COARSE_ROWS])
-    emit(_SUB_ROWS, band_sq[_SUB_ROWS], None if sub_cells is None else _fold_cells(sub_cells, sub.grid, grid))
+    sub = _band_cells(enumerate(band_sq) if isinstance(band_sq, np.ndarray) else band_sq, grid, crops, cells)
     for box, stack in crops:
         _crop_maps(ycc, means, box, stack)
     k = kernels()
@@ -234,16 +227,29 @@ def region_sums(stack: np.ndarray, totals: np.ndarray, members: tuple[np.ndarray
     return out
 
 
-def _sub_sums(grid: Grid, band_sq: np.ndarray) -> tuple[SubSums | None, np.ndarray | None]:
-    """The :data:`SUB_BANDS` summed over the sub-grid's tiles (None where the tile has no sub-tile),
-    and their sums over the sub-grid's cells (for :func:`_fold_cells`)."""
+def _band_cells(bands: Iterable[tuple[int, np.ndarray]], grid: Grid, crops: list, cells: np.ndarray
+                ) -> SubSums | None:
+    """Sum each squared band image over ``grid``'s cells into ``cells[b]`` (the :data:`SUB_BANDS` over the
+    sub-grid's cells too, folded into ``grid``'s where the grids nest) and copy it into the crops; return the
+    sub-grid sums (None where the tile has no sub-tile).  One band at a time: a sum over cells reduces each
+    band on its own, so the numbers are those of the whole stack."""
     st = sub_tile(grid.tile)
-    if st is None:
-        return None, None
-    sub_grid = make_grid(grid.height, grid.width, st)
-    cells = sub_grid.cell_sums(band_sq[_SUB_ROWS])
+    sub_grid = make_grid(grid.height, grid.width, st) if st is not None else None
+    sub_cells = []
+    for b, plane in bands:
+        m = plane[None]
+        summed = None
+        if sub_grid is not None and _SUB_ROWS.start <= b < _SUB_ROWS.stop:
+            sub_cells.append(sub_grid.cell_sums(m))
+            summed = _fold_cells(sub_cells[-1], sub_grid, grid)
+        cells[b] = (grid.cell_sums(m) if summed is None else summed)[0]
+        for (y0, y1, x0, x1), stack in crops:
+            stack[b] = plane[y0:y1, x0:x1]
+        del m, plane
+    if sub_grid is None:
+        return None
     sn = sub_grid.tile_counts()
-    return SubSums(sub_grid, sub_grid.tile_sums_from_cells(cells) / sn, sn), cells
+    return SubSums(sub_grid, sub_grid.tile_sums_from_cells(np.concatenate(sub_cells)) / sn, sn)
 
 
 def _fold_cells(cells: np.ndarray, fine: Grid, grid: Grid) -> np.ndarray | None:

@@ -3,9 +3,9 @@
 The spectral weights (band filters, window, octave membership) are image-sized arrays cached
 per ``(h, w)``, so measuring many images of one size computes them once.  For a large image
 (over :func:`large_pixels` pixels) together they would outweigh the image several times over
-and stay after the measurement; there they are kept only inside a :func:`size_scope` -- one
-measurement, which drops each as soon as its last reader is done (:meth:`SizeScope.drop`) --
-and recomputed otherwise.  The values are the same either way: the very same function runs.
+and stay after the measurement; there each is computed when it is read and let go, except the
+few that a :func:`size_scope` names, kept until the scope ends or :meth:`SizeScope.drop`
+(the measurement of one large image, reading them several times).  The values are the same either way: the very same function runs.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def per_size(maxsize: int) -> Callable[[Callable], Callable]:
             if not is_large(h, w):
                 return cached(h, w, *rest)
             store = getattr(_local, "scope", None)
-            if store is None:
+            if store is None or wrapper not in store["keep"]:
                 return fn(h, w, *rest)
             key = (wrapper, h, w, *rest)
             if key not in store:
@@ -80,19 +80,17 @@ class SizeScope:
         """Forget ``fn(*args)`` (a :func:`per_size` function): its last reader is done with it."""
         self._store.pop((fn, *args), None)
 
-    def __len__(self) -> int:
-        return len(self._store)
-
 
 @contextmanager
-def size_scope() -> Iterator[SizeScope]:
-    """Keep large images' :func:`per_size` results until the block ends, in this thread (an inner
-    scope shares the outer one's store)."""
+def size_scope(*keep: Callable) -> Iterator[SizeScope]:
+    """Keep the results of the :func:`per_size` functions ``keep`` for large images until the block
+    ends, in this thread (an inner scope shares the outer one's store and adds its ``keep``)."""
     store = getattr(_local, "scope", None)
     if store is not None:
+        store["keep"] = store["keep"] | set(keep)
         yield SizeScope(store)
         return
-    _local.scope = store = {}
+    _local.scope = store = {"keep": frozenset(keep)}
     try:
         yield SizeScope(store)
     finally:
