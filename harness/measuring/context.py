@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.measuring.bands import BAND_CENTERS, BAND_NAMES, band_filters, band_images, iter_band_images
+from harness.measuring.bands import BAND_CENTERS, BAND_NAMES, band_filters, band_gains, band_images, iter_band_images
 from harness.measuring.channels import RGB_SLOTS, planes_to_ycc
 from harness.measuring.inputs import as_code_planes, check_mask, checked_image
 from harness.measuring.maps import (BLOCK_GRIDS, GRAD_MAPS, MAPS, SUB_BANDS, DiffSums, SliceSums, SubSums,
@@ -175,10 +175,12 @@ def _large_sums(ycc: np.ndarray, spec: np.ndarray, means: np.ndarray, sigma: flo
     image only (:func:`size_scope`), every other spectral weight only while it is read.
     """
     from harness.measuring.metrics.peaks import periodic_power
-    from harness.measuring.metrics.spectral import spectral_sums
+    from harness.measuring.metrics.spectral import _radial_bins, _radial_counts, spectral_sums
 
     h, w = ycc.shape[1:]
     memo["periodic"] = periodic_power(ycc[0], sigma, means[0], spec[0])
-    with size_scope(band_filters):
+    with size_scope(band_filters, _radial_bins):
+        # the small per-size figures the metrics read later, while their sources are at hand
+        band_gains(h, w), _radial_counts(h, w)
         memo["spectral_sums"] = spectral_sums(spec, (h, w))
         return local_sums(ycc, iter_band_images(spec[0], (h, w), squared=True), means, grid, regions, anchor_map)
