@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from dataclasses import replace
@@ -37,7 +36,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                            config=config, measure_kw=measure_kw, progress=progress, workers=args.workers,
                            max_pixels=args.max_pixels)
     if args.json:
-        json.dump(result.to_dict(), sys.stdout, allow_nan=False)
+        sys.stdout.writelines(result.iter_json())  # json.dump's text, one check at a time
         sys.stdout.write("\n")
     else:
         print(format_table(result, limit=args.limit))

@@ -50,8 +50,23 @@ class PairResult:
             "status": self.status,
             "error": self.error,
             "checks": [c.to_dict() for c in self.checks],
-            "reference": {k: (v if v is None or math.isfinite(v) else None) for k, v in self.reference.items()},
+            "reference": self._reference_dict(),
         }
+
+    def _reference_dict(self) -> dict[str, float | None]:
+        return {k: (v if v is None or math.isfinite(v) else None) for k, v in self.reference.items()}
+
+    def iter_json(self) -> Iterator[str]:
+        """``json.dumps(self.to_dict(), allow_nan=False)`` in pieces, one check at a time: the same text
+        without every check's dict at once (a 6000² pair has ~800,000 checks)."""
+        import json
+
+        head = json.dumps({"baseline": self.baseline, "candidate": self.candidate, "status": self.status,
+                           "error": self.error})
+        yield head[:-1] + ', "checks": ['
+        for i, c in enumerate(self.checks):
+            yield (", " if i else "") + json.dumps(c.to_dict(), allow_nan=False)
+        yield '], "reference": ' + json.dumps(self._reference_dict(), allow_nan=False) + "}"
 
 
 @dataclass
@@ -72,6 +87,17 @@ class CompareResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "pairs": [p.to_dict() for p in self.pairs]}
+
+    def iter_json(self) -> Iterator[str]:
+        """The ``compare --json`` document, ``json.dumps(self.to_dict(), allow_nan=False)``, in pieces."""
+        import json
+
+        yield '{"status": ' + json.dumps(self.status) + ', "pairs": ['
+        for i, p in enumerate(self.pairs):
+            if i:
+                yield ", "
+            yield from p.iter_json()
+        yield "]}"
 
 
 def _images_under(root: Path) -> dict[Path, Path]:
