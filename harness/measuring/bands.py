@@ -128,14 +128,16 @@ def band_images(spec_y: np.ndarray, shape: tuple[int, int], *, squared: bool = F
     """
     h, w = shape
     out = np.empty((len(BAND_CENTERS), h, w), dtype=np.float32)
-    for b, img in iter_band_images(spec_y, shape, squared=squared):
-        out[b] = img
+    for _ in iter_band_images(spec_y, shape, squared=squared, out=out):
+        pass
     return out
 
 
-def iter_band_images(spec_y: np.ndarray, shape: tuple[int, int], *, squared: bool = False):
+def iter_band_images(spec_y: np.ndarray, shape: tuple[int, int], *, squared: bool = False,
+                     out: np.ndarray | None = None):
     """Yield ``(b, image)`` for each band ``b`` in order: the ``(H, W)`` float32 planes of :func:`band_images`,
-    each a new array (a large image's caller reduces each and lets it go).
+    each a new array (a large image's caller reduces each and lets it go), or ``out[b]`` where ``out``
+    ``(n_bands, H, W)`` float32 is given.
 
     ``irfft2(spec_y * filt[b], s=shape)`` to float32 rounding, done as scipy's pocketfft
     does it -- a complex inverse transform along the first axis, then a real one along
@@ -164,9 +166,16 @@ def iter_band_images(spec_y: np.ndarray, shape: tuple[int, int], *, squared: boo
             half[:, :k] = col
         del col
         img = sfft.irfft(half, n=w, axis=1, norm="forward", workers=1)
-        if squared:
-            np.square(img, out=img)  # in the transform's precision, then to float32
-        yield b, img if img.dtype == np.float32 else img.astype(np.float32)
+        if out is not None:  # squared in the transform's precision, then to float32
+            if squared:
+                np.square(img, out=out[b], casting="same_kind")
+            else:
+                out[b] = img
+            yield b, out[b]
+        else:
+            if squared:
+                np.square(img, out=img)
+            yield b, img if img.dtype == np.float32 else img.astype(np.float32)
         del img  # not held while the next band is transformed
 
 

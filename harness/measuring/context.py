@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from harness.measuring.bands import BAND_CENTERS, BAND_NAMES, band_filters, band_gains, band_images, iter_band_images
+from harness.measuring.bands import BAND_CENTERS, BAND_NAMES, band_filters, band_images, iter_band_images
 from harness.measuring.channels import RGB_SLOTS, planes_to_ycc
 from harness.measuring.inputs import as_code_planes, check_mask, checked_image
 from harness.measuring.maps import (BLOCK_GRIDS, GRAD_MAPS, MAPS, SUB_BANDS, DiffSums, SliceSums, SubSums,
@@ -33,6 +33,8 @@ __all__ = ["Context", "SliceSums", "DiffSums", "SubSums", "MAPS", "GRAD_MAPS", "
            "DEFAULT_RING", "DEFAULT_MASK_THRESHOLD"]
 
 DEFAULT_RING = 8  # px
+# (spec, y, y_mean, sigma, memo) -> None: a large image's spectrum readers, see prepare
+SpectrumReaders = Callable[[np.ndarray, np.ndarray, np.float32, float, dict], None]
 DEFAULT_MASK_THRESHOLD = 0.5
 
 
@@ -124,11 +126,14 @@ def _ycc(image: Any, lsb: float | None) -> tuple[np.ndarray, float]:
 
 def prepare(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | None = None,
             ring: int = DEFAULT_RING, mask_threshold: float = DEFAULT_MASK_THRESHOLD,
-            lsb: float | None = None) -> Context:
+            lsb: float | None = None, readers: SpectrumReaders | None = None) -> Context:
     """Validate the inputs and compute what the metrics share; arguments as for :func:`harness.measure`.
 
     One forward FFT for the three channels, one inverse FFT per band (luma
-    only), and a single pass of tile and region sums over the map stack.
+    only), and a single pass of tile and region sums over the map stack.  A large image
+    (:func:`~harness.measuring.sizecache.is_large`) streams its band images into the sums; there
+    ``readers(spec, y, y_mean, sigma, memo)`` -- what the metrics read of the spectrum, put into
+    ``Context.memo`` -- runs first, and then the context lets the spectrum go (``Context.spec`` None).
 
     Raises ``ValueError`` for a bad image, mask, anchors or tile size.
     """
@@ -153,8 +158,10 @@ def prepare(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
     grid = make_grid(h, w, tile if tile is not None else auto_tile(h, w))
     memo: dict[str, Any] = {}
     if is_large(h, w):
-        sums, diffs, sub = _large_sums(ycc, spec, means, sigma, grid, regions, anchor_map, memo)
-        spec = None  # let go: what the metrics read of it is in memo
+        reader = None if readers is None else (lambda sp: readers(sp, ycc[0], means[0], sigma, memo))
+        sums, diffs, sub = _large_sums(ycc, spec, means, grid, regions, anchor_map, reader)
+        if readers is not None:
+            spec = None  # let go: what the metrics read of it is in memo
     else:
         bands = band_images(spec[0], (h, w), squared=True)
         sums, diffs, sub = local_sums(ycc, bands, means, grid, regions, anchor_map)
@@ -162,25 +169,20 @@ def prepare(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
                    _layout(grid.rows, grid.cols, region_names), sums, diffs, sub, ring, mask_threshold, memo)
 
 
-def _large_sums(ycc: np.ndarray, spec: np.ndarray, means: np.ndarray, sigma: float, grid: Grid,
-                regions: Regions | None, anchor_map: np.ndarray | None, memo: dict[str, Any]
+def _large_sums(ycc: np.ndarray, spec: np.ndarray, means: np.ndarray, grid: Grid, regions: Regions | None,
+                anchor_map: np.ndarray | None, readers: Callable[[np.ndarray], None] | None
                 ) -> tuple[SliceSums, DiffSums, SubSums | None]:
     """:func:`local_sums` of a large image (:func:`harness.measuring.sizecache.is_large`), in the order
     that holds the fewest image-sized arrays at once, with the same numbers as the whole-stack path.
 
-    Everything that reads the spectrum runs first -- the periodic peaks, the spectral sums (into
-    ``memo``, where the metrics look before they read ``Context.spec``) and the band images, each
-    squared band summed into the tiles and regions and let go before the next is formed -- so the
-    caller can let the spectrum go before the metrics run.  The band filters are kept for this
-    image only (:func:`size_scope`), every other spectral weight only while it is read.
+    Everything that reads the spectrum runs first -- ``readers(spec)`` (the caller's: the metrics'
+    spectral sums and periodic peaks, into ``Context.memo``) and the band images, each squared band
+    summed into the tiles and regions and let go before the next is formed -- so the spectrum can
+    go before the metrics run.  The band filters are kept for this image only (:func:`size_scope`),
+    every other spectral weight only while it is read.
     """
-    from harness.measuring.metrics.peaks import periodic_power
-    from harness.measuring.metrics.spectral import _radial_bins, _radial_counts, spectral_sums
-
     h, w = ycc.shape[1:]
-    memo["periodic"] = periodic_power(ycc[0], sigma, means[0], spec[0])
-    with size_scope(band_filters, _radial_bins):
-        # the small per-size figures the metrics read later, while their sources are at hand
-        band_gains(h, w), _radial_counts(h, w)
-        memo["spectral_sums"] = spectral_sums(spec, (h, w))
+    with size_scope(band_filters):
+        if readers is not None:
+            readers(spec)
         return local_sums(ycc, iter_band_images(spec[0], (h, w), squared=True), means, grid, regions, anchor_map)

@@ -87,27 +87,54 @@ def test_bad_threshold_is_named(monkeypatch, value, message):
         sizecache.large_pixels()
 
 
-def test_compare_of_a_large_pair_peaks_under_six_float32_copies(tmp_path, monkeypatch):
-    """tracemalloc counts numpy's buffers and every Python object: decoding both PNGs, measuring both
-    images, the checks, PSNR and SSIM.  The whole-image path took ~24 copies at 3000² (12.4 of them
-    inside one measure); the streamed path ~5 at 3000², ~4.8 here (the checks weigh more at 1024²)."""
-    from harness.comparing.files import compare_paths
-
-    size = 1024
+def _pair_files(tmp_path, size):
     paths = []
     for name, img in zip("ab", synthetic_pair(size)):
-        paths.append(tmp_path / f"{name}.png")
+        paths.append(tmp_path / f"{name}{size}.png")
         Image.fromarray(img).save(paths[-1], compress_level=1)
-    monkeypatch.setenv(LARGE_ENV, str(size * size - 1))
+    return paths
+
+
+def _traced_peak(paths) -> tuple[int, int]:
+    from harness.comparing.files import compare_paths
+
     tracemalloc.start()
     try:
         result = compare_paths(*paths, max_pixels=0)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert result.pairs[0].error is None and len(result.pairs[0].checks) > 20000
+    assert result.pairs[0].error is None
+    return peak, len(result.pairs[0].checks)
+
+
+def _clear_size_caches() -> None:
+    from harness.measuring import bands
+    from harness.measuring.metrics import peaks, spectral
+
+    for fn in (bands.radial_frequency, bands.rfft_weights, bands.band_filters, bands._pair_filter,
+               spectral._band_power_weights, spectral._radial_onehot, spectral._radial_bins, peaks._hann2d,
+               peaks._peak_bands):
+        fn.cache_clear()
+
+
+def test_compare_of_a_large_pair_peaks_under_six_float32_copies(tmp_path, monkeypatch):
+    """tracemalloc counts numpy's buffers and every Python object made during one ``compare_paths``:
+    decoding both PNGs, measuring both images, ~13,000 checks, PSNR and SSIM.  The streamed path
+    peaks near 4.6 float32 copies; the whole-image path, building its per-size caches, near 8 (it
+    took ~24 at 3000² before PSNR and SSIM went by strips)."""
+    size = 768
+    _traced_peak(_pair_files(tmp_path, 64))  # imports, compiled kernels, name caches: not image copies
+    paths = _pair_files(tmp_path, size)
+    monkeypatch.setenv(LARGE_ENV, str(size * size - 1))
+    peak, n_checks = _traced_peak(paths)
     copies = peak / float32_copy_bytes(size)
-    assert copies <= 6.0, f"peak {peak / 2**20:.0f} MiB = {copies:.2f} float32 copies"
+    assert n_checks > 12000
+    assert copies <= 6.0, f"streamed: peak {peak / 2**20:.0f} MiB = {copies:.2f} float32 copies"
+    monkeypatch.setenv(LARGE_ENV, str(size * size))  # the same pair on the whole-image path, caches cold
+    _clear_size_caches()
+    whole = _traced_peak(paths)[0] / float32_copy_bytes(size)
+    assert whole > 6.0 and whole > copies + 2.0, (whole, copies)
 
 
 def test_peak_compare_rss_measures_a_child(monkeypatch):
