@@ -99,6 +99,16 @@ def band_filters(h: int, w: int) -> np.ndarray:
     return out
 
 
+def _band_filter(h: int, w: int, b: int, cols: int) -> np.ndarray:
+    """``band_filters(h, w)[b, :, :cols]`` computed alone (the same numbers), without the other bands."""
+    out = np.empty((h, cols), dtype=np.float32)
+    for r0 in range(0, h, _BLOCK_ROWS):
+        f = _radial_rows(h, w, r0, min(r0 + _BLOCK_ROWS, h), cols)
+        out[r0:r0 + f.shape[0]] = _band_response(f, BAND_CENTERS[b], b == len(BAND_CENTERS) - 1)
+    out[0, 0] = 0.0
+    return out
+
+
 @lru_cache(maxsize=16)
 def band_gains(h: int, w: int) -> np.ndarray:
     """Fraction of white-noise power each band passes: ``mean |H_b|^2`` over the full plane, ``(n_bands,)``."""
@@ -185,6 +195,6 @@ def _pair_filter(h: int, w: int, b: int, dtype: type) -> np.ndarray:
     transform's scale), each value twice: ``(h, 2 k)``, to multiply a spectrum viewed as interleaved
     real and imaginary parts (no complex arithmetic, and no scaling of the transforms' output)."""
     k = band_columns(h, w)[b]
-    out = np.repeat((band_filters(h, w)[b, :, :k].astype(np.float64) / (h * w)).astype(dtype), 2, axis=1)
+    out = np.repeat((_band_filter(h, w, b, k).astype(np.float64) / (h * w)).astype(dtype), 2, axis=1)
     out.setflags(write=False)
     return out

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from harness.measuring.bands import BAND_CENTERS, BAND_NAMES, band_filters, band_images, iter_band_images
+from harness.measuring.bands import (BAND_CENTERS, BAND_NAMES, band_columns, band_filters, band_gains, band_images,
+                                    iter_band_images)
 from harness.measuring.channels import RGB_SLOTS, planes_to_ycc
 from harness.measuring.inputs import as_code_planes, check_mask, checked_image
 from harness.measuring.maps import (BLOCK_GRIDS, GRAD_MAPS, MAPS, SUB_BANDS, DiffSums, SliceSums, SubSums,
@@ -178,11 +179,13 @@ def _large_sums(ycc: np.ndarray, spec: np.ndarray, means: np.ndarray, grid: Grid
     Everything that reads the spectrum runs first -- ``readers(spec)`` (the caller's: the metrics'
     spectral sums and periodic peaks, into ``Context.memo``) and the band images, each squared band
     summed into the tiles and regions and let go before the next is formed -- so the spectrum can
-    go before the metrics run.  The band filters are kept for this image only (:func:`size_scope`),
+    go before the metrics run.  The band filters are kept only while the readers run (:func:`size_scope`),
     every other spectral weight only while it is read.
     """
     h, w = ycc.shape[1:]
-    with size_scope(band_filters):
+    with size_scope(band_filters) as scope:
+        band_columns(h, w), band_gains(h, w)  # small, cached: read later, made while the filters are at hand
         if readers is not None:
             readers(spec)
+        scope.drop(band_filters, h, w)  # each band's filter is made alone as it is applied
         return local_sums(ycc, iter_band_images(spec[0], (h, w), squared=True), means, grid, regions, anchor_map)

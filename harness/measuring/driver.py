@@ -77,14 +77,13 @@ def _spectrum_readers(spec: np.ndarray, y: np.ndarray, y_mean: np.float32, sigma
     """What the metrics read of a large image's spectrum, computed before :func:`prepare` lets it go:
     the periodic peaks and the spectral sums (into ``memo``, where :mod:`.metrics.spectral` looks first),
     and the small per-size figures read later, while their sources are at hand."""
-    from harness.measuring.bands import band_gains
     from harness.measuring.metrics.peaks import periodic_power
     from harness.measuring.sizecache import size_scope
 
     h, w = y.shape
     memo["periodic"] = periodic_power(y, sigma, y_mean, spec[0])
     with size_scope(spectral._radial_bins):
-        band_gains(h, w), spectral._radial_counts(h, w)
+        spectral._radial_counts(h, w)
         memo["spectral_sums"] = spectral.spectral_sums(spec, (h, w))
 
 

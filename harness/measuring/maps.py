@@ -28,6 +28,7 @@ import numpy as np
 
 from harness.measuring.bands import BAND_NAMES
 from harness.measuring.compiled import kernels
+from harness.measuring.region_sink import RegionSink
 from harness.measuring.regions import Regions, bbox
 from harness.measuring.tiles import Grid, make_grid, sub_tile
 
@@ -132,7 +133,8 @@ def local_sums(ycc: np.ndarray, band_sq: np.ndarray | Iterable[tuple[int, np.nda
     """
     h, w = ycc.shape[1:]
     cells = np.empty((_N_MAPS + _N_GRAD, grid.row_starts.size, grid.col_starts.size))
-    crops = _crops(regions, anchor_map, h, w)
+    streamed = not isinstance(band_sq, np.ndarray)
+    crops = _crops(regions, anchor_map, h, w, streamed)
     sub = _band_cells(enumerate(band_sq) if isinstance(band_sq, np.ndarray) else band_sq, grid, crops, cells)
     for box, stack in crops:
         _crop_maps(ycc, means, box, stack)
@@ -153,7 +155,10 @@ def local_sums(ycc: np.ndarray, band_sq: np.ndarray | Iterable[tuple[int, np.nda
     parts = [local[:_N_MAPS]]
     counts = [np.array([float(h * w)]), grid.tile_counts()]
     for (box, stack), (members, complement, n) in zip(crops, _members(regions, anchor_map, crops, h, w)):
-        parts.append(region_sums(stack, glob[:_N_MAPS, 0], members, complement))
+        if isinstance(stack, RegionSink):
+            parts.append(stack.finish(glob[:_N_MAPS, 0]))
+        else:
+            parts.append(region_sums(stack, glob[:_N_MAPS, 0], members, complement))
         counts.append(n)
     sums = np.concatenate(parts, axis=1)  # (K, S) for S = 1 + T (+ R)
     n = np.concatenate(counts)
@@ -164,16 +169,25 @@ def local_sums(ycc: np.ndarray, band_sq: np.ndarray | Iterable[tuple[int, np.nda
     return SliceSums(sums, n, sums / np.maximum(n, 1.0)), diffs, sub
 
 
-def _crops(regions: Regions | None, anchor_map: np.ndarray | None, h: int, w: int
-           ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
-    """Where regions are summed, ``(y0, y1, x0, x1)``, each with an empty ``(len(MAPS rows), h, w)`` stack."""
+def _crops(regions: Regions | None, anchor_map: np.ndarray | None, h: int, w: int, streamed: bool = False
+           ) -> list[tuple[tuple[int, int, int, int], np.ndarray | RegionSink]]:
+    """Where regions are summed, ``(y0, y1, x0, x1)``, each with an empty ``(len(MAPS rows), h, w)`` stack --
+    or, ``streamed`` (a large image), a :class:`RegionSink` for the mask regions in place of their stack."""
     boxes = []
     if regions is not None:
         boxes.append(_region_crop(regions.crop, h, w))
     if anchor_map is not None:
         x0, y0, x1, y1 = bbox(anchor_map)
         boxes.append((y0, y1, x0, x1))
-    return [(box, np.empty((_N_MAPS, box[1] - box[0], box[3] - box[2]), np.float32)) for box in boxes]
+    out: list[tuple[tuple[int, int, int, int], np.ndarray | RegionSink]] = []
+    for i, box in enumerate(boxes):
+        shape = (box[1] - box[0], box[3] - box[2])
+        if streamed and i == 0 and regions is not None:
+            members, complement, _ = _members(regions, None, [(box, None)], h, w)[0]
+            out.append((box, RegionSink(_N_MAPS, shape, members, complement)))
+        else:
+            out.append((box, np.empty((_N_MAPS,) + shape, np.float32)))
+    return out
 
 
 def _members(regions: Regions | None, anchor_map: np.ndarray | None, crops: list, h: int, w: int
@@ -284,10 +298,19 @@ def _pixel_maps(ycc: np.ndarray, means: np.ndarray, grid: Grid, cells: np.ndarra
     cells[[_N_MAPS + GRAD_MAPS[n] for n in ("grad_y", "grad_cb", "grad_cr")]] = grid.cell_sums(g)
 
 
-def _crop_maps(ycc: np.ndarray, means: np.ndarray, box: tuple[int, int, int, int], stack: np.ndarray) -> None:
+def _crop_maps(ycc: np.ndarray, means: np.ndarray, box: tuple[int, int, int, int], stack: np.ndarray | RegionSink
+               ) -> None:
     """The channel rows of :data:`MAPS` (centred channels, their squares, chroma) on the crop ``box``."""
     y0, y1, x0, x1 = box
     c = ycc[:, y0:y1, x0:x1]
+    if isinstance(stack, RegionSink):  # the same numbers, a channel at a time in two planes
+        pair = np.empty((2,) + c.shape[1:], np.float32)
+        for ch in range(3):
+            np.square(np.subtract(c[ch], means[ch], out=pair[0]), out=pair[1])
+            stack[[_YCC_ROWS[ch], _SQ_ROWS[ch]]] = pair
+        np.add(np.square(c[1], out=pair[0]), np.square(c[2], out=pair[1]), out=pair[0])
+        stack[MAPS["chroma"]] = np.sqrt(pair[0], out=pair[0])
+        return
     centred = np.subtract(c, means[:, None, None])
     stack[_YCC_ROWS] = centred
     stack[_SQ_ROWS] = np.square(centred, out=centred)

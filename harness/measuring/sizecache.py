@@ -77,8 +77,9 @@ class SizeScope:
         self._store = store
 
     def drop(self, fn: Callable, *args: Any) -> None:
-        """Forget ``fn(*args)`` (a :func:`per_size` function): its last reader is done with it."""
+        """Forget ``fn(*args)`` (a :func:`per_size` function) and keep it no more: its last reader is done."""
         self._store.pop((fn, *args), None)
+        self._store["keep"] = self._store["keep"] - {fn}
 
 
 @contextmanager
