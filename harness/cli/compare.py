@@ -89,7 +89,7 @@ def add_commands(sub) -> None:
     p.add_argument("--max-pixels", metavar="N", default=None,
                    help="refuse, before decoding, any image whose header declares more than N pixels "
                         "(a count or WxH; 0: no limit; default: $HARNESS_MAX_PIXELS, else 4096x4096 = "
-                        "16777216: comparing one pair takes about 250 bytes per pixel, ~4 GB at the default; "
+                        "16777216: comparing one pair takes about 60 bytes per pixel, ~1.2 GB at the default; "
                         "each --workers process holds one pair)")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-pair progress on stderr")
     p.set_defaults(func=_cmd_compare)
