@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 import cases
 from harness.cli import main

@@ -161,7 +161,7 @@ def test_measure_with_a_mask_over_most_of_a_large_image_peaks_under_six_copies(m
     assert copies <= 6.0, f"peak {copies:.2f} float32 copies"
 
 
-def test_peak_compare_rss_measures_a_child(monkeypatch):
+def test_peak_compare_rss_measures_a_child():
     peak, copies = peak_compare_rss(256)
     assert 30 * 2**20 < peak < 2**31  # an interpreter with numpy and scipy, far below 2 GB
     assert copies == pytest.approx(peak / (256 * 256 * 12))
