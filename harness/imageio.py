@@ -39,13 +39,14 @@ __all__ = ["load_image", "load_mask", "save_png", "encode_png", "to_float", "flo
 MIN_SIDE = 16
 
 # Pixels one image may declare before it is refused undecoded.  Measured peak RSS of
-# `harness compare A B` for one RGB pair (load + measure + PSNR/SSIM) grows by about
-# 250 bytes per pixel of one image: 0.30 GiB at 1000x1000, 1.0 GiB at 2000x2000,
-# 2.3 GiB at 3000x3000, 3.8 GiB at 4000x4000 (so 8.9 GB at 6000x6000).  4096x4096
-# keeps one pair near 4 GiB, well under 8 GB, and admits 4K UHD and 12 MP photos.
+# `harness compare A B` for one RGB pair (load + measure + PSNR/SSIM + checks) of an image
+# over 2048x2048 (measured on the low-memory path, harness.measuring.sizecache): about 0.22 GB
+# for the interpreter plus 55 bytes per pixel of one image -- 0.72 GB at 3000x3000, 2.13 GB at
+# 6000x6000 (4.9 float32 RGB copies; it was 9-10 GB before the streamed path).  4096x4096 keeps
+# one pair near 1.2 GB and admits 4K UHD and 12 MP photos; `harness.measuring.memory` re-measures it.
 DEFAULT_MAX_PIXELS = 4096 * 4096
 MAX_PIXELS_ENV = "HARNESS_MAX_PIXELS"
-BYTES_PER_PIXEL_PAIR = 250  # measured, see above; used only to tell the user what a size costs
+BYTES_PER_PIXEL_PAIR = 60  # measured, see above (rounded up); used only to tell the user what a size costs
 
 _INT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 

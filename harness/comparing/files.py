@@ -50,8 +50,23 @@ class PairResult:
             "status": self.status,
             "error": self.error,
             "checks": [c.to_dict() for c in self.checks],
-            "reference": {k: (v if v is None or math.isfinite(v) else None) for k, v in self.reference.items()},
+            "reference": self._reference_dict(),
         }
+
+    def _reference_dict(self) -> dict[str, float | None]:
+        return {k: (v if v is None or math.isfinite(v) else None) for k, v in self.reference.items()}
+
+    def iter_json(self) -> Iterator[str]:
+        """``json.dumps(self.to_dict(), allow_nan=False)`` in pieces, one check at a time: the same text
+        without every check's dict at once (a 6000² pair has ~800,000 checks)."""
+        import json
+
+        head = json.dumps({"baseline": self.baseline, "candidate": self.candidate, "status": self.status,
+                           "error": self.error})
+        yield head[:-1] + ', "checks": ['
+        for i, c in enumerate(self.checks):
+            yield (", " if i else "") + json.dumps(c.to_dict(), allow_nan=False)
+        yield '], "reference": ' + json.dumps(self._reference_dict(), allow_nan=False) + "}"
 
 
 @dataclass
@@ -72,6 +87,17 @@ class CompareResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "pairs": [p.to_dict() for p in self.pairs]}
+
+    def iter_json(self) -> Iterator[str]:
+        """The ``compare --json`` document, ``json.dumps(self.to_dict(), allow_nan=False)``, in pieces."""
+        import json
+
+        yield '{"status": ' + json.dumps(self.status) + ', "pairs": ['
+        for i, p in enumerate(self.pairs):
+            if i:
+                yield ", "
+            yield from p.iter_json()
+        yield "]}"
 
 
 def _images_under(root: Path) -> dict[Path, Path]:
@@ -165,13 +191,24 @@ def _pair(b: Path | None, c: Path | None, key: Path, baseline_root: Path, candid
         cimg, mc = _measure_file(c, mask_path, bimg.shape[:2], measure_kw, limit)
     except HarnessError as exc:
         return PairResult(bs, cs, "error", str(exc), input_error=True)
-    from harness.measuring.driver import as_code_values
+    checks = compare_paired(mb, mc, config)
+    return PairResult(bs, cs, summarize_status(checks), None, checks, _reference(bimg, cimg))
+
+
+def _reference(bimg, cimg) -> dict[str, float | None]:
+    """PSNR and SSIM of the pair in code values, converted strip by strip (no float copy of either image)."""
+    import numpy as np
+
+    from harness.measuring.inputs import checked_image
     from harness.measuring.metrics.reference import psnr, ssim
 
-    checks = compare_paired(mb, mc, config)
-    bf, cf = as_code_values(bimg)[0], as_code_values(cimg)[0]
-    ref = {"psnr": psnr(bf, cf), "ssim": ssim(bf, cf)}
-    return PairResult(bs, cs, summarize_status(checks), None, checks, ref)
+    scales = (checked_image(bimg, None)[1], checked_image(cimg, None)[1])
+
+    def code_values(strip, which: int):  # as_code_values on a strip of rows: the same float32 numbers
+        out = strip.astype(np.float32)
+        return out if scales[which] is None else np.multiply(out, scales[which], out=out)
+
+    return {"psnr": psnr(bimg, cimg, convert=code_values), "ssim": ssim(bimg, cimg, convert=code_values)}
 
 
 def _groups(matches: list[tuple[Path | None, Path | None, Path]]) -> dict[Path, list[tuple[Path | None, Path | None, Path]]]:

@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from harness.measuring.sizecache import per_size
+
 __all__ = [
     "BAND_NAMES",
     "BAND_CENTERS",
@@ -30,23 +32,32 @@ __all__ = [
     "band_gains",
     "band_columns",
     "band_images",
+    "iter_band_images",
 ]
 
 BAND_NAMES: tuple[str, ...] = ("low", "mid", "high", "top")
 BAND_CENTERS: tuple[float, ...] = (1 / 16, 1 / 8, 1 / 4, 1 / 2)  # cycles per pixel
 
 
-@lru_cache(maxsize=16)
+_BLOCK_ROWS = 256  # rows of the rfft2 grid per block where an image-sized array is built from float64 steps
+
+
+@per_size(16)
 def radial_frequency(h: int, w: int) -> np.ndarray:
     """Radial frequency (cycles/pixel, float64) on the ``rfft2`` grid, shape ``(h, w//2+1)``."""
-    fy = np.fft.fftfreq(h)[:, None]
-    fx = np.fft.rfftfreq(w)[None, :]
-    f = np.sqrt(fy * fy + fx * fx)
+    f = _radial_rows(h, w, 0, h)
     f.setflags(write=False)
     return f
 
 
-@lru_cache(maxsize=16)
+def _radial_rows(h: int, w: int, r0: int, r1: int, cols: int | None = None) -> np.ndarray:
+    """Rows ``r0:r1`` (and the first ``cols`` columns) of :func:`radial_frequency`: the same numbers."""
+    fy = np.fft.fftfreq(h)[r0:r1, None]
+    fx = np.fft.rfftfreq(w)[None, :cols]
+    return np.sqrt(fy * fy + fx * fx)
+
+
+@per_size(16)
 def rfft_weights(h: int, w: int) -> np.ndarray:
     """Multiplicity (1 or 2) of each ``rfft2`` coefficient in the full spectrum, ``(h, w//2+1)`` float32.
 
@@ -71,26 +82,39 @@ def _band_response(f: np.ndarray, center: float, is_top: bool) -> np.ndarray:
     return resp
 
 
-@lru_cache(maxsize=16)
+@per_size(16)
 def band_filters(h: int, w: int) -> np.ndarray:
     """Band amplitude responses on the ``rfft2`` grid: ``(n_bands, h, w//2+1)`` float32.
 
-    Squares of the responses, plus the ``base`` residual, sum to one everywhere.
+    Squares of the responses, plus the ``base`` residual, sum to one everywhere.  Computed in
+    float64 a block of rows at a time (elementwise: the same numbers as one whole-grid pass).
     """
-    f = radial_frequency(h, w).astype(np.float64)
-    filt = np.stack([_band_response(f, c, i == len(BAND_CENTERS) - 1) for i, c in enumerate(BAND_CENTERS)])
-    filt[:, 0, 0] = 0.0  # the mean (DC) is never band energy
-    out = filt.astype(np.float32)
+    out = np.empty((len(BAND_CENTERS), h, w // 2 + 1), dtype=np.float32)
+    for r0 in range(0, h, _BLOCK_ROWS):
+        f = _radial_rows(h, w, r0, min(r0 + _BLOCK_ROWS, h))
+        for i, c in enumerate(BAND_CENTERS):
+            out[i, r0:r0 + f.shape[0]] = _band_response(f, c, i == len(BAND_CENTERS) - 1)
+    out[:, 0, 0] = 0.0  # the mean (DC) is never band energy
     out.setflags(write=False)
+    return out
+
+
+def _band_filter(h: int, w: int, b: int, cols: int) -> np.ndarray:
+    """``band_filters(h, w)[b, :, :cols]`` computed alone (the same numbers), without the other bands."""
+    out = np.empty((h, cols), dtype=np.float32)
+    for r0 in range(0, h, _BLOCK_ROWS):
+        f = _radial_rows(h, w, r0, min(r0 + _BLOCK_ROWS, h), cols)
+        out[r0:r0 + f.shape[0]] = _band_response(f, BAND_CENTERS[b], b == len(BAND_CENTERS) - 1)
+    out[0, 0] = 0.0
     return out
 
 
 @lru_cache(maxsize=16)
 def band_gains(h: int, w: int) -> np.ndarray:
     """Fraction of white-noise power each band passes: ``mean |H_b|^2`` over the full plane, ``(n_bands,)``."""
-    filt = band_filters(h, w).astype(np.float64)
     wt = rfft_weights(h, w).astype(np.float64)
-    return (filt**2 * wt).sum(axis=(1, 2)) / (h * w)
+    # band by band: one float64 band at a time, summed like the whole stack's rows
+    return np.array([(b.astype(np.float64) ** 2 * wt).sum() for b in band_filters(h, w)]) / (h * w)
 
 
 @lru_cache(maxsize=16)
@@ -109,7 +133,21 @@ def band_images(spec_y: np.ndarray, shape: tuple[int, int], *, squared: bool = F
 
     Values are in the units of the input (code values); with ``squared`` their
     squares, the per-pixel band power that tiles and regions average (squared as
-    each band leaves its transform: no second pass over the stack).
+    each band leaves its transform: no second pass over the stack).  The bands one
+    at a time, without the stack: :func:`iter_band_images`.
+    """
+    h, w = shape
+    out = np.empty((len(BAND_CENTERS), h, w), dtype=np.float32)
+    for _ in iter_band_images(spec_y, shape, squared=squared, out=out):
+        pass
+    return out
+
+
+def iter_band_images(spec_y: np.ndarray, shape: tuple[int, int], *, squared: bool = False,
+                     out: np.ndarray | None = None):
+    """Yield ``(b, image)`` for each band ``b`` in order: the ``(H, W)`` float32 planes of :func:`band_images`,
+    each a new array (a large image's caller reduces each and lets it go), or ``out[b]`` where ``out``
+    ``(n_bands, H, W)`` float32 is given.
 
     ``irfft2(spec_y * filt[b], s=shape)`` to float32 rounding, done as scipy's pocketfft
     does it -- a complex inverse transform along the first axis, then a real one along
@@ -121,35 +159,42 @@ def band_images(spec_y: np.ndarray, shape: tuple[int, int], *, squared: bool = F
 
     h, w = shape
     ctype = np.result_type(spec_y.dtype, np.complex64).type
-    filt = _pair_filters(h, w, np.float32 if ctype is np.complex64 else np.float64)
-    pairs = np.ascontiguousarray(spec_y, dtype=ctype).view(filt.dtype)  # (h, 2 wr): re, im interleaved
+    ftype = np.float32 if ctype is np.complex64 else np.float64
+    pairs = np.ascontiguousarray(spec_y, dtype=ctype).view(ftype)  # (h, 2 wr): re, im interleaved
     cols = band_columns(h, w)
-    out = np.empty((filt.shape[0], h, w), dtype=np.float32)
     half = np.zeros((h, w // 2 + 1), dtype=ctype)
-    half_pairs = half.view(filt.dtype)
+    half_pairs = half.view(ftype)
     filled = 0
-    for b in range(filt.shape[0]):  # one 2-D transform at a time is ~2x faster than a batched one
+    for b in range(len(BAND_CENTERS)):  # one 2-D transform at a time is ~2x faster than a batched one
         k = cols[b]
         half[:, k:filled] = 0.0  # columns beyond k must be zero (bands come in order of growing k: a no-op)
         filled = max(filled, k)
         # a real filter scales the real and imaginary parts alike: one float multiply per part
-        np.multiply(pairs[:, :2 * k], filt[b, :, :2 * k], out=half_pairs[:, :2 * k])
+        np.multiply(pairs[:, :2 * k], _pair_filter(h, w, b, ftype), out=half_pairs[:, :2 * k])
         col = sfft.ifft(half[:, :k], axis=0, norm="forward", overwrite_x=True, workers=1)
         if not np.may_share_memory(col, half):  # overwrite_x allows the transform in place; it does not promise it
             half[:, :k] = col
+        del col
         img = sfft.irfft(half, n=w, axis=1, norm="forward", workers=1)
-        if squared:
-            np.square(img, out=out[b], casting="same_kind")
+        if out is not None:  # squared in the transform's precision, then to float32
+            if squared:
+                np.square(img, out=out[b], casting="same_kind")
+            else:
+                out[b] = img
+            yield b, out[b]
         else:
-            out[b] = img
-    return out
+            if squared:
+                np.square(img, out=img)
+            yield b, img if img.dtype == np.float32 else img.astype(np.float32)
+        del img  # not held while the next band is transformed
 
 
-@lru_cache(maxsize=16)
-def _pair_filters(h: int, w: int, dtype: type) -> np.ndarray:
-    """:func:`band_filters` times ``1/(H W)`` (the inverse transform's scale), each value twice:
-    ``(n_bands, h, 2 wr)``, to multiply a spectrum viewed as interleaved real and imaginary
-    parts (no complex arithmetic, and no scaling of the transforms' output)."""
-    out = np.repeat((band_filters(h, w).astype(np.float64) / (h * w)).astype(dtype), 2, axis=2)
+@per_size(64)
+def _pair_filter(h: int, w: int, b: int, dtype: type) -> np.ndarray:
+    """Band ``b`` of :func:`band_filters` on its :func:`band_columns` times ``1/(H W)`` (the inverse
+    transform's scale), each value twice: ``(h, 2 k)``, to multiply a spectrum viewed as interleaved
+    real and imaginary parts (no complex arithmetic, and no scaling of the transforms' output)."""
+    k = band_columns(h, w)[b]
+    out = np.repeat((_band_filter(h, w, b, k).astype(np.float64) / (h * w)).astype(dtype), 2, axis=1)
     out.setflags(write=False)
     return out

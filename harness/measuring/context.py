@@ -14,17 +14,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from harness.measuring.bands import BAND_CENTERS, BAND_NAMES, band_images
+from harness.measuring.bands import (BAND_CENTERS, BAND_NAMES, band_columns, band_filters, band_gains, band_images,
+                                    iter_band_images)
 from harness.measuring.channels import RGB_SLOTS, planes_to_ycc
 from harness.measuring.inputs import as_code_planes, check_mask, checked_image
 from harness.measuring.maps import (BLOCK_GRIDS, GRAD_MAPS, MAPS, SUB_BANDS, DiffSums, SliceSums, SubSums,
                                     local_sums)
 from harness.measuring.metrics.noise import BENIGN_LSB
 from harness.measuring.regions import REGIONS, Regions, bbox, make_regions
+from harness.measuring.sizecache import is_large, size_scope
 from harness.measuring.slices import SliceLayout
 from harness.measuring.tiles import Grid, auto_tile, make_grid
 
@@ -32,6 +34,8 @@ __all__ = ["Context", "SliceSums", "DiffSums", "SubSums", "MAPS", "GRAD_MAPS", "
            "DEFAULT_RING", "DEFAULT_MASK_THRESHOLD"]
 
 DEFAULT_RING = 8  # px
+# (spec, y, y_mean, sigma, memo) -> None: a large image's spectrum readers, see prepare
+SpectrumReaders = Callable[[np.ndarray, np.ndarray, np.float32, float, dict], None]
 DEFAULT_MASK_THRESHOLD = 0.5
 
 
@@ -40,7 +44,7 @@ class Context:
     """Everything the metric functions share for one image (read-only; see the module docstring)."""
 
     ycc: np.ndarray  # (3, H, W) float32 Y, Cb, Cr in code values
-    spec: np.ndarray  # (3, H, W//2+1) complex: rfft2 of ycc
+    spec: np.ndarray | None  # (3, H, W//2+1) complex: rfft2 of ycc; None for a large image (see _large_sums)
     y_mean: np.float32  # mean luma, as float32 (from the DC coefficient; centres the y map and the mean colour)
     c_mean: np.ndarray  # (2,) float32 image means of Cb and Cr (centre the cb2, cr2 maps)
     lsb: float  # one quantisation step in code values
@@ -123,11 +127,14 @@ def _ycc(image: Any, lsb: float | None) -> tuple[np.ndarray, float]:
 
 def prepare(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | None = None,
             ring: int = DEFAULT_RING, mask_threshold: float = DEFAULT_MASK_THRESHOLD,
-            lsb: float | None = None) -> Context:
+            lsb: float | None = None, readers: SpectrumReaders | None = None) -> Context:
     """Validate the inputs and compute what the metrics share; arguments as for :func:`harness.measure`.
 
     One forward FFT for the three channels, one inverse FFT per band (luma
-    only), and a single pass of tile and region sums over the map stack.
+    only), and a single pass of tile and region sums over the map stack.  A large image
+    (:func:`~harness.measuring.sizecache.is_large`) streams its band images into the sums; there
+    ``readers(spec, y, y_mean, sigma, memo)`` -- what the metrics read of the spectrum, put into
+    ``Context.memo`` -- runs first, and then the context lets the spectrum go (``Context.spec`` None).
 
     Raises ``ValueError`` for a bad image, mask, anchors or tile size.
     """
@@ -150,7 +157,35 @@ def prepare(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
     # image means from the DC coefficients (sums): they centre the luma and the squared maps
     means = (spec[:, 0, 0].real / (h * w)).astype(np.float32)
     grid = make_grid(h, w, tile if tile is not None else auto_tile(h, w))
-    bands = band_images(spec[0], (h, w), squared=True)
-    sums, diffs, sub = local_sums(ycc, bands, means, grid, regions, anchor_map)
+    memo: dict[str, Any] = {}
+    if is_large(h, w):
+        reader = None if readers is None else (lambda sp: readers(sp, ycc[0], means[0], sigma, memo))
+        sums, diffs, sub = _large_sums(ycc, spec, means, grid, regions, anchor_map, reader)
+        if readers is not None:
+            spec = None  # let go: what the metrics read of it is in memo
+    else:
+        bands = band_images(spec[0], (h, w), squared=True)
+        sums, diffs, sub = local_sums(ycc, bands, means, grid, regions, anchor_map)
     return Context(ycc, spec, means[0], means[1:], lsb_code, sigma, grid, regions, anchor_map,
-                   _layout(grid.rows, grid.cols, region_names), sums, diffs, sub, ring, mask_threshold)
+                   _layout(grid.rows, grid.cols, region_names), sums, diffs, sub, ring, mask_threshold, memo)
+
+
+def _large_sums(ycc: np.ndarray, spec: np.ndarray, means: np.ndarray, grid: Grid, regions: Regions | None,
+                anchor_map: np.ndarray | None, readers: Callable[[np.ndarray], None] | None
+                ) -> tuple[SliceSums, DiffSums, SubSums | None]:
+    """:func:`local_sums` of a large image (:func:`harness.measuring.sizecache.is_large`), in the order
+    that holds the fewest image-sized arrays at once, with the same numbers as the whole-stack path.
+
+    Everything that reads the spectrum runs first -- ``readers(spec)`` (the caller's: the metrics'
+    spectral sums and periodic peaks, into ``Context.memo``) and the band images, each squared band
+    summed into the tiles and regions and let go before the next is formed -- so the spectrum can
+    go before the metrics run.  The band filters are kept only while the readers run (:func:`size_scope`),
+    every other spectral weight only while it is read.
+    """
+    h, w = ycc.shape[1:]
+    with size_scope(band_filters) as scope:
+        band_columns(h, w), band_gains(h, w)  # small, cached: read later, made while the filters are at hand
+        if readers is not None:
+            readers(spec)
+        scope.drop(band_filters, h, w)  # each band's filter is made alone as it is applied
+        return local_sums(ycc, iter_band_images(spec[0], (h, w), squared=True), means, grid, regions, anchor_map)

@@ -57,7 +57,8 @@ def measure(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
     ValueError
         For a wrong shape, dtype, range, NaN/inf, or an empty/full mask.
     """
-    ctx = prepare(image, mask, anchors=anchors, tile=tile, ring=ring, mask_threshold=mask_threshold, lsb=lsb)
+    ctx = prepare(image, mask, anchors=anchors, tile=tile, ring=ring, mask_threshold=mask_threshold, lsb=lsb,
+                  readers=_spectrum_readers)
     metrics: dict[str, MetricValues] = {}
     metrics |= spectral.band_power(ctx)
     metrics |= spectral.spectrum(ctx)
@@ -70,6 +71,20 @@ def measure(image: Any, mask: Any = None, *, anchors: Any = None, tile: int | No
     _check_finite(metrics)
     # + meta["hue_hist"] (distribution mode), meta["grid_cells"] (paired micro-tiling check)
     return Measurement(metrics, ctx.meta() | color.hue_histogram(ctx) | grid.grid_cells(ctx))
+
+
+def _spectrum_readers(spec: np.ndarray, y: np.ndarray, y_mean: np.float32, sigma: float, memo: dict) -> None:
+    """What the metrics read of a large image's spectrum, computed before :func:`prepare` lets it go:
+    the periodic peaks and the spectral sums (into ``memo``, where :mod:`.metrics.spectral` looks first),
+    and the small per-size figures read later, while their sources are at hand."""
+    from harness.measuring.metrics.peaks import periodic_power
+    from harness.measuring.sizecache import size_scope
+
+    h, w = y.shape
+    memo["periodic"] = periodic_power(y, sigma, y_mean, spec[0])
+    with size_scope(spectral._radial_bins):
+        spectral._radial_counts(h, w)
+        memo["spectral_sums"] = spectral.spectral_sums(spec, (h, w))
 
 
 def _check_finite(metrics: dict[str, MetricValues]) -> None:

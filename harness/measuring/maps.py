@@ -22,11 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterable
 
 import numpy as np
 
 from harness.measuring.bands import BAND_NAMES
 from harness.measuring.compiled import kernels
+from harness.measuring.region_sink import RegionSink
 from harness.measuring.regions import Regions, bbox
 from harness.measuring.tiles import Grid, make_grid, sub_tile
 
@@ -51,7 +53,6 @@ _SQ_ROWS = [MAPS["y2"], MAPS["cb2"], MAPS["cr2"]]  # their centred squares
 # Bands also measured on the finer sub-grid: fine texture is where small, local damage shows first.
 SUB_BANDS: tuple[str, ...] = ("high", "top")
 _SUB_ROWS = slice(BAND_NAMES.index(SUB_BANDS[0]), BAND_NAMES.index(SUB_BANDS[-1]) + 1)  # adjacent bands
-_COARSE_ROWS = slice(0, _SUB_ROWS.start)  # the bands before them: the sub-grid bands are the last ones
 assert _SUB_ROWS.stop == _NB
 # Difference maps (code²), summed over the whole image and the tiles only (not over mask regions):
 # squared forward differences, horizontal at (y, x) = c[y, x+1] - c[y, x] plus vertical, zero where
@@ -119,28 +120,22 @@ class SubSums:
     n: np.ndarray
 
 
-def local_sums(ycc: np.ndarray, band_sq: np.ndarray, means: np.ndarray, grid: Grid, regions: Regions | None,
-               anchor_map: np.ndarray | None) -> tuple[SliceSums, DiffSums, SubSums | None]:
+def local_sums(ycc: np.ndarray, band_sq: np.ndarray | Iterable[tuple[int, np.ndarray]], means: np.ndarray,
+               grid: Grid, regions: Regions | None, anchor_map: np.ndarray | None
+               ) -> tuple[SliceSums, DiffSums, SubSums | None]:
     """Sum every row of :data:`MAPS` and :data:`GRAD_MAPS` over the whole image, the tiles and the regions.
 
     ``ycc`` is ``(3, H, W)`` float32 (C-contiguous), ``band_sq`` the ``(n_bands, H, W)``
-    float32 squared band images, ``means`` ``(3,)`` float32: the image means of Y, Cb and Cr
+    float32 squared band images -- or ``(band, (H, W) image)`` pairs, each summed and let go before
+    the next is read (:func:`harness.measuring.bands.iter_band_images`: a large image's bands
+    never stand as one stack) -- and ``means`` ``(3,)`` float32: the image means of Y, Cb and Cr
     that centre the luma sums and the squared maps.
     """
     h, w = ycc.shape[1:]
     cells = np.empty((_N_MAPS + _N_GRAD, grid.row_starts.size, grid.col_starts.size))
-    crops = _crops(regions, anchor_map, h, w)
-
-    def emit(rows: slice | list[int], m: np.ndarray, summed: np.ndarray | None = None) -> None:
-        """Sum the maps ``m`` ``(n, H, W)`` (rows ``rows``) over the cells (unless ``summed`` has those
-        sums already), and copy them into the crops."""
-        cells[rows] = grid.cell_sums(m) if summed is None else summed
-        for (y0, y1, x0, x1), stack in crops:
-            stack[rows] = m[:, y0:y1, x0:x1]
-
-    sub, sub_cells = _sub_sums(grid, band_sq)
-    emit(_COARSE_ROWS, band_sq[_COARSE_ROWS])
-    emit(_SUB_ROWS, band_sq[_SUB_ROWS], None if sub_cells is None else _fold_cells(sub_cells, sub.grid, grid))
+    streamed = not isinstance(band_sq, np.ndarray)
+    crops = _crops(regions, anchor_map, h, w, streamed)
+    sub = _band_cells(enumerate(band_sq) if isinstance(band_sq, np.ndarray) else band_sq, grid, crops, cells)
     for box, stack in crops:
         _crop_maps(ycc, means, box, stack)
     k = kernels()
@@ -160,7 +155,10 @@ def local_sums(ycc: np.ndarray, band_sq: np.ndarray, means: np.ndarray, grid: Gr
     parts = [local[:_N_MAPS]]
     counts = [np.array([float(h * w)]), grid.tile_counts()]
     for (box, stack), (members, complement, n) in zip(crops, _members(regions, anchor_map, crops, h, w)):
-        parts.append(region_sums(stack, glob[:_N_MAPS, 0], members, complement))
+        if isinstance(stack, RegionSink):
+            parts.append(stack.finish(glob[:_N_MAPS, 0]))
+        else:
+            parts.append(region_sums(stack, glob[:_N_MAPS, 0], members, complement))
         counts.append(n)
     sums = np.concatenate(parts, axis=1)  # (K, S) for S = 1 + T (+ R)
     n = np.concatenate(counts)
@@ -171,16 +169,25 @@ def local_sums(ycc: np.ndarray, band_sq: np.ndarray, means: np.ndarray, grid: Gr
     return SliceSums(sums, n, sums / np.maximum(n, 1.0)), diffs, sub
 
 
-def _crops(regions: Regions | None, anchor_map: np.ndarray | None, h: int, w: int
-           ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
-    """Where regions are summed, ``(y0, y1, x0, x1)``, each with an empty ``(len(MAPS rows), h, w)`` stack."""
+def _crops(regions: Regions | None, anchor_map: np.ndarray | None, h: int, w: int, streamed: bool = False
+           ) -> list[tuple[tuple[int, int, int, int], np.ndarray | RegionSink]]:
+    """Where regions are summed, ``(y0, y1, x0, x1)``, each with an empty ``(len(MAPS rows), h, w)`` stack --
+    or, ``streamed`` (a large image), a :class:`RegionSink` for the mask regions in place of their stack."""
     boxes = []
     if regions is not None:
         boxes.append(_region_crop(regions.crop, h, w))
     if anchor_map is not None:
         x0, y0, x1, y1 = bbox(anchor_map)
         boxes.append((y0, y1, x0, x1))
-    return [(box, np.empty((_N_MAPS, box[1] - box[0], box[3] - box[2]), np.float32)) for box in boxes]
+    out: list[tuple[tuple[int, int, int, int], np.ndarray | RegionSink]] = []
+    for i, box in enumerate(boxes):
+        shape = (box[1] - box[0], box[3] - box[2])
+        if streamed and i == 0 and regions is not None:
+            members, complement, _ = _members(regions, None, [(box, None)], h, w)[0]
+            out.append((box, RegionSink(_N_MAPS, shape, members, complement)))
+        else:
+            out.append((box, np.empty((_N_MAPS,) + shape, np.float32)))
+    return out
 
 
 def _members(regions: Regions | None, anchor_map: np.ndarray | None, crops: list, h: int, w: int
@@ -234,16 +241,29 @@ def region_sums(stack: np.ndarray, totals: np.ndarray, members: tuple[np.ndarray
     return out
 
 
-def _sub_sums(grid: Grid, band_sq: np.ndarray) -> tuple[SubSums | None, np.ndarray | None]:
-    """The :data:`SUB_BANDS` summed over the sub-grid's tiles (None where the tile has no sub-tile),
-    and their sums over the sub-grid's cells (for :func:`_fold_cells`)."""
+def _band_cells(bands: Iterable[tuple[int, np.ndarray]], grid: Grid, crops: list, cells: np.ndarray
+                ) -> SubSums | None:
+    """Sum each squared band image over ``grid``'s cells into ``cells[b]`` (the :data:`SUB_BANDS` over the
+    sub-grid's cells too, folded into ``grid``'s where the grids nest) and copy it into the crops; return the
+    sub-grid sums (None where the tile has no sub-tile).  One band at a time: a sum over cells reduces each
+    band on its own, so the numbers are those of the whole stack."""
     st = sub_tile(grid.tile)
-    if st is None:
-        return None, None
-    sub_grid = make_grid(grid.height, grid.width, st)
-    cells = sub_grid.cell_sums(band_sq[_SUB_ROWS])
+    sub_grid = make_grid(grid.height, grid.width, st) if st is not None else None
+    sub_cells = []
+    for b, plane in bands:
+        m = plane[None]
+        summed = None
+        if sub_grid is not None and _SUB_ROWS.start <= b < _SUB_ROWS.stop:
+            sub_cells.append(sub_grid.cell_sums(m))
+            summed = _fold_cells(sub_cells[-1], sub_grid, grid)
+        cells[b] = (grid.cell_sums(m) if summed is None else summed)[0]
+        for (y0, y1, x0, x1), stack in crops:
+            stack[b] = plane[y0:y1, x0:x1]
+        del m, plane
+    if sub_grid is None:
+        return None
     sn = sub_grid.tile_counts()
-    return SubSums(sub_grid, sub_grid.tile_sums_from_cells(cells) / sn, sn), cells
+    return SubSums(sub_grid, sub_grid.tile_sums_from_cells(np.concatenate(sub_cells)) / sn, sn)
 
 
 def _fold_cells(cells: np.ndarray, fine: Grid, grid: Grid) -> np.ndarray | None:
@@ -278,10 +298,19 @@ def _pixel_maps(ycc: np.ndarray, means: np.ndarray, grid: Grid, cells: np.ndarra
     cells[[_N_MAPS + GRAD_MAPS[n] for n in ("grad_y", "grad_cb", "grad_cr")]] = grid.cell_sums(g)
 
 
-def _crop_maps(ycc: np.ndarray, means: np.ndarray, box: tuple[int, int, int, int], stack: np.ndarray) -> None:
+def _crop_maps(ycc: np.ndarray, means: np.ndarray, box: tuple[int, int, int, int], stack: np.ndarray | RegionSink
+               ) -> None:
     """The channel rows of :data:`MAPS` (centred channels, their squares, chroma) on the crop ``box``."""
     y0, y1, x0, x1 = box
     c = ycc[:, y0:y1, x0:x1]
+    if isinstance(stack, RegionSink):  # the same numbers, a channel at a time in two planes
+        pair = np.empty((2,) + c.shape[1:], np.float32)
+        for ch in range(3):
+            np.square(np.subtract(c[ch], means[ch], out=pair[0]), out=pair[1])
+            stack[[_YCC_ROWS[ch], _SQ_ROWS[ch]]] = pair
+        np.add(np.square(c[1], out=pair[0]), np.square(c[2], out=pair[1]), out=pair[0])
+        stack[MAPS["chroma"]] = np.sqrt(pair[0], out=pair[0])
+        return
     centred = np.subtract(c, means[:, None, None])
     stack[_YCC_ROWS] = centred
     stack[_SQ_ROWS] = np.square(centred, out=centred)

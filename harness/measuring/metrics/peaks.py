@@ -14,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from harness.measuring.bands import BAND_CENTERS, radial_frequency, rfft_weights
+from harness.measuring.sizecache import per_size
 
 __all__ = ["periodic_power", "PEAK_THRESHOLD", "PEAK_WINDOW", "CHANCE_PEAK_SHARE"]
 
@@ -25,7 +26,7 @@ CHANCE_PEAK_SHARE = 3e-4
 PEAK_WINDOW = 7
 
 
-@lru_cache(maxsize=8)
+@per_size(8)
 def _hann2d(h: int, w: int) -> np.ndarray:
     """The periodic Hann window ``(1 - cos(2 pi n / N)) / 2`` on both axes, ``(h, w)`` float32: its DFT
     has three taps, so it can also be applied to a spectrum (``_kernels.hann_spectrum``)."""
@@ -34,13 +35,23 @@ def _hann2d(h: int, w: int) -> np.ndarray:
     return win
 
 
-@lru_cache(maxsize=8)
+@per_size(8)
 def _peak_bands(h: int, w: int) -> np.ndarray:
-    """``(n_bands, h*wr)`` float32 hard octave membership times rfft weight (none below ``low``)."""
+    """``(n_bands, h*wr)`` float32 hard octave membership times rfft weight (none below ``low``).
+
+    Band by band from a compact index (int8), without whole-plane int64 and bool temporaries.
+    """
     f = radial_frequency(h, w)
     lo = np.asarray(BAND_CENTERS) / np.sqrt(2.0)
-    idx = (np.searchsorted(lo, f, side="right") - 1).ravel()
-    onehot = (idx[None, :] == np.arange(lo.size)[:, None]).astype(np.float32) * rfft_weights(h, w).ravel()[None, :]
+    idx = np.empty(f.size, np.int8)  # -1 (below low) .. n_bands - 1
+    flat_f = f.reshape(-1)
+    step = 1 << 20
+    for i in range(0, f.size, step):
+        idx[i:i + step] = np.searchsorted(lo, flat_f[i:i + step], side="right") - 1
+    wt = rfft_weights(h, w).reshape(-1)
+    onehot = np.empty((lo.size, f.size), np.float32)
+    for b in range(lo.size):
+        np.multiply(idx == b, wt, out=onehot[b])
     onehot.setflags(write=False)
     return onehot
 
@@ -95,7 +106,11 @@ def periodic_power(y: np.ndarray, sigma: float, y_mean: np.float32 | None = None
         n = spec.size
         ys, xs, p3, over = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float32), np.empty(n, np.float32)
         c = k.peak_candidates(spec, np.float32(k_bg), np.float32(4.0 * scale), np.float32(s2 * norm), ys, xs, p3, over)
-        return _peak_sums(h, w, p3[:c], over[:c], ys[:c] * spec.shape[1] + xs[:c], scale, norm, sigma)
+        wr = spec.shape[1]
+        # the candidates alone, so that the spectrum and the image-sized buffers go before _peak_sums
+        flat, p3, over = ys[:c] * wr + xs[:c], p3[:c].copy(), over[:c].copy()
+        del spec, ys, xs
+        return _peak_sums(h, w, p3, over, flat, scale, norm, sigma)
     r = PEAK_WINDOW // 2
     pad = _padded_power(spec, r, np.empty((h, spec.shape[1]), np.float32))
     p3, outer = _box_sums(pad, r)
@@ -198,4 +213,5 @@ _NEIGHBOURS = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy
 
 @lru_cache(maxsize=8)
 def _win_energy(h: int, w: int) -> float:
-    return float((_hann2d(h, w).astype(np.float64) ** 2).sum())
+    e = _hann2d(h, w).astype(np.float64)
+    return float(np.square(e, out=e).sum())  # in place: one float64 plane, not two

@@ -31,6 +31,7 @@ from harness.measuring.maps import SUB_BANDS
 from harness.measuring.metrics import noise
 from harness.measuring.metrics.peaks import CHANCE_PEAK_SHARE, PEAK_THRESHOLD, PEAK_WINDOW, periodic_power
 from harness.measuring.result import MetricValues
+from harness.measuring.sizecache import per_size
 from harness.measuring.slices import SliceLayout, slice_name
 from harness.measuring.tiles import tile_names
 
@@ -55,10 +56,17 @@ __all__ = [
 RADIAL_EDGES = tuple(float(x) for x in (1 / 64) * 2.0 ** (np.arange(12) / 2.0))
 
 
-@lru_cache(maxsize=16)
+@per_size(16)
 def _band_power_weights(h: int, w: int) -> np.ndarray:
-    """``(n_bands, h*wr)``: squared band response times rfft multiplicity, over (h w)²."""
-    wt = (band_filters(h, w) ** 2 * rfft_weights(h, w)).reshape(len(BAND_CENTERS), -1) / np.float32(h * w) ** 2
+    """``(n_bands, h*wr)``: squared band response times rfft multiplicity, over (h w)².
+
+    Built in place, one float32 step at a time (the same numbers as the one expression
+    ``band_filters ** 2 * rfft_weights / (h w)²``, without its temporaries).
+    """
+    wt = np.square(band_filters(h, w))
+    wt *= rfft_weights(h, w)
+    wt = wt.reshape(len(BAND_CENTERS), -1)
+    wt /= np.float32(h * w) ** 2
     wt.setflags(write=False)
     return wt
 
@@ -73,7 +81,7 @@ def band_power_spectral(spec: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return (p @ _band_power_weights(*shape).T).astype(np.float64)
 
 
-@lru_cache(maxsize=16)
+@per_size(16)
 def _radial_onehot(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """``(n_bins, h*wr)`` float32 bin membership times rfft weight, and the bin counts."""
     idx = _radial_bins(h, w).ravel()
@@ -82,6 +90,17 @@ def _radial_onehot(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     counts = onehot.sum(axis=1, dtype=np.float64)
     onehot.setflags(write=False)
     return onehot, counts
+
+
+@lru_cache(maxsize=16)
+def _radial_counts(h: int, w: int) -> np.ndarray:
+    """The bin counts of :func:`_radial_onehot` (full-plane coefficients per bin, float64), without the
+    one-hot matrix: sums of the weights 1 and 2 are whole numbers, exact in float64 in any order."""
+    idx = _radial_bins(h, w).ravel()
+    keep = idx >= 0
+    out = np.bincount(idx[keep], weights=rfft_weights(h, w).ravel()[keep], minlength=len(RADIAL_EDGES) - 1)
+    out.setflags(write=False)
+    return out
 
 
 def radial_centers() -> list[float]:
@@ -102,12 +121,12 @@ def spectral_sums(spec: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray,
 
     k = kernels()
     h, w = shape
-    onehot, _ = _radial_onehot(h, w)
     bp = np.zeros((spec.shape[0], len(BAND_CENTERS)))
     if k is None:
+        onehot, _ = _radial_onehot(h, w)
         bp[1:] = band_power_spectral(spec[1:], shape)
         return bp, (onehot @ (spec[0].real**2 + spec[0].imag**2).ravel()).astype(np.float64)
-    radial = np.zeros(onehot.shape[0])
+    radial = np.zeros(len(RADIAL_EDGES) - 1)
     weights = _band_power_weights(h, w).reshape(len(BAND_CENTERS), h, -1)
     flat = np.ascontiguousarray(spec, dtype=np.complex64).view(np.float32)
     runs, runs_at = _radial_runs(h, w)
@@ -140,7 +159,7 @@ def _radial_runs(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return out
 
 
-@lru_cache(maxsize=16)
+@per_size(16)
 def _radial_bins(h: int, w: int) -> np.ndarray:
     """``(h, w//2+1)`` int16: the :data:`RADIAL_EDGES` bin of each coefficient, -1 outside them."""
     f = radial_frequency(h, w)
@@ -238,7 +257,7 @@ def spectrum(ctx: Context) -> dict[str, MetricValues]:
     ``s²`` times the share in each bin).
     """
     h, w = ctx.shape
-    _, counts = _radial_onehot(h, w)
+    counts = _radial_counts(h, w)
     psd = _psd(_spectral(ctx)[1], counts, h, w)
     ncoef = counts / 2.0
     share = 2.0 * ncoef / (h * w)  # full-plane coefficients in the bin over all of them
@@ -253,5 +272,7 @@ def _periodic_names() -> tuple[str, ...]:
 
 def periodic(ctx: Context) -> dict[str, MetricValues]:
     """``periodic`` (code²): luma power in narrow spectral peaks per band (micro-tiling), whole image."""
-    pk, std, bias = periodic_power(ctx.y, ctx.sigma, ctx.y_mean, ctx.spec[0])
+    if "periodic" not in ctx.memo:  # a large image's (computed before its spectrum was let go)
+        ctx.memo["periodic"] = periodic_power(ctx.y, ctx.sigma, ctx.y_mean, ctx.spec[0])
+    pk, std, bias = ctx.memo["periodic"]
     return {"periodic": MetricValues(_periodic_names(), pk, std, bias)}
