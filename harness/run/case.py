@@ -32,6 +32,7 @@ from harness.measuring.result import Measurement, MetricValues
 from harness.naming import case_slug
 from harness.run.batching import cached_stage, chunk_of
 from harness.run.cache import StageCache, stage_key
+from harness.run.generation import generate_base
 from harness.run.staged import StagedCase
 from harness.suite.suites import Case, Suite
 
@@ -242,7 +243,7 @@ def _input(ex: _Execution, input_jitter_seed: int | None):
     ex.config["stages"] = []
     generated = False
     if vector.needs_generation:
-        rendered = _generate_base(vector, ex.case, ex.cache, ex.config, ex.timings, ex.stages, ex.at, ex.chunk,
+        rendered = generate_base(vector, ex.case, ex.cache, ex.config, ex.timings, ex.stages, ex.at, ex.chunk,
                                   ex.captured["infos"])
         ex.captured["outputs"]["generate"] = (rendered.clean, None)
         ex.log.generated(_backends(ex.case).get("generate", "?"), rendered.clean, rendered.anchors)
@@ -350,49 +351,6 @@ def jitter_lsb(image: np.ndarray, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     noise = rng.integers(-1, 2, size=image.shape, dtype=np.int16)
     return np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-
-
-def _generate_base(vector, case: Case, cache: StageCache, config: dict, timings: dict, stages: dict,
-                   at: StageHook = _no_hook, chunk: Sequence[int] = (), infos: dict | None = None):
-    """Run the pipeline's generate stage on a prompt vector; returns the vector rendered on its output.
-
-    ``chunk``: the seeds (this case's among them) a batch-capable backend renders together on a
-    cache miss, each cached under its one-by-one key (:mod:`harness.run.batching`)."""
-    from harness.errors import ConfigError
-    from harness.stages import StageContext, backend_config, build_backend, run_stage
-    from harness.suite.vectors import render
-
-    spec = next((s for s in case.pipeline.stages if s.stage == "generate"), None)
-    if spec is None or spec.backend == "source":
-        example = "face_gan" if vector.source.get("kind") == "generated" else "tiny_diffusion"
-        raise ConfigError(f"vector {vector.id!r} has a {vector.source.get('kind')} source: pipeline "
-                          f"{case.pipeline.name!r} needs a generating backend in its generate stage "
-                          f"(e.g. backend = \"{example}\")")
-    with at(f"stage generate (loading backend {spec.backend!r})"):
-        backend = build_backend("generate", spec.backend, dict(spec.params))
-    bconf = backend_config(backend)
-    config["stages"].append(bconf)
-    h, w = vector.size
-    placeholder = np.full((h, w, 3), 128, np.uint8)
-    prompt, negative = vector.source.get("prompt"), vector.source.get("negative_prompt")
-
-    def key_of(seed: int) -> str:
-        return stage_key("generate", bconf, backend, seed, prompt, negative, (h, w))
-
-    def ctx_of(seed: int) -> StageContext:
-        return StageContext(seed=seed, prompt=prompt, negative_prompt=negative)
-
-    t0 = time.perf_counter()
-    with at(f"stage generate (backend {spec.backend!r})"):
-        hit = cached_stage("generate", backend, bconf, cache, case.seed, list(chunk) or [case.seed], key_of,
-                           placeholder, ctx_of, config, lambda: run_stage(backend, placeholder, ctx_of(case.seed)))
-    timings["generate"] = time.perf_counter() - t0
-    if infos is not None:
-        infos["generate"] = hit[2]
-    for k, v in hit[2].items():
-        if isinstance(v, (int, float)):
-            stages[f"generate.{k}"] = float(v)
-    return render(vector, base=hit[0])
 
 
 def _with_stage_metrics(m: Measurement, stages: dict[str, float]) -> Measurement:

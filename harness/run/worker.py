@@ -74,7 +74,7 @@ def where_in(frame) -> str:
                 return f"stage {loc.get('stage', '?')} (loading backend {loc.get('name', '?')!r})"
         except Exception:  # noqa: BLE001 - a sample is best effort
             return ""
-        if name == "_generate_base" and fn.endswith("/run/case.py"):
+        if name == "generate_base" and fn.endswith("/run/generation.py"):
             return "stage generate"
         if "/harness/measuring/" in fn:
             return "measure"
