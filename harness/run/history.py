@@ -1,0 +1,348 @@
+"""Nightly history: each run's checks appended to one Parquet dataset, queried for trends.
+
+Layout (hive partitioning; the partition values live in the path, not in the files)::
+
+    <history>/suite=<suite>/date=<YYYY-MM-DD>/<run_id>.parquet
+
+``date`` is the UTC day of the run's ``created``.  A file is named by its run id and written
+atomically (temporary file + rename), so appending a run twice keeps one copy and a reader
+never sees half a file (readers skip the ``.``-prefixed temporary names).
+
+What is kept (``keep="trend"``, the default): a night of 1,000 cases is ~5.6M checks, ~98 % of
+them per-tile (``tile=``) or per-sub-window (``sub=``) slices.  Kept in full: every other slice,
+and every spatial check that is ``fail`` or ``error``.  The rest of each spatial family
+(case, metric, slice with its ``tile=``/``sub=`` word replaced by ``tile=worst``/``sub=worst``)
+becomes one row: the family's worst check by (status, |delta| / tolerance), renamed to the
+family slice, with ``n_slices`` (how many checks it stands for, 1 for a kept check) and
+``n_failed``; its ``tile`` column names the tile that was worst that night.  That is ~40x
+fewer rows than the full set (``python -m harness.run.history_bench`` prints the sizes);
+``keep="all"`` keeps every check.  A trend answers for every kept slice, the family rows
+included: "is the worst tile of this family drifting?".
+
+Files are zstd-compressed, strings dictionary-encoded, rows sorted by (case, metric, slice) in
+row groups of :data:`ROW_GROUP_ROWS`, so a trend query reads one row group per night.
+pyarrow is needed; DuckDB (the ``history`` extra) is an optional second query engine.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import ConfigError, InputError
+from harness.naming import check_name
+from harness.status import GATING, STATUSES, rank
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import pyarrow as pa
+
+__all__ = ["append_run", "trend", "Appended", "KEEP", "TREND_COLUMNS", "ROW_GROUP_ROWS", "run_file",
+           "history_schema", "read_checks", "keep_for_trend", "write_run"]
+
+KEEP = ("trend", "all")
+TREND_COLUMNS = ("run_id", "created", "value", "baseline", "tolerance", "status")
+#: Rows per row group: small enough that a (case, metric, slice) lookup reads ~1/8 of a night
+#: of 1,000 cases, large enough that a footer stays small.
+ROW_GROUP_ROWS = 16_384
+_REQUIRED = ("case", "metric", "slice", "value", "status")
+_PARTS = {"band": "band", "tile": "tile", "region": "region", "channel": "ch", "stage": "stage"}
+_SPATIAL = r"(^| )(tile|sub)=[^ ]*"
+_STRINGS = ("run_id", "git_sha", "harness_version", "case", "vector", "pipeline", "metric", "slice", "band",
+            "tile", "region", "channel", "stage", "status", "note")
+_SORT = [("case", "ascending"), ("metric", "ascending"), ("slice", "ascending")]
+
+
+def history_schema() -> "pa.Schema":
+    """The columns of one history file: run columns, then the checks.parquet columns (BRIEF14
+    shared decision 1), then ``n_slices``/``n_failed`` (what a family row stands for)."""
+    import pyarrow as pa
+
+    s, f = pa.string(), pa.float64()
+    return pa.schema([
+        ("run_id", s), ("created", pa.timestamp("us", tz="UTC")), ("git_sha", s), ("harness_version", s),
+        ("complete", pa.bool_()), ("case", s), ("vector", s), ("pipeline", s), ("seed", pa.int64()),
+        ("metric", s), ("slice", s), ("band", s), ("tile", s), ("region", s), ("channel", s), ("stage", s),
+        ("value", f), ("baseline", f), ("delta", f), ("tolerance", f), ("status", s),
+        ("box", pa.list_(pa.int32(), 4)), ("note", s), ("n_slices", pa.int32()), ("n_failed", pa.int32()),
+    ])
+
+
+@dataclass(frozen=True)
+class Appended:
+    """One appended run: its file, the rows kept of how many checks, the file's size in bytes."""
+
+    path: Path
+    rows: int
+    checks: int
+    bytes: int
+    replaced: bool  # a copy of this run was there already (it is overwritten, never doubled)
+
+
+def run_file(history_root: str | os.PathLike[str], suite: str, day: str, run_id: str) -> Path:
+    """``<history>/suite=<suite>/date=<day>/<run_id>.parquet`` (names checked: they become paths)."""
+    check_name("suite", suite)
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", run_id):
+        raise InputError(f"run_id {run_id!r}: not usable as a file name")
+    return Path(history_root) / f"suite={suite}" / f"date={day}" / f"{run_id}.parquet"
+
+
+def append_run(run_dir: str | os.PathLike[str], history_root: str | os.PathLike[str], *, keep: str = "trend",
+               allow_incomplete: bool = False, report: Any = None) -> Appended:
+    """Append the checks of the run at ``run_dir`` (its report.json and checks.parquet) to the history.
+
+    ``report``: the run's :class:`~harness.report.schema.Report` when the caller holds it (not
+    read again).  An incomplete run is refused (InputError, exit 2) unless ``allow_incomplete``;
+    its rows then carry ``complete = false``.  Idempotent: the file is named by the run id."""
+    from harness.report.schema import load_report
+
+    if keep not in KEEP:
+        raise ConfigError(f"keep {keep!r}: expected one of {', '.join(KEEP)}")
+    run_dir = Path(run_dir)
+    if report is None:
+        if not (run_dir / "report.json").is_file():
+            raise InputError(f"{run_dir}: not a run folder (no report.json)")
+        report = load_report(run_dir)
+    if not report.complete and not allow_incomplete:
+        raise InputError(f"{run_dir}: the run is incomplete ({report.incomplete_reason()}); not appended to the "
+                         f"history (finish it with `harness run --resume {run_dir}`, or allow incomplete runs)")
+    header = _header(report, run_dir)
+    checks = read_checks(run_dir / "checks.parquet")
+    kept = keep_for_trend(checks) if keep == "trend" else _as_kept(checks)
+    return write_run(kept, header, history_root, checks=checks.num_rows)
+
+
+def _header(report: Any, run_dir: Path) -> dict[str, Any]:
+    """The run columns: run_id, created (UTC), its UTC day, git sha, harness version, complete."""
+    try:
+        created = datetime.fromisoformat(str(report.created))
+    except ValueError:
+        raise InputError(f"{run_dir / 'report.json'}: created: {report.created!r} is not an ISO timestamp") from None
+    if created.tzinfo is None:  # harness writes an offset; a naive stamp is taken as UTC
+        created = created.replace(tzinfo=timezone.utc)
+    created = created.astimezone(timezone.utc)
+    env = report.environment or {}
+    versions = env.get("versions") if isinstance(env.get("versions"), dict) else {}
+    return {"run_id": report.run_id, "suite": report.suite, "created": created, "date": created.date().isoformat(),
+            "git_sha": env.get("git_sha"), "harness_version": versions.get("harness"), "complete": report.complete}
+
+
+def read_checks(path: str | os.PathLike[str]) -> "pa.Table":
+    """A run's checks.parquet as the checks columns (shared decision 1), whatever subset it has.
+
+    ``case``, ``metric``, ``slice``, ``value`` and ``status`` are required (InputError naming
+    the file otherwise); a missing slice part (band, tile, region, channel, stage) is parsed from
+    the slice's ``key=value`` words, a missing delta is value - baseline, other missing columns
+    are null.  An unknown status is refused: a history must not hold what no reader knows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no checks.parquet (render it with `harness report {p.parent}`)")
+    want = [f.name for f in history_schema() if f.name not in ("run_id", "created", "git_sha", "harness_version",
+                                                               "complete", "n_slices", "n_failed")]
+    try:
+        names = pq.read_schema(p).names
+        table = pq.read_table(p, columns=[c for c in want if c in names])
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{p}: not a readable Parquet file ({exc})") from None
+    missing = [c for c in _REQUIRED if c not in table.column_names]
+    if missing:
+        raise InputError(f"{p}: column {missing[0]!r} missing (need {', '.join(_REQUIRED)})")
+    bad = set(pc.unique(table["status"]).to_pylist()) - set(STATUSES)
+    if bad:
+        raise InputError(f"{p}: status {sorted(map(str, bad))[0]!r} is not one of {', '.join(STATUSES)}")
+    cols = {}
+    for name in want:
+        if name in table.column_names:
+            cols[name] = table[name]
+        elif name in _PARTS:
+            found = pc.extract_regex(table["slice"], rf"(?:^| ){_PARTS[name]}=(?P<v>[^ ]*)")
+            cols[name] = pc.struct_field(found, "v")
+        elif name == "delta" and "baseline" in table.column_names:
+            cols[name] = pc.subtract(table["value"], table["baseline"])
+        else:
+            cols[name] = pa.nulls(table.num_rows)
+    schema = pa.schema([history_schema().field(n) for n in want])
+    return pa.table(cols).cast(schema)
+
+
+def _as_kept(checks: "pa.Table") -> "pa.Table":
+    """Every check as its own row (``n_slices`` 1, ``n_failed`` 1 for a gating one)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    gating = pc.is_in(checks["status"], pa.array(GATING))
+    return checks.append_column("n_slices", pa.array([1] * checks.num_rows, pa.int32())) \
+                 .append_column("n_failed", pc.cast(gating, pa.int32()))
+
+
+def keep_for_trend(checks: "pa.Table") -> "pa.Table":
+    """The rows the default keep rule keeps (module docstring): non-spatial and failing checks in
+    full, one worst-of row per spatial family.  ``checks``: :func:`read_checks`'s columns."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    spatial = pc.match_substring_regex(checks["slice"], _SPATIAL)
+    gating = pc.is_in(checks["status"], pa.array(GATING))
+    whole = _as_kept(checks.filter(pc.or_(pc.invert(spatial), gating)))
+    tiles = checks.filter(spatial)
+    if tiles.num_rows == 0:
+        return whole
+    family = pc.replace_substring_regex(tiles["slice"], _SPATIAL, r"\1\2=worst")
+    status = tiles["status"].to_numpy(zero_copy_only=False)
+    ranks = np.vectorize(rank, otypes=[np.int8])(status) if len(status) else np.zeros(0, np.int8)
+    tiles = tiles.append_column("family", family).append_column("rank", pa.array(ranks)) \
+                 .append_column("margin", pa.array(_margin(tiles)))
+    tiles = tiles.sort_by([("case", "ascending"), ("metric", "ascending"), ("family", "ascending"),
+                           ("rank", "descending"), ("margin", "descending")])
+    n = tiles.num_rows
+    change = np.zeros(n, bool)
+    change[0] = True
+    for col in ("case", "metric", "family"):
+        codes = np.asarray(pc.dictionary_encode(tiles[col]).combine_chunks().indices)
+        change[1:] |= codes[1:] != codes[:-1]
+    first = np.flatnonzero(change)
+    counts = np.diff(np.append(first, n)).astype(np.int32)
+    failed = np.add.reduceat(np.isin(tiles["status"].to_numpy(zero_copy_only=False), GATING).astype(np.int32),
+                             first).astype(np.int32)
+    worst = tiles.take(pa.array(first))
+    worst = worst.set_column(worst.schema.get_field_index("slice"), "slice", worst["family"])
+    worst = worst.drop_columns(["family", "rank", "margin"])
+    worst = worst.append_column("n_slices", pa.array(counts)).append_column("n_failed", pa.array(failed))
+    return pa.concat_tables([whole, worst.cast(whole.schema)])
+
+
+def _margin(checks: "pa.Table") -> "np.ndarray":
+    """|delta| / tolerance per check: inf for a nonzero delta at tolerance 0, -1 without a delta."""
+    import numpy as np
+
+    delta = np.abs(checks["delta"].to_numpy(zero_copy_only=False).astype(float))
+    tol = checks["tolerance"].to_numpy(zero_copy_only=False).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(tol > 0, delta / tol, np.where(delta > 0, np.inf, 0.0))
+    return np.where(np.isnan(delta), -1.0, np.nan_to_num(out, nan=-1.0, posinf=np.inf))
+
+
+def write_run(kept: "pa.Table", header: dict[str, Any], history_root: str | os.PathLike[str], *,
+              checks: int | None = None) -> Appended:
+    """Write one run's kept rows (:func:`keep_for_trend`'s columns) with its ``header``
+    (run_id, suite, created, date, git_sha, harness_version, complete) atomically; any other copy of
+    the run in the suite's partitions is removed, so a run is in the history once."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from harness.fsio import atomic_write_bytes
+
+    target = run_file(history_root, header["suite"], header["date"], header["run_id"])
+    n = kept.num_rows
+    run_cols = {"run_id": pa.array([header["run_id"]] * n, pa.string()),
+                "created": pa.array([header["created"]] * n, pa.timestamp("us", tz="UTC")),
+                "git_sha": pa.array([header.get("git_sha")] * n, pa.string()),
+                "harness_version": pa.array([header.get("harness_version")] * n, pa.string()),
+                "complete": pa.array([bool(header.get("complete", True))] * n, pa.bool_())}
+    schema = history_schema()
+    table = pa.table({f.name: run_cols[f.name] if f.name in run_cols else kept[f.name] for f in schema}) \
+              .cast(schema).sort_by(_SORT)
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS, use_dictionary=list(_STRINGS),
+                   write_statistics=True,
+                   sorting_columns=[pq.SortingColumn(schema.get_field_index(c)) for c, _ in _SORT])
+    replaced = target.exists()
+    atomic_write_bytes(target, sink.getvalue())
+    for other in target.parent.parent.glob(f"date=*/{target.name}"):
+        if other != target:  # the same run filed under another day by an earlier append
+            other.unlink(missing_ok=True)
+            replaced = True
+    return Appended(target, n, n if checks is None else checks, target.stat().st_size, replaced)
+
+
+def trend(history_root: str | os.PathLike[str], suite: str, case: str, metric: str, slice: str,
+          since: str | date | datetime | None = None, *, engine: str = "pyarrow") -> "pd.DataFrame":
+    """One slice of one case across every run of ``suite`` in the history, oldest first.
+
+    Columns :data:`TREND_COLUMNS` (``created`` a UTC timestamp); ``since``: runs of that UTC day
+    or later (a datetime also drops earlier runs of its day).  ``engine``: ``"pyarrow"``
+    (partition pruning on ``date``, the filter pushed down to row-group statistics) or
+    ``"duckdb"`` (the ``history`` extra): the same rows either way.  A history folder or suite
+    that is not there is a ConfigError; a slice no run kept gives an empty frame."""
+    root = Path(history_root)
+    check_name("suite", suite)
+    if not root.is_dir():
+        raise ConfigError(f"history {root}: no such folder")
+    if not (root / f"suite={suite}").is_dir():
+        have = sorted(p.name.removeprefix("suite=") for p in root.glob("suite=*"))
+        raise ConfigError(f"history {root}: no runs of suite {suite!r} (it has: {', '.join(have) or 'none'})")
+    day, moment = _since(since)
+    if engine == "pyarrow":
+        table = _trend_pyarrow(root / f"suite={suite}", case, metric, slice, day, moment)
+    elif engine == "duckdb":
+        table = _trend_duckdb(root / f"suite={suite}", case, metric, slice, day, moment)
+    else:
+        raise ConfigError(f"engine {engine!r}: expected pyarrow or duckdb")
+    frame = table.select(list(TREND_COLUMNS)).to_pandas()
+    return frame.sort_values(["created", "run_id"], kind="stable").reset_index(drop=True)
+
+
+def _since(since: str | date | datetime | None) -> tuple[str | None, datetime | None]:
+    if since is None:
+        return None, None
+    if isinstance(since, str):
+        try:
+            since = datetime.fromisoformat(since) if "T" in since or " " in since else date.fromisoformat(since)
+        except ValueError:
+            raise ConfigError(f"since {since!r}: expected YYYY-MM-DD or an ISO timestamp") from None
+    if isinstance(since, datetime):
+        moment = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+        moment = moment.astimezone(timezone.utc)
+        return moment.date().isoformat(), moment
+    return since.isoformat(), None
+
+
+def _trend_pyarrow(folder: Path, case: str, metric: str, slice: str, day: str | None,
+                   moment: datetime | None) -> "pa.Table":
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    partitioning = ds.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
+    dataset = ds.dataset(folder, format="parquet", partitioning=partitioning,
+                         schema=history_schema().append(pa.field("date", pa.string())))
+    where = (ds.field("case") == case) & (ds.field("metric") == metric) & (ds.field("slice") == slice)
+    if day is not None:
+        where = where & (ds.field("date") >= day)
+    if moment is not None:
+        where = where & (ds.field("created") >= pa.scalar(moment, pa.timestamp("us", tz="UTC")))
+    return dataset.to_table(columns=list(TREND_COLUMNS), filter=where)
+
+
+def _trend_duckdb(folder: Path, case: str, metric: str, slice: str, day: str | None,
+                  moment: datetime | None) -> "pa.Table":
+    try:
+        import duckdb
+    except ImportError:
+        raise ConfigError("engine duckdb: DuckDB is not installed (pip install 'image-harness[history]')") from None
+    if not any(folder.glob("date=*/*.parquet")):
+        return history_schema().empty_table().select(list(TREND_COLUMNS))
+    glob = str(folder / "date=*" / "*.parquet").replace("'", "''")
+    sql = (f"SELECT {', '.join(TREND_COLUMNS)} FROM read_parquet('{glob}', hive_partitioning = true, "
+           f"hive_types = {{'suite': VARCHAR, 'date': VARCHAR}}, union_by_name = true) "
+           f'WHERE "case" = $case AND metric = $metric AND slice = $slice')
+    params: dict[str, Any] = {"case": case, "metric": metric, "slice": slice}
+    if day is not None:
+        sql += " AND date >= $day"
+        params["day"] = day
+    if moment is not None:
+        sql += " AND created >= $moment"
+        params["moment"] = moment
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        table = con.sql(sql, params=params).to_arrow_table()
+    return table.cast(history_schema().empty_table().select(list(TREND_COLUMNS)).schema)
