@@ -43,13 +43,14 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
 __all__ = ["append_run", "trend", "Appended", "KEEP", "TREND_COLUMNS", "ROW_GROUP_ROWS", "run_file",
-           "history_schema", "read_checks", "keep_for_trend", "write_run"]
+           "history_schema", "read_checks", "read_checks_columns", "keep_for_trend", "write_run"]
 
 KEEP = ("trend", "all")
 TREND_COLUMNS = ("run_id", "created", "value", "baseline", "tolerance", "status")
 #: Rows per row group: small enough that a (case, metric, slice) lookup reads ~1/8 of a night
 #: of 1,000 cases, large enough that a footer stays small.
 ROW_GROUP_ROWS = 16_384
+_RUN_COLUMNS = ("run_id", "created", "git_sha", "harness_version", "complete")
 _REQUIRED = ("case", "metric", "slice", "value", "status")
 _PARTS = {"band": "band", "tile": "tile", "region": "region", "channel": "ch", "stage": "stage"}
 _SPATIAL = r"(^| )(tile|sub)=[^ ]*"
@@ -132,6 +133,11 @@ def _header(report: Any, run_dir: Path) -> dict[str, Any]:
             "git_sha": env.get("git_sha"), "harness_version": versions.get("harness"), "complete": report.complete}
 
 
+def read_checks_columns() -> list[str]:
+    """The checks.parquet columns of shared decision 1, in history order."""
+    return [f.name for f in history_schema() if f.name not in _RUN_COLUMNS + ("n_slices", "n_failed")]
+
+
 def read_checks(path: str | os.PathLike[str]) -> "pa.Table":
     """A run's checks.parquet as the checks columns (shared decision 1), whatever subset it has.
 
@@ -146,8 +152,7 @@ def read_checks(path: str | os.PathLike[str]) -> "pa.Table":
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no checks.parquet (render it with `harness report {p.parent}`)")
-    want = [f.name for f in history_schema() if f.name not in ("run_id", "created", "git_sha", "harness_version",
-                                                               "complete", "n_slices", "n_failed")]
+    want = read_checks_columns()
     try:
         names = pq.read_schema(p).names
         table = pq.read_table(p, columns=[c for c in want if c in names])
