@@ -104,6 +104,10 @@ def append_run(run_dir: str | os.PathLike[str], history_root: str | os.PathLike[
 
     if keep not in KEEP:
         raise ConfigError(f"keep {keep!r}: expected one of {', '.join(KEEP)}")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ConfigError("the history needs pyarrow: pip install 'image-harness[parquet]'") from None
     run_dir = Path(run_dir)
     if report is None:
         if not (run_dir / "report.json").is_file():

@@ -4,8 +4,8 @@
 ``harness bench --scale`` calls :func:`bench_history`.
 
 A synthetic case has the slice mix of a real smoke case (256² stages, measured in 2026-12):
-117 non-spatial slices and 18 spatial families (16 of 15x15 tiles, 2 of 31x31 sub-windows),
-5,639 checks.  Baselines are log-normal, tolerances 5 % of the baseline, nightly noise 1 %;
+116 non-spatial slices and 18 spatial families (16 of 15x15 tiles, 2 of 31x31 sub-windows),
+5,638 checks.  Baselines are log-normal, tolerances 5 % of the baseline, nightly noise 1 %;
 one case in 200 drifts (some of its tiles fail in the last third of a 60-day rebake cycle),
 so the history holds failing spatial checks as a real one does.  The kept rows of a night
 are computed in numpy with the keep rule's semantics (tested against
