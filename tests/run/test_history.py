@@ -72,6 +72,10 @@ def test_read_checks_refuses_a_missing_column_or_unknown_status(tmp_path):
     pq.write_table(_table(rows), path)
     with pytest.raises(InputError, match="status 'maybe' is not one of pass, fail, error, skip"):
         read_checks(path)
+    rows[0]["status"], rows[1]["case"] = "pass", None
+    pq.write_table(_table(rows), path)
+    with pytest.raises(InputError, match="checks.parquet: column 'case' has 1 null values"):
+        read_checks(path)
     with pytest.raises(InputError, match="no checks.parquet"):
         read_checks(tmp_path / "nope" / "checks.parquet")
 
