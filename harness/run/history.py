@@ -195,7 +195,7 @@ def _as_kept(checks: "pa.Table") -> "pa.Table":
     import pyarrow.compute as pc
 
     gating = pc.is_in(checks["status"], pa.array(GATING))
-    return checks.append_column("n_slices", pa.array([1] * checks.num_rows, pa.int32())) \
+    return checks.append_column("n_slices", pa.repeat(pa.scalar(1, pa.int32()), checks.num_rows)) \
                  .append_column("n_failed", pc.cast(gating, pa.int32()))
 
 
@@ -260,14 +260,15 @@ def _ranks(status: Any) -> "np.ndarray":
 
 
 def _margin(checks: "pa.Table") -> "np.ndarray":
-    """|delta| / tolerance per check: inf for a nonzero delta at tolerance 0, -1 without a delta."""
+    """|delta| / tolerance per check: inf for a nonzero delta at tolerance 0; -1 (below every
+    measured margin) without a delta or a tolerance."""
     import numpy as np
 
     delta = np.abs(checks["delta"].to_numpy(zero_copy_only=False).astype(float))
     tol = checks["tolerance"].to_numpy(zero_copy_only=False).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(tol > 0, delta / tol, np.where(delta > 0, np.inf, 0.0))
-    return np.where(np.isnan(delta), -1.0, np.nan_to_num(out, nan=-1.0, posinf=np.inf))
+    return np.where(np.isnan(delta) | np.isnan(tol), -1.0, out)
 
 
 def write_run(kept: "pa.Table", header: dict[str, Any], history_root: str | os.PathLike[str], *,

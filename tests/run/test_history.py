@@ -221,3 +221,14 @@ def test_bench_history_reports_sizes_and_query_times(tmp_path):
     assert r["history_rows"] == 4 * 8 * 134 and r["history_bytes"] > 0 and r["trend_rows"] == 4
     assert r["run_bytes_all"] > r["run_bytes"] and r["query_pyarrow_s"] > 0
     assert r["same"] in (True, None) and np.isfinite(r["append_s"])
+
+
+def test_worst_tile_ranks_zero_tolerance_first_and_missing_tolerance_last(tmp_path):
+    path = tmp_path / "checks.parquet"
+    rows = [_check("v/p/s1", "mean", "tile=r0c0", 9.0, tolerance=None),  # no tolerance: no margin
+            _check("v/p/s1", "mean", "tile=r0c1", 1.2, tolerance=0.5),  # margin 0.4
+            _check("v/p/s1", "hue", "tile=r0c0", 1.0 + 1e-9, tolerance=0.0),  # any change at tolerance 0: inf
+            _check("v/p/s1", "hue", "tile=r0c1", 3.0, tolerance=4.0)]
+    pq.write_table(_table(rows), path)
+    worst = {r["metric"]: r["tile"] for r in keep_for_trend(read_checks(path)).to_pylist()}
+    assert worst == {"mean": "r0c1", "hue": "r0c0"}
