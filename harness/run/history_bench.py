@@ -246,8 +246,13 @@ def _cpu() -> float:
 def bench_history(tmpdir: str | Path, days: int = 365, cases: int = 1000, *, repeats: int = 3) -> dict[str, Any]:
     """Write ``days`` nightlies of ``cases`` cases under ``tmpdir`` and measure (see the module doc).
 
-    Returns sizes in bytes, seconds, row counts, and ``same`` (pyarrow and duckdb answered
-    the same rows; None without duckdb)."""
+    Returns: ``history_bytes``/``files``/``history_rows`` (the history on disk), ``rows_per_run``
+    and ``checks_per_run`` (kept rows of how many checks a night), ``run_bytes`` (one night),
+    ``append_s`` (append_run of the last night from its run folder, keep=trend), ``append_all_s``
+    and ``run_bytes_all`` (the same night with keep=all), ``query_pyarrow_s`` /
+    ``query_duckdb_s`` (median wall seconds of the trend query, ``*_max_s``, ``*_cpu_s``; duckdb
+    ones None without duckdb), ``trend_rows``, ``same`` (both engines gave equal frames; None
+    without duckdb), ``load_average``."""
     from harness.run.history import append_run, write_run
 
     tmp = Path(tmpdir)
