@@ -14,14 +14,16 @@ and every spatial check that is ``fail`` or ``error``.  The rest of each spatial
 (case, metric, slice with its ``tile=``/``sub=`` word replaced by ``tile=worst``/``sub=worst``)
 becomes one row: the family's worst check by (status, |delta| / tolerance), renamed to the
 family slice, with ``n_slices`` (how many checks it stands for, 1 for a kept check) and
-``n_failed``; its ``tile`` column names the tile that was worst that night.  That is ~40x
-fewer rows than the full set (``python -m harness.run.history_bench`` prints the sizes);
-``keep="all"`` keeps every check.  A trend answers for every kept slice, the family rows
-included: "is the worst tile of this family drifting?".
+``n_failed``; its ``tile`` column names the tile that was worst that night.  A trend answers
+for every kept slice, the family rows included: "is the worst tile of this family drifting?".
+Measured on a synthetic year of 1,000-case nightlies (``python -m harness.run.history_bench``):
+134k rows a night instead of 5.6M, 4.2 MB a night, 1.6 GB a year; ``keep="all"`` keeps every
+check at 189 MB a night, ~69 GB a year.
 
-Files are zstd-compressed, strings dictionary-encoded, rows sorted by (case, metric, slice) in
-row groups of :data:`ROW_GROUP_ROWS`, so a trend query reads one row group per night.
-pyarrow is needed; DuckDB (the ``history`` extra) is an optional second query engine.
+Files are zstd-compressed, strings dictionary-encoded, floats byte-stream-split, rows sorted by
+(case, metric, slice) in row groups of :data:`ROW_GROUP_ROWS` with min/max statistics on the
+sort columns, so a trend query decodes one row group per night.  pyarrow is needed; DuckDB
+(the ``history`` extra) is an optional second query engine.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ _PARTS = {"band": "band", "tile": "tile", "region": "region", "channel": "ch", "
 _SPATIAL = r"(^| )(tile|sub)=[^ ]*"
 _STRINGS = ("run_id", "git_sha", "harness_version", "case", "vector", "pipeline", "metric", "slice", "band",
             "tile", "region", "channel", "stage", "status", "note")
+# measured values: byte-stream-split before zstd packs them ~5 % smaller than plain (they are ~95 % of a file)
+_FLOATS = ("value", "baseline", "delta", "tolerance")
 _SORT = [("case", "ascending"), ("metric", "ascending"), ("slice", "ascending")]
 # min/max statistics only where they prune: the sort columns (and what follows them) and the run's
 _STATS = ("run_id", "created", "case", "vector", "pipeline", "metric", "slice")
@@ -293,7 +297,7 @@ def write_run(kept: "pa.Table", header: dict[str, Any], history_root: str | os.P
                       for f in schema}).cast(schema)
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS, use_dictionary=list(_STRINGS),
-                   write_statistics=list(_STATS),
+                   write_statistics=list(_STATS), use_byte_stream_split=list(_FLOATS),
                    sorting_columns=[pq.SortingColumn(schema.get_field_index(c)) for c, _ in _SORT])
     replaced = target.exists()
     atomic_write_bytes(target, sink.getvalue())

@@ -302,7 +302,8 @@ def _print(r: dict[str, Any]) -> None:
           f"fewer than all checks)")
     print(f"  size on disk: {mb(r['history_bytes'])} in {r['files']} files ({r['history_rows']:,} rows); "
           f"one night {mb(r['run_bytes'])}")
-    print(f"  keep=all instead: one night {mb(r['run_bytes_all'])}, {r['days']} nights ~{mb(r['year_bytes_all_estimate'])}")
+    print(f"  keep=all instead: one night {mb(r['run_bytes_all'])}, "
+          f"{r['days']} nights ~{mb(r['year_bytes_all_estimate'])}")
     print(f"  append one run from its folder: {r['append_s']:.2f} s (keep=trend), {r['append_all_s']:.2f} s "
           f"(keep=all); synthetic nights written at {r['write_s_per_run']:.2f} s each")
     print(f"  trend query ({r['trend_rows']} runs): pyarrow {r['query_pyarrow_s']:.3f} s median, "

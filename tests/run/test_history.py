@@ -117,7 +117,9 @@ def test_append_writes_one_typed_sorted_zstd_file_per_run(tmp_path):
     f = pq.ParquetFile(done.path)
     assert f.schema_arrow == history_schema()
     col = f.metadata.row_group(0).column(history_schema().get_field_index("slice"))
-    assert col.compression == "ZSTD" and "RLE_DICTIONARY" in col.encodings
+    assert col.compression == "ZSTD" and "RLE_DICTIONARY" in col.encodings and col.statistics.has_min_max
+    value = f.metadata.row_group(0).column(history_schema().get_field_index("value"))
+    assert "BYTE_STREAM_SPLIT" in value.encodings and value.statistics is None
     rows = f.read().to_pylist()
     assert [(r["metric"], r["slice"]) for r in rows] == sorted((r["metric"], r["slice"]) for r in rows)
     assert {(r["run_id"], r["git_sha"], r["harness_version"], r["complete"]) for r in rows} == \
