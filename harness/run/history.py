@@ -368,6 +368,9 @@ def _trend_pyarrow(folder: Path, case: str, metric: str, slice: str, day: str | 
 
 def _trend_duckdb(folder: Path, case: str, metric: str, slice: str, day: str | None,
                   moment: datetime | None) -> "pa.Table":
+    if any(ch in str(folder) for ch in "*?[]{}"):
+        raise ConfigError(f"history {folder.parent}: a path with glob characters (*?[]{{}}) cannot be read by "
+                          f"engine duckdb; use engine pyarrow")
     try:
         import duckdb
     except ImportError:

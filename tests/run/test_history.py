@@ -215,6 +215,11 @@ def test_trend_errors_name_the_problem(year, tmp_path):
         trend(year, "nightly", "c", "m", "s", since="yesterday")
     with pytest.raises(ValueError, match="invalid suite name '../x'"):
         trend(year, "../x", "c", "m", "s")
+    odd = tmp_path / "h[1]"
+    write_run(hb.synthetic_night(1, 0, full=False), hb.night_header(0), odd)
+    assert len(trend(odd, "nightly", "vec0000/p0/s1", "mean", "ch=Y")) == 1
+    with pytest.raises(ConfigError, match=r"a path with glob characters .* cannot be read by engine duckdb"):
+        trend(odd, "nightly", "vec0000/p0/s1", "mean", "ch=Y", engine="duckdb")
 
 
 def test_bench_history_reports_sizes_and_query_times(tmp_path):
@@ -234,3 +239,13 @@ def test_worst_tile_ranks_zero_tolerance_first_and_missing_tolerance_last(tmp_pa
     pq.write_table(_table(rows), path)
     worst = {r["metric"]: r["tile"] for r in keep_for_trend(read_checks(path)).to_pylist()}
     assert worst == {"mean": "r0c1", "hue": "r0c0"}
+
+
+def test_duckdb_engine_without_duckdb_is_a_clear_error(year, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"engine duckdb: DuckDB is not installed \(pip install "
+                                          r"'image-harness\[history\]'\)"):
+        trend(year, "nightly", "vec0000/p0/s1", "mean", "ch=Y", engine="duckdb")
+    assert len(trend(year, "nightly", "vec0000/p0/s1", "mean", "ch=Y")) == 20  # pyarrow alone suffices
