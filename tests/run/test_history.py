@@ -249,3 +249,15 @@ def test_duckdb_engine_without_duckdb_is_a_clear_error(year, monkeypatch):
                                           r"'image-harness\[history\]'\)"):
         trend(year, "nightly", "vec0000/p0/s1", "mean", "ch=Y", engine="duckdb")
     assert len(trend(year, "nightly", "vec0000/p0/s1", "mean", "ch=Y")) == 20  # pyarrow alone suffices
+
+
+def test_duckdb_reads_files_of_an_older_schema_by_name(tmp_path):
+    pytest.importorskip("duckdb")
+    for day in range(3):
+        write_run(hb.synthetic_night(2, day, full=False), hb.night_header(day), tmp_path)
+    old = next(tmp_path.glob("suite=nightly/date=2026-01-02/*.parquet"))
+    table = pq.read_table(old).drop_columns(["vector", "n_failed"])
+    pq.write_table(table.select(list(reversed(table.column_names))), old)  # fewer columns, another order
+    a = trend(tmp_path, "nightly", "vec0000/p1/s1", "mean", "ch=Y")
+    b = trend(tmp_path, "nightly", "vec0000/p1/s1", "mean", "ch=Y", engine="duckdb")
+    assert a.equals(b) and len(a) == 3 and a["value"].notna().all()
