@@ -19,6 +19,7 @@ without a ``[tool.harness]`` table does not count).  Every key is optional::
     suite      = "smoke"            # the suite `harness run` runs without --suite
     tolerances = "tolerances.toml"  # default [[tolerances]] file of `harness compare`
     builtins   = true               # also offer the built-in vectors and suites
+    history    = "history"          # nightly history: each `harness run` appends its checks (default: none)
 
 Relative paths in the file are relative to the file's folder; paths on the command line
 are relative to the working directory and override the file.  With no project, the
@@ -54,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "suite": "smoke",
     "tolerances": None,
     "builtins": True,
+    "history": None,
 }
 CONFIG_KEYS = tuple(DEFAULTS)
 _PATH_KEYS = ("vectors", "suites", "baselines", "reports", "cache", "store")
@@ -85,6 +87,7 @@ class Project:
     cache_max_mb: int = 2048
     store: Path | None = None  # the image store (harness.run.store); None: `.harness-store` beside the cache
     store_max_mb: int = 4096
+    history: Path | None = None  # the nightly history dataset (None: runs append nothing)
     overridden: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -119,10 +122,10 @@ class Project:
                 sys.path.insert(0, s)
 
     def with_overrides(self, **paths: str | os.PathLike[str] | None) -> Project:
-        """Command-line overrides (``vectors``, ``suites``, ``baselines``, ``reports``, ``cache``, ``store``),
-        relative to the working directory; ``None`` values are ignored."""
+        """Command-line overrides (``vectors``, ``suites``, ``baselines``, ``reports``, ``cache``, ``store``,
+        ``history``), relative to the working directory; ``None`` values are ignored."""
         given = {k: v for k, v in paths.items() if v is not None}
-        bad = set(given) - set(_PATH_KEYS)
+        bad = set(given) - set(_PATH_KEYS) - {"history"}
         if bad:
             raise ValueError(f"not a project folder: {sorted(bad)}")
         resolved = {k: Path(v).expanduser().resolve() for k, v in given.items()}
@@ -134,7 +137,7 @@ class Project:
     def describe(self) -> str:
         src = str(self.config_file) if self.found else "no project file found: built-in vectors and suites"
         lines = [f"project: {src}"]
-        for key in _PATH_KEYS:
+        for key in (*_PATH_KEYS, "history"):
             lines.append(f"  {key:10} {getattr(self, key) or '-'}")
         if self.builtins:
             lines.append(f"  {'built-ins':10} {builtin_dir('vectors')}")
@@ -143,7 +146,8 @@ class Project:
     def to_dict(self) -> dict[str, Any]:
         """What a report records of where its inputs came from."""
         return {"config_file": str(self.config_file) if self.config_file else None, "root": str(self.root),
-                **{k: str(getattr(self, k)) if getattr(self, k) is not None else None for k in _PATH_KEYS}}
+                **{k: str(getattr(self, k)) if getattr(self, k) is not None else None
+                   for k in (*_PATH_KEYS, "history")}}
 
 
 def find_config(start: str | os.PathLike[str] | None = None) -> tuple[Path, dict[str, Any]] | None:
@@ -233,10 +237,14 @@ def _from_table(path: Path, table: Mapping[str, Any]) -> Project:
         mb = cfg[key]
         if isinstance(mb, bool) or not isinstance(mb, int) or mb < 1:
             raise ConfigError(f"{where}{key}: expected a whole number of megabytes >= 1, got {mb!r}")
+    hist = cfg["history"]
+    if hist is not None and (not isinstance(hist, str) or not hist):
+        raise ConfigError(f"{where}history: expected a folder path (a string), got {hist!r}")
     return Project(root=root, config_file=path.resolve(), **paths,
                    pythonpath=tuple((root / p).resolve() for p in pp), default_suite=suite,
                    tolerances=(root / tol).resolve() if tol else None, builtins=cfg["builtins"],
-                   cache_max_mb=cfg["cache_max_mb"], store_max_mb=cfg["store_max_mb"])
+                   cache_max_mb=cfg["cache_max_mb"], store_max_mb=cfg["store_max_mb"],
+                   history=(root / hist).resolve() if hist else None)
 
 
 def _read(path: Path) -> dict[str, Any]:

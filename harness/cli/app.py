@@ -47,6 +47,7 @@ def _add_commands(sub) -> None:
     # each command module by its own name, not through the package (whose __init__ imports this module)
     from harness.cli.bake import add_commands as add_bake
     from harness.cli.compare import add_commands as add_compare
+    from harness.cli.history import add_commands as add_history
     from harness.cli.init import add_command as add_init
     from harness.cli.reports import add_commands as add_reports
     from harness.cli.run import add_commands as add_run
@@ -60,6 +61,7 @@ def _add_commands(sub) -> None:
     add_reports(sub)
     add_init(sub)
     add_store(sub)
+    add_history(sub)
 
 
 def _version() -> str:

@@ -96,7 +96,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(run_dir)
     if args.bundle:
         _bundle(run_dir, args.bundle)
-    return report.exit_code
+    from harness.cli.history import append_after_run
+
+    history = args.history or project.history
+    return append_after_run(run_dir, report, history and Path(history), report.exit_code, quiet=args.quiet)
 
 
 def _bundle(run_dir: Path, dest: str) -> None:
@@ -171,6 +174,10 @@ def add_commands(sub) -> None:
                    help="finish the missing cases of the interrupted run in DIR (same suite, seeds and -k as "
                         "recorded in its report.json)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the stage cache")
+    p.add_argument("--history", metavar="DIR",
+                   help="append the finished run's checks to this history dataset (default: the project's history "
+                        "key, else none); a failed append is one stderr line and exit 2 for a passing run "
+                        "(never a pass for a failing one)")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-case progress lines")
     p.add_argument("--bundle", metavar="DIR",
                    help="also write a self-contained copy of the run to DIR for CI upload: report.json, "
