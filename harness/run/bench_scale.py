@@ -241,7 +241,7 @@ def _flat_rows(opts: ScaleOptions, work: Path, env: dict[str, str], log: list[di
     if r1 is None or r2 is None:
         return [time_row, _row("flat_rss", opts, error="the driver's RSS is unreadable (needs Linux /proc)")]
     return [time_row, _row("flat_rss", opts, r2 / r1, f"driver peak RSS {r1 / 2**20:.0f} MB first {window}, "
-                                                      f"{r2 / 2**20:.0f} MB last {window}")]
+                                                      f"{r2 / 2**20:.0f} MB last {window}; the run's peak {proc.maxrss / 2**20:.0f} MB")]
 
 
 def _compare_row(opts: ScaleOptions, work: Path, env: dict[str, str], log: list[dict]) -> Row:
