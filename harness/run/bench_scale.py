@@ -184,6 +184,7 @@ def _smoke_rows(opts: ScaleOptions, work: Path, env: dict[str, str], log: list[d
         cwd, suite = _smoke_workload(opts, work, env)
         help_text = runs.launch(["run", "--help"], cwd, env).stdout
         ratios: dict[str, list[float]] = {r: [] for r in want}
+        errors: dict[str, str] = {}
         for rep in range(opts.repeats):
             tag = f"r{rep}"
             cold = _one_run(cwd, suite, runs.run_flags(help_text, work / f"reports-{tag}", work / f"cache-{tag}"),
@@ -195,6 +196,9 @@ def _smoke_rows(opts: ScaleOptions, work: Path, env: dict[str, str], log: list[d
                                 1, env)
                 log.append({"run": f"cached, 1 worker ({tag})", **warm})
                 ratios["cached"].append(cold["wall_s"] / warm["wall_s"])
+                if warm["summary"] != cold["summary"]:  # a cache that changes results makes the ratio moot
+                    errors["cached"] = (f"the cached run's summary {warm['summary']} differs from the cold "
+                                        f"{cold['summary']}")
             if "workers" in want:
                 two = _one_run(cwd, suite, runs.run_flags(help_text, work / f"reports-{tag}w2",
                                                           work / f"cache-{tag}w2"), 2, env)
@@ -202,7 +206,8 @@ def _smoke_rows(opts: ScaleOptions, work: Path, env: dict[str, str], log: list[d
                 ratios["workers"].append(cold["wall_s"] / two["wall_s"])
     except (RuntimeError, OSError, ZeroDivisionError) as exc:
         return [_row(r, opts, error=str(exc) or type(exc).__name__) for r in want]
-    return [_row(r, opts, statistics.median(ratios[r]), _smoke_detail(r, log, " ".join(suite))) for r in want]
+    return [_row(r, opts, statistics.median(ratios[r]), _smoke_detail(r, log, " ".join(suite)), errors.get(r))
+            for r in want]
 
 
 def _smoke_detail(rid: str, log: list[dict], suite: str) -> str:
@@ -241,7 +246,8 @@ def _flat_rows(opts: ScaleOptions, work: Path, env: dict[str, str], log: list[di
     if r1 is None or r2 is None:
         return [time_row, _row("flat_rss", opts, error="the driver's RSS is unreadable (needs Linux /proc)")]
     return [time_row, _row("flat_rss", opts, r2 / r1, f"driver peak RSS {r1 / 2**20:.0f} MB first {window}, "
-                                                      f"{r2 / 2**20:.0f} MB last {window}; the run's peak {proc.maxrss / 2**20:.0f} MB")]
+                                                      f"{r2 / 2**20:.0f} MB last {window}; the whole run's peak "
+                                                      f"{proc.maxrss / 2**20:.0f} MB")]
 
 
 def _compare_row(opts: ScaleOptions, work: Path, env: dict[str, str], log: list[dict]) -> Row:
