@@ -44,6 +44,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.scale:
+        return _cmd_bench_scale(args)
     if args.models:
         from harness.run.bench import run_model_bench
 
@@ -52,6 +54,51 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from harness.measuring.bench import run_bench
 
     return run_bench(size=args.size or 512, repeats=args.repeats or 30)
+
+
+def _cmd_bench_scale(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.errors import ConfigError
+    from harness.run.bench_scale import ScaleOptions, parse_only, parse_targets, run_scale_bench
+
+    try:
+        only, targets = parse_only(args.only), parse_targets(args.target)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for flag, value in (("--cases", args.cases), ("--window", args.window), ("--compare-size", args.compare_size),
+                        ("--repeats", args.repeats), ("--threads", args.threads)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} {value}: expected a whole number >= 1")
+    if args.workdir and not Path(args.workdir).is_dir():
+        raise ConfigError(f"--workdir {args.workdir}: not a folder")
+    opts = ScaleOptions(quick=args.quick, only=only, cases=args.cases, window=args.window,
+                        compare_size=args.compare_size, repeats=args.repeats or 1, threads=args.threads,
+                        targets=targets, json_path=Path(args.json) if args.json else None,
+                        workdir=Path(args.workdir) if args.workdir else None)
+    return run_scale_bench(opts)
+
+
+def _bench_scale_options(p: argparse.ArgumentParser) -> None:
+    s = p.add_argument_group(
+        "--scale: how the harness scales, as ratios of real `harness` runs in child processes, side by side: "
+        "overhead (cold smoke wall / Σ recorded case time, <= 1.10), cached (cold / cached re-run, >= 20), "
+        "workers (1 / 2 workers cold, >= 1.7), flat (a synthetic suite: s/case and driver RSS of the last "
+        "--window cases over the first, <= 1.2 each), compare (peak RSS of `harness compare` of a generated "
+        "pair in float32 image copies, <= 6), history (trend query, < 2 s, where available); exit 1 on a miss")
+    s.add_argument("--scale", action="store_true", help="benchmark how the harness scales instead")
+    s.add_argument("--quick", action="store_true",
+                   help="small sizes (4 tiny cases for the smoke rows, 120 for flat, 512 px; for tests)")
+    s.add_argument("--only", metavar="ROWS", help="comma-separated rows: overhead,cached,workers,flat,compare,history")
+    s.add_argument("--json", metavar="PATH", help="also write the figures, runs and machine as JSON")
+    s.add_argument("--cases", type=int, help="cases of the synthetic suite (default 2000; --quick 120)")
+    s.add_argument("--window", type=int, help="cases compared at each end of it (default 100; --quick 20)")
+    s.add_argument("--compare-size", type=int, metavar="PX", help="side of the compared pair (default 6000; "
+                                                                   "--quick 512)")
+    s.add_argument("--target", action="append", metavar="ROW=VALUE",
+                   help="override a target, e.g. compare=4 (rows: overhead, cached, workers, flat_time, flat_rss, "
+                        "compare, history)")
+    s.add_argument("--workdir", metavar="DIR", help="where the temporary folders go (default: the system's)")
 
 
 def add_commands(sub) -> None:
@@ -95,7 +142,8 @@ def add_commands(sub) -> None:
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("bench", help="time measure() against the fastest 3-channel rfft2 and skimage SSIM, side by "
-                                     "side (--models: the diffusers backends one-by-one against batched)",
+                                     "side (--models: the diffusers backends one-by-one against batched; --scale: "
+                                     "how the harness scales)",
                        description="Prints the time of harness.measure on a SIZE x SIZE RGB image, without and with "
                                    "a 5 % mask, divided by the fastest of six float64 3-channel rfft2 layouts "
                                    "(numpy and scipy.fft; interleaved, planar, per channel; named in the output; "
@@ -111,9 +159,10 @@ def add_commands(sub) -> None:
     m.add_argument("--models", action="store_true", help="benchmark the diffusers backends' batches instead")
     m.add_argument("--seeds", type=int, default=8, help="seeds per backend (default 8)")
     m.add_argument("--steps", type=int, default=4, help="denoising steps (default 4)")
-    m.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    m.add_argument("--threads", type=int, default=1, help="torch threads (default 1; --scale: the runs' threads)")
     m.add_argument("--no-stock", action="store_true",
                    help="leave out the columns of the same batch with torch's stock (not batch-invariant) modules")
+    _bench_scale_options(p)
     p.set_defaults(func=_cmd_bench)
 
 
