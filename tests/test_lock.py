@@ -33,7 +33,7 @@ def _lock() -> dict[str, str]:
 def _requirements() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     reqs = list(project["dependencies"])
-    for extra in ("pipeline", "parquet", "test"):
+    for extra in ("pipeline", "test", "ray", "history"):
         reqs += project["optional-dependencies"][extra]
     return {_norm(re.match(r"[A-Za-z0-9._-]+", r).group(0)) for r in reqs}
 
