@@ -1,0 +1,51 @@
+"""The pool's start-up and dispatch: the fork server starts early, one chunk of seeds goes to one worker."""
+
+from __future__ import annotations
+
+import multiprocessing.forkserver as mpfs
+from types import SimpleNamespace
+
+import pytest
+
+from harness.run import workerstart
+from harness.run.workers import _Batch
+
+
+def case(vector: str, pipeline: str, seed: int):
+    return SimpleNamespace(id=f"{vector}/{pipeline}/s{seed}", vector=vector, pipeline=SimpleNamespace(name=pipeline))
+
+
+def test_an_idle_worker_takes_a_group_no_other_worker_runs():
+    cases = [case("v", "sd", s) for s in (1, 2, 3)] + [case("w", "classic", s) for s in (1, 2)]
+    batch = _Batch(cases, None)
+    first, _ = batch.take(set())
+    assert first.id == "v/sd/s1"
+    second, _ = batch.take({("v", "sd")})  # worker 1 renders v/sd's chunk: worker 2 starts another group
+    assert second.id == "w/classic/s1"
+    third, _ = batch.take({("v", "sd"), ("w", "classic")})  # every queued group is busy: never idle
+    assert third.id == "v/sd/s2"
+    assert [c.id for c, _ in batch.queue] == ["v/sd/s3", "w/classic/s2"]
+
+
+def test_a_retried_case_keeps_its_crash_count():
+    batch = _Batch([case("v", "p", 1)], None)
+    batch.queue[0] = (batch.queue[0][0], 1)
+    assert batch.take({("x", "y")})[1] == 1 and not batch.queue
+
+
+@pytest.mark.skipif(workerstart.START_METHOD != "forkserver", reason="the fork server start method only")
+def test_prewarm_starts_the_fork_server_once_and_keeps_it():
+    workerstart.prewarm()
+    pid = mpfs._forkserver._forkserver_pid
+    assert isinstance(pid, int) and pid > 0
+    workerstart.prewarm()
+    assert mpfs._forkserver._forkserver_pid == pid
+    assert "harness.run.measure_cache" in workerstart.PRELOAD
+
+
+def test_prewarm_is_a_no_op_for_spawn(monkeypatch):
+    monkeypatch.setattr(workerstart, "START_METHOD", "spawn")
+    started = []
+    monkeypatch.setattr(mpfs, "ensure_running", lambda: started.append(1))
+    workerstart.prewarm()
+    assert started == []
