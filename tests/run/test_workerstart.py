@@ -49,3 +49,17 @@ def test_prewarm_is_a_no_op_for_spawn(monkeypatch):
     monkeypatch.setattr(mpfs, "ensure_running", lambda: started.append(1))
     workerstart.prewarm()
     assert started == []
+
+
+def test_the_fork_server_warms_the_measuring_kernels_without_starting_a_thread():
+    import os
+    import sys
+
+    from harness.run.warmup import warm_measuring
+
+    before = len(os.listdir("/proc/self/task")) if sys.platform.startswith("linux") else 0
+    assert warm_measuring() is True
+    assert "harness.measuring._kernels" in sys.modules or "numba" not in sys.modules
+    if sys.platform.startswith("linux"):
+        assert len(os.listdir("/proc/self/task")) == before
+    assert workerstart.PRELOAD[-1] == "harness.run.warmup"
