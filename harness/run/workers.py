@@ -14,8 +14,8 @@ replaced only after it crashed or was killed for a timeout:
   ``concurrent.futures.ProcessPoolExecutor`` cannot do this: one dead worker breaks its pool and
   fails every pending future.
 
-Start method and the fork server: :mod:`harness.run.workerstart` (``forkserver``, started by
-:func:`~harness.run.workerstart.prewarm` as soon as the executor is made).  A worker adopts the
+Start method and the fork server: :mod:`harness.run.workerstart` (``forkserver``; ``harness run``
+starts it early, :func:`~harness.run.workerstart.prewarm`).  A worker adopts the
 parent's working directory, environment and ``sys.path`` (what ``fork`` used to give it) before
 :meth:`CaseJob.setup` (project pythonpath, thread counts).
 
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from harness.run.case import CaseOutput
 from harness.run.worker import WHERE_BYTES, WORKER_NAME, where_in, worker_main
-from harness.run.workerstart import PRELOAD, START_METHOD, context, death_reason, prewarm, without_main
+from harness.run.workerstart import PRELOAD, START_METHOD, context, death_reason, without_main
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -355,7 +355,6 @@ class IsolatingExecutor:
         self.workers = workers
         self.timeout = timeout
         self.say: Callable[[str], None] = lambda s: None
-        prewarm()  # the fork server imports while the run plans (see harness.run.workerstart)
 
     def run(self, cases: Sequence[Case], job: CaseJob) -> Iterator[CaseOutput]:
         if not cases:

@@ -8,9 +8,9 @@ numpy/scipy/skimage/OpenCV in every worker and every replacement (about 1 s each
 ``forkserver`` forks workers from a clean single-threaded server that imported those once
 (:data:`PRELOAD`): a replacement after a crash costs tens of milliseconds, not a second.
 
-:func:`prewarm` starts that server as soon as the run knows it will use the pool (the executor is
-made before the run's plan), so its imports (1-2 s of CPU) overlap the plan, the baselines'
-manifest and the run folder's creation instead of delaying the first case.
+:func:`prewarm` starts that server as soon as ``harness run`` has read its suite, so its imports
+(1-2 s of CPU) overlap the run's plan (baselines' manifest, device probing) and the run folder's
+creation instead of delaying the first case.
 """
 
 from __future__ import annotations
@@ -73,13 +73,20 @@ def context():
     return ctx
 
 
-def prewarm() -> None:
+def prewarm(threads: int) -> None:
     """Start the fork server now (a no-op for other start methods or when it runs already); it
-    imports :data:`PRELOAD` in the background while this process goes on."""
+    imports :data:`PRELOAD` in the background while this process goes on.
+
+    ``threads``: the run's thread count, applied first (:func:`harness.threads.set_threads`): the
+    server inherits this process's environment, and the BLAS/OpenMP libraries it loads read their
+    thread counts from it once, for every worker forked from it."""
+    from harness.threads import set_threads
+
     ctx = context()
     if ctx.get_start_method() != "forkserver":
         return
     from multiprocessing import forkserver
 
+    set_threads(threads)
     with without_main():
         forkserver.ensure_running()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing.forkserver as mpfs
+import subprocess
+import sys
+import textwrap
 from types import SimpleNamespace
 
 import pytest
@@ -33,13 +36,25 @@ def test_a_retried_case_keeps_its_crash_count():
     assert batch.take({("x", "y")})[1] == 1 and not batch.queue
 
 
-@pytest.mark.skipif(workerstart.START_METHOD != "forkserver", reason="the fork server start method only")
-def test_prewarm_starts_the_fork_server_once_and_keeps_it():
-    workerstart.prewarm()
-    pid = mpfs._forkserver._forkserver_pid
-    assert isinstance(pid, int) and pid > 0
-    workerstart.prewarm()
-    assert mpfs._forkserver._forkserver_pid == pid
+@pytest.mark.skipif(workerstart.START_METHOD != "forkserver" or not sys.platform.startswith("linux"),
+                    reason="the fork server start method, on Linux (/proc)")
+def test_prewarm_starts_one_fork_server_with_the_runs_thread_counts(tmp_path):
+    """In a fresh process (this one's fork server may run already): the server exists after
+    prewarm, a second prewarm keeps it, and it was started with the run's thread count in its
+    environment (OpenBLAS and OpenMP read it once, at load, for every worker forked from it)."""
+    code = textwrap.dedent("""
+        import multiprocessing.forkserver as mpfs, os
+        os.environ.pop("OPENBLAS_NUM_THREADS", None)
+        from harness.run.workerstart import prewarm
+        prewarm(3)
+        pid = mpfs._forkserver._forkserver_pid
+        prewarm(3)
+        assert mpfs._forkserver._forkserver_pid == pid
+        env = open(f"/proc/{pid}/environ", "rb").read().split(bytes(1))
+        print(pid > 0, b"OPENBLAS_NUM_THREADS=3" in env, b"OMP_NUM_THREADS=3" in env)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True", "True", "True"], out.stderr[-2000:]
     assert "harness.run.measure_cache" in workerstart.PRELOAD
 
 
@@ -47,7 +62,7 @@ def test_prewarm_is_a_no_op_for_spawn(monkeypatch):
     monkeypatch.setattr(workerstart, "START_METHOD", "spawn")
     started = []
     monkeypatch.setattr(mpfs, "ensure_running", lambda: started.append(1))
-    workerstart.prewarm()
+    workerstart.prewarm(1)
     assert started == []
 
 
