@@ -19,9 +19,10 @@ starts it early, :func:`~harness.run.workerstart.prewarm`).  A worker adopts the
 parent's working directory, environment and ``sys.path`` (what ``fork`` used to give it) before
 :meth:`CaseJob.setup` (project pythonpath, thread counts).
 
-Cases that share a batch of seeds (one vector and pipeline: a batch-capable generator renders the
-chunk once and caches every seed of it) go to one worker while other work is queued: two workers
-starting one chunk at the same time would both render it.
+An idle worker takes the next case of a pipeline no other worker is running, else of a (vector,
+pipeline) none runs, else the next case: a pipeline's models then load in one worker rather than in
+each, and a chunk of batched seeds (one vector and pipeline: a batch-capable generator renders the
+chunk once and caches every seed of it) is not rendered by two workers at once.
 
 No orphans: a worker asks the kernel for SIGKILL when its parent dies (Linux
 ``prctl(PR_SET_PDEATHSIG)``; its parent is the fork server, which exits when the run's process
@@ -98,19 +99,27 @@ class _Batch:
         return ("case", case) if self.run_dir is None else ("case", case, self.run_dir)
 
     def take(self, busy: set[tuple[str, str]]) -> tuple[Case, int]:
-        """The next case for an idle worker: the first queued one whose group (vector, pipeline) no
-        other worker is running, else the first one (a worker never idles while cases wait)."""
+        """The next case for an idle worker, given the (vector, pipeline) of the cases other workers
+        run: the first queued case of a pipeline none of them runs (its models load in one worker,
+        not in each), else of a (vector, pipeline) none of them runs (a chunk of batched seeds is
+        rendered once), else the first one (a worker never idles while cases wait)."""
+        pipelines = {p for _, p in busy}
+        fallback = None
         for i, item in enumerate(self.queue):
-            if _group(item[0]) not in busy:
-                del self.queue[i]
-                return item
-            if i >= 256:  # groups are contiguous in plan order: far enough
+            group = _group(item[0])
+            if group[1] not in pipelines:
+                fallback = i
                 break
-        return self.queue.popleft()
+            if fallback is None and group not in busy:
+                fallback = i
+            if i >= 256:  # cases are in plan order (vector, pipeline, seed): far enough
+                break
+        item = self.queue[fallback or 0]
+        del self.queue[fallback or 0]
+        return item
 
 
 def _group(case: Case) -> tuple[str, str]:
-    """Cases that share a chunk of batched seeds share it (see the module doc)."""
     return case.vector, case.pipeline.name
 
 

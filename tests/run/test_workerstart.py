@@ -18,16 +18,18 @@ def case(vector: str, pipeline: str, seed: int):
     return SimpleNamespace(id=f"{vector}/{pipeline}/s{seed}", vector=vector, pipeline=SimpleNamespace(name=pipeline))
 
 
-def test_an_idle_worker_takes_a_group_no_other_worker_runs():
-    cases = [case("v", "sd", s) for s in (1, 2, 3)] + [case("w", "classic", s) for s in (1, 2)]
+def test_an_idle_worker_takes_a_pipeline_then_a_group_no_other_worker_runs():
+    cases = ([case("v", "sd", s) for s in (1, 2, 3)] + [case("w", "sd", s) for s in (1, 2)]
+             + [case("w", "classic", s) for s in (1, 2)])
     batch = _Batch(cases, None)
-    first, _ = batch.take(set())
-    assert first.id == "v/sd/s1"
-    second, _ = batch.take({("v", "sd")})  # worker 1 renders v/sd's chunk: worker 2 starts another group
-    assert second.id == "w/classic/s1"
-    third, _ = batch.take({("v", "sd"), ("w", "classic")})  # every queued group is busy: never idle
-    assert third.id == "v/sd/s2"
-    assert [c.id for c, _ in batch.queue] == ["v/sd/s3", "w/classic/s2"]
+    assert batch.take(set())[0].id == "v/sd/s1"
+    # worker 1 runs v/sd: worker 2 starts the pipeline nobody runs
+    assert batch.take({("v", "sd")})[0].id == "w/classic/s1"
+    # both pipelines busy: a (vector, pipeline) nobody runs, so v/sd's chunk is not rendered twice
+    assert batch.take({("v", "sd"), ("w", "classic")})[0].id == "w/sd/s1"
+    # every queued group busy: never idle
+    assert batch.take({("v", "sd"), ("w", "classic"), ("w", "sd")})[0].id == "v/sd/s2"
+    assert [c.id for c, _ in batch.queue] == ["v/sd/s3", "w/sd/s2", "w/classic/s2"]
 
 
 def test_a_retried_case_keeps_its_crash_count():
