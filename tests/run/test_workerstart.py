@@ -45,14 +45,18 @@ def test_prewarm_starts_one_fork_server_with_the_runs_thread_counts(tmp_path):
     prewarm, a second prewarm keeps it, and it was started with the run's thread count in its
     environment (OpenBLAS and OpenMP read it once, at load, for every worker forked from it)."""
     code = textwrap.dedent("""
-        import multiprocessing.forkserver as mpfs, os
+        import multiprocessing.forkserver as mpfs, os, time
         os.environ.pop("OPENBLAS_NUM_THREADS", None)
         from harness.run.workerstart import prewarm
         prewarm(3)
         pid = mpfs._forkserver._forkserver_pid
         prewarm(3)
         assert mpfs._forkserver._forkserver_pid == pid
-        env = open(f"/proc/{pid}/environ", "rb").read().split(bytes(1))
+        for _ in range(100):  # until the server has exec'd (before, /proc shows the forked child's)
+            env = open(f"/proc/{pid}/environ", "rb").read().split(bytes(1))
+            if b"OMP_NUM_THREADS=3" in env:
+                break
+            time.sleep(0.1)
         print(pid > 0, b"OPENBLAS_NUM_THREADS=3" in env, b"OMP_NUM_THREADS=3" in env)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
