@@ -33,6 +33,10 @@ code, weights and environment would compute it again.  Its ingredients:
 The parameters and inputs are hashed by the caller (the backend config, the seed, the
 images and masks).
 
+:func:`measure_identity` is the same for ``measure`` (the measurement cache,
+:mod:`harness.run.measure_cache`): the digest of ``harness/measuring`` and the ground-floor
+modules, the numeric libraries' versions, Python, the machine and the thread count.
+
 **Cheap.**  A file's sha256 is computed once per process and kept by its (device, inode,
 size, mtime, ctime) signature; later cases cost one ``stat`` per file.  A file modified
 less than :data:`RACY_SECONDS` ago is re-hashed on every use (its timestamp may not yet
