@@ -16,8 +16,8 @@ sha256 of its key and text inside.  A read re-computes it; an entry that is torn
 or does not match is deleted and measured again.  Writes are atomic.  A meta that JSON would
 change (a tuple read back as a list) is not cached: a hit is the measurement itself.
 
-The folder is bounded (:data:`DEFAULT_MAX_BYTES`; least recently used entries go first, by
-mtime: a hit touches its entry).  Without a cache directory the cache is in memory only.
+The folder is bounded (beside a stage cache an eighth of its ``cache_max_mb``, else
+:data:`DEFAULT_MAX_BYTES`; least recently used entries go first, by mtime: a hit touches its entry).  Without a cache directory the cache is in memory only.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ _MEMORY_ENTRIES = 64  # measurements kept in memory per process (each a few hund
 _LOW_WATER = 0.9
 _RESCAN_EVERY = 64  # writes between two scans of the folder for the size bound
 _SUFFIX = ".json.gz"
+_SHARE = 8  # beside a stage cache, measurements may take an eighth of its bound (on top of it)
 
 
 def _hash_array(h: Any, a: np.ndarray | None) -> None:
@@ -215,7 +216,9 @@ def cache_beside(stage_cache: Any) -> MeasureCache:
     where = str(Path(directory) / "measure") if directory is not None else None
     cache = _BESIDE.get(where)
     if cache is None:
-        cache = _BESIDE[where] = MeasureCache(Path(where) if where else None)
+        bound = getattr(stage_cache, "max_bytes", None)  # the project's cache_max_mb: an eighth of it
+        cache = _BESIDE[where] = MeasureCache(Path(where) if where else None,
+                                              None if bound is None else max(1, int(bound) // _SHARE))
     return cache
 
 

@@ -144,16 +144,17 @@ def test_the_folder_stays_under_its_bound(tmp_path, inputs, monkeypatch):
 
 
 def test_cache_beside_the_stage_cache(tmp_path):
-    on_disk = cache_beside(StageCache(tmp_path / "c"))
+    on_disk = cache_beside(StageCache(tmp_path / "c", max_bytes=800 * 2**20))
     assert on_disk.directory == tmp_path / "c" / "measure"
+    assert on_disk.max_bytes == 100 * 2**20  # an eighth of the stage cache's bound
     assert cache_beside(StageCache(tmp_path / "c")) is on_disk
     assert cache_beside(StageCache(None)).directory is None
 
 
 def test_stage_cache_eviction_leaves_the_measure_folder_alone(tmp_path, inputs):
     image, mask, anchors = inputs
+    cached_measure(MeasureCache(tmp_path / "measure"), image, mask, anchors=anchors, tile=32, ring=4)
     stage = StageCache(tmp_path, max_bytes=1)
-    cached_measure(cache_beside(stage), image, mask, anchors=anchors, tile=32, ring=4)
     stage.put("0" * 64, image, None, {})
     assert stage.disk_usage() == 0 and len(list((tmp_path / "measure").glob("*.json.gz"))) == 1
 
