@@ -72,6 +72,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         project, suite = load_suite_from_args(args, reports=args.out)
         seeds, k = parse_seeds(args.seeds), args.k
+    if args.executor == "local":  # the workers' fork server imports while the run plans
+        from harness.run.workerstart import prewarm
+
+        prewarm(suite.threads)
     try:
         report, run_dir = run_suite(
             suite, project=project, seeds=seeds, k_expr=k, workers=args.workers, executor=args.executor,

@@ -329,7 +329,7 @@ def _judge_absolute(ex: _Execution, vector, rendered, image: np.ndarray) -> Case
     """Measure the final image (regions from the vector's overlay mask and anchors, at the
     output's size) and evaluate the absolute checks."""
     from harness.checks.expectations import evaluate
-    from harness.measuring.driver import measure
+    from harness.run.measure_cache import cache_beside, cached_measure
 
     ex.save("output", image)
     t0 = time.perf_counter()
@@ -337,7 +337,9 @@ def _judge_absolute(ex: _Execution, vector, rendered, image: np.ndarray) -> Case
     truth = _resize_map(rendered.overlay_mask, shape)
     anchors = _resize_map(rendered.anchors.astype(np.float32), shape) if rendered.anchors is not None else None
     has_mask = bool(np.any(truth >= 0.5)) and not bool(np.all(truth >= 0.5))
-    m = measure(image, truth if has_mask else None, anchors=anchors, tile=ex.suite.tile, ring=ex.suite.ring)
+    # by content hash (image, mask, anchors, tile, ring, measuring code): a cached case measures nothing
+    m = cached_measure(cache_beside(ex.cache), image, truth if has_mask else None, anchors=anchors,
+                       tile=ex.suite.tile, ring=ex.suite.ring)
     ex.timings["measure"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     expectations = evaluate(vector, [s.stage for s in ex.case.pipeline.stages], _backends(ex.case), ex.log,

@@ -33,6 +33,10 @@ code, weights and environment would compute it again.  Its ingredients:
 The parameters and inputs are hashed by the caller (the backend config, the seed, the
 images and masks).
 
+:func:`measure_identity` is the same for ``measure`` (the measurement cache,
+:mod:`harness.run.measure_cache`): the digest of ``harness/measuring`` and the ground-floor
+modules, the numeric libraries' versions, Python, the machine and the thread count.
+
 **Cheap.**  A file's sha256 is computed once per process and kept by its (device, inode,
 size, mtime, ctime) signature; later cases cost one ``stat`` per file.  A file modified
 less than :data:`RACY_SECONDS` ago is re-hashed on every use (its timestamp may not yet
@@ -62,7 +66,7 @@ from typing import Any, Iterable
 
 from harness.errors import ConfigError, StageError
 
-__all__ = ["stage_identity", "file_digest", "manifest_digest", "code_modules", "refresh_backend", "is_builtin",
+__all__ = ["stage_identity", "measure_identity", "file_digest", "manifest_digest", "code_modules", "refresh_backend", "is_builtin",
            "STATS", "RACY_SECONDS", "MAX_TREE_FILES"]
 
 RACY_SECONDS = 2.0  # a file modified this recently is re-hashed on every use
@@ -314,6 +318,42 @@ def harness_code_digest() -> str:
     root = Path(sys.modules[__name__.partition(".")[0]].__file__).resolve().parent
     entries = sorted((f.relative_to(root).as_posix(), file_digest(f)) for f in root.rglob("*.py"))
     return hashlib.sha256(json.dumps(entries, separators=(",", ":")).encode()).hexdigest()
+
+
+_MEASURE_PACKAGES = ("numpy", "scipy", "numba", "llvmlite", "scikit-image", "pillow", "opencv-python-headless")
+
+
+@functools.lru_cache(maxsize=1)
+def measuring_code_digest() -> str:
+    """sha256 over (relative path, sha256) of the measuring code, once per process (what was loaded):
+    every ``.py`` file of ``harness/measuring`` and the ground-floor modules ``harness/*.py`` it may use."""
+    root = Path(sys.modules[__name__.partition(".")[0]].__file__).resolve().parent
+    files = sorted(root.glob("*.py")) + sorted((root / "measuring").rglob("*.py"))
+    entries = [(f.relative_to(root).as_posix(), file_digest(f)) for f in files]
+    return hashlib.sha256(json.dumps(entries, separators=(",", ":")).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _measure_versions() -> tuple[tuple[str, str], ...]:
+    from importlib import metadata
+
+    out = []
+    for pkg in _MEASURE_PACKAGES:
+        try:
+            out.append((pkg, metadata.version(pkg)))
+        except metadata.PackageNotFoundError:
+            out.append((pkg, "absent"))
+    return tuple(out)
+
+
+def measure_identity() -> dict[str, Any]:
+    """What besides its inputs decides a measurement (:mod:`harness.run.measure_cache`'s key): the
+    measuring code, the numeric libraries' versions, Python, the machine (the numba kernels are
+    compiled for it, with ``fastmath``) and the thread count."""
+    from harness.threads import configured_threads
+
+    return {"code": measuring_code_digest(), "versions": dict(_measure_versions()),
+            "python": platform.python_version(), "machine": platform.machine(), "threads": configured_threads()}
 
 
 def _harness_version() -> str:

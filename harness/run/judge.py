@@ -12,7 +12,6 @@ import dataclasses
 from typing import Any, Sequence
 
 from harness.checks.expectations import failure_note
-from harness.comparing.distribution import compare_distribution
 from harness.comparing.engine import Check, CompareConfig, compare_paired, summarize_status
 from harness.errors import BaselineError
 from harness.measuring.result import Measurement, floor_std
@@ -117,6 +116,9 @@ def judge_group(cases: Sequence[Case], outputs: Sequence[CaseOutput], store: Bas
     every stored baseline seed of the group -- not only this run's seeds, so a fresh seed set is
     compared with all baked ones (:func:`~harness.comparing.distribution.compare_distribution`,
     with the suite's ``[distribution]`` table)."""
+    # here, not at the top: it imports scipy.stats (1-2 s), which a paired run never needs
+    from harness.comparing.distribution import compare_distribution
+
     vector, pipeline = cases[0].vector, cases[0].pipeline.name
     cand = [Measurement.from_dict(o.measurement) for o in outputs if o.measurement is not None]
     expect = _seed_expectations(cases, outputs)  # absolute: no baseline changes their status

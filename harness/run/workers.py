@@ -14,15 +14,15 @@ replaced only after it crashed or was killed for a timeout:
   ``concurrent.futures.ProcessPoolExecutor`` cannot do this: one dead worker breaks its pool and
   fails every pending future.
 
-Start method: ``forkserver`` (override with ``HARNESS_START_METHOD=fork|spawn|forkserver``).
-``fork`` copies a parent that may hold threads (OpenCV, OpenBLAS, torch/OpenMP pools, pytest
-plugins): a child can deadlock on a lock a vanished thread held, and every later fork copies
-whatever the parent accumulated, open run-folder locks included.  ``spawn`` is safe but re-imports
-numpy/scipy/skimage/OpenCV in every worker and every replacement (about 1 s each here).
-``forkserver`` forks workers from a clean single-threaded server that imported those once
-(:data:`PRELOAD`): a replacement after a crash costs tens of milliseconds, not a second.  A
-worker then adopts the parent's working directory, environment and ``sys.path`` (what ``fork``
-used to give it) before :meth:`CaseJob.setup` (project pythonpath, thread counts) as before.
+Start method and the fork server: :mod:`harness.run.workerstart` (``forkserver``; ``harness run``
+starts it early, :func:`~harness.run.workerstart.prewarm`).  A worker adopts the
+parent's working directory, environment and ``sys.path`` (what ``fork`` used to give it) before
+:meth:`CaseJob.setup` (project pythonpath, thread counts).
+
+An idle worker takes the next case of a pipeline no other worker is running, else of a (vector,
+pipeline) none runs, else the next case: a pipeline's models then load in one worker rather than in
+each, and a chunk of batched seeds (one vector and pipeline: a batch-capable generator renders the
+chunk once and caches every seed of it) is not rendered by two workers at once.
 
 No orphans: a worker asks the kernel for SIGKILL when its parent dies (Linux
 ``prctl(PR_SET_PDEATHSIG)``; its parent is the fork server, which exits when the run's process
@@ -35,17 +35,15 @@ Workers ignore SIGINT: a Ctrl-C reaches the whole process group, and the run's p
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
-import types
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from harness.run.case import CaseOutput
 from harness.run.worker import WHERE_BYTES, WORKER_NAME, where_in, worker_main
+from harness.run.workerstart import PRELOAD, START_METHOD, context, death_reason, without_main
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -56,31 +54,11 @@ if TYPE_CHECKING:
 
 __all__ = ["IsolatingExecutor", "WorkerPool", "START_METHOD", "PRELOAD", "WORKER_NAME", "death_reason", "where_in"]
 
-#: What the fork server imports once, so each worker starts warm (a missing one is skipped).  Not
-#: OpenCV (it starts a thread at import) nor torch (thread pools, and most runs never need it).
-PRELOAD = ["harness.run.workers", "harness.run.worker", "harness.measuring.driver",
-           "harness.suite.vectors", "harness.imageio",
-           "harness.stages.detect", "harness.stages.mask", "harness.stages.inpaint",
-           "harness.stages.denoise", "harness.stages.upscale", "scipy.stats", "skimage.io",
-           "skimage.color", "skimage.restoration", "PIL.Image"]
-START_METHOD = os.environ.get("HARNESS_START_METHOD", "forkserver")
 _STARTUP_TIMEOUT = 120.0  # a worker that is not ready by then counts as failing to start
 _MAX_START_FAILURES = 3  # consecutive failures to start a worker: the remaining cases error
 
 
 # ======================================================================================= the parent
-
-
-def death_reason(exitcode: int | None) -> str:
-    """``killed by SIGSEGV``, ``exited with code 3``."""
-    if exitcode is None:
-        return "vanished"
-    if exitcode < 0:
-        try:
-            return f"killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exited with code {exitcode}"
 
 
 @dataclass
@@ -109,31 +87,6 @@ class _Slot:
         return raw[1:].decode("utf-8", "replace")
 
 
-@contextmanager
-def _without_main() -> Iterator[None]:
-    """Start a worker without the parent's ``__main__``: multiprocessing would re-run the parent's
-    script in every worker (spawn/forkserver), which breaks a script that calls ``run_suite``
-    without an ``if __name__ == "__main__"`` guard and costs an import at best.  Workers never
-    need it: backends are imported by name, the job holds only harness objects."""
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        if main is not None:
-            sys.modules["__main__"] = main
-
-
-def _context():
-    import multiprocessing as mp
-
-    method = START_METHOD if START_METHOD in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(PRELOAD)
-    return ctx
-
-
 class _Batch:
     """The cases of one :meth:`WorkerPool.run` call not yet handed out, and their first crashes."""
 
@@ -144,6 +97,30 @@ class _Batch:
 
     def message(self, case: Case) -> tuple:
         return ("case", case) if self.run_dir is None else ("case", case, self.run_dir)
+
+    def take(self, busy: set[tuple[str, str]]) -> tuple[Case, int]:
+        """The next case for an idle worker, given the (vector, pipeline) of the cases other workers
+        run: the first queued case of a pipeline none of them runs (its models load in one worker,
+        not in each), else of a (vector, pipeline) none of them runs (a chunk of batched seeds is
+        rendered once), else the first one (a worker never idles while cases wait)."""
+        pipelines = {p for _, p in busy}
+        fallback = None
+        for i, item in enumerate(self.queue):
+            group = _group(item[0])
+            if group[1] not in pipelines:
+                fallback = i
+                break
+            if fallback is None and group not in busy:
+                fallback = i
+            if i >= 256:  # cases are in plan order (vector, pipeline, seed): far enough
+                break
+        item = self.queue[fallback or 0]
+        del self.queue[fallback or 0]
+        return item
+
+
+def _group(case: Case) -> tuple[str, str]:
+    return case.vector, case.pipeline.name
 
 
 def _lost(case: Case, error: str) -> CaseOutput:
@@ -172,7 +149,7 @@ class WorkerPool:
     # -- one slot
     def _start(self) -> _Slot:
         if self._ctx is None:
-            self._ctx = _context()
+            self._ctx = context()
         ctx = self._ctx
         # the worker adopts what fork would have given it (see the module doc)
         setup = {"cwd": os.getcwd(), "env": dict(os.environ), "sys_path": list(sys.path)}
@@ -181,7 +158,7 @@ class WorkerPool:
         where = ctx.RawArray("c", WHERE_BYTES)
         proc = ctx.Process(target=worker_main, args=(child_conn, life_r, where, self.job, setup),
                            name="harness-worker", daemon=True)
-        with _without_main():
+        with without_main():
             proc.start()
         child_conn.close()
         life_r.close()
@@ -247,7 +224,8 @@ class WorkerPool:
         now = time.monotonic()
         for s in self.slots:
             if s.ready and s.case is None and (s.reserved or batch.queue):
-                case, crashes = s.reserved or batch.queue.popleft()
+                busy = {_group(x.case) for x in self.slots if x.case is not None}
+                case, crashes = s.reserved or batch.take(busy)
                 s.reserved = None
                 s.where.value = b""
                 s.conn.send(batch.message(case))

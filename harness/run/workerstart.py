@@ -1,0 +1,92 @@
+"""How the isolating pool (:mod:`harness.run.workers`) starts its worker processes.
+
+Start method: ``forkserver`` (override with ``HARNESS_START_METHOD=fork|spawn|forkserver``).
+``fork`` copies a parent that may hold threads (OpenCV, OpenBLAS, torch/OpenMP pools, pytest
+plugins): a child can deadlock on a lock a vanished thread held, and every later fork copies
+whatever the parent accumulated, open run-folder locks included.  ``spawn`` is safe but re-imports
+numpy/scipy/skimage/OpenCV in every worker and every replacement (about 1 s each here).
+``forkserver`` forks workers from a clean single-threaded server that imported those once
+(:data:`PRELOAD`): a replacement after a crash costs tens of milliseconds, not a second.
+
+:func:`prewarm` starts that server as soon as ``harness run`` has read its suite, so its imports
+(1-2 s of CPU) overlap the run's plan (baselines' manifest, device probing) and the run folder's
+creation instead of delaying the first case.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import types
+from contextlib import contextmanager
+from typing import Iterator
+
+__all__ = ["PRELOAD", "START_METHOD", "death_reason", "without_main", "context", "prewarm"]
+
+#: What the fork server imports once, so each worker starts warm (a missing one is skipped).  Not
+#: OpenCV (it starts a thread at import) nor torch (thread pools, and most runs never need it).
+#: :mod:`harness.run.warmup` (last) loads the measuring kernels once for every worker.
+PRELOAD = ["harness.run.workers", "harness.run.worker", "harness.measuring.driver",
+           "harness.run.measure_cache", "harness.suite.vectors", "harness.imageio",
+           "harness.stages.detect", "harness.stages.mask", "harness.stages.inpaint",
+           "harness.stages.denoise", "harness.stages.upscale", "scipy.stats", "skimage.io",
+           "skimage.color", "skimage.restoration", "PIL.Image", "harness.run.warmup"]
+START_METHOD = os.environ.get("HARNESS_START_METHOD", "forkserver")
+
+
+def death_reason(exitcode: int | None) -> str:
+    """``killed by SIGSEGV``, ``exited with code 3``."""
+    if exitcode is None:
+        return "vanished"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+@contextmanager
+def without_main() -> Iterator[None]:
+    """Start a worker (or the fork server) without the parent's ``__main__``: multiprocessing would
+    re-run the parent's script in every worker (spawn/forkserver), which breaks a script that calls
+    ``run_suite`` without an ``if __name__ == "__main__"`` guard and costs an import at best.
+    Workers never need it: backends are imported by name, the job holds only harness objects."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+def context():
+    """The multiprocessing context of :data:`START_METHOD` (spawn where it is not available)."""
+    import multiprocessing as mp
+
+    method = START_METHOD if START_METHOD in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
+def prewarm(threads: int) -> None:
+    """Start the fork server now (a no-op for other start methods or when it runs already); it
+    imports :data:`PRELOAD` in the background while this process goes on.
+
+    ``threads``: the run's thread count, applied first (:func:`harness.threads.set_threads`): the
+    server inherits this process's environment, and the BLAS/OpenMP libraries it loads read their
+    thread counts from it once, for every worker forked from it."""
+    from harness.threads import set_threads
+
+    ctx = context()
+    if ctx.get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    set_threads(threads)
+    with without_main():
+        forkserver.ensure_running()

@@ -1,0 +1,86 @@
+"""The pool's start-up and dispatch: the fork server starts early, one chunk of seeds goes to one worker."""
+
+from __future__ import annotations
+
+import multiprocessing.forkserver as mpfs
+import subprocess
+import sys
+import textwrap
+from types import SimpleNamespace
+
+import pytest
+
+from harness.run import workerstart
+from harness.run.workers import _Batch
+
+
+def case(vector: str, pipeline: str, seed: int):
+    return SimpleNamespace(id=f"{vector}/{pipeline}/s{seed}", vector=vector, pipeline=SimpleNamespace(name=pipeline))
+
+
+def test_an_idle_worker_takes_a_pipeline_then_a_group_no_other_worker_runs():
+    cases = ([case("v", "sd", s) for s in (1, 2, 3)] + [case("w", "sd", s) for s in (1, 2)]
+             + [case("w", "classic", s) for s in (1, 2)])
+    batch = _Batch(cases, None)
+    assert batch.take(set())[0].id == "v/sd/s1"
+    # worker 1 runs v/sd: worker 2 starts the pipeline nobody runs
+    assert batch.take({("v", "sd")})[0].id == "w/classic/s1"
+    # both pipelines busy: a (vector, pipeline) nobody runs, so v/sd's chunk is not rendered twice
+    assert batch.take({("v", "sd"), ("w", "classic")})[0].id == "w/sd/s1"
+    # every queued group busy: never idle
+    assert batch.take({("v", "sd"), ("w", "classic"), ("w", "sd")})[0].id == "v/sd/s2"
+    assert [c.id for c, _ in batch.queue] == ["v/sd/s3", "w/sd/s2", "w/classic/s2"]
+
+
+def test_a_retried_case_keeps_its_crash_count():
+    batch = _Batch([case("v", "p", 1)], None)
+    batch.queue[0] = (batch.queue[0][0], 1)
+    assert batch.take({("x", "y")})[1] == 1 and not batch.queue
+
+
+@pytest.mark.skipif(workerstart.START_METHOD != "forkserver" or not sys.platform.startswith("linux"),
+                    reason="the fork server start method, on Linux (/proc)")
+def test_prewarm_starts_one_fork_server_with_the_runs_thread_counts(tmp_path):
+    """In a fresh process (this one's fork server may run already): the server exists after
+    prewarm, a second prewarm keeps it, and it was started with the run's thread count in its
+    environment (OpenBLAS and OpenMP read it once, at load, for every worker forked from it)."""
+    code = textwrap.dedent("""
+        import multiprocessing.forkserver as mpfs, os, time
+        os.environ.pop("OPENBLAS_NUM_THREADS", None)
+        from harness.run.workerstart import prewarm
+        prewarm(3)
+        pid = mpfs._forkserver._forkserver_pid
+        prewarm(3)
+        assert mpfs._forkserver._forkserver_pid == pid
+        for _ in range(100):  # until the server has exec'd (before, /proc shows the forked child's)
+            env = open(f"/proc/{pid}/environ", "rb").read().split(bytes(1))
+            if b"OMP_NUM_THREADS=3" in env:
+                break
+            time.sleep(0.1)
+        print(pid > 0, b"OPENBLAS_NUM_THREADS=3" in env, b"OMP_NUM_THREADS=3" in env)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True", "True", "True"], out.stderr[-2000:]
+    assert "harness.run.measure_cache" in workerstart.PRELOAD
+
+
+def test_prewarm_is_a_no_op_for_spawn(monkeypatch):
+    monkeypatch.setattr(workerstart, "START_METHOD", "spawn")
+    started = []
+    monkeypatch.setattr(mpfs, "ensure_running", lambda: started.append(1))
+    workerstart.prewarm(1)
+    assert started == []
+
+
+def test_the_fork_server_warms_the_measuring_kernels_without_starting_a_thread():
+    import os
+    import sys
+
+    from harness.run.warmup import warm_measuring
+
+    before = len(os.listdir("/proc/self/task")) if sys.platform.startswith("linux") else 0
+    assert warm_measuring() is True
+    assert "harness.measuring._kernels" in sys.modules or "numba" not in sys.modules
+    if sys.platform.startswith("linux"):
+        assert len(os.listdir("/proc/self/task")) == before
+    assert workerstart.PRELOAD[-1] == "harness.run.warmup"
