@@ -40,14 +40,32 @@ def clear_cache() -> None:
         _RUN_LOCKS.clear()
 
 
+_AUTO: dict[str, str] = {}  # "auto" as this process resolved it, or as the run's driver told it (adopt_auto_device)
+
+
+def adopt_auto_device(device: str | None) -> None:
+    """What ``"auto"`` means in this worker, as the run's driver resolved it on this machine: a
+    worker then need not import torch (about 2 s) only to learn the device of a stage it serves
+    from the cache.  Local workers only: a Ray node may have other devices than its driver."""
+    if device in ("cpu", "cuda", "mps"):
+        _AUTO["auto"] = device
+
+
+def auto_device_known() -> str | None:
+    """``"auto"`` as resolved in this process so far (None: not yet)."""
+    return _AUTO.get("auto")
+
+
 def resolve_device(device: str) -> str:
+    if device == "auto" and "auto" in _AUTO:
+        return _AUTO["auto"]
     import torch
 
     if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
         mps = getattr(torch.backends, "mps", None)
-        return "mps" if mps is not None and mps.is_available() else "cpu"
+        found = "cuda" if torch.cuda.is_available() else "mps" if mps is not None and mps.is_available() else "cpu"
+        _AUTO["auto"] = found
+        return found
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no CUDA device")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):

@@ -31,10 +31,13 @@ running), so a crash anywhere loses no recorded case and never counts one twice.
 
 from __future__ import annotations
 
+import functools
+import math
+
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.errors import InputError
 from harness.report.check_parts import CHECKS_FILE, META_KEY, part_path, sources, stored_rows
@@ -71,38 +74,44 @@ def schema() -> pa.Schema:
 def slice_parts(slice_: str) -> dict[str, str | None]:
     """``"band=high tile=r0c1"`` -> ``{"band": "high", "tile": "r0c1", "region": None, ...}``:
     the slice's ``key=value`` words that have a column (the first of a repeated key wins)."""
+    return dict(_parts(slice_))
+
+
+@functools.lru_cache(maxsize=65536)  # a suite's slices repeat in every case: parse each once
+def _parts(slice_: str) -> tuple[tuple[str, str | None], ...]:
     out: dict[str, str | None] = dict.fromkeys(SLICE_PARTS.values())
     for word in slice_.split():
         key, eq, value = word.partition("=")
         col = SLICE_PARTS.get(key) if eq else None
         if col is not None and out[col] is None:
             out[col] = value
-    return out
+    return tuple(out.items())
 
 
 def _num(v: Any) -> float | None:
-    import math
-
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
 def table_of(case: Any, checks: Sequence[Check] | None = None) -> pa.Table:
     """One row per check of ``case`` (a :class:`~harness.report.schema.CaseResult`; ``checks``:
-    its full list when the case holds only its deciding ones)."""
+    its full list when the case holds only its deciding ones).  Built column by column: a case
+    holds thousands of checks."""
     import pyarrow as pa
 
     checks = case.checks if checks is None else checks
-    cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-    for c in checks:
-        parts = slice_parts(c.slice)
-        row = {"case": case.id, "vector": case.vector, "pipeline": case.pipeline, "seed": case.seed,
-               "metric": c.metric, "slice": c.slice, **parts, "value": _num(c.value), "baseline": _num(c.baseline),
-               "delta": _num(c.delta), "tolerance": _num(c.tolerance), "status": c.status,
-               "box": [int(v) for v in c.box] if c.box is not None else None,
-               "note": getattr(c, "note", None) or None}
-        for k, v in row.items():
-            cols[k].append(v)
-    return pa.table(cols, schema=schema())
+    n = len(checks)
+    parts = [_parts(c.slice) for c in checks]
+    cols: dict[str, list[Any]] = {"case": [case.id] * n, "vector": [case.vector] * n,
+                                  "pipeline": [case.pipeline] * n, "seed": [case.seed] * n,
+                                  "metric": [c.metric for c in checks], "slice": [c.slice for c in checks]}
+    for i, col in enumerate(SLICE_PARTS.values()):
+        cols[col] = [p[i][1] for p in parts]
+    for k in ("value", "baseline", "delta", "tolerance"):
+        cols[k] = [_num(getattr(c, k)) for c in checks]
+    cols["status"] = [c.status for c in checks]
+    cols["box"] = [[int(v) for v in c.box] if c.box is not None else None for c in checks]
+    cols["note"] = [getattr(c, "note", None) or None for c in checks]
+    return pa.table({name: cols[name] for name in COLUMNS}, schema=schema())
 
 
 def parquet_bytes(table: pa.Table, metadata: dict[bytes, bytes] | None = None) -> bytes:

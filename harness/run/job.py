@@ -31,6 +31,7 @@ class CaseJob:
     seeds: tuple[int, ...] | None = None  # planned seeds (--seeds), cut into batch_seeds chunks; None: the
     # suite's; (): no batching across cases
     jitter_seed: int | None = None  # calibration renders: +-1 LSB input jitter seeded by it (execute_case)
+    auto_device: str | None = None  # device "auto" as the driver resolved it on this machine (local workers)
     store_dir: Path | None = None  # the image store (harness.run.store) stage images go to; None: the run folder
     _cache: StageCache | None = field(default=None, repr=False, compare=False)
 
@@ -42,6 +43,10 @@ class CaseJob:
             if p not in sys.path:
                 sys.path.insert(0, p)
         set_threads(self.threads)
+        if self.auto_device is not None:
+            from harness.models.diffusers_loading import adopt_auto_device
+
+            adopt_auto_device(self.auto_device)
 
     def __call__(self, case: Case, stage_hook=None, run_dir: Path | None = None) -> CaseOutput:
         """Execute ``case``, writing its artifacts under ``run_dir`` (default: the job's run folder;

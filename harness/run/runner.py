@@ -125,6 +125,10 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
                   # batch_seeds chunks; none across workers that share no cache (each would render them)
                   seeds=tuple(seeds or suite.seeds) if cache_dir or workers == 1 else (),
                   store_dir=Path(report.environment.get("store") or plan.environment["store"]))  # a resumed run: its own
+    if executor != "ray":  # local workers share this machine's devices: "auto" as planning resolved it
+        from harness.models.diffusers_loading import auto_device_known
+
+        job.auto_device = auto_device_known()
     if hasattr(runner, "put_png"):  # --executor ray: stage images shipped by its actors land in this run's store
         from harness.run.store import ImageStore
 
