@@ -52,8 +52,13 @@ def adopt_auto_device(device: str | None) -> None:
 
 
 def auto_device_known() -> str | None:
-    """``"auto"`` as resolved in this process so far (None: not yet)."""
-    return _AUTO.get("auto")
+    """``"auto"`` for the workers of a run planned in this process: adopted, or resolved by torch when
+    planning imported it already (None: nothing here needed torch, so no worker will either)."""
+    import sys
+
+    if "auto" in _AUTO or "torch" not in sys.modules:
+        return _AUTO.get("auto")
+    return resolve_device("auto")
 
 
 def resolve_device(device: str) -> str:
@@ -62,10 +67,10 @@ def resolve_device(device: str) -> str:
     import torch
 
     if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
         mps = getattr(torch.backends, "mps", None)
-        found = "cuda" if torch.cuda.is_available() else "mps" if mps is not None and mps.is_available() else "cpu"
-        _AUTO["auto"] = found
-        return found
+        return "mps" if mps is not None and mps.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no CUDA device")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):

@@ -27,3 +27,10 @@ def test_an_unknown_device_is_not_adopted_and_auto_is_resolved_by_torch():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert _probe("tpu") == [expected, expected, "True"]
     assert _probe(None) == [expected, expected, "True"]
+
+
+def test_a_driver_that_never_needed_torch_tells_its_workers_nothing():
+    out = subprocess.run([sys.executable, "-c", "import sys; from harness.models.diffusers_loading import "
+                          "auto_device_known as k; print(k(), 'torch' in sys.modules)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["None", "False"]
