@@ -38,6 +38,7 @@ class StagedCase:
 
     # what the isolating worker pool (harness.run.workers) reads of the items it runs
     id = property(lambda self: self.ex.case.id)
+    vector = property(lambda self: self.ex.case.vector)
     pipeline = property(lambda self: self.ex.case.pipeline)
     seed = property(lambda self: self.ex.case.seed)
     stages = property(lambda self: self.ex.stages)
