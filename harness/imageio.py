@@ -375,5 +375,6 @@ def encode_png(image: np.ndarray, name: str | os.PathLike[str] = "image") -> byt
     else:
         img = Image.fromarray(arr.astype(np.uint8))
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    # zlib level 1: ~3x faster than the default 6 on stage images, files within a few per cent
+    img.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

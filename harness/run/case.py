@@ -176,15 +176,17 @@ class _Execution:
         reference; an image stored before is not written again), else as a run-folder PNG."""
         if self.rerun:
             return
+        t0 = time.perf_counter()  # PNG encoding is the case's own work: timed as "save", not overhead
         images = getattr(self.cache, "images", None)  # a StageCache carries the run's ImageStore
         if images is not None:
             self.artifacts[name] = images.put(arr)
-            return
-        from harness.imageio import save_png
+        else:
+            from harness.imageio import save_png
 
-        rel = f"artifacts/{case_slug(self.case.id)}/{name}.png"
-        save_png(self.run_dir / rel, arr)
-        self.artifacts[name] = rel
+            rel = f"artifacts/{case_slug(self.case.id)}/{name}.png"
+            save_png(self.run_dir / rel, arr)
+            self.artifacts[name] = rel
+        self.timings["save"] = self.timings.get("save", 0.0) + time.perf_counter() - t0
 
     def output(self, error: str | None = None, measurement: dict[str, Any] | None = None,
                expectations: list[Check] | None = None) -> CaseOutput:
@@ -238,7 +240,7 @@ def _input(ex: _Execution, input_jitter_seed: int | None):
     anchors are drawn on it)."""
     from harness.suite.vectors import render
 
-    t0 = time.perf_counter()
+    t0, saved = time.perf_counter(), ex.timings.get("save", 0.0)
     vector = ex.suite.vector(ex.case.vector)
     ex.config["stages"] = []
     generated = False
@@ -251,7 +253,8 @@ def _input(ex: _Execution, input_jitter_seed: int | None):
         generated = True
     else:
         rendered = render(vector)
-    ex.timings["vector"] = time.perf_counter() - t0 - ex.timings.get("generate", 0.0)
+    ex.timings["vector"] = (time.perf_counter() - t0 - ex.timings.get("generate", 0.0)
+                            - (ex.timings.get("save", 0.0) - saved))
     image = rendered.image
     if input_jitter_seed is not None:
         image = jitter_lsb(image, input_jitter_seed)
