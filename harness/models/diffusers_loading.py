@@ -56,14 +56,39 @@ def auto_device_known() -> str | None:
     planning imported it already (None: nothing here needed torch, so no worker will either)."""
     import sys
 
-    if "auto" in _AUTO or "torch" not in sys.modules:
-        return _AUTO.get("auto")
-    return resolve_device("auto")
+    if "auto" in _AUTO:
+        return _AUTO["auto"]
+    if _cpu_build_of_torch():
+        return "cpu"
+    return resolve_device("auto") if "torch" in sys.modules else None
+
+
+def _cpu_build_of_torch() -> bool:
+    """True when the installed torch is built for neither CUDA nor ROCm and this is not a Mac (MPS):
+    then "auto" can only be "cpu", read from ``torch/version.py`` without importing torch (about
+    1 s).  Once torch is imported, it is asked instead (what it sees is the truth, and tests change it)."""
+    import importlib.util
+    import platform
+    import re
+    import sys
+
+    if "torch" in sys.modules or platform.system() == "Darwin":
+        return False
+    try:
+        spec = importlib.util.find_spec("torch")
+        roots = list(spec.submodule_search_locations or ()) if spec is not None else []
+        text = (Path(roots[0]) / "version.py").read_text(encoding="utf-8") if roots else ""
+    except (OSError, ImportError, ValueError):
+        return False
+    built = dict(re.findall(r"^(cuda|hip)(?:: Optional\[str\])? = (.+)$", text, re.M))
+    return built.get("cuda") == "None" and built.get("hip") == "None"
 
 
 def resolve_device(device: str) -> str:
     if device == "auto" and "auto" in _AUTO:
         return _AUTO["auto"]
+    if device == "auto" and _cpu_build_of_torch():
+        return "cpu"
     import torch
 
     if device == "auto":
