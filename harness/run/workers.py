@@ -218,6 +218,8 @@ class WorkerPool:
         self._deadlines(outs, replace)
         self._replace(replace, batch)
         self._give_up_if_stuck(batch, outs)
+        if outs:  # the freed workers start their next case while the caller records these
+            self._dispatch(batch)
         return outs
 
     def _dispatch(self, batch: _Batch) -> None:

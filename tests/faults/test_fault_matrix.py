@@ -316,7 +316,8 @@ def test_a_full_out_is_exit_2_naming_it_before_any_case_runs(tmp_path, tmpfs, ca
 def test_a_disk_that_fills_mid_run_stops_it_with_the_partial_report_intact(baked, tmp_path, tmpfs, capsys):
     _, _, baselines, _ = baked
     disk = tmpfs("disk", size="24m")
-    suite = write_suite(tmp_path, backend("fill_disk", path=str(disk / "filler"), seeds=(2,)))
+    suite = write_suite(tmp_path, backend("fill_disk", path=str(disk / "filler"), seeds=(2,),
+                                          after=str(disk / "r" / "*" / "cases" / "microprint_dilation__p__s1.json")))
     code = main(["run", "--suite", str(suite), "--out", str(disk / "r"), "--no-cache", "-q",
                  "--baselines", str(baselines)])
     err = capsys.readouterr().err
