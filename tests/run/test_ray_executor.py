@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))  # fault
 
 from faultkit import TESTS, backend  # noqa: E402
 
+from harness.imageio import load_image
 from harness.errors import ConfigError  # noqa: E402
 from harness.project import load_project  # noqa: E402
 from harness.run.executors import make_executor  # noqa: E402
@@ -89,8 +90,9 @@ def checks_of(report, run_dir: Path) -> dict[str, tuple]:
 
 
 def image_digests(report, run_dir: Path) -> dict[str, str]:
-    """sha256 of every stage image of the run, by case and stage (a run-folder PNG, or an object of the
-    run's image store: reading it proves that it is there)."""
+    """sha256 of the pixels of every stage image of the run, by case and stage (a run-folder PNG, or an
+    object of the run's image store: reading it proves that it is there).  Pixels, not PNG bytes: a
+    store that held an image before keeps that first encoding (its index maps pixels to it)."""
     out = {}
     for c in report.cases:
         for stage, value in c.artifacts.items():
@@ -100,7 +102,7 @@ def image_digests(report, run_dir: Path) -> dict[str, str]:
                 path = ImageStore(report.environment["store"]).path(value)
             else:
                 path = run_dir / value
-            out[f"{c.id}/{stage}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+            out[f"{c.id}/{stage}"] = hashlib.sha256(load_image(path).tobytes()).hexdigest()
     return out
 
 
@@ -118,7 +120,7 @@ def test_local_ray_equals_the_process_pool_check_for_check(tmp_path, monkeypatch
     assert sum(len(rows) for *_, rows in got.values()) == sum(c.n_checks for c in on_ray.cases) > 1000
     assert got == checks_of(pool, pool_dir)  # every metric, slice, value, baseline, delta and status
     assert [c.status for c in on_ray.cases] == ["pass"] * 4
-    assert {c.id: c.artifacts for c in on_ray.cases} == {c.id: c.artifacts for c in pool.cases}
+    assert {c.id: sorted(c.artifacts) for c in on_ray.cases} == {c.id: sorted(c.artifacts) for c in pool.cases}
     digests = image_digests(on_ray, ray_dir)
     assert digests == image_digests(pool, pool_dir) and len(digests) >= 4 * 7
 
