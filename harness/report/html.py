@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from harness.naming import case_slug
-from harness.report.markdown import cross_cells, cross_entries, verdict
+from harness.report.markdown import change_text, cross_cells, cross_entries, run_changes, verdict
 from harness.report.schema import Report
 from harness.report.text import worst_checks
 from harness.run.store import REF_PREFIX, resolve_artifact, store_root_of
@@ -187,12 +187,14 @@ def index_html(report: Report, run_dir: Path) -> str:
         safe = case_slug(c.id)
         chart = ""
         if c.status != "pass" and _chart(c, charts_dir / f"{safe}.png", tiles.get(c.id, [])):
-            chart = f'<br><img src="charts/{_esc(quote(safe))}.png" alt="worst checks">'
+            chart = f'<br><img class="c" src="charts/{_esc(quote(safe))}.png" alt="worst checks">'
         thumbs = _thumbs(c.artifacts, ("input", "output", "inpaint", "mask_mask"), run_dir, store_root)
         worst = "".join(f"<li>{_esc(x.metric)} <code>{_esc(x.slice)}</code>: "
                         f"{x.value if x.value is None else f'{x.value:.4g}'} vs "
                         f"{x.baseline if x.baseline is None else f'{x.baseline:.4g}'}</li>" for x in _worst(c, 5))
         err = f"<p class='err'>{_esc(c.error)}</p>" if c.error else ""
+        if c.changed:
+            err = f"<p class='changed'>changed since the baseline: {_esc(', '.join(map(change_text, c.changed)))}</p>" + err
         rows.append(f"<tr class='{_esc(c.status)}'><td><b>{_esc(c.id)}</b><br>{_esc(c.status)}</td>"
                     f"<td>{thumbs}</td><td>{err}<ul>{worst}</ul>{chart}</td></tr>")
     for cid in report.missing:
@@ -206,11 +208,18 @@ def index_html(report: Report, run_dir: Path) -> str:
     cross = _cross_html(report, run_dir)
     notes = "".join(f"<li>{_esc(n)}</li>" for n in report.notes)
     notes = f"<ul class='notes'>{notes}</ul>" if notes else ""
+    changes = run_changes(report)
+    if changes:
+        notes = ("<h2>What changed since the baselines</h2><ul class='changed'>"
+                 + "".join(f"<li><b>{_esc(t)}</b> in {n} case{'' if n == 1 else 's'} "
+                           f"({_esc(', '.join(st))})</li>" for t, n, st in changes) + "</ul>"
+                 + (f"<h2>Notes</h2>{notes}" if notes else ""))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>harness {_esc(report.run_id)}</title>
 <style>body{{font-family:sans-serif;margin:1em}} td{{vertical-align:top;border-bottom:1px solid #ddd;padding:4px}}
 tr.fail td:first-child{{color:#c0392b}} tr.error td:first-child{{color:#8e44ad}} img.t{{height:96px;margin:1px}}
-.err{{color:#8e44ad}} .incomplete{{background:#c0392b;color:#fff;padding:8px;font-size:1.2em}}
-tr.missing td:first-child{{color:#c0392b}}</style></head><body>
+.err{{color:#8e44ad}} .changed{{color:#b35900}} .incomplete{{background:#c0392b;color:#fff;padding:8px;font-size:1.2em}}
+tr.missing td:first-child{{color:#c0392b}} table{{width:100%;table-layout:fixed}}
+td:first-child{{width:14em;overflow-wrap:anywhere}} td:nth-child(2){{width:104px}} img.c{{max-width:100%;height:auto}}</style></head><body>
 <h1>harness run {_esc(report.run_id)} &mdash; suite {_esc(report.suite)}</h1>{banner}
 <p><b>{_esc(verdict(report))}</b>: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors,
 {s['skipped']} skipped.</p>{notes}<table>{''.join(rows)}</table>{cross}</body></html>

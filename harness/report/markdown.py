@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from harness.report.schema import Report
 from harness.report.text import worst_checks
@@ -68,8 +69,12 @@ def summary_markdown(report: Report) -> str:
               f"{s['skipped']} skipped ({len(report.cases)} cases"
               f"{'' if report.complete or report.planned is None else f' of {len(report.planned)} planned'})",
               "", f"created {report.created}; threads {report.environment.get('threads')}; "
-                  f"git {report.environment.get('git_sha') or 'n/a'}", "",
-              "| case | status | failed checks | worst check |", "|---|---|---|---|"]
+                  f"git {report.environment.get('git_sha') or 'n/a'}", ""]
+    changes = run_changes(report)
+    if changes:
+        lines += ["**What changed since the baselines:** " + "; ".join(
+            f"`{t}` in {n} case{'' if n == 1 else 's'} ({', '.join(st)})" for t, n, st in changes), ""]
+    lines += ["| case | status | failed checks | worst check |", "|---|---|---|---|"]
     for c in sorted(report.cases, key=lambda c: (c.status == "pass", c.id)):
         w = _worst(c, 1)
         worst = f"{w[0].metric} `{w[0].slice}` ({w[0].severity:.1f}× tol)" if w and math.isfinite(w[0].severity) \
@@ -82,3 +87,19 @@ def summary_markdown(report: Report) -> str:
     for note in report.notes:
         lines += ["", f"- {note}"]
     return "\n".join(lines) + "\n"
+
+
+def change_text(ch: dict[str, Any]) -> str:
+    """One configuration difference from a case's ``changed``: ``mask.dilate_px 2 → 6``."""
+    return f"{ch.get('stage')}.{ch.get('param')} {ch.get('baseline')} → {ch.get('run')}"
+
+
+def run_changes(report: Report) -> list[tuple[str, int, list[str]]]:
+    """The run's configuration differences from its baselines, most cases first: ``(change, number of
+    cases, their statuses)``."""
+    seen: dict[str, list[str]] = {}
+    for c in report.cases:
+        for ch in c.changed:
+            seen.setdefault(change_text(ch), []).append(c.status)
+    return sorted(((t, len(st), sorted(set(st))) for t, st in seen.items()), key=lambda x: -x[1])
+

@@ -34,3 +34,22 @@ def test_index_of_an_incomplete_run(tmp_path):
     assert "<b>INCOMPLETE</b>:" in page and "<b>PASS</b>" not in page
     assert "<tr class='missing'><td><b>v/p/s2</b>" in page
     assert "INCOMPLETE" not in index_html(report(True), tmp_path)
+
+
+def changed_report() -> Report:
+    fail = Check("contrast", "tile=r12c4 ch=Y", 19.9, 4.8, 15.1, 1.0, "fail")
+    change = [{"stage": "mask", "param": "dilate_px", "baseline": 2, "run": 6}]
+    cases = [CaseResult(f"v/p/s{s}", "v", "p", s, "fail", checks=[fail], changed=change) for s in (1, 2)]
+    cases.append(CaseResult("w/q/s1", "w", "q", 1, "pass", changed=[{"stage": "denoise", "param": "<b>",
+                                                                      "baseline": None, "run": "x"}]))
+    return Report("run1", "smoke", "2026-01-01", {}, cases, complete=True)
+
+
+def test_what_changed_leads_summary_and_index(tmp_path):
+    md = summary_markdown(changed_report())
+    assert ("**What changed since the baselines:** `mask.dilate_px 2 → 6` in 2 cases (fail); "
+            "`denoise.<b> None → x` in 1 case (pass)") in md
+    page = index_html(changed_report(), tmp_path)
+    assert "<li><b>mask.dilate_px 2 → 6</b> in 2 cases (fail)</li>" in page
+    assert page.count("changed since the baseline: mask.dilate_px 2 → 6") == 2
+    assert "denoise.&lt;b&gt; None → x" in page and "denoise.<b>" not in page
