@@ -169,8 +169,11 @@ class Report:
         if self.complete:
             return ""
         n = len(self.cases)
-        if self.planned is not None:
+        if self.planned is not None and (self.missing or not self.planned):
             return f"{n} of {len(self.planned)} planned cases have results ({len(self.missing)} missing)"
+        if self.planned is not None:  # the case records are all there, report.json is not: never a verdict
+            return (f"all {len(self.planned)} planned cases have case records, but report.json does not hold "
+                    f"them all: the run did not finish writing it")
         return f"{n} case{'' if n == 1 else 's'} recorded; the run did not finish"
 
     def to_dict(self) -> dict[str, Any]:

@@ -109,3 +109,10 @@ def test_run_in_progress_follows_the_writers_lock(tmp_path):
         assert not run_in_progress(tmp_path)  # the kernel dropped the lock with its holder
     finally:
         os.close(fd)
+
+
+def test_an_incomplete_report_whose_records_are_all_there_says_so_not_zero_missing():
+    rep = Report("r", "s", "t", {}, [case(1)], complete=False, planned=["v/p/s1"])
+    assert rep.missing == [] and rep.status == "error"
+    assert rep.incomplete_reason() == ("all 1 planned cases have case records, but report.json does not hold "
+                                       "them all: the run did not finish writing it")
