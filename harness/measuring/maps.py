@@ -135,7 +135,7 @@ def local_sums(ycc: np.ndarray, band_sq: np.ndarray | Iterable[tuple[int, np.nda
     cells = np.empty((_N_MAPS + _N_GRAD, grid.row_starts.size, grid.col_starts.size))
     streamed = not isinstance(band_sq, np.ndarray)
     crops = _crops(regions, anchor_map, h, w, streamed)
-    sub = _band_cells(enumerate(band_sq) if isinstance(band_sq, np.ndarray) else band_sq, grid, crops, cells)
+    sub = _band_cells(band_sq if streamed else enumerate(band_sq), grid, crops, cells)
     for box, stack in crops:
         _crop_maps(ycc, means, box, stack)
     k = kernels()
