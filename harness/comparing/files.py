@@ -44,14 +44,11 @@ class PairResult:
     input_error: bool = False  # a bad input file (exit code 2), as opposed to a failed check
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "baseline": self.baseline,
-            "candidate": self.candidate,
-            "status": self.status,
-            "error": self.error,
-            "checks": [c.to_dict() for c in self.checks],
-            "reference": self._reference_dict(),
-        }
+        return {**self._head(), "checks": [c.to_dict() for c in self.checks], "reference": self._reference_dict()}
+
+    def _head(self) -> dict[str, Any]:
+        """The keys before ``checks`` (shared by :meth:`to_dict` and :meth:`iter_json`)."""
+        return {"baseline": self.baseline, "candidate": self.candidate, "status": self.status, "error": self.error}
 
     def _reference_dict(self) -> dict[str, float | None]:
         return {k: (v if v is None or math.isfinite(v) else None) for k, v in self.reference.items()}
@@ -61,8 +58,7 @@ class PairResult:
         without every check's dict at once (a 6000² pair has ~800,000 checks)."""
         import json
 
-        head = json.dumps({"baseline": self.baseline, "candidate": self.candidate, "status": self.status,
-                           "error": self.error})
+        head = json.dumps(self._head())
         yield head[:-1] + ', "checks": ['
         for i, c in enumerate(self.checks):
             yield (", " if i else "") + json.dumps(c.to_dict(), allow_nan=False)

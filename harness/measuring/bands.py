@@ -89,23 +89,25 @@ def band_filters(h: int, w: int) -> np.ndarray:
     Squares of the responses, plus the ``base`` residual, sum to one everywhere.  Computed in
     float64 a block of rows at a time (elementwise: the same numbers as one whole-grid pass).
     """
-    out = np.empty((len(BAND_CENTERS), h, w // 2 + 1), dtype=np.float32)
-    for r0 in range(0, h, _BLOCK_ROWS):
-        f = _radial_rows(h, w, r0, min(r0 + _BLOCK_ROWS, h))
-        for i, c in enumerate(BAND_CENTERS):
-            out[i, r0:r0 + f.shape[0]] = _band_response(f, c, i == len(BAND_CENTERS) - 1)
-    out[:, 0, 0] = 0.0  # the mean (DC) is never band energy
+    out = _filter_rows(h, w, range(len(BAND_CENTERS)), w // 2 + 1)
     out.setflags(write=False)
     return out
 
 
 def _band_filter(h: int, w: int, b: int, cols: int) -> np.ndarray:
     """``band_filters(h, w)[b, :, :cols]`` computed alone (the same numbers), without the other bands."""
-    out = np.empty((h, cols), dtype=np.float32)
+    return _filter_rows(h, w, (b,), cols)[0]
+
+
+def _filter_rows(h: int, w: int, bands: range | tuple[int, ...], cols: int) -> np.ndarray:
+    """The responses of ``bands`` on the first ``cols`` columns of the ``rfft2`` grid, ``(len(bands), h, cols)``
+    float32: float64 a block of rows at a time (elementwise, so the same numbers as one whole-grid pass)."""
+    out = np.empty((len(bands), h, cols), dtype=np.float32)
     for r0 in range(0, h, _BLOCK_ROWS):
         f = _radial_rows(h, w, r0, min(r0 + _BLOCK_ROWS, h), cols)
-        out[r0:r0 + f.shape[0]] = _band_response(f, BAND_CENTERS[b], b == len(BAND_CENTERS) - 1)
-    out[0, 0] = 0.0
+        for i, b in enumerate(bands):
+            out[i, r0:r0 + f.shape[0]] = _band_response(f, BAND_CENTERS[b], b == len(BAND_CENTERS) - 1)
+    out[:, 0, 0] = 0.0  # the mean (DC) is never band energy
     return out
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from harness.measuring.bands import BAND_NAMES
 from harness.measuring.compiled import kernels
-from harness.measuring.region_sink import RegionSink
+from harness.measuring.region_sink import RegionSink, region_operand, with_complement
 from harness.measuring.regions import Regions, bbox
 from harness.measuring.tiles import Grid, make_grid, sub_tile
 
@@ -135,7 +135,7 @@ def local_sums(ycc: np.ndarray, band_sq: np.ndarray | Iterable[tuple[int, np.nda
     cells = np.empty((_N_MAPS + _N_GRAD, grid.row_starts.size, grid.col_starts.size))
     streamed = not isinstance(band_sq, np.ndarray)
     crops = _crops(regions, anchor_map, h, w, streamed)
-    sub = _band_cells(enumerate(band_sq) if isinstance(band_sq, np.ndarray) else band_sq, grid, crops, cells)
+    sub = _band_cells(band_sq if streamed else enumerate(band_sq), grid, crops, cells)
     for box, stack in crops:
         _crop_maps(ycc, means, box, stack)
     k = kernels()
@@ -231,14 +231,8 @@ def region_sums(stack: np.ndarray, totals: np.ndarray, members: tuple[np.ndarray
     k = stack.shape[0]
     # regions are arbitrary shapes: one (K, n) @ (n, R) product sums every map over every region
     sub = stack.reshape(k, -1)
-    beyond = complement is not None
-    reg = np.stack([m.reshape(-1) for m in members] + ([np.ones(sub.shape[1], bool)] if beyond else []))
     # float32 products (the maps are float32): BLAS blocks the sums, so the rounding stays near 1e-6
-    out = (sub @ reg.T.astype(np.float32)).astype(np.float64)
-    if beyond:
-        out[:, complement] += totals - out[:, -1]
-        out = out[:, :-1]
-    return out
+    return with_complement(sub @ region_operand(members, sub.shape[1], complement), totals, complement)
 
 
 def _band_cells(bands: Iterable[tuple[int, np.ndarray]], grid: Grid, crops: list, cells: np.ndarray

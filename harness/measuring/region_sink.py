@@ -14,7 +14,24 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RegionSink"]
+__all__ = ["RegionSink", "region_operand", "with_complement"]
+
+
+def region_operand(members: tuple[np.ndarray, ...], n: int, complement: int | None) -> np.ndarray:
+    """The ``(n, R)`` float32 operand that sums ``(K, n)`` maps over the regions ``members`` (crop-local bool
+    maps), with a last all-ones column for the crop's total where a ``complement`` region is finished later."""
+    reg = np.stack([m.reshape(-1) for m in members] + ([np.ones(n, bool)] if complement is not None else []))
+    return reg.T.astype(np.float32)
+
+
+def with_complement(out: np.ndarray, totals: np.ndarray, complement: int | None) -> np.ndarray:
+    """``(K, R)`` float64 region sums from the product's float32 ``out``: region ``complement`` (if any) also
+    gets everything beyond the crop, ``totals`` (the whole-image sums) minus the crop's (the last column)."""
+    out = out.astype(np.float64)
+    if complement is not None:
+        out[:, complement] += totals - out[:, -1]
+        out = out[:, :-1]
+    return out
 
 
 class RegionSink:
@@ -23,10 +40,7 @@ class RegionSink:
 
     def __init__(self, n_maps: int, shape: tuple[int, int], members: tuple[np.ndarray, ...],
                  complement: int | None) -> None:
-        n = shape[0] * shape[1]
-        beyond = complement is not None
-        reg = np.stack([m.reshape(-1) for m in members] + ([np.ones(n, bool)] if beyond else []))
-        self._reg = reg.T.astype(np.float32)  # the operand region_sums multiplies by, laid out alike
+        self._reg = region_operand(members, shape[0] * shape[1], complement)  # region_sums' operand
         self._out = np.zeros((n_maps, self._reg.shape[1]), np.float32)
         self._done = np.zeros(n_maps, bool)
         self._pending: int | None = None  # the row waiting in _pair[0] for a second one
@@ -67,8 +81,4 @@ class RegionSink:
         self._pair = None
         if not self._done.all():
             raise RuntimeError(f"region sums lack map rows {np.flatnonzero(~self._done).tolist()}")
-        out = self._out.astype(np.float64)
-        if self._complement is not None:
-            out[:, self._complement] += totals - out[:, -1]
-            out = out[:, :-1]
-        return out
+        return with_complement(self._out, totals, self._complement)

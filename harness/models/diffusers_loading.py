@@ -56,11 +56,9 @@ def auto_device_known() -> str | None:
     planning imported it already (None: nothing here needed torch, so no worker will either)."""
     import sys
 
-    if "auto" in _AUTO:
-        return _AUTO["auto"]
-    if _cpu_build_of_torch():
-        return "cpu"
-    return resolve_device("auto") if "torch" in sys.modules else None
+    if "auto" in _AUTO or "torch" in sys.modules:
+        return resolve_device("auto")  # the adopted answer, else torch's
+    return "cpu" if _cpu_build_of_torch() else None
 
 
 def _cpu_build_of_torch() -> bool:

@@ -82,19 +82,18 @@ def band_power_spectral(spec: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 @per_size(16)
-def _radial_onehot(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(n_bins, h*wr)`` float32 bin membership times rfft weight, and the bin counts."""
+def _radial_onehot(h: int, w: int) -> np.ndarray:
+    """``(n_bins, h*wr)`` float32 bin membership times rfft weight (its row sums: :func:`_radial_counts`)."""
     idx = _radial_bins(h, w).ravel()
     nb = len(RADIAL_EDGES) - 1
     onehot = (idx[None, :] == np.arange(nb)[:, None]).astype(np.float32) * rfft_weights(h, w).ravel()[None, :]
-    counts = onehot.sum(axis=1, dtype=np.float64)
     onehot.setflags(write=False)
-    return onehot, counts
+    return onehot
 
 
 @lru_cache(maxsize=16)
 def _radial_counts(h: int, w: int) -> np.ndarray:
-    """The bin counts of :func:`_radial_onehot` (full-plane coefficients per bin, float64), without the
+    """The row sums of :func:`_radial_onehot` (full-plane coefficients per bin, float64), without the
     one-hot matrix: sums of the weights 1 and 2 are whole numbers, exact in float64 in any order."""
     idx = _radial_bins(h, w).ravel()
     keep = idx >= 0
@@ -123,7 +122,7 @@ def spectral_sums(spec: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray,
     h, w = shape
     bp = np.zeros((spec.shape[0], len(BAND_CENTERS)))
     if k is None:
-        onehot, _ = _radial_onehot(h, w)
+        onehot = _radial_onehot(h, w)
         bp[1:] = band_power_spectral(spec[1:], shape)
         return bp, (onehot @ (spec[0].real**2 + spec[0].imag**2).ravel()).astype(np.float64)
     radial = np.zeros(len(RADIAL_EDGES) - 1)
@@ -176,7 +175,7 @@ def radial_psd(spec_y: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, 
     ``psd == s²`` in every bin.  Bins with no coefficient (tiny images) read 0.
     """
     h, w = shape
-    onehot, counts = _radial_onehot(h, w)
+    onehot, counts = _radial_onehot(h, w), _radial_counts(h, w)
     p = (spec_y.real**2 + spec_y.imag**2).ravel()
     return _psd((onehot @ p).astype(np.float64), counts, h, w), counts / 2.0  # each complex coefficient twice
 
