@@ -20,7 +20,11 @@ def make_suite(tmp_path, dilate=2, protect="true", denoise="nlmeans", denoise_pa
 
 
 def run(suite, tmp_path, **kw):
-    return run_suite(suite, out_root=tmp_path / "reports", baselines_root=tmp_path / "baselines", **kw)
+    from harness.project import load_project
+
+    project = load_project().with_overrides(store=tmp_path / "store")  # not the checkout's .harness-store
+    return run_suite(suite, project=project, out_root=tmp_path / "reports", baselines_root=tmp_path / "baselines",
+                     **kw)
 
 
 def bake(run_dir, tmp_path, suite, pipeline=None):
