@@ -129,9 +129,11 @@ class ImageStore:
             known = index.read_text(encoding="ascii").strip()
         except (OSError, UnicodeDecodeError):
             known = ""
-        if is_ref(known) and self.has(known):
-            _touch(self.path(known))
-            return known
+        if is_ref(known):
+            p = self.path(known)
+            if p.is_file():
+                _touch(p)
+                return known
         from harness.fsio import atomic_write_text
         from harness.imageio import encode_png
 
