@@ -26,12 +26,14 @@ _RULE = ("Every stage image is stored once, by the sha256 of its PNG, and shared
 
 
 def _prune(project: Any, max_mb: int, keep: set[str], *, dry_run: bool = False):
+    """``(store, bytes its objects take, PruneResult or None when within max_mb)``."""
     from harness.run.store import ImageStore, refs_in_baselines
 
     store = ImageStore(project.store_root)
-    if store.usage() <= max_mb * 2**20:  # the usual case: one scan, no baseline read
-        return store, None
-    return store, store.prune(max_mb * 2**20, keep | refs_in_baselines(project.baselines), dry_run=dry_run)
+    used = store.usage()
+    if used <= max_mb * 2**20:  # the usual case: one scan, no baseline read
+        return store, used, None
+    return store, used, store.prune(max_mb * 2**20, keep | refs_in_baselines(project.baselines), dry_run=dry_run)
 
 
 def prune_after_run(project: Any, report: Any) -> None:
@@ -40,7 +42,7 @@ def prune_after_run(project: Any, report: Any) -> None:
 
     keep = {v for c in report.cases for v in (c.artifacts or {}).values() if is_ref(v)}
     try:
-        store, result = _prune(project, project.store_max_mb, keep)
+        store, _, result = _prune(project, project.store_max_mb, keep)
     except OSError as exc:  # the run is recorded; a store that cannot be pruned is worth a line, not a failure
         print(f"harness: warning: image store {project.store_root} not pruned ({exc})", file=sys.stderr)
         return
@@ -54,10 +56,10 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     max_mb = project.store_max_mb if args.max_mb is None else args.max_mb
     if max_mb < 0:
         raise ConfigError(f"--max-mb {max_mb}: expected a number of megabytes >= 0")
-    store, result = _prune(project, max_mb, set(), dry_run=args.dry_run)
+    store, used, result = _prune(project, max_mb, set(), dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     if result is None:
-        print(f"image store {store.root}: {store.usage() / 2**20:.1f} MB, within {max_mb} MB: nothing to remove")
+        print(f"image store {store.root}: {used / 2**20:.1f} MB, within {max_mb} MB: nothing to remove")
         return 0
     print(f"image store {store.root}: {verb} {len(result.removed)} image(s) ({result.freed / 2**20:.1f} MB); "
           f"{result.remaining / 2**20:.1f} MB left; {result.protected} kept as baselines' reference images")

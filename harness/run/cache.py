@@ -86,6 +86,47 @@ def _payload_digest(key: str, arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def touch(p: Path) -> None:
+    """Mark the entry ``p`` used now: the size bound evicts by mtime (least recently used first)."""
+    try:
+        os.utime(p)
+    except OSError:
+        pass
+
+
+def discard(p: Path, st: os.stat_result) -> None:
+    """Delete the invalid entry ``p`` (``st``: its stat when read) unless another process has
+    just renamed a valid one over it."""
+    try:
+        if p.stat().st_ino == st.st_ino:
+            p.unlink()
+    except OSError:
+        pass
+
+
+def evict_lru(directory: Path | None, entries: list[tuple[int, str, int]], total: int, max_bytes: int,
+              suffix: str) -> tuple[list[str], int]:
+    """Delete the oldest of ``entries`` (``(mtime_ns, file name, size)`` in ``directory``, which
+    take ``total`` bytes) while ``total`` is over ``max_bytes``, down to 90 % of it; the keys
+    deleted (names less ``suffix``) and the bytes left.  Shared by the stage and measurement caches."""
+    gone: list[str] = []
+    if directory is None or total <= max_bytes:
+        return gone, total
+    target = int(max_bytes * _LOW_WATER)
+    for _, name, size in sorted(entries):
+        if total <= target:
+            break
+        try:
+            os.unlink(directory / name)
+        except FileNotFoundError:
+            pass  # another process evicted it
+        except OSError:
+            continue
+        total -= size
+        gone.append(name[:-len(suffix)])
+    return gone, total
+
+
 Entry = tuple  # (image | None, mask | None, info dict)
 
 
@@ -124,7 +165,8 @@ class StageCache:
         entry = self._mem.get(key)
         if entry is not None:
             self._mem.move_to_end(key)
-            self._touch(key)
+            if self.directory is not None:
+                touch(self.path_for(key))  # least recently *used*: a hit keeps its entry
         elif self.directory is not None:
             entry = self._load(key)
             if entry is not None:
@@ -134,14 +176,6 @@ class StageCache:
         else:
             self.hits += 1
         return entry
-
-    def _touch(self, key: str) -> None:
-        p = self.path_for(key)
-        if p is not None:
-            try:
-                os.utime(p)  # least recently *used*: a hit keeps its entry
-            except OSError:
-                pass
 
     def _load(self, key: str) -> Entry | None:
         p = self.directory / f"{key}.npz"
@@ -163,21 +197,10 @@ class StageCache:
                 raise ValueError("info is not an object")
             entry = (arrays.get("image"), arrays.get("mask"), info)
         except Exception:  # noqa: BLE001 - torn, garbled (BadZipFile, zlib.error, EOFError...) or tampered
-            self._discard(p, st)  # recomputed, never trusted
+            discard(p, st)  # recomputed, never trusted
             return None
-        try:
-            os.utime(p)
-        except OSError:
-            pass
+        touch(p)
         return entry
-
-    @staticmethod
-    def _discard(p: Path, st: os.stat_result) -> None:
-        try:
-            if p.stat().st_ino == st.st_ino:  # not a valid entry another process just renamed over it
-                p.unlink()
-        except OSError:
-            pass
 
     # ------------------------------------------------------------------ writing
 
@@ -265,20 +288,7 @@ class StageCache:
         90 % of it); returns the keys deleted."""
         entries, tmp = self._scan()
         total = tmp + sum(size for _, _, size in entries)
-        gone: list[str] = []
-        if total > self.max_bytes:
-            target = int(self.max_bytes * _LOW_WATER)
-            for _, name, size in sorted(entries):
-                if total <= target:
-                    break
-                try:
-                    os.unlink(self.directory / name)
-                except FileNotFoundError:
-                    pass  # another process evicted it
-                except OSError:
-                    continue
-                total -= size
-                gone.append(name[:-4])
+        gone, total = evict_lru(self.directory, entries, total, self.max_bytes, ".npz")
         self._disk_size = total
         self._writes_since_scan = 0
         return gone

@@ -51,13 +51,18 @@ class CaseJob:
     def __call__(self, case: Case, stage_hook=None, run_dir: Path | None = None) -> CaseOutput:
         """Execute ``case``, writing its artifacts under ``run_dir`` (default: the job's run folder;
         another one for a case run only to be compared, e.g. a cross-model side)."""
-        if self._cache is None:  # one cache per worker process, shared by its cases
+        return execute_case(case, self.suite, run_dir or self.run_dir, self.stage_cache(), stage_hook=stage_hook,
+                            seeds=self.seeds, input_jitter_seed=self.jitter_seed)
+
+    def stage_cache(self) -> StageCache:
+        """This worker process's stage cache (one per process, shared by its cases), carrying the
+        run's image store (``store_dir``) where its cases put their stage images."""
+        if self._cache is None:
             from harness.run.store import ImageStore
 
             self._cache = StageCache(self.cache_dir, self.cache_max_bytes,
                                      images=ImageStore(self.store_dir) if self.store_dir else None)
-        return execute_case(case, self.suite, run_dir or self.run_dir, self._cache, stage_hook=stage_hook,
-                            seeds=self.seeds, input_jitter_seed=self.jitter_seed)
+        return self._cache
 
     def __getstate__(self):
         state = dict(self.__dict__)

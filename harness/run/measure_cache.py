@@ -34,13 +34,13 @@ from typing import Any
 import numpy as np
 
 from harness.measuring.result import Measurement
+from harness.run.cache import discard, evict_lru, touch
 
 __all__ = ["MeasureCache", "measure_key", "cached_measure", "cache_beside", "KEY_SCHEMA", "DEFAULT_MAX_BYTES"]
 
 KEY_SCHEMA = "harness-measure-key/1"  # bump when what goes into a key changes meaning
 DEFAULT_MAX_BYTES = 512 * 2**20
 _MEMORY_ENTRIES = 64  # measurements kept in memory per process (each a few hundred kB)
-_LOW_WATER = 0.9
 _RESCAN_EVERY = 64  # writes between two scans of the folder for the size bound
 _SUFFIX = ".json.gz"
 _SHARE = 8  # beside a stage cache, measurements may take an eighth of its bound (on top of it)
@@ -141,16 +141,9 @@ class MeasureCache:
         try:
             m = _decode(key, data)
         except Exception:  # noqa: BLE001 - torn, garbled or tampered: measured again, never trusted
-            try:
-                if p.stat().st_ino == st.st_ino:  # not a valid entry another process just renamed over it
-                    p.unlink()
-            except OSError:
-                pass
+            discard(p, st)
             return None
-        try:
-            os.utime(p)  # least recently *used*
-        except OSError:
-            pass
+        touch(p)  # least recently *used*
         return m
 
     def _remember(self, key: str, m: Measurement) -> None:
@@ -191,19 +184,7 @@ class MeasureCache:
                     entries.append((st.st_mtime_ns, de.name, st.st_size))
         except OSError:
             return []
-        total = sum(size for _, _, size in entries)
-        gone: list[str] = []
-        if total > self.max_bytes:
-            for _, name, size in sorted(entries):
-                if total <= self.max_bytes * _LOW_WATER:
-                    break
-                try:
-                    os.unlink(self.directory / name)
-                except OSError:
-                    continue
-                total -= size
-                gone.append(name[:-len(_SUFFIX)])
-        return gone
+        return evict_lru(self.directory, entries, sum(size for _, _, size in entries), self.max_bytes, _SUFFIX)[0]
 
 
 _BESIDE: dict[str | None, MeasureCache] = {}  # one per stage-cache folder per process

@@ -43,7 +43,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
-from harness.run.cache import StageCache
 from harness.run.case import CaseOutput, StagedCase, finish_case, run_stages
 from harness.run.job import CaseJob
 from harness.run.workers import _MAX_START_FAILURES, _STARTUP_TIMEOUT, WorkerPool, _Batch
@@ -51,13 +50,6 @@ from harness.suite.suites import Case, Pipeline
 
 __all__ = ["PipelinedExecutor", "StagePhase", "MeasurePhase", "SleepPhase", "stage_workers_for", "bench_overlap",
            "overlap_line"]
-
-
-def _cache(job: CaseJob) -> StageCache:
-    """The job's stage cache in this worker process (one per process, as :class:`CaseJob` keeps it)."""
-    if job._cache is None:
-        job._cache = StageCache(job.cache_dir, job.cache_max_bytes)
-    return job._cache
 
 
 @dataclass
@@ -73,7 +65,7 @@ class StagePhase:
 
     def __call__(self, case: Case, stage_hook=None, run_dir=None) -> StagedCase | CaseOutput:
         job = self.job
-        staged = run_stages(case, job.suite, run_dir or job.run_dir, _cache(job), stage_hook=stage_hook,
+        staged = run_stages(case, job.suite, run_dir or job.run_dir, job.stage_cache(), stage_hook=stage_hook,
                             seeds=job.seeds, input_jitter_seed=job.jitter_seed, defer_saves=True)
         return finish_case(staged) if staged.error is not None else staged
 
@@ -89,7 +81,7 @@ class MeasurePhase:
 
     def __call__(self, staged: StagedCase, stage_hook=None, run_dir=None) -> CaseOutput:
         with (stage_hook or nullcontext)("measuring"):  # what a crash or timeout names
-            return finish_case(staged, _cache(self.job))
+            return finish_case(staged, self.job.stage_cache())
 
 
 @dataclass

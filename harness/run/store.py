@@ -129,9 +129,11 @@ class ImageStore:
             known = index.read_text(encoding="ascii").strip()
         except (OSError, UnicodeDecodeError):
             known = ""
-        if is_ref(known) and self.has(known):
-            _touch(self.path(known))
-            return known
+        if is_ref(known):
+            p = self.path(known)
+            if p.is_file():
+                _touch(p)
+                return known
         from harness.fsio import atomic_write_text
         from harness.imageio import encode_png
 
@@ -264,13 +266,12 @@ def reference_images(artifacts: Mapping[str, str], run_dir: Path, store: ImageSt
     run-folder PNGs of an older run put into ``store``; what is found nowhere is left out."""
     out: dict[str, str] = {}
     for stage, value in artifacts.items():
-        if is_ref(value) and not store.has(value):
-            p = resolve_artifact(value, run_dir, run_store)
-            if p is not None:
-                store.put_png(p.read_bytes())
         if is_ref(value):
-            if store.has(value):
-                out[str(stage)] = value
+            if not store.has(value):
+                p = resolve_artifact(value, run_dir, run_store)
+                if p is None or store.put_png(p.read_bytes()) != value:  # absent, or not the bytes it names
+                    continue
+            out[str(stage)] = value
             continue
         p = resolve_artifact(value, run_dir, None)
         if p is not None and p.suffix.lower() == ".png":

@@ -13,6 +13,7 @@ from harness.errors import ConfigError  # noqa: E402
 from harness.project import load_project  # noqa: E402
 from harness.report.schema import Report  # noqa: E402
 from harness.run.history import trend  # noqa: E402
+from cli_suite import classical_suite  # noqa: E402
 
 RUN_ID = "20261206T020000-smoke"
 
@@ -88,23 +89,12 @@ def test_an_incomplete_run_is_not_appended_and_keeps_its_code(tmp_path, capsys):
     assert append_after_run(run_dir, report, None, 0) == 0
 
 
-SUITE = '''
-name = "hist"
-seeds = [1]
-vectors = ["caption_portrait"]
-
-[pipelines.p]
-detect = { backend = "ground_truth" }
-mask = { backend = "shape", dilate_px = 2 }
-inpaint = { backend = "telea" }
-'''
-
-
 def test_run_with_history_appends_a_finished_run(tmp_path, capsys):
     suite = tmp_path / "hist.toml"
-    suite.write_text(SUITE)
+    suite.write_text(classical_suite("hist"))
     hist = tmp_path / "history"
-    argv = ["run", "--suite", str(suite), "--out", str(tmp_path / "r"), "--cache", str(tmp_path / "c"), "-q"]
+    argv = ["run", "--suite", str(suite), "--out", str(tmp_path / "r"), "--cache", str(tmp_path / "c"), "-q",
+            "--store", str(tmp_path / "store")]
     assert main([*argv, "--history", str(hist)]) == 1  # no baseline: the run fails, and is appended as it is
     out, err = capsys.readouterr()
     run_dir = out.strip().splitlines()[-1]

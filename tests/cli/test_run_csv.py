@@ -4,26 +4,16 @@ import csv
 from pathlib import Path
 
 from harness.cli import main
-
-SUITE = '''
-name = "csvrun"
-seeds = [1]
-vectors = ["caption_portrait"]
-
-[pipelines.p]
-detect = { backend = "ground_truth" }
-mask = { backend = "shape", dilate_px = 2 }
-inpaint = { backend = "telea" }
-denoise = { backend = "nlmeans", strength = 0.45 }
-'''
+from cli_suite import classical_suite
 
 
 def test_checks_csv_only_with_csv_and_row_for_row_the_parquet(tmp_path, capsys):
     import pyarrow.parquet as pq
 
     suite = tmp_path / "csvrun.toml"
-    suite.write_text(SUITE)
-    base = ["run", "--suite", str(suite), "--baselines", str(tmp_path / "b"), "--no-cache", "-q"]
+    suite.write_text(classical_suite("csvrun", denoise=0.45))
+    base = ["run", "--suite", str(suite), "--baselines", str(tmp_path / "b"), "--no-cache", "-q",
+            "--store", str(tmp_path / "store")]
     assert main([*base, "--out", str(tmp_path / "plain")]) == 1  # no baseline: the absolute checks only
     assert main([*base, "--out", str(tmp_path / "csv"), "--csv"]) == 1
     plain = next((tmp_path / "plain").iterdir())

@@ -9,32 +9,22 @@ from harness.suite.baselines import BaselineStore
 from harness.errors import ConfigError
 from harness.run.runner import run_suite
 from harness.suite.suites import load_suite
-
-SUITE = '''
-name = "mini"
-seeds = [1]
-vectors = ["microprint_dilation", "caption_portrait"]
-
-[pipelines.base]
-detect = {{ backend = "ground_truth" }}
-mask = {{ backend = "shape", dilate_px = {dilate}, protect_anchors = {protect} }}
-inpaint = {{ backend = "telea" }}
-denoise = {{ backend = "{denoise}" {denoise_params} }}
-upscale = {{ backend = "lanczos", scale = 2 }}
-'''
+from mini_suite import mini_suite_text
 
 
 def make_suite(tmp_path, dilate=2, protect="true", denoise="nlmeans", denoise_params=", strength = 0.45", seeds=None):
-    text = SUITE.format(dilate=dilate, protect=protect, denoise=denoise, denoise_params=denoise_params)
-    if seeds:
-        text = text.replace("seeds = [1]", f"seeds = {seeds}")
+    text = mini_suite_text(dilate, protect, denoise, denoise_params, seeds)
     p = tmp_path / "mini.toml"
     p.write_text(text)
     return load_suite(p)
 
 
 def run(suite, tmp_path, **kw):
-    return run_suite(suite, out_root=tmp_path / "reports", baselines_root=tmp_path / "baselines", **kw)
+    from harness.project import load_project
+
+    project = load_project().with_overrides(store=tmp_path / "store")  # not the checkout's .harness-store
+    return run_suite(suite, project=project, out_root=tmp_path / "reports", baselines_root=tmp_path / "baselines",
+                     **kw)
 
 
 def bake(run_dir, tmp_path, suite, pipeline=None):
@@ -238,7 +228,7 @@ def test_parallel_workers_give_the_same_results(baked, tmp_path):
 
 
 def test_distribution_mode(tmp_path):
-    text = SUITE.format(dilate=2, protect="true", denoise="nlmeans", denoise_params=", strength = 0.45")
+    text = mini_suite_text()
     text = text.replace('seeds = [1]', 'seeds = [1, 2]\nmode = "distribution"').replace(
         '"microprint_dilation", "caption_portrait"', '"caption_portrait"')
     (tmp_path / "mini.toml").write_text(text)

@@ -9,19 +9,7 @@ import pytest
 
 from harness.cli.app import main
 from harness.run.store import ImageStore, is_ref
-
-SUITE = '''
-name = "mini"
-seeds = [1]
-vectors = ["microprint_dilation", "caption_portrait"]
-
-[pipelines.base]
-detect = {{ backend = "ground_truth" }}
-mask = {{ backend = "shape", dilate_px = 2, protect_anchors = true }}
-inpaint = {{ backend = "telea" }}
-denoise = {{ backend = "nlmeans", strength = {strength} }}
-upscale = {{ backend = "lanczos", scale = 2 }}
-'''
+from mini_suite import mini_suite_text
 
 
 def only_new(reports: Path, before: set) -> Path:
@@ -45,14 +33,14 @@ def inodes(store: Path) -> dict[str, int]:
 def flow(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("store-run")
     suite = tmp / "mini.toml"
-    suite.write_text(SUITE.format(strength=0.45))
+    suite.write_text(mini_suite_text())
     rc1, first = run(tmp, suite, tmp / "store")
     objects1 = inodes(tmp / "store")
     assert main(["bake", "--suite", str(suite), "--from-report", str(first), "--baselines", str(tmp / "b"),
                  "--store", str(tmp / "store")]) == 0
     rc2, second = run(tmp, suite, tmp / "store")
     objects2 = inodes(tmp / "store")
-    suite.write_text(SUITE.format(strength=0.9))  # the same cases, other outputs, into an empty store
+    suite.write_text(mini_suite_text(denoise_params=", strength = 0.9"))  # the same cases, other outputs, into an empty store
     rc3, third = run(tmp, suite, tmp / "store2")
     return {"tmp": tmp, "rc": (rc1, rc2, rc3), "runs": (first, second, third), "objects": (objects1, objects2)}
 
