@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.errors import InputError
-from harness.report.check_parts import CHECKS_FILE, META_KEY, part_path, sources, stored_rows
+from harness.report.check_parts import CHECKS_FILE, META_KEY, holdings, part_path, sources
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -228,19 +228,19 @@ def read_checks(run_dir: str | Path, columns: Sequence[str] | None = None, filte
         if expr is not None:
             table = table.filter(expr)
         return table.select(list(columns or COLUMNS))
-    _vouch(run_dir, report)
-    files = sources(run_dir, [c.id for c in report.cases])
+    have, files = holdings(run_dir, [c.id for c in report.cases])
+    _vouch(run_dir, report, have)
     if not files:
         return table_of_empty().select(list(columns or COLUMNS))
     return ds.dataset(files, schema=schema(), format="parquet").to_table(columns=list(columns or COLUMNS),
                                                                         filter=expr)
 
 
-def _vouch(run_dir: Path, report: Any) -> None:
-    """Refuse (InputError) a run folder that does not hold every check of the report's cases: a
-    reader asking for all checks must never get a silent subset."""
+def _vouch(run_dir: Path, report: Any, have: dict[str, int | None]) -> None:
+    """Refuse (InputError) a run folder that does not hold every check of the report's cases
+    (``have``: the rows it holds per case id, :func:`holdings`): a reader asking for all checks
+    must never get a silent subset."""
     want = {c.id: c.check_count for c in report.cases if c.check_count}
-    have = stored_rows(run_dir, want)
     lost = [f"{cid} ({have[cid] or 0} of {n})" for cid, n in want.items() if have[cid] != n]
     if lost:
         raise InputError(f"{run_dir / CHECKS_FILE}: the checks of {len(lost)} case(s) are missing or unreadable: "
