@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from harness.comparing.checks import Check
 
 __all__ = ["COLUMNS", "SLICE_PARTS", "ROW_GROUP", "schema", "slice_parts", "table_of",
-           "write_part", "parquet_bytes", "table_of_empty", "compact", "read_checks", "checks_of",
+           "write_part", "parquet_bytes", "table_of_empty", "report_table", "compact", "read_checks", "checks_of",
            "CSV_COLUMNS", "write_csv"]
 
 #: Rows per row group of the compacted file: few enough groups that the footer stays small for
@@ -222,9 +222,7 @@ def read_checks(run_dir: str | Path, columns: Sequence[str] | None = None, filte
         raise InputError(f"checks columns: {', '.join(map(repr, unknown))} not among {', '.join(COLUMNS)}")
     expr = _expression(filters)
     if report.schema_version == 1:
-        import pyarrow as pa
-
-        table = pa.concat_tables([table_of(c) for c in report.cases] or [table_of_empty()])
+        table = report_table(report)
         if expr is not None:
             table = table.filter(expr)
         return table.select(list(columns or COLUMNS))
@@ -249,6 +247,13 @@ def _vouch(run_dir: Path, report: Any, have: dict[str, int | None]) -> None:
 
 def table_of_empty() -> pa.Table:
     return schema().empty_table()
+
+
+def report_table(report: Any) -> pa.Table:
+    """Every check its cases hold, as one table: a version-1 report's checks (all in report.json)."""
+    import pyarrow as pa
+
+    return pa.concat_tables([table_of(c) for c in report.cases] or [table_of_empty()])
 
 
 def checks_of(table: pa.Table) -> list[Check]:
