@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COLUMNS", "SLICE_PARTS", "ROW_GROUP", "schema", "slice_parts", "table_of",
            "write_part", "parquet_bytes", "table_of_empty", "report_table", "compact", "read_checks", "checks_of",
-           "CSV_COLUMNS", "write_csv"]
+           "CHECK_COLUMNS", "checks_by_case", "CSV_COLUMNS", "write_csv"]
 
 #: Rows per row group of the compacted file: few enough groups that the footer stays small for
 #: thousands of cases, small enough that a filter on ``case`` skips most of a big run.
@@ -266,6 +266,20 @@ def checks_of(table: pa.Table) -> list[Check]:
     n = table.num_rows
     boxes = cols.pop("box", [None] * n)
     return [Check(**{k: v[i] for k, v in cols.items()}, box=tuple(boxes[i]) if boxes[i] else None) for i in range(n)]
+
+
+#: The CHECK record's columns and the case each belongs to: what :func:`checks_by_case` reads.
+CHECK_COLUMNS = ("case", "metric", "slice", "value", "baseline", "delta", "tolerance", "status")
+
+
+def checks_by_case(run_dir: str | Path, filters: Any = None, *, report: Any = None) -> dict[str, list[Check]]:
+    """The checks of a run folder (:func:`read_checks`: the :data:`CHECK_COLUMNS` only, rows
+    matching ``filters`` only) as :class:`Check` records by case id, in stored order."""
+    table = read_checks(run_dir, CHECK_COLUMNS, filters, report=report)
+    out: dict[str, list[Check]] = {}
+    for cid, check in zip(table.column("case").to_pylist(), checks_of(table)):
+        out.setdefault(cid, []).append(check)
+    return out
 
 
 #: checks.csv (``harness run --csv``): the columns it always had.
