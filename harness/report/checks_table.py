@@ -209,7 +209,8 @@ def read_checks(run_dir: str | Path, columns: Sequence[str] | None = None, filte
 
     ``report``: the run's :class:`~harness.report.schema.Report` already loaded (else it is,
     validated).  Version 2: ``checks.parquet`` plus the part file of every recorded case it does
-    not hold; a case whose ``n_checks`` rows are not all there is an InputError naming the folder.  Version 1 (every check in report.json): the same table built from report.json."""
+    not hold; a case whose ``n_checks`` rows are not all there is an InputError naming the folder.
+    Version 1 (every check in report.json): the same table built from report.json."""
     import pyarrow.dataset as ds
 
     from harness.report.schema import load_report

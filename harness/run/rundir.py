@@ -151,7 +151,8 @@ class RunFolder:
         with ``header(name)`` (:meth:`start`); the others find it by the token and ``run_id`` in its
         ``.lock``.
         Claims are serialised by an flock on ``root``, so two sessions never share a folder and
-        one session never makes two.  The folder is held with a shared lock.  Returns the folder and whether this process created it."""
+        one session never makes two.  The folder is held with a shared lock.  Returns the folder
+        and whether this process created it."""
         _make_root(root)
         mark = f"{token} {run_id}"  # one session may ask for "x" and "x-2" (two suites of one name)
         with _claiming(root):
