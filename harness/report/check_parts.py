@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from harness.naming import case_slug
 
 __all__ = ["CHECKS_FILE", "PARTS_DIR", "META_KEY", "part_path", "compacted_cases", "holdings", "stored_rows",
-           "sources"]
+           "sources", "short_cases"]
 
 CHECKS_FILE = "checks.parquet"
 PARTS_DIR = "checks"
@@ -73,3 +73,10 @@ def stored_rows(run_dir: Path, case_ids: Iterable[str]) -> dict[str, int | None]
 def sources(run_dir: Path, case_ids: Iterable[str]) -> list[str]:
     """:func:`holdings`' files: the Parquet files that hold the checks of ``case_ids``."""
     return holdings(run_dir, case_ids)[1]
+
+
+def short_cases(cases: Iterable[Any], have: dict[str, int | None]) -> list[tuple[str, int | None, int]]:
+    """``(case id, rows held, n_checks)`` for each of ``cases`` (version-2
+    :class:`~harness.report.schema.CaseResult`, with checks) whose ``check_count`` rows the folder
+    does not hold in full; ``have``: its rows per case id (:func:`stored_rows`)."""
+    return [(c.id, have[c.id], c.check_count) for c in cases if c.check_count and have[c.id] != c.check_count]

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.errors import InputError
-from harness.report.check_parts import CHECKS_FILE, META_KEY, holdings, part_path, sources
+from harness.report.check_parts import CHECKS_FILE, META_KEY, holdings, part_path, short_cases, sources
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -239,8 +239,7 @@ def _vouch(run_dir: Path, report: Any, have: dict[str, int | None]) -> None:
     """Refuse (InputError) a run folder that does not hold every check of the report's cases
     (``have``: the rows it holds per case id, :func:`holdings`): a reader asking for all checks
     must never get a silent subset."""
-    want = {c.id: c.check_count for c in report.cases if c.check_count}
-    lost = [f"{cid} ({have[cid] or 0} of {n})" for cid, n in want.items() if have[cid] != n]
+    lost = [f"{cid} ({held or 0} of {n})" for cid, held, n in short_cases(report.cases, have)]
     if lost:
         raise InputError(f"{run_dir / CHECKS_FILE}: the checks of {len(lost)} case(s) are missing or unreadable: "
                          f"{', '.join(lost[:3])}{' ...' if len(lost) > 3 else ''}")
