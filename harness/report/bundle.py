@@ -75,7 +75,11 @@ def _thumbnail(data: bytes) -> bytes:
 
 
 def _copy_image(src: Path, images: Path, full: bool, done: dict[tuple[str, bool], str], out: Bundle) -> str:
-    """The bundle-relative path of ``src`` (full size or its thumbnail), written once per content."""
+    """The bundle-relative path of ``src`` (full size or its thumbnail), written once per content;
+    a file already copied (an image many cases share) is not read and hashed again."""
+    seen = (str(src), full)
+    if seen in done:
+        return done[seen]
     data = src.read_bytes()
     h = hashlib.sha256(data).hexdigest()[:24]
     key = (h, full)
@@ -86,6 +90,7 @@ def _copy_image(src: Path, images: Path, full: bool, done: dict[tuple[str, bool]
         out.full += full
         out.thumbs += not full
         out.full_bytes += len(data) if full else 0
+    done[seen] = done[key]
     return done[key]
 
 

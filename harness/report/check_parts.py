@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from harness.naming import case_slug
 
-__all__ = ["CHECKS_FILE", "PARTS_DIR", "META_KEY", "part_path", "compacted_cases", "stored_rows", "sources"]
+__all__ = ["CHECKS_FILE", "PARTS_DIR", "META_KEY", "part_path", "compacted_cases", "holdings", "stored_rows",
+           "sources", "short_cases"]
 
 CHECKS_FILE = "checks.parquet"
 PARTS_DIR = "checks"
@@ -46,21 +47,36 @@ def _part_rows(p: Path) -> int | None:
         return None
 
 
+def holdings(run_dir: Path, case_ids: Iterable[str]) -> tuple[dict[str, int | None], list[str]]:
+    """Per case id, how many checks the run folder holds for it (compacted or in its part file;
+    None where neither holds it readably), and the Parquet files that hold them: checks.parquet
+    (when readable) and the readable part of each case it does not hold.  One read of each footer."""
+    done = compacted_cases(run_dir)
+    rows: dict[str, int | None] = {}
+    files = [str(Path(run_dir) / CHECKS_FILE)] if done is not None else []
+    for cid in case_ids:
+        if done is not None and cid in done:
+            rows[cid] = done[cid]
+            continue
+        p = part_path(run_dir, cid)
+        rows[cid] = _part_rows(p)
+        if rows[cid] is not None:
+            files.append(str(p))
+    return rows, files
+
+
 def stored_rows(run_dir: Path, case_ids: Iterable[str]) -> dict[str, int | None]:
-    """Per case id, how many checks the run folder holds for it (compacted or in its part
-    file); None where neither holds it readably."""
-    done = compacted_cases(run_dir) or {}
-    return {cid: done[cid] if cid in done else _part_rows(part_path(run_dir, cid)) for cid in case_ids}
+    """:func:`holdings`' rows: per case id, how many checks the run folder holds for it."""
+    return holdings(run_dir, case_ids)[0]
 
 
 def sources(run_dir: Path, case_ids: Iterable[str]) -> list[str]:
-    """The Parquet files that hold the checks of ``case_ids``: checks.parquet (when readable) and
-    the readable part of each case it does not hold."""
-    done = compacted_cases(run_dir)
-    files = [str(Path(run_dir) / CHECKS_FILE)] if done is not None else []
-    for cid in case_ids:
-        if done is None or cid not in done:
-            p = part_path(run_dir, cid)
-            if _part_rows(p) is not None:
-                files.append(str(p))
-    return files
+    """:func:`holdings`' files: the Parquet files that hold the checks of ``case_ids``."""
+    return holdings(run_dir, case_ids)[1]
+
+
+def short_cases(cases: Iterable[Any], have: dict[str, int | None]) -> list[tuple[str, int | None, int]]:
+    """``(case id, rows held, n_checks)`` for each of ``cases`` (version-2
+    :class:`~harness.report.schema.CaseResult`, with checks) whose ``check_count`` rows the folder
+    does not hold in full; ``have``: its rows per case id (:func:`stored_rows`)."""
+    return [(c.id, have[c.id], c.check_count) for c in cases if c.check_count and have[c.id] != c.check_count]

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.errors import InputError
-from harness.report.check_parts import CHECKS_FILE, META_KEY, part_path, sources, stored_rows
+from harness.report.check_parts import CHECKS_FILE, META_KEY, holdings, part_path, short_cases, sources
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -48,8 +48,8 @@ if TYPE_CHECKING:
     from harness.comparing.checks import Check
 
 __all__ = ["COLUMNS", "SLICE_PARTS", "ROW_GROUP", "schema", "slice_parts", "table_of",
-           "write_part", "parquet_bytes", "table_of_empty", "compact", "read_checks", "checks_of",
-           "CSV_COLUMNS", "write_csv"]
+           "write_part", "parquet_bytes", "table_of_empty", "report_table", "compact", "read_checks", "checks_of",
+           "CHECK_COLUMNS", "checks_by_case", "CSV_COLUMNS", "write_csv"]
 
 #: Rows per row group of the compacted file: few enough groups that the footer stays small for
 #: thousands of cases, small enough that a filter on ``case`` skips most of a big run.
@@ -209,7 +209,8 @@ def read_checks(run_dir: str | Path, columns: Sequence[str] | None = None, filte
 
     ``report``: the run's :class:`~harness.report.schema.Report` already loaded (else it is,
     validated).  Version 2: ``checks.parquet`` plus the part file of every recorded case it does
-    not hold; a case whose ``n_checks`` rows are not all there is an InputError naming the folder.  Version 1 (every check in report.json): the same table built from report.json."""
+    not hold; a case whose ``n_checks`` rows are not all there is an InputError naming the folder.
+    Version 1 (every check in report.json): the same table built from report.json."""
     import pyarrow.dataset as ds
 
     from harness.report.schema import load_report
@@ -222,26 +223,23 @@ def read_checks(run_dir: str | Path, columns: Sequence[str] | None = None, filte
         raise InputError(f"checks columns: {', '.join(map(repr, unknown))} not among {', '.join(COLUMNS)}")
     expr = _expression(filters)
     if report.schema_version == 1:
-        import pyarrow as pa
-
-        table = pa.concat_tables([table_of(c) for c in report.cases] or [table_of_empty()])
+        table = report_table(report)
         if expr is not None:
             table = table.filter(expr)
         return table.select(list(columns or COLUMNS))
-    _vouch(run_dir, report)
-    files = sources(run_dir, [c.id for c in report.cases])
+    have, files = holdings(run_dir, [c.id for c in report.cases])
+    _vouch(run_dir, report, have)
     if not files:
         return table_of_empty().select(list(columns or COLUMNS))
     return ds.dataset(files, schema=schema(), format="parquet").to_table(columns=list(columns or COLUMNS),
                                                                         filter=expr)
 
 
-def _vouch(run_dir: Path, report: Any) -> None:
-    """Refuse (InputError) a run folder that does not hold every check of the report's cases: a
-    reader asking for all checks must never get a silent subset."""
-    want = {c.id: c.check_count for c in report.cases if c.check_count}
-    have = stored_rows(run_dir, want)
-    lost = [f"{cid} ({have[cid] or 0} of {n})" for cid, n in want.items() if have[cid] != n]
+def _vouch(run_dir: Path, report: Any, have: dict[str, int | None]) -> None:
+    """Refuse (InputError) a run folder that does not hold every check of the report's cases
+    (``have``: the rows it holds per case id, :func:`holdings`): a reader asking for all checks
+    must never get a silent subset."""
+    lost = [f"{cid} ({held or 0} of {n})" for cid, held, n in short_cases(report.cases, have)]
     if lost:
         raise InputError(f"{run_dir / CHECKS_FILE}: the checks of {len(lost)} case(s) are missing or unreadable: "
                          f"{', '.join(lost[:3])}{' ...' if len(lost) > 3 else ''}")
@@ -249,6 +247,13 @@ def _vouch(run_dir: Path, report: Any) -> None:
 
 def table_of_empty() -> pa.Table:
     return schema().empty_table()
+
+
+def report_table(report: Any) -> pa.Table:
+    """Every check its cases hold, as one table: a version-1 report's checks (all in report.json)."""
+    import pyarrow as pa
+
+    return pa.concat_tables([table_of(c) for c in report.cases] or [table_of_empty()])
 
 
 def checks_of(table: pa.Table) -> list[Check]:
@@ -261,6 +266,20 @@ def checks_of(table: pa.Table) -> list[Check]:
     n = table.num_rows
     boxes = cols.pop("box", [None] * n)
     return [Check(**{k: v[i] for k, v in cols.items()}, box=tuple(boxes[i]) if boxes[i] else None) for i in range(n)]
+
+
+#: The CHECK record's columns and the case each belongs to: what :func:`checks_by_case` reads.
+CHECK_COLUMNS = ("case", "metric", "slice", "value", "baseline", "delta", "tolerance", "status")
+
+
+def checks_by_case(run_dir: str | Path, filters: Any = None, *, report: Any = None) -> dict[str, list[Check]]:
+    """The checks of a run folder (:func:`read_checks`: the :data:`CHECK_COLUMNS` only, rows
+    matching ``filters`` only) as :class:`Check` records by case id, in stored order."""
+    table = read_checks(run_dir, CHECK_COLUMNS, filters, report=report)
+    out: dict[str, list[Check]] = {}
+    for cid, check in zip(table.column("case").to_pylist(), checks_of(table)):
+        out.setdefault(cid, []).append(check)
+    return out
 
 
 #: checks.csv (``harness run --csv``): the columns it always had.

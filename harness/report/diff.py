@@ -73,20 +73,14 @@ def _sev(c) -> float:
     return c.severity if c.status != "skip" else 0.0
 
 
-_COLUMNS = ["case", "metric", "slice", "value", "baseline", "delta", "tolerance", "status"]
-
-
 def _checks_by_case(path: Path, report) -> dict[str, dict[tuple[str, str], Check]]:
     """Every check of a run (checks.parquet, or report.json for version 1), by case and
     ``(metric, slice)``: the CHECK columns only."""
-    from harness.report.checks_table import checks_of, read_checks
+    from harness.report.checks_table import checks_by_case
 
     p = Path(path)
-    table = read_checks(p if p.is_dir() else p.parent, _COLUMNS, report=report)
-    out: dict[str, dict[tuple[str, str], Check]] = {}
-    for cid, c in zip(table.column("case").to_pylist(), checks_of(table)):
-        out.setdefault(cid, {})[(c.metric, c.slice)] = c
-    return out
+    found = checks_by_case(p if p.is_dir() else p.parent, report=report)
+    return {cid: {(c.metric, c.slice): c for c in checks} for cid, checks in found.items()}
 
 
 def diff_reports(a_path: Path, b_path: Path) -> DiffResult:

@@ -16,7 +16,7 @@ What a typed dict cannot say is checked by :func:`consistency`: a case's ``id`` 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Iterator, Literal, Union
+from typing import Annotated, Any, Callable, Iterator, Literal, Union
 
 from pydantic import ConfigDict, Field, with_config
 from typing_extensions import NotRequired, TypedDict
@@ -110,11 +110,13 @@ def case_consistency(case: dict[str, Any], at: str = "") -> Iterator[tuple[str, 
         yield f"{at}id", f"{case['id']!r} does not match its vector, pipeline and seed (expected {want!r})"
 
 
-def consistency(doc: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """``(json path, problem)`` for what the typed dicts cannot say about a (typed-valid) report."""
+def consistency(doc: dict[str, Any], case_rule: Callable[[dict[str, Any], str], Iterator[tuple[str, str]]]
+                = case_consistency) -> Iterator[tuple[str, str]]:
+    """``(json path, problem)`` for what the typed dicts cannot say about a (typed-valid) report;
+    ``case_rule``: the version's :func:`case_consistency` (a later version's report rule is this one)."""
     seen: dict[str, int] = {}
     for i, case in enumerate(doc["cases"]):
-        yield from case_consistency(case, f"cases[{i}].")
+        yield from case_rule(case, f"cases[{i}].")
         if case["id"] in seen:
             yield f"cases[{i}].id", f"{case['id']!r} is recorded twice (also cases[{seen[case['id']]}])"
         seen.setdefault(case["id"], i)

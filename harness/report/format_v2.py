@@ -123,14 +123,6 @@ def case_consistency(case: dict[str, Any], at: str = "") -> Iterator[tuple[str, 
 
 
 def consistency(doc: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """``(json path, problem)`` for what the typed dicts cannot say about a (typed-valid) report."""
-    seen: dict[str, int] = {}
-    for i, case in enumerate(doc["cases"]):
-        yield from case_consistency(case, f"cases[{i}].")
-        if case["id"] in seen:
-            yield f"cases[{i}].id", f"{case['id']!r} is recorded twice (also cases[{seen[case['id']]}])"
-        seen.setdefault(case["id"], i)
-    planned = doc.get("planned") or []
-    if len(set(planned)) != len(planned):
-        dup = next(p for i, p in enumerate(planned) if p in planned[:i])
-        yield "planned", f"{dup!r} is planned twice"
+    """``(json path, problem)`` for what the typed dicts cannot say about a (typed-valid) report:
+    version 1's report rule (:func:`format_v1.consistency`) with this version's case rule."""
+    return format_v1.consistency(doc, case_consistency)

@@ -83,20 +83,15 @@ def tile_checks(report: Report, run_dir: Path) -> dict[str, list]:
     give them, each case's deciding checks stand in (the map then shows fewer tiles)."""
     import pyarrow.compute as pc
 
-    from harness.report.checks_table import checks_of, read_checks
+    from harness.report.checks_table import checks_by_case
 
     ids = [c.id for c in report.cases if c.status != "pass"]
     if not ids:
         return {}
-    cols = ["case", "metric", "slice", "value", "baseline", "delta", "tolerance", "status"]
     try:
-        table = read_checks(run_dir, cols, pc.field("case").isin(ids) & pc.field("tile").is_valid(), report=report)
+        return checks_by_case(run_dir, pc.field("case").isin(ids) & pc.field("tile").is_valid(), report=report)
     except Exception:  # noqa: BLE001 - a view: re-derivable with `harness report`, never a crash of the run
         return {c.id: c.checks for c in report.cases if c.status != "pass"}
-    out: dict[str, list] = {}
-    for cid, check in zip(table.column("case").to_pylist(), checks_of(table)):
-        out.setdefault(cid, []).append(check)
-    return out
 
 
 def _tile_severity(checks):

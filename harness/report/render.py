@@ -22,14 +22,11 @@ def v1_checks_parquet(report: Report, run_dir: Path) -> Path | None:
     """checks.parquet of a version-1 run (every check is in its report.json); None for version 2."""
     if report.schema_version != 1:
         return None
-    import pyarrow as pa
-
     from harness.fsio import atomic_write_bytes
-    from harness.report.checks_table import parquet_bytes, table_of, table_of_empty
+    from harness.report.checks_table import parquet_bytes, report_table
 
-    table = pa.concat_tables([table_of(c) for c in report.cases] or [table_of_empty()])
     p = Path(run_dir) / "checks.parquet"
-    atomic_write_bytes(p, parquet_bytes(table))
+    atomic_write_bytes(p, parquet_bytes(report_table(report)))
     return p
 
 

@@ -136,13 +136,12 @@ def read_case_records(run_dir: str | Path, *, measurements: bool = True,
 
 def _checks_lost(run_dir: Path, cases: list[CaseResult]) -> list[str]:
     """The ids of version-2 ``cases`` whose ``n_checks`` rows the run folder does not hold."""
-    from harness.report.check_parts import stored_rows
+    from harness.report.check_parts import short_cases, stored_rows
 
-    want = {c.id: c.check_count for c in cases if c.check_count}
+    want = [c for c in cases if c.check_count]
     if not want:
         return []
-    have = stored_rows(run_dir, want)
-    return [cid for cid, n in want.items() if have[cid] != n]
+    return [cid for cid, _, _ in short_cases(want, stored_rows(run_dir, [c.id for c in want]))]
 
 
 def run_in_progress(run_dir: str | Path) -> bool:

@@ -151,7 +151,8 @@ class RunFolder:
         with ``header(name)`` (:meth:`start`); the others find it by the token and ``run_id`` in its
         ``.lock``.
         Claims are serialised by an flock on ``root``, so two sessions never share a folder and
-        one session never makes two.  The folder is held with a shared lock.  Returns the folder and whether this process created it."""
+        one session never makes two.  The folder is held with a shared lock.  Returns the folder
+        and whether this process created it."""
         _make_root(root)
         mark = f"{token} {run_id}"  # one session may ask for "x" and "x-2" (two suites of one name)
         with _claiming(root):
@@ -230,8 +231,9 @@ class RunFolder:
         self._write(self.path / "report.json", lambda p: report.write(self.path))
 
     def add(self, case: CaseResult, measurement: dict[str, Any] | None) -> None:
-        """Record one finished case: its checks part, its measurement, then its case file (the
-        commit point); then ``case`` keeps only its deciding checks."""
+        """Record one finished case: its checks part (every check), its measurement, then its case
+        file (the commit point).  Once the part holds every check, ``case`` keeps only its deciding
+        ones (the case file lists those): all of its checks are ranked once, not twice."""
         from harness.fsio import atomic_write_bytes, atomic_write_text
         from harness.report.checks_table import part_path, write_part
         from harness.report.measure_file import SUFFIX, measure_bytes
@@ -239,6 +241,7 @@ class RunFolder:
 
         slug = case_slug(case.id)
         self._write(part_path(self.path, case.id), lambda p: write_part(self.path, case))
+        case.keep_deciding()
         ref = None
         if measurement is not None:
             data, digest = measure_bytes(measurement)
@@ -247,7 +250,6 @@ class RunFolder:
         p = self.path / "cases" / f"{slug}.json"
         text = case_record_text(case, ref, p)  # validated like report.json: the reader's schema
         self._write(p, lambda p: atomic_write_text(p, text))
-        case.keep_deciding()
 
     def finish(self, report: Report) -> None:
         """The run's checks compacted into checks.parquet, then the final report.json (once)."""
