@@ -16,7 +16,10 @@ Per case, beside version 1's keys:
   differs between the case's baseline (as it was baked) and this run; ``[]`` when the baseline
   records no pipeline or there is no baseline;
 * ``artifacts``: stage -> a path relative to the run folder, or an image-store reference
-  ``sha256:<64 hex>``.
+  ``sha256:<64 hex>``;
+* ``diverged`` (optional): the first stage, in pipeline order, whose image differs from the
+  baseline's reference image, and by how much (:class:`Diverged`); null or absent when it was not
+  looked for (no baseline, an errored case).
 
 A case record ``cases/<slug>.json`` is ``{"schema_version": 2, "case": <case as above>,
 "measurement": {"file", "sha256"} | null}``: the measurement lives beside it in
@@ -33,7 +36,7 @@ from typing_extensions import NotRequired, TypedDict
 from harness.report import format_v1
 from harness.report.format_v1 import CaseId, Count, Name, Number, PipelineField, Status, Summary
 
-__all__ = ["VERSION", "Check", "Changed", "Case", "Summary", "Report", "MeasureRef", "CaseRecord", "consistency",
+__all__ = ["VERSION", "Check", "Changed", "Diverged", "Case", "Summary", "Report", "MeasureRef", "CaseRecord", "consistency",
            "case_consistency"]
 
 VERSION = 2
@@ -57,6 +60,26 @@ class Changed(TypedDict):
 
 
 @with_config(_CONFIG)
+class Diverged(TypedDict):
+    """The first stage whose output differs from its reference image (the baseline's ``images``).
+
+    ``stage`` null: none found, and ``note`` says why (every stage identical to its reference, no
+    reference images in the baseline, a reference missing from the image store).  Otherwise the
+    stage, its reference and candidate images, and how much: ``mean_abs`` and ``max_abs`` of the
+    per-pixel difference on a 0..1 scale, ``changed_fraction`` the share of pixels that differ by
+    more than 1/255, ``box`` ``[x0, y0, x1, y1]`` around them (in that stage's image pixels)."""
+
+    stage: Union[str, None]
+    note: str
+    reference: NotRequired[Union[str, None]]
+    candidate: NotRequired[Union[str, None]]
+    mean_abs: NotRequired[Union[Number, None]]
+    max_abs: NotRequired[Union[Number, None]]
+    changed_fraction: NotRequired[Union[Number, None]]
+    box: NotRequired[Union[list[int], None]]
+
+
+@with_config(_CONFIG)
 class Case(TypedDict):
     """One case (or distribution group, ``seed`` null; or cross-model entry, ``pipeline`` ``a+b``)."""
 
@@ -72,6 +95,7 @@ class Case(TypedDict):
     n_checks: Count
     n_failed: Count
     checks: list[Check]  # the deciding ones
+    diverged: NotRequired[Union[Diverged, None]]
     stages: NotRequired[dict[str, Number]]
     config: NotRequired[dict[str, Any]]
 

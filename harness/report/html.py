@@ -11,19 +11,19 @@ inside the run folder (:func:`artifact_href`); anything else -- ``javascript:...
 from __future__ import annotations
 
 import html
-import math
 import os
 import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from harness.naming import case_slug
-from harness.report.markdown import change_text, cross_cells, cross_entries, run_changes, verdict
+from harness.report.markdown import cross_cells, cross_entries, verdict
+from harness.report.whatchanged import change_text, run_changes
+from harness.report.figures import case_figures, tile_checks
 from harness.report.schema import Report
 from harness.report.text import worst_checks
 from harness.run.store import REF_PREFIX, resolve_artifact, store_root_of
 
-__all__ = ["index_html", "artifact_href", "tile_checks"]
+__all__ = ["index_html", "artifact_href", "tile_checks"]  # tile_checks: re-exported from figures
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # javascript:, data:, http:, C: ...
 
@@ -77,86 +77,6 @@ def _worst(case, n: int):
     return worst_checks(case.checks, n)
 
 
-def tile_checks(report: Report, run_dir: Path) -> dict[str, list]:
-    """The per-tile checks of every case that did not pass, by case id: one read of checks.parquet
-    (the ``tile`` rows of those cases only, the CHECK columns only).  Where the run folder cannot
-    give them, each case's deciding checks stand in (the map then shows fewer tiles)."""
-    import pyarrow.compute as pc
-
-    from harness.report.checks_table import checks_by_case
-
-    ids = [c.id for c in report.cases if c.status != "pass"]
-    if not ids:
-        return {}
-    try:
-        return checks_by_case(run_dir, pc.field("case").isin(ids) & pc.field("tile").is_valid(), report=report)
-    except Exception:  # noqa: BLE001 - a view: re-derivable with `harness report`, never a crash of the run
-        return {c.id: c.checks for c in report.cases if c.status != "pass"}
-
-
-def _tile_severity(checks):
-    """Worst ``|delta| / tolerance`` per tile over all tile slices, as a (rows, cols) grid."""
-    import re
-
-    import numpy as np
-
-    cells: dict[tuple[int, int], float] = {}
-    for c in checks:
-        m = re.search(r"tile=r(\d+)c(\d+)", c.slice)
-        if m and c.status in ("pass", "fail") and math.isfinite(c.severity):
-            key = (int(m.group(1)), int(m.group(2)))
-            cells[key] = max(cells.get(key, 0.0), c.severity)
-    if not cells:
-        return None
-    grid = np.zeros((max(r for r, _ in cells) + 1, max(c for _, c in cells) + 1))
-    for (r, c), v in cells.items():
-        grid[r, c] = v
-    return grid
-
-
-def _chart(case, path: Path, tiles: list) -> bool:
-    """Worst checks as signed delta/tolerance bars, beside a map of the worst tile severity
-    (over ``tiles``, every tile check of the case)."""
-    worst = [c for c in _worst(case, 12) if math.isfinite(c.severity)]
-    if not worst:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    grid = _tile_severity(tiles)
-    fig, axes = plt.subplots(1, 2 if grid is not None else 1, figsize=(11 if grid is not None else 7,
-                             0.3 * len(worst) + 1.6), dpi=90, squeeze=False,
-                             gridspec_kw={"width_ratios": [3, 2]} if grid is not None else None)
-    ax = axes[0, 0]
-    labels = [f"{c.metric} {c.slice}" for c in worst][::-1]
-    vals = [math.copysign(c.severity, c.delta or 0.0) for c in worst][::-1]
-    ax.barh(range(len(vals)), vals, color=["#c0392b" if abs(v) > 1 else "#7f8c8d" for v in vals])
-    ax.set_yticks(range(len(vals)), labels, fontsize=7)
-    for x in (-1, 1):
-        ax.axvline(x, color="k", lw=0.6, ls="--")
-    ax.set_xlabel("delta / tolerance (signed)")
-    ax.set_title(case.id, fontsize=8)
-    if grid is not None:
-        hm = axes[0, 1]
-        im = hm.imshow(grid, cmap="magma", vmin=0, vmax=max(2.0, float(grid.max())))
-        hm.set_title("worst |delta| / tolerance per tile", fontsize=8)
-        hm.set_xlabel("tile column")
-        hm.set_ylabel("tile row")
-        fig.colorbar(im, ax=hm, shrink=0.8)
-    fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    from harness.fsio import atomic_write_bytes
-
-    atomic_write_bytes(path, buf.getvalue())
-    return True
-
-
 def _cross_html(report: Report, run_dir: Path) -> str:
     """The "Cross-model" section: each entry's a and b images, hue offset and HF energy change."""
     rows = []
@@ -175,14 +95,11 @@ def _cross_html(report: Report, run_dir: Path) -> str:
 def index_html(report: Report, run_dir: Path) -> str:
     s = report.summary
     rows = []
-    charts_dir = run_dir / "charts"
     tiles = tile_checks(report, run_dir)
     store_root = store_root_of(report.environment)
     for c in sorted(report.cases, key=lambda c: (c.status == "pass", c.id)):
-        safe = case_slug(c.id)
-        chart = ""
-        if c.status != "pass" and _chart(c, charts_dir / f"{safe}.png", tiles.get(c.id, [])):
-            chart = f'<br><img class="c" src="charts/{_esc(quote(safe))}.png" alt="worst checks">'
+        chart = "".join(f'<br><img class="c" src="{_esc(quote(f.href))}" alt="{_esc(f.title)}" title="{_esc(f.title)}">'
+                        for f in case_figures(report, c, run_dir, tiles.get(c.id, [])))
         thumbs = _thumbs(c.artifacts, ("input", "output", "inpaint", "mask_mask"), run_dir, store_root)
         worst = "".join(f"<li>{_esc(x.metric)} <code>{_esc(x.slice)}</code>: "
                         f"{x.value if x.value is None else f'{x.value:.4g}'} vs "

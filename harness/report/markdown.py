@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
+from harness.report.whatchanged import run_changes
 from harness.report.schema import Report
 from harness.report.text import worst_checks
 
@@ -87,19 +87,3 @@ def summary_markdown(report: Report) -> str:
     for note in report.notes:
         lines += ["", f"- {note}"]
     return "\n".join(lines) + "\n"
-
-
-def change_text(ch: dict[str, Any]) -> str:
-    """One configuration difference from a case's ``changed``: ``mask.dilate_px 2 → 6``."""
-    return f"{ch.get('stage')}.{ch.get('param')} {ch.get('baseline')} → {ch.get('run')}"
-
-
-def run_changes(report: Report) -> list[tuple[str, int, list[str]]]:
-    """The run's configuration differences from its baselines, most cases first: ``(change, number of
-    cases, their statuses)``."""
-    seen: dict[str, list[str]] = {}
-    for c in report.cases:
-        for ch in c.changed:
-            seen.setdefault(change_text(ch), []).append(c.status)
-    return sorted(((t, len(st), sorted(set(st))) for t, st in seen.items()), key=lambda x: -x[1])
-

@@ -71,6 +71,8 @@ class CaseResult:
     changed: list[dict[str, Any]] = field(default_factory=list)
     n_checks: int | None = None
     n_failed: int | None = None
+    # the first stage whose image differs from the baseline's reference (format_v2.Diverged); None: not looked for
+    diverged: dict[str, Any] | None = None
 
     @property
     def check_count(self) -> int:
@@ -94,6 +96,7 @@ class CaseResult:
             "n_checks": self.check_count, "n_failed": self.failed_count,
             "checks": [c.to_dict() for c in deciding_checks(self.checks)],
             "stages": dict(self.stages), "config": self.config,
+            **({"diverged": dict(self.diverged)} if self.diverged is not None else {}),
         }
 
     @classmethod
@@ -115,7 +118,8 @@ class CaseResult:
                    artifacts=dict(d.get("artifacts", {})), checks=checks,
                    stages=dict(d.get("stages", {})), config=dict(d.get("config", {})),
                    changed=[dict(c) for c in d.get("changed", [])] if version >= 2 else [],
-                   n_checks=d["n_checks"] if counts else None, n_failed=d["n_failed"] if counts else None)
+                   n_checks=d["n_checks"] if counts else None, n_failed=d["n_failed"] if counts else None,
+                   diverged=dict(d["diverged"]) if version >= 2 and d.get("diverged") else None)
 
 
 def derived_status(recorded: str, checks: list[Check], n_failed: int | None = None) -> str:
