@@ -7,19 +7,19 @@ wording), the first stage whose image differs between the runs, and each side's 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from harness.report.diff_model import ConfigDiff
 from harness.report.model import changed_params
 from harness.report.whatchanged import change_text, diverged_text
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from harness.report.diff import UnitDiff
+    from harness.report.diff_model import UnitDiff
     from harness.report.schema import CaseResult, Report
 
-__all__ = ["ConfigDiff", "config_diff", "flat_environment", "ENV_FIRST"]
+__all__ = ["config_diff", "flat_environment", "ENV_FIRST"]
 
 #: Environment keys shown first (their differences matter most), then the rest in sorted order.
 ENV_FIRST = ("device", "threads", "git_sha", "executor", "workers", "suite_digest", "baselines_digest", "python",
@@ -27,18 +27,6 @@ ENV_FIRST = ("device", "threads", "git_sha", "executor", "workers", "suite_diges
 #: Keys in brief when nothing differs.
 ENV_BRIEF = ("device", "threads", "git_sha", "executor", "suite_digest")
 _MISSING = "(absent)"
-
-
-@dataclass
-class ConfigDiff:
-    """``environment``: ``(key, A, B)`` for each differing flattened key, :data:`ENV_FIRST` first;
-    ``same``: the brief keys that are equal (``key=value``); ``pipeline``: each config change
-    (A → B) with the vector × pipelines it applies to, most first; ``notes``: what could not be compared."""
-
-    environment: list[tuple[str, str, str]] = field(default_factory=list)
-    same: list[str] = field(default_factory=list)
-    pipeline: list[tuple[str, list[str]]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 def flat_environment(env: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -124,7 +112,7 @@ def config_diff(a: Report, b: Report, units: list[UnitDiff], dir_a: Path | None 
                 dir_b: Path | None = None) -> ConfigDiff:
     """The configuration difference of run B against run A; fills each unit's ``config``,
     ``first_image_change`` (for units whose cases changed) and ``diverged_a``/``diverged_b``."""
-    from harness.report.diff import unit_of
+    from harness.report.diff_model import unit_of
     from harness.run.store import store_root_of
 
     res = ConfigDiff()

@@ -15,7 +15,7 @@ from harness.status import GATING
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from harness.report.diff import DiffRow
+    from harness.report.diff_model import DiffRow
 
 __all__ = ["Joined", "join_checks", "fold_checks"]
 
@@ -101,7 +101,7 @@ def fold_checks(joined: Joined, *, moved_cap: int) -> tuple[dict[str, list[DiffR
     ``unchanged`` and ``checks`` (joined seed-level checks compared)."""
     import pyarrow.compute as pc
 
-    from harness.report.diff import SECTIONS
+    from harness.report.diff_model import SECTIONS
 
     flags = _flags(joined.table)
     g = flags.group_by(["unit", "metric", "slice"]).aggregate(
@@ -128,7 +128,7 @@ def fold_checks(joined: Joined, *, moved_cap: int) -> tuple[dict[str, list[DiffR
 def _rows(section: str, g: pa.Table, joined: Joined) -> list[DiffRow]:
     """The folded rows of one section as :class:`DiffRow` objects, seeds in order, each with the
     slice's box (B's, else A's)."""
-    from harness.report.diff import DiffRow, SeedDelta
+    from harness.report.diff_model import DiffRow, SeedDelta
 
     lists = {c: g.column(f"{c}_list").to_pylist() for c in _LISTED}
     keys = {c: g.column(c).to_pylist() for c in ("unit", "metric", "slice")}

@@ -139,7 +139,7 @@ def diff_doc(res: DiffResult, images: dict[str, list[dict[str, Any]]] | None = N
             "environment_same": list(cfg.same) if cfg else [],
             "pipeline": [{"change": t, "units": list(us)} for t, us in (cfg.pipeline if cfg else [])],
             "notes": list(cfg.notes) if cfg else [], "units": units, "counts": dict(res.counts),
-            "rows": [r.to_dict() for name in SECTIONS for r in res.sections[name]]}
+            "rows": [r.to_dict() for r in res.rows]}
 
 
 def _md(text: object) -> str:
