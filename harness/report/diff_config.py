@@ -141,17 +141,20 @@ def config_diff(a: Report, b: Report, units: list[UnitDiff], dir_a: Path | None 
 
 
 def _images(u: UnitDiff, xs: list[CaseResult], ys: list[CaseResult], where: tuple) -> None:
-    """The shown seed's first differing image and each side's ``diverged`` words."""
+    """The seed to show (B's worst, else one both ran, else B's first), its first differing image,
+    each side's ``diverged`` words and B's error."""
     dir_a, dir_b, store_a, store_b = where
     by_a, by_b = {c.seed: c for c in xs}, {c.seed: c for c in ys}
-    seed = u.worst_seed if u.worst_seed in by_a and u.worst_seed in by_b else \
-        next((s for s in by_b if s in by_a), None)
-    if seed is None:
+    seed = u.worst_seed if u.worst_seed in by_b else next((s for s in by_b if s in by_a), next(iter(by_b), None))
+    if seed is None and None not in by_b:
         return
-    x, y = by_a[seed], by_b[seed]
+    x, y = by_a.get(seed), by_b[seed]
     u.shown = (x, y)
     tag = f" (s{seed})" if seed is not None and seed >= 0 else ""
-    u.diverged_a = diverged_text(x.diverged) + (tag if x.diverged else "")
+    u.diverged_a = diverged_text(x.diverged) + (tag if x.diverged else "") if x is not None else ""
     u.diverged_b = diverged_text(y.diverged) + (tag if y.diverged else "")
-    if u.changed and dir_a is not None and dir_b is not None:
+    if y.error:
+        first = str(y.error).strip().splitlines()[0] if str(y.error).strip() else ""
+        u.error_b = (first[:197] + "...") if len(first) > 200 else first
+    if x is not None and u.changed and dir_a is not None and dir_b is not None:
         u.first_image_change = first_image_change(x, y, dir_a, dir_b, store_a, store_b)

@@ -78,9 +78,10 @@ def _flags(t: pa.Table) -> pa.Table:
     ga = pc.fill_null(pc.is_in(sa, gating), False)
     gb = pc.fill_null(pc.is_in(sb, gating), False)
     va, vb = t.column("value_a"), t.column("value_b")
-    one_sided = pc.xor(pc.is_null(sa), pc.is_null(sb))
+    both = pc.and_(pc.is_valid(sa), pc.is_valid(sb))
     value_moved = pc.or_(pc.fill_null(pc.not_equal(va, vb), False), pc.xor(pc.is_null(va), pc.is_null(vb)))
-    changed = pc.or_(pc.or_(pc.fill_null(pc.not_equal(sa, sb), False), one_sided), value_moved)
+    # a check one run lacks is counted (only in A / only in B), never a move
+    changed = pc.and_(both, pc.or_(pc.fill_null(pc.not_equal(sa, sb), False), value_moved))
     sev_a = _severity(sa, t.column("delta_a"), t.column("tolerance_a"))
     sev_b = _severity(sb, t.column("delta_b"), t.column("tolerance_b"))
     diff = pc.abs(pc.subtract(sev_b, sev_a))
@@ -90,6 +91,7 @@ def _flags(t: pa.Table) -> pa.Table:
             "metric": t.column("metric"), "slice": t.column("slice"),
             "nf": pc.cast(pc.and_(pc.invert(ga), gb), i8), "fx": pc.cast(pc.and_(ga, pc.invert(gb)), i8),
             "sf": pc.cast(pc.and_(ga, gb), i8), "changed": pc.cast(changed, i8), "move": move,
+            "only_a": pc.cast(pc.is_null(sb), i8), "only_b": pc.cast(pc.is_null(sa), i8),
             "seed": t.column("seed"), "status_a": sa, "status_b": sb, "value_a": va, "value_b": vb,
             "sev_a": sev_a, "sev_b": sev_b, "row_a": t.column("row_a"), "row_b": t.column("row_b")}
     return pa.table(cols)
@@ -98,14 +100,16 @@ def _flags(t: pa.Table) -> pa.Table:
 def fold_checks(joined: Joined, *, moved_cap: int) -> tuple[dict[str, list[DiffRow]], dict[str, int]]:
     """The section rows (:data:`harness.report.diff.SECTIONS`), each sorted worst first, ``moved``
     capped at ``moved_cap``; and the number of folded rows per section before the cap, with
-    ``unchanged`` and ``checks`` (joined seed-level checks compared)."""
+    ``only_in_a`` / ``only_in_b`` (passing checks one run lacks), ``unchanged`` and ``checks``
+    (joined seed-level checks compared)."""
     import pyarrow.compute as pc
 
     from harness.report.diff_model import SECTIONS
 
     flags = _flags(joined.table)
     g = flags.group_by(["unit", "metric", "slice"]).aggregate(
-        [("nf", "sum"), ("fx", "sum"), ("sf", "sum"), ("changed", "sum"), ("move", "max"),
+        [("nf", "sum"), ("fx", "sum"), ("sf", "sum"), ("changed", "sum"), ("move", "max"), ("only_a", "sum"),
+         ("only_b", "sum"),
          *((c, "list") for c in _LISTED)])
     is_nf = pc.greater(g.column("nf_sum"), 0)
     is_fx = pc.and_(pc.invert(is_nf), pc.greater(g.column("fx_sum"), 0))
@@ -113,7 +117,11 @@ def fold_checks(joined: Joined, *, moved_cap: int) -> tuple[dict[str, list[DiffR
     is_sf = pc.and_(rest, pc.greater(g.column("sf_sum"), 0))
     is_mv = pc.and_(pc.and_(rest, pc.invert(is_sf)), pc.greater(g.column("changed_sum"), 0))
     masks = dict(zip(SECTIONS, (is_nf, is_fx, is_sf, is_mv)))
-    counts = {s: int(pc.sum(pc.cast(m, "int64")).as_py() or 0) for s, m in masks.items()}
+    counts = {s: _count(m) for s, m in masks.items()}
+    left = pc.invert(pc.or_(pc.or_(is_nf, is_fx), pc.or_(is_sf, is_mv)))
+    only_a = pc.and_(left, pc.greater(g.column("only_a_sum"), 0))
+    only_b = pc.and_(pc.and_(left, pc.invert(only_a)), pc.greater(g.column("only_b_sum"), 0))
+    counts.update(only_in_a=_count(only_a), only_in_b=_count(only_b))
     counts["unchanged"] = g.num_rows - sum(counts.values())
     counts["checks"] = joined.table.num_rows
     sections = {}
@@ -123,6 +131,12 @@ def fold_checks(joined: Joined, *, moved_cap: int) -> tuple[dict[str, list[DiffR
             picked = picked.sort_by([("move_max", "descending")]).slice(0, moved_cap)
         sections[name] = _sorted(name, _rows(name, picked, joined))
     return sections, counts
+
+
+def _count(mask) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.sum(pc.cast(mask, "int64")).as_py() or 0)
 
 
 def _rows(section: str, g: pa.Table, joined: Joined) -> list[DiffRow]:

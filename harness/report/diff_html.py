@@ -99,8 +99,9 @@ def _triple(res: DiffResult, u: UnitDiff, stage: str, boxes: list, out: Path) ->
     notes = []
     imgs = []
     for side, case, run_dir, store in (("a", x, res.dir_a, res.stores[0]), ("b", y, res.dir_b, res.stores[1])):
-        value = case.artifacts.get(stage)
-        img, why = _load(value, run_dir, store) if value else (None, f"no {stage!r} artifact recorded")
+        value = case.artifacts.get(stage) if case is not None else None
+        img, why = _load(value, run_dir, store) if value else \
+            (None, f"no {stage!r} artifact recorded" if case is not None else f"no case {y.id} in this run")
         if img is None:
             notes.append(f"{side.upper()}: {why}")
         imgs.append(img)
@@ -140,7 +141,7 @@ def diff_images(res: DiffResult, out: Path) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     for u in [u for u in res.units if (u.regressed or u.newly_failing) and u.shown][:MAX_UNITS]:
         x, y = u.shown  # type: ignore[misc]
-        measured = _MEASURED if _MEASURED in y.artifacts or _MEASURED in x.artifacts else \
+        measured = _MEASURED if _MEASURED in y.artifacts or (x is not None and _MEASURED in x.artifacts) else \
             next(reversed(list(y.artifacts)), None)
         entries = []
         if u.first_image_change and u.first_image_change != measured:

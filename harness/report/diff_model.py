@@ -145,7 +145,8 @@ class UnitDiff:
     diverged_a: str = ""
     diverged_b: str = ""
     worst_seed: int | None = None  # the seed to show: where B's newly failing checks are worst
-    shown: tuple[Any, Any] | None = None  # (A's case, B's case) of the shown seed, for the images
+    shown: tuple[Any, Any] | None = None  # (A's case or None, B's case) of the shown seed, for the images
+    error_b: str = ""  # the shown seed's error in B, its first line
 
     @property
     def status(self) -> str:

@@ -6,9 +6,10 @@ diff.json (``"format": "harness-diff/1"``)::
      "environment": [{"key", "a", "b"}], "environment_same": ["device cpu", ...],
      "pipeline": [{"change": "mask.dilate_px 2 → 6", "units": ["vector/pipeline", ...]}], "notes": [str],
      "units": [{"unit", "status", "regressed", "fixed", "cases": [{"seed", "a", "b"}], "newly_failing",
-                "newly_fixed", "config": [str], "first_image_change", "diverged_a", "diverged_b", "worst_seed",
+                "newly_fixed", "config": [str], "first_image_change", "diverged_a", "diverged_b", "error_b", "worst_seed",
                 "images": [{"stage", "seed", "a", "b", "difference", "note"}]}],
-     "counts": {"newly_failing", "newly_fixed", "still_failing", "moved", "unchanged", "checks"},
+     "counts": {"newly_failing", "newly_fixed", "still_failing", "moved", "only_in_a", "only_in_b",
+                "unchanged", "checks"},
      "rows": [ROW, ...]}
 
 ``rows`` are the sections in order (every newly failing, newly fixed and still failing row; the
@@ -16,7 +17,8 @@ largest moves, capped); a ROW is :meth:`harness.report.diff.DiffRow.to_dict`: ``
 slice, section, regressed, seeds, newly_failing, newly_fixed, status`` (``pass → fail in 2/3
 seeds``), ``change`` ({median, min, max} of B − A over the seeds), ``severity_a``/``severity_b``
 (worst ``|delta| / tolerance`` over the seeds, ``"inf"`` for an error), ``box`` and ``per_seed``.
-``counts`` are folded rows per section before any cap, ``checks`` the seed-level checks compared.
+``counts`` are folded rows per section before any cap (``only_in_a``/``only_in_b``: passing checks
+the other run lacks, counted only), ``checks`` the seed-level checks compared.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def _unit_lines(res: DiffResult, limit: int) -> list[str]:
         bits += [f"{u.newly_fixed} newly fixed"] if u.newly_fixed else []
         bits += [f"first differing image: {u.first_image_change}"] if u.first_image_change else []
         bits += [f"B: {u.diverged_b}"] if u.diverged_b else []
+        bits += [f"B error: {u.error_b}"] if u.error_b else []
         lines.append(f"{mark} {u.unit}  {u.status}" + (f"  ({'; '.join(bits)})" if bits else ""))
     if len(changed) > limit:
         lines.append(f"  ... {len(changed) - limit} more changed vector × pipelines")
@@ -102,7 +105,8 @@ def summary_line(res: DiffResult) -> str:
     return (f"{len(res.regressed_units)} regression(s): {c.get('newly_failing', 0)} check(s) newly failing in "
             f"{len(res.regressed_units)} vector × pipeline(s); {c.get('newly_fixed', 0)} newly fixed, "
             f"{c.get('still_failing', 0)} still failing, {c.get('moved', 0)} moved within tolerance, "
-            f"{c.get('unchanged', 0)} unchanged ({c.get('checks', 0)} checks compared, seeds folded)")
+            + "".join(f"{c[k]} only in {k[-1].upper()}, " for k in ("only_in_a", "only_in_b") if c.get(k))
+            + f"{c.get('unchanged', 0)} unchanged ({c.get('checks', 0)} checks compared, seeds folded)")
 
 
 def format_diff(res: DiffResult, limit: int = 30) -> str:
@@ -131,6 +135,7 @@ def diff_doc(res: DiffResult, images: dict[str, list[dict[str, Any]]] | None = N
               "cases": [{"seed": s, "a": a, "b": b} for s, a, b in u.cases],
               "newly_failing": u.newly_failing, "newly_fixed": u.newly_fixed, "config": list(u.config),
               "first_image_change": u.first_image_change, "diverged_a": u.diverged_a, "diverged_b": u.diverged_b,
+              "error_b": u.error_b or None,
               "worst_seed": u.worst_seed, "images": (images or {}).get(u.unit, [])} for u in res.units]
     return {"format": "harness-diff/1", "run_a": {"run_id": res.run_a, "path": str(res.dir_a)},
             "run_b": {"run_id": res.run_b, "path": str(res.dir_b)}, "failed": res.failed,

@@ -39,8 +39,8 @@ def test_three_seeds_fold_into_one_row_with_count_and_spread(ab):
     med, lo, hi = row.change  # B − A per seed: +0.9, +1.5, +0.3
     assert (round(med, 6), round(lo, 6), round(hi, 6)) == (0.9, 0.3, 1.5)
     assert (row.severity_a, row.severity_b) == (pytest.approx(0.2), pytest.approx(3.0))
-    assert res.counts == {"newly_failing": 1, "newly_fixed": 0, "still_failing": 0, "moved": 0, "unchanged": 1,
-                          "checks": 6}
+    assert res.counts == {"newly_failing": 1, "newly_fixed": 0, "still_failing": 0, "moved": 0, "only_in_a": 0,
+                          "only_in_b": 0, "unchanged": 1, "checks": 6}
     [u] = res.units
     assert (u.unit, u.status, u.newly_failing, u.worst_seed) == ("v/p", "pass → fail in 2/3 seeds, pass → pass in 1/3", 1, 2)
     assert res.failed and res.regressed_units == [u]
@@ -226,3 +226,34 @@ def test_diff_reads_every_check_from_checks_parquet_not_only_the_deciding_ones(t
     with pytest.raises(InputError, match=r"b/checks.parquet: the checks of 1 case\(s\) are missing or unreadable: "
                                          r"v/p/s1 \(0 of 7\)"):
         diff_reports(a, b)
+
+
+def test_an_errored_case_without_checks_is_a_regression_with_its_error(tmp_path):
+    a = run(tmp_path / "a", values={1: 1.0})
+    b = tmp_path / "b"
+    b.mkdir()
+    c = CaseResult("v/p/s1", "v", "p", 1, "error", "inpaint: CUDA out of memory\nTraceback ...", {}, {}, [])
+    write_part(b, c)
+    compact(b, [c.id])
+    Report("b", "smoke", "t", {}, [c], complete=True, planned=[c.id]).write(b)
+    res = diff_reports(a, b)
+    [u] = res.units
+    assert (u.status, u.error_b, u.worst_seed) == ("pass → error in 1/1 seeds", "inpaint: CUDA out of memory", 1)
+    assert res.failed and not res.sections["newly_failing"]  # A's checks are absent in B: no check newly fails
+    assert "! v/p  pass → error in 1/1 seeds  (B error: inpaint: CUDA out of memory)" in format_diff(res)
+    assert not diff_reports(b, a).failed  # error → pass is a fix
+
+
+def test_a_vector_new_in_b_shows_b_and_says_a_has_no_case(tmp_path):
+    a = run(tmp_path / "a", values={1: 1.0})
+    b = run(tmp_path / "b", values={1: 3.0}, vector="w")  # B ran vector w only, and it fails
+    res = diff_reports(a, b)
+    assert [(u.unit, u.status) for u in res.units] == [("w/p", "absent → fail in 1/1 seeds"),
+                                                       ("v/p", "pass → absent in 1/1 seeds")]
+    assert res.failed and [r.status for r in res.sections["newly_failing"]] == ["absent → fail in 1/1 seeds"]
+    # the passing checks one run lacks are counted, never shown as moves
+    assert (res.counts["only_in_a"], res.counts["only_in_b"], res.counts["moved"]) == (2, 1, 0)
+    assert "0 moved within tolerance, 2 only in A, 1 only in B, 0 unchanged" in format_diff(res)
+    [entry] = write_diff_html(res, tmp_path / "d")[1]["w/p"]
+    assert entry["a"] is None and entry["b"] == "images/w__p__s1-output-b.png"
+    assert entry["note"] == "A: no case w/p/s1 in this run"
