@@ -53,7 +53,7 @@ def test_run_bake_run_diff_report(env, capsys):
     assert rep3.status == "fail"
     assert main(["diff", str(run2), str(run3), "--out", str(tmp / "d")]) == 1
     out = capsys.readouterr().out
-    assert "regression(s)" in out and "caption_portrait/p/s1: pass -> fail" in out
+    assert "regression(s)" in out and "! caption_portrait/p  pass → fail in 1/1 seeds" in out
     assert json.loads((tmp / "d" / "diff.json").read_text())["rows"][0]["regressed"] is True
     assert main(["report", str(run3)]) == 0
     assert (run3 / "summary.md").read_text().startswith("# harness run")

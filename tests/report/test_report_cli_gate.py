@@ -41,7 +41,7 @@ def test_a_malformed_report_is_exit_2_with_one_line_naming_the_field(tmp_path, c
 def test_diff_sees_a_pass_case_with_a_failing_check_as_a_regression(tmp_path, capsys):
     good, forged = run_dir(tmp_path / "a"), run_dir(tmp_path / "b", check_status="fail")
     assert main(["diff", str(good), str(forged)]) == 1
-    assert "  case v/p/s1: pass -> fail" in capsys.readouterr().out
+    assert "! v/p  pass → fail in 1/1 seeds" in capsys.readouterr().out
 
 
 def test_report_renders_planned_but_missing_cases_as_incomplete(tmp_path, capsys):

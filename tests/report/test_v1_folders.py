@@ -55,7 +55,7 @@ def test_a_version_1_report_loads_with_every_check(tmp_path):
 
 def test_diff_between_a_version_1_and_a_version_2_run(tmp_path):
     res = diff_reports(v2_run(tmp_path / "new"), v1_run(tmp_path / "old"))
-    assert [(r.slice, r.value_a, r.value_b) for r in res.rows] == [("band=high tile=r0c6 ch=Y", 1.0, 3.0)]
+    assert [(r.slice, r.seeds[0].value_a, r.seeds[0].value_b) for r in res.rows] == [("band=high tile=r0c6 ch=Y", 1.0, 3.0)]
     assert not res.failed
 
 
