@@ -69,7 +69,7 @@ def case_figures(report: Report, case, run_dir: Path, tiles: list) -> list[Figur
     if src.candidate is not None:
         marks, total = failing_marks(checks, src.candidate.shape)
         out.append(_compare(src, marks, total, run_dir, f"{base}.compare.jpg"))
-        out.append(_zoom(src, marks, run_dir, f"{base}.zoom.jpg"))
+        out.append(_zoom(src, marks, run_dir, base))
         out.append(_spectrum(src, run_dir, f"{base}.spectrum.png"))
     out.append(_heatmap(src, tiles, run_dir, f"{base}.tiles.jpg"))
     if _chart(case, run_dir / f"{base}.png"):
@@ -246,7 +246,7 @@ def _compare(src: _Sources, marks: list, total: int, run_dir: Path, href: str) -
                              f"(every changed pixel visible); {boxes}{scale}", href)
 
 
-def _zoom(src: _Sources, marks: list, run_dir: Path, href: str) -> Figure | None:
+def _zoom(src: _Sources, marks: list, run_dir: Path, base: str) -> Figure | None:
     from harness.report.figures_images import encode, zoom_strip
 
     if not marks:
@@ -254,7 +254,9 @@ def _zoom(src: _Sources, marks: list, run_dir: Path, href: str) -> Figure | None
     worst = marks[0]
     header = f"#1 {worst.label} {format_box(worst.box)}"
     strip = zoom_strip(src.candidate, src.reference, worst, header)
-    _write(run_dir, href, encode(strip.image, "jpg"))
+    # upscaled crops are blocks of equal pixels: PNG keeps them exact and small; else photographic: JPEG
+    href = f"{base}.zoom.{'png' if strip.zoom > 1 else 'jpg'}"
+    _write(run_dir, href, encode(strip.image, "png" if strip.zoom > 1 else "jpg"))
     how = f"shown at 1/{strip.factor} size" if strip.factor > 1 else f"upscaled x{strip.zoom} nearest-neighbour"
     return Figure("zoom", f"zoom on the worst box: {header} ({how}){_no_ref(src)}", href)
 
@@ -292,31 +294,12 @@ def _heatmap(src: _Sources, tiles: list, run_dir: Path, href: str) -> Figure | N
 
 def _chart(case, path: Path) -> bool:
     """The worst checks as signed delta/tolerance bars (PNG at ``path``); False when none has a severity."""
+    from harness.fsio import atomic_write_bytes
+    from harness.report.figures_plot import bars_png
+
     worst = [c for c in worst_checks(case.checks, 12) if math.isfinite(c.severity)]
     if not worst:
         return False
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure as MplFigure
-
-    height = 0.22 * len(worst) + 0.8  # inches: fixed margins, no tight_layout (it costs more than the drawing)
-    fig = MplFigure(figsize=(7, height), dpi=80)
-    FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=0.42, right=0.97, bottom=0.45 / height, top=1 - 0.3 / height)
-    ax = fig.add_subplot()
-    labels = [f"{c.metric} {c.slice}" for c in worst][::-1]
-    vals = [math.copysign(c.severity, c.delta or 0.0) for c in worst][::-1]
-    ax.barh(range(len(vals)), vals, color=["#c0392b" if abs(v) > 1 else "#7f8c8d" for v in vals])
-    ax.set_yticks(range(len(vals)), labels, fontsize=7)
-    for x in (-1, 1):
-        ax.axvline(x, color="k", lw=0.6, ls="--")
-    ax.set_xlabel("delta / tolerance (signed)", fontsize=8)
-    ax.tick_params(axis="x", labelsize=7)
-    ax.set_title(case.id, fontsize=8)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    from harness.fsio import atomic_write_bytes
-
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, bars_png([f"{c.metric} {c.slice}" for c in worst],
+                                      [math.copysign(c.severity, c.delta or 0.0) for c in worst], case.id))
     return True

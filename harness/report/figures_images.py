@@ -20,8 +20,10 @@ from typing import Sequence
 
 import numpy as np
 
+from harness.report.figures_plot import BACKGROUND, INK, font, text_width
+
 __all__ = ["Mark", "Strip", "PANEL", "PANEL_SINGLE", "severity_level", "HEAD", "GAP", "display", "amplified_difference", "reduction",
-           "compare_strip", "zoom_strip", "tile_cells", "tile_heatmap", "encode"]
+           "compare_strip", "zoom_strip", "tile_cells", "tile_heatmap", "encode", "LIMIT"]
 
 PANEL = 400  # a strip panel's longest side at most (px): larger images are reduced by an integer factor
 PANEL_SINGLE = 512  # the same for a figure of one image (the tile heatmap)
@@ -32,8 +34,6 @@ FLOOR = 64  # display level of the smallest difference (1 code value): every cha
 MAX_GAIN = 64
 WORST = (230, 25, 25)  # the worst box
 OTHER = (255, 170, 0)  # the other boxes
-BACKGROUND = (255, 255, 255)
-INK = (20, 20, 20)
 
 Box = tuple[int, int, int, int]
 
@@ -113,24 +113,6 @@ def _scaled(box: Box, k: int) -> Box:
     return x0 // k, y0 // k, -(-x1 // k), -(-y1 // k)
 
 
-@lru_cache(maxsize=1)
-def _font():
-    """DejaVu Sans 11 px, the font matplotlib ships (the same file on every machine with that version)."""
-    from pathlib import Path
-
-    import matplotlib
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), 11)
-    except (OSError, ImportError):  # Pillow without FreeType: its bitmap font
-        return ImageFont.load_default()
-
-
-def _text_width(text: str) -> int:
-    return int(math.ceil(_font().getlength(text)))
-
-
 def _draw_marks(draw, marks: Sequence[Mark], origin: tuple[int, int], k: int, width: int = 2) -> None:
     """Each mark's box outline (its pixels inside the box: ends exclusive; the worst ``width`` px, the
     others 1 px) and its rank in the box colour outlined in black, the worst drawn last (on top)."""
@@ -139,7 +121,7 @@ def _draw_marks(draw, marks: Sequence[Mark], origin: tuple[int, int], k: int, wi
         x0, y0, x1, y1 = _scaled(m.box, k)
         colour, w = (WORST, width) if m.rank == 1 else (OTHER, 1)
         draw.rectangle([ox + x0, oy + y0, ox + x1 - 1, oy + y1 - 1], outline=colour, width=w)
-        draw.text((ox + x0 + w + 2, oy + y0 + w), str(m.rank), fill=colour, font=_font(), stroke_width=2,
+        draw.text((ox + x0 + w + 2, oy + y0 + w), str(m.rank), fill=colour, font=font(), stroke_width=2,
                   stroke_fill=(0, 0, 0))
 
 
@@ -154,7 +136,7 @@ def _compose(panels: Sequence[tuple[str, np.ndarray]], min_width: int = 0):
     origins, x = [], 0
     for label, p in panels:
         canvas.paste(Image.fromarray(p), (x, HEAD))
-        draw.text((x + 1, 2), label, fill=INK, font=_font())
+        draw.text((x + 1, 2), label, fill=INK, font=font())
         origins.append((x, HEAD))
         x += p.shape[1] + GAP
     return canvas, tuple(origins)
@@ -216,11 +198,11 @@ def zoom_strip(cand: np.ndarray, ref: np.ndarray | None, mark: Mark, header: str
                _reduce(a, k, peak=label.startswith("|"))) for label, a in crops]
     x0, y0, x1, y1 = mark.box
     local = ((x0 - wx0) * up, (y0 - wy0) * up, (x1 - wx0) * up, (y1 - wy0) * up)
-    canvas, origins = _compose(panels, _text_width(header) + 4)
+    canvas, origins = _compose(panels, text_width(header) + 4)
     full = Image.new("RGB", (canvas.width, canvas.height + HEAD), BACKGROUND)
     full.paste(canvas, (0, HEAD))
     draw = ImageDraw.Draw(full)
-    draw.text((1, 2), header, fill=INK, font=_font())
+    draw.text((1, 2), header, fill=INK, font=font())
     origins = tuple((ox, oy + HEAD) for ox, oy in origins)
     for origin in origins:
         _draw_marks(draw, [Mark(mark.rank, local, mark.label)], origin, k, width=max(1, min(3, up // 2)))
@@ -303,15 +285,15 @@ def tile_heatmap(cand: np.ndarray | None, shape: Sequence[int], cells: Sequence[
     ramp = _lut()[np.rint(np.linspace(255, 0, bar_h)).astype(np.int32)]
     ticks = _bar_ticks(vmax)
     canvas, origins = _compose([("", panel), ("", np.repeat(ramp[:, None, :], bar_w, axis=1))],
-                               _text_width(header) + 4)
-    canvas = _extend(canvas, max(_text_width(t) for _, t in ticks) + 8)
+                               text_width(header) + 4)
+    canvas = _extend(canvas, max(text_width(t) for _, t in ticks) + 8)
     draw = ImageDraw.Draw(canvas)
-    draw.text((1, 2), header, fill=INK, font=_font())
+    draw.text((1, 2), header, fill=INK, font=font())
     bx, by = origins[1]
     for v, text in ticks:
         y = by + int(round((1 - float(severity_level(np.array(v), vmax))) * (bar_h - 1)))
         draw.line([bx - 2, y, bx + bar_w + 2, y], fill=INK, width=1)
-        draw.text((bx + bar_w + 4, min(max(by, y - 6), by + bar_h - 13)), text, fill=INK, font=_font())
+        draw.text((bx + bar_w + 4, min(max(by, y - 6), by + bar_h - 13)), text, fill=INK, font=font())
     return Strip(np.asarray(canvas), origins, k, None)
 
 
@@ -324,16 +306,29 @@ def _extend(canvas, extra: int):
     return out
 
 
-def encode(image: np.ndarray, fmt: str) -> bytes:
-    """``image`` as PNG (``"png"``, optimised) or JPEG (``"jpg"``, quality 88, no chroma subsampling:
-    thin coloured box lines stay sharp) bytes; the same bytes for the same pixels."""
+LIMIT = 150_000  # bytes: a JPEG larger than this (a noisy image) is encoded again at a lower quality
+# (quality, chroma subsampling: 0 none, 2 4:2:0), tried in order; the last fits even pure noise at strip size
+QUALITIES = ((88, 0), (75, 0), (60, 2), (40, 2), (25, 2))
+
+
+def encode(image: np.ndarray, fmt: str, limit: int = LIMIT) -> bytes:
+    """``image`` as PNG (``"png"``, optimised) or JPEG (``"jpg"``: quality 88 without chroma subsampling,
+    so thin coloured box lines stay sharp, or the first of :data:`QUALITIES` that fits ``limit`` bytes;
+    Huffman tables not optimised, which would double the encoding time for a few per cent) bytes; the
+    same bytes for the same pixels."""
     import io
 
     from PIL import Image
 
-    buf = io.BytesIO()
+    from harness.report.figures_plot import png
+
     if fmt == "png":
-        Image.fromarray(image).save(buf, format="PNG", optimize=True)
-    else:
-        Image.fromarray(image).save(buf, format="JPEG", quality=88, subsampling=0, optimize=True)
-    return buf.getvalue()
+        return png(Image.fromarray(image))
+    data = b""
+    for q, sub in QUALITIES:
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="JPEG", quality=q, subsampling=sub)
+        data = buf.getvalue()
+        if len(data) <= limit:
+            break
+    return data

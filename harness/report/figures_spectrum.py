@@ -20,6 +20,8 @@ __all__ = ["radial_profile", "band_edges", "spectrum_png", "BINS"]
 
 BINS = 48  # log-spaced annuli from 1/min(H, W) cycles/px to the diagonal's sqrt(0.5)
 XTICKS = tuple(2.0 ** -k for k in range(12, 0, -1))  # 1/4096 .. 1/2 cycles/px
+WIDTH, LEFT, RIGHT = 520, 50, 12  # the figure's width and the plot's margins (px)
+HEAD = 16
 
 
 def radial_profile(codes: np.ndarray, bins: int = BINS) -> tuple[np.ndarray, np.ndarray]:
@@ -50,58 +52,65 @@ def band_edges(bands: Mapping[str, float]) -> list[tuple[str, float, float, floa
 
 
 def spectrum_png(cand: np.ndarray, ref: np.ndarray | None, bands: Mapping[str, float], header: str) -> bytes:
-    """The figure as PNG bytes (about 512 x 300 px): the candidate's profile (and the reference's, with
-    their ratio below) on log axes, band edges dotted, band names at their centres; ``header`` on top."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """The figure as PNG bytes (520 px wide): the candidate's profile (and the reference's, with their
+    ratio in a panel below) against log frequency, power in decades; band edges dotted, band names at
+    their centres; ``header`` on top.  Drawn with Pillow: a two-line plot does not need a plotting
+    library's layout engine, which costs a hundred times more per figure."""
+    from PIL import Image, ImageDraw
+
+    from harness.report.figures_plot import (BACKGROUND, INK, Frame, finite_range, font, legend, png, polyline, xticks,
+                                             yticks)
 
     f, pc = radial_profile(cand)
     pr = radial_profile(ref)[1] if ref is not None else None
-    fig = Figure(figsize=(6.4, 3.9 if pr is not None else 2.9), dpi=80)
-    FigureCanvasAgg(fig)
-    # fixed margins, no tight_layout: laying out log axes' tick labels costs more than drawing them
-    if pr is not None:
-        ax = fig.add_axes((0.12, 0.43, 0.86, 0.50))
-        rx = fig.add_axes((0.12, 0.11, 0.86, 0.25), sharex=ax)
-    else:
-        ax, rx = fig.add_axes((0.12, 0.15, 0.86, 0.76)), None
-    if pr is not None:
-        ax.loglog(f, pr, color="#2c7fb8", lw=1.4, label="reference")
-    ax.loglog(f, pc, color="#d7301f", lw=1.2, ls="--" if pr is not None else "-", label="candidate")
-    ax.set_ylabel("power / coefficient (code²)", fontsize=8)
-    ax.legend(fontsize=7, loc="lower left", frameon=False)
-    ax.set_title(header, fontsize=8)
-    axes = [ax]
-    if rx is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rx.semilogx(f, pc / pr, color="k", lw=1.1)
-        rx.axhline(1.0, color="#888", lw=0.6)
-        rx.set_ylabel("cand / ref", fontsize=8)
-        ax.tick_params(labelbottom=False)
-        axes.append(rx)
-    _bands(axes, band_edges(bands), f)
-    axes[-1].set_xlabel("radial frequency (cycles / px; 0.5 = Nyquist)", fontsize=8)
-    for a in axes:
-        a.tick_params(labelsize=7)
-        a.minorticks_off()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})  # no version stamp: the same bytes every time
-    return buf.getvalue()
-
-
-def _bands(axes: Sequence, edges: list[tuple[str, float, float, float]], f: np.ndarray) -> None:
-    """Dotted lines at the band edges on every axis, and the band names at their centres on the first."""
-    lines = sorted({round(v, 6) for _, lo, _, hi in edges for v in (lo, hi)})
-    for a in axes:
-        for v in lines:
-            a.axvline(v, color="#777", lw=0.7, ls=":")
-        a.set_xlim(float(f[0]), float(f[-1]) * 1.05)
+    x = np.log2(f)
+    xr = (float(x[0]), float(np.log2(f[-1] * 1.05)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp = [np.where(p > 0, np.log10(p), np.nan) for p in ((pr, pc) if pr is not None else (pc,))]
+        ratio = np.log2(pc / pr) if pr is not None else None
+    top, main_h, ratio_h = HEAD + 4, 190, 80
+    height = top + main_h + (10 + ratio_h if ratio is not None else 0) + 32
+    img = Image.new("RGB", (WIDTH, height), BACKGROUND)
+    draw = ImageDraw.Draw(img)
+    draw.text((LEFT, 3), header, fill=INK, font=font())
+    lo, hi = finite_range(lp)
+    main = Frame(LEFT, top, WIDTH - RIGHT, top + main_h, *xr, math.floor(lo), math.ceil(hi) + 0.3)
+    decades = range(int(main.ylo), int(math.ceil(main.yhi)))
+    step = max(1, math.ceil(len(decades) / 6))
+    yticks(draw, main, [float(d) for d in decades[::step]], [f"1e{d}" for d in decades[::step]])
+    frames = [main]
+    if ratio is not None:
+        m = max(0.25, math.ceil(4 * max(finite_range([np.abs(ratio)]))) / 4)
+        rf = Frame(LEFT, main.y1 + 10, WIDTH - RIGHT, main.y1 + 10 + ratio_h, *xr, -m, m)
+        yticks(draw, rf, [-m, 0.0, m], [f"{2 ** -m:.3g}", "1", f"{2 ** m:.3g}"])
+        frames.append(rf)
+    _band_lines(draw, frames, band_edges(bands))
+    colours = [(44, 127, 184), (215, 48, 31)] if pr is not None else [(215, 48, 31)]
+    for ys, colour, w in zip(lp, colours, (2, 1) if pr is not None else (1,)):
+        polyline(draw, main, x, ys, colour, w)
+    legend(draw, main, ["reference", "candidate"] if pr is not None else ["candidate"], colours)
+    draw.text((main.x0 + 3, main.y0 + 2), "power per coefficient (code²)", fill=INK, font=font())
+    if ratio is not None:
+        polyline(draw, frames[1], x, ratio, INK, 1)
+        draw.text((frames[1].x0 + 3, frames[1].y0 + 2), "candidate / reference", fill=INK, font=font())
     ticks = [t for t in XTICKS if f[0] <= t <= f[-1] * 1.05]
-    axes[-1].set_xticks(ticks, [f"1/{round(1 / t)}" for t in ticks])
-    top = axes[0]
+    xticks(draw, frames[-1], [math.log2(t) for t in ticks], [f"1/{round(1 / t)}" for t in ticks])
+    draw.text((LEFT, height - 14), "radial frequency (cycles / px; 1/2 = Nyquist), log scale", fill=INK, font=font())
+    return png(img)
+
+
+def _band_lines(draw, frames: Sequence, edges: list[tuple[str, float, float, float]]) -> None:
+    """Dotted lines at the band edges in every frame, the band names at their centres in the first."""
+    from harness.report.figures_plot import font, text_width
+
+    for v in sorted({round(e, 9) for _, lo, _, hi in edges for e in (lo, hi)}):
+        for fr in frames:
+            x = round(fr.px(math.log2(v)))
+            if fr.x0 < x < fr.x1:
+                for y in range(fr.y0 + 1, fr.y1, 4):
+                    draw.line([x, y, x, min(y + 1, fr.y1)], fill=(120, 120, 120), width=1)
+    fr = frames[0]
     for name, _, c, _ in edges:
-        if f[0] <= c <= f[-1] * 1.05:
-            top.text(c, 0.97, name, transform=top.get_xaxis_transform(), ha="center", va="top", fontsize=7,
-                     color="#444")
+        x = fr.px(math.log2(c))
+        if fr.x0 < x < fr.x1:
+            draw.text((round(x - text_width(name) / 2), fr.y0 + 16), name, fill=(70, 70, 70), font=font())

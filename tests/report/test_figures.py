@@ -218,3 +218,12 @@ def test_a_passing_case_has_no_figures(tmp_path):
     passing = failing_case(case.artifacts, status="pass")
     assert case_figures(report, passing, tmp_path / "run", tiles_of()) == []
     assert not (tmp_path / "run").exists()
+
+
+def test_a_noisy_image_is_encoded_again_until_it_fits():
+    from harness.report.figures_images import encode
+
+    noise = np.random.default_rng(5).integers(0, 256, size=(400, 1212, 3), dtype=np.uint8)
+    assert len(encode(noise, "jpg", limit=10 ** 9)) > 150_000  # quality 88: too large
+    data = encode(noise, "jpg")
+    assert len(data) <= 150_000 and data[:2] == b"\xff\xd8"
