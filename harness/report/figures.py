@@ -111,7 +111,7 @@ def _sources(report: Report, case, run_dir: Path) -> _Sources:
     src.candidate, _ = _image(case.artifacts.get(MEASURED), run_dir, store)
     if src.candidate is None:
         return src
-    ref, src.note, bands = _reference(report, case.id, run_dir, store)
+    ref, src.note, bands = _reference(report, case.id)
     if bands:
         src.bands = bands
     src.reference, why = _image(ref, run_dir, store) if ref else (None, "")
@@ -135,7 +135,7 @@ def _image(value: Any, run_dir: Path, store: Path | None) -> tuple[Any, str]:
         return None, f"cannot be read ({exc})"
 
 
-def _reference(report: Report, case_id: str, run_dir: Path, store: Path | None) -> tuple[str | None, str, dict]:
+def _reference(report: Report, case_id: str) -> tuple[str | None, str, dict]:
     """``(reference, note, bands)``: the baseline's ``images[MEASURED]`` (None and why not) and the
     band centres its measurement meta records (``{}``: none)."""
     from harness.errors import BaselineError

@@ -23,7 +23,7 @@ import numpy as np
 from harness.report.figures_plot import BACKGROUND, INK, font, text_width
 
 __all__ = ["Mark", "Strip", "PANEL", "PANEL_SINGLE", "severity_level", "HEAD", "GAP", "display", "amplified_difference", "reduction",
-           "compare_strip", "zoom_strip", "tile_cells", "tile_heatmap", "encode", "LIMIT"]
+           "compare_strip", "zoom_window", "zoom_strip", "tile_cells", "tile_heatmap", "encode", "LIMIT"]
 
 PANEL = 400  # a strip panel's longest side at most (px): larger images are reduced by an integer factor
 PANEL_SINGLE = 512  # the same for a figure of one image (the tile heatmap)
