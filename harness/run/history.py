@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
 __all__ = ["append_run", "trend", "Appended", "KEEP", "TREND_COLUMNS", "ROW_GROUP_ROWS", "run_file",
-           "history_schema", "read_checks_columns", "keep_for_trend", "write_run"]
+           "history_schema", "parse_since", "read_checks_columns", "keep_for_trend", "write_run"]
 
 KEEP = ("trend", "all")
 TREND_COLUMNS = ("run_id", "created", "value", "baseline", "tolerance", "status")
@@ -300,7 +300,7 @@ def trend(history_root: str | os.PathLike[str], suite: str, case: str, metric: s
     if not (root / f"suite={suite}").is_dir():
         have = sorted(p.name.removeprefix("suite=") for p in root.glob("suite=*"))
         raise ConfigError(f"history {root}: no runs of suite {suite!r} (it has: {', '.join(have) or 'none'})")
-    day, moment = _since(since)
+    day, moment = parse_since(since)
     if engine == "pyarrow":
         table = _trend_pyarrow(root / f"suite={suite}", case, metric, slice, day, moment)
     elif engine == "duckdb":
@@ -311,7 +311,9 @@ def trend(history_root: str | os.PathLike[str], suite: str, case: str, metric: s
     return frame.sort_values(["created", "run_id"], kind="stable").reset_index(drop=True)
 
 
-def _since(since: str | date | datetime | None) -> tuple[str | None, datetime | None]:
+def parse_since(since: str | date | datetime | None) -> tuple[str | None, datetime | None]:
+    """(first UTC day ``YYYY-MM-DD``, first moment as an aware UTC datetime or None) of ``since``:
+    a date, an ISO timestamp (naive is UTC) or their text; ConfigError naming ``since`` otherwise."""
     if since is None:
         return None, None
     if isinstance(since, str):
