@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from harness.run.history_scan import RunFile
 
 __all__ = ["Selection", "Series", "TrendView", "build_trend", "series_of", "trend_table", "pattern_matcher", "table_rows",
-           "MIN_STREAK_MOVE", "MAX_ROWS", "FLAG_TEXT"]
+           "MIN_STREAK_MOVE", "MAX_ROWS", "FLAG_TEXT", "Plotted"]
 
 #: A streak of same-way moves is flagged only when it moved this many tolerances in all.
 MIN_STREAK_MOVE = 0.25
@@ -129,6 +129,38 @@ class Series:
     @property
     def label(self) -> str:
         return f"{self.case} {self.metric} [{self.slice}]"
+
+    @property
+    def family(self) -> bool:
+        """A ``tile=worst`` / ``sub=worst`` row: each night's worst tile, a different tile (other
+        baseline) from night to night."""
+        return bool(_FAMILY.search(self.slice))
+
+    def plotted(self) -> "Plotted":
+        """What a chart draws: the values with their band ``baseline ± tolerance``, in the slice's
+        units; a family row in tolerances instead (margin ``(value - baseline) / tolerance``, band
+        -1 .. 1), since its raw value jumps from one tile's baseline to another's."""
+        import numpy as np
+
+        if not self.family:
+            return Plotted(self.values, self.baselines, self.lower, self.upper, "")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            margin = np.where(self.tolerances > 0, (self.values - self.baselines) / self.tolerances, np.nan)
+        band = np.where(np.isfinite(margin), 1.0, np.nan)
+        return Plotted(margin, band * 0.0, -band, band, "in tolerances: (value - baseline) / tolerance of each "
+                                                          "night's worst tile")
+
+
+@dataclass(frozen=True)
+class Plotted:
+    """A series as drawn: per point the y value, the baseline and the band's edges; ``unit``
+    says what y is when it is not the slice's own value ("" then)."""
+
+    values: "np.ndarray"
+    baselines: "np.ndarray"
+    lower: "np.ndarray"
+    upper: "np.ndarray"
+    unit: str
 
 
 @dataclass(frozen=True)
@@ -292,6 +324,7 @@ def _flags(statuses: Sequence[str], used: float | None, run: int, run_move: floa
     return tuple(flags)
 
 
+_FAMILY = re.compile(r"(^| )(tile|sub)=worst( |$)")
 _HEAD = ("case", "metric", "slice", "runs", "last", "baseline ± tol", "used", "moved", "streak", "flags")
 
 

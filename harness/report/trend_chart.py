@@ -54,20 +54,22 @@ def figure(view: "TrendView") -> "Figure":
 def _panel_axes(ax, s: "Series", view: "TrendView") -> None:
     import numpy as np
 
-    x = s.x
-    band = np.isfinite(s.lower) & np.isfinite(s.upper)
-    ax.fill_between(x, s.lower, s.upper, where=band, color="#a5d6a7", alpha=0.55, linewidth=0, gid="band",
+    x, d = s.x, s.plotted()
+    band = np.isfinite(d.lower) & np.isfinite(d.upper)
+    ax.fill_between(x, d.lower, d.upper, where=band, color="#a5d6a7", alpha=0.55, linewidth=0, gid="band",
                     label="baseline ± tolerance")
-    ax.plot(x, s.lower, color="#66bb6a", linewidth=0.6, gid="band-lower")
-    ax.plot(x, s.upper, color="#66bb6a", linewidth=0.6, gid="band-upper")
-    ax.plot(x, s.baselines, color="#2e7d32", linestyle="--", linewidth=0.8, gid="baseline")
-    ax.plot(x, s.values, color="#1565c0", marker="o", markersize=2.5, linewidth=1.1, gid="value")
+    ax.plot(x, d.lower, color="#66bb6a", linewidth=0.6, gid="band-lower")
+    ax.plot(x, d.upper, color="#66bb6a", linewidth=0.6, gid="band-upper")
+    ax.plot(x, d.baselines, color="#2e7d32", linestyle="--", linewidth=0.8, gid="baseline")
+    ax.plot(x, d.values, color="#1565c0", marker="o", markersize=2.5, linewidth=1.1, gid="value")
     bad = np.array([st in GATING for st in s.statuses])
     if bad.any():
-        ax.plot(x[bad], s.values[bad], linestyle="none", marker="o", markersize=4, color="#c62828", gid="failing")
+        ax.plot(x[bad], d.values[bad], linestyle="none", marker="o", markersize=4, color="#c62828", gid="failing")
     flags = " ".join(s.flags)
     ax.set_title(f"{s.case}\n{s.metric} [{s.slice}]" + (f"  {flags}" if flags else ""), fontsize=7,
                  color=_FLAG_COLOUR.get(s.flags[0], "black") if s.flags else "black", loc="left")
+    if d.unit:
+        ax.set_ylabel("tolerances", fontsize=6)
     ax.tick_params(labelsize=6)
     ticks = sorted({0, len(view.runs) - 1, *range(0, len(view.runs), max(1, len(view.runs) // 4))})
     ax.set_xticks(ticks, [f"{view.runs[i].created:%m-%d}" for i in ticks])
@@ -90,7 +92,7 @@ def write_png(view: "TrendView", path: str | Path) -> Path:
 class Panel:
     """One series as SVG geometry (pixels in a ``_W`` x ``_H`` box, y down): ``bands`` polygons
     (one per stretch of runs with a band), ``baseline`` and ``value`` polylines (one per stretch
-    without gaps), ``dots`` ``(x, y, failing, tooltip)``; ``y_range`` the data range drawn."""
+    without gaps), ``dots`` ``(x, y, failing, tooltip)``; ``y_range`` the data range drawn (:meth:`Series.plotted`'s)."""
 
     series: "Series"
     bands: tuple[str, ...]
@@ -98,31 +100,33 @@ class Panel:
     value: tuple[str, ...]
     dots: tuple[tuple[float, float, bool, str], ...]
     y_range: tuple[float, float]
+    unit: str  # what y is when not the slice's own value (Series.plotted)
 
 
 def panel(s: "Series", runs: int) -> Panel:
     """The SVG geometry of series ``s`` on an axis of ``runs`` runs."""
     import numpy as np
 
-    data = np.concatenate([a[np.isfinite(a)] for a in (s.values, s.lower, s.upper)])
+    d = s.plotted()
+    data = np.concatenate([a[np.isfinite(a)] for a in (d.values, d.lower, d.upper)])
     lo, hi = (float(data.min()), float(data.max())) if len(data) else (0.0, 1.0)
     pad = (hi - lo) * 0.08 or abs(hi) * 0.05 or 1.0
     lo, hi = lo - pad, hi + pad
     px = lambda i: _PAD + (_W - 2 * _PAD) * (i / max(runs - 1, 1))  # noqa: E731
     py = lambda v: _PAD + (_H - 2 * _PAD) * (hi - v) / (hi - lo)  # noqa: E731
-    band = np.isfinite(s.lower) & np.isfinite(s.upper)
+    band = np.isfinite(d.lower) & np.isfinite(d.upper)
     bands = []
     for part in _stretches(band):
-        top = [f"{px(s.x[i]):.1f},{py(s.upper[i]):.1f}" for i in part]
-        bottom = [f"{px(s.x[i]):.1f},{py(s.lower[i]):.1f}" for i in reversed(part)]
+        top = [f"{px(s.x[i]):.1f},{py(d.upper[i]):.1f}" for i in part]
+        bottom = [f"{px(s.x[i]):.1f},{py(d.lower[i]):.1f}" for i in reversed(part)]
         bands.append(" ".join(top + bottom))
     lines = {}
-    for name, arr in (("baseline", s.baselines), ("value", s.values)):
+    for name, arr in (("baseline", d.baselines), ("value", d.values)):
         lines[name] = tuple(" ".join(f"{px(s.x[i]):.1f},{py(arr[i]):.1f}" for i in part)
                             for part in _stretches(np.isfinite(arr)))
-    dots = tuple((round(px(s.x[i]), 1), round(py(s.values[i]), 1), s.statuses[i] in GATING, _tip(s, i))
-                 for i in range(len(s.x)) if math.isfinite(s.values[i]))
-    return Panel(s, tuple(bands), lines["baseline"], lines["value"], dots, (lo, hi))
+    dots = tuple((round(px(s.x[i]), 1), round(py(d.values[i]), 1), s.statuses[i] in GATING, _tip(s, i))
+                 for i in range(len(s.x)) if math.isfinite(d.values[i]))
+    return Panel(s, tuple(bands), lines["baseline"], lines["value"], dots, (lo, hi), d.unit)
 
 
 def _stretches(ok: "np.ndarray") -> list[list[int]]:

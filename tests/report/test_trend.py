@@ -152,3 +152,21 @@ def test_patterns_are_globs_exact_names_or_regular_expressions():
     assert pattern_matcher([], "--slice") is None
     with pytest.raises(ConfigError, match=r"--metric 're:\(': not a regular expression"):
         pattern_matcher(["re:("], "--metric")
+
+
+def test_a_worst_tile_row_is_drawn_in_tolerances(tmp_path):
+    # each night's worst tile is another tile with its own baseline: raw values would jump between them
+    for day, (value, baseline) in enumerate([(1.2, 1.0), (10.6, 10.0), (2.8, 2.0)]):
+        rows = th.night_rows(day)[:1]
+        rows[0].update(slice="tile=worst ch=Y", value=value, baseline=baseline, delta=value - baseline, tolerance=1.0)
+        th.write_night(tmp_path, day, rows)
+    view = build_trend(tmp_path, Selection())
+    s = view.shown[0]
+    assert s.family and s.streak == 2 and s.moved == pytest.approx(0.6) and s.flags == ("near",)
+    ax = figure(view).axes[0]
+    lines = {ln.get_gid(): ln.get_ydata() for ln in ax.get_lines()}
+    np.testing.assert_allclose(lines["value"], [0.2, 0.6, 0.8])
+    np.testing.assert_allclose(lines["band-upper"], [1, 1, 1])
+    np.testing.assert_allclose(lines["band-lower"], [-1, -1, -1])
+    np.testing.assert_allclose(lines["baseline"], [0, 0, 0])
+    assert ax.get_ylabel() == "tolerances" and panel(s, 3).unit.startswith("in tolerances")
