@@ -65,7 +65,10 @@ class Selection:
         """The selection as the options that made it (``all series`` when none)."""
         parts = [f"-k {self.k!r}"] if self.k else []
         parts += [f"--metric {m!r}" for m in self.metrics] + [f"--slice {s!r}" for s in self.slices]
-        parts += [f"--since {self.since}"] * bool(self.since) + [f"--last {self.last}"] * bool(self.last)
+        if self.since:
+            parts.append(f"--since {self.since}")
+        if self.last:
+            parts.append(f"--last {self.last}")
         return " ".join(parts) or "all series"
 
 

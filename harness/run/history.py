@@ -23,7 +23,8 @@ check at 189 MB a night, ~69 GB a year.
 Files are zstd-compressed, strings dictionary-encoded, floats byte-stream-split, rows sorted by
 (case, metric, slice) in row groups of :data:`ROW_GROUP_ROWS` with min/max statistics on the
 sort columns, so a trend query decodes one row group per night.  pyarrow is needed; DuckDB
-(the ``history`` extra) is an optional second query engine.
+(the ``history`` extra) is an optional second query engine.  ``harness trend`` reads many series
+at once through :mod:`harness.run.history_scan`.
 """
 
 from __future__ import annotations

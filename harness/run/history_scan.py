@@ -73,7 +73,10 @@ def run_files(history_root: str | os.PathLike[str], suite: str, *, since: str | 
     from harness.run.history import parse_since
 
     root = Path(history_root)
-    check_name("suite", suite)
+    try:
+        check_name("suite", suite)
+    except ValueError as exc:  # the name becomes a path part: refused as the option it came from
+        raise ConfigError(f"--suite: {exc}") from None
     have = suites(root)
     if suite not in have:
         raise ConfigError(f"history {root}: no runs of suite {suite!r} (it has: {', '.join(have) or 'none'})")
@@ -83,14 +86,16 @@ def run_files(history_root: str | os.PathLike[str], suite: str, *, since: str | 
     paths = [p for p in (root / f"suite={suite}").glob("date=*/*.parquet") if not p.name.startswith(".")
              and (day is None or p.parent.name.removeprefix("date=") >= day)]
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-        runs = sorted(pool.map(_run_file, paths), key=lambda r: (r.created, r.run_id))
+        # a run that kept no rows has nothing to draw (and no time to place it by): left out
+        runs = sorted((r for r in pool.map(_run_file, paths) if r is not None), key=lambda r: (r.created, r.run_id))
     if moment is not None:
         runs = [r for r in runs if r.created >= moment]
     return runs[-last:] if last else runs
 
 
-def _run_file(path: Path) -> RunFile:
-    """A run's id and time from the footer's statistics (read from the first row without them)."""
+def _run_file(path: Path) -> RunFile | None:
+    """A run's id and time from the footer's statistics (read from the first row without them);
+    None for a file without rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -100,15 +105,16 @@ def _run_file(path: Path) -> RunFile:
         missing = [c for c in ("run_id", "created", *_KEYS, *_VALUES) if c not in schema.names]
         if missing:
             raise InputError(f"history {path}: column {missing[0]!r} missing: not a history file")
-        stats = [meta.row_group(0).column(schema.get_field_index(c)).statistics if meta.num_row_groups else None
-                 for c in ("run_id", "created")]
+        if meta.num_rows == 0:
+            return None
+        stats = [meta.row_group(0).column(schema.get_field_index(c)).statistics for c in ("run_id", "created")]
         kind = schema.field("created").type
         if all(s is not None and s.has_min_max for s in stats) and pa.types.is_timestamp(kind):
             # the raw integer: pyarrow's own conversion of a timestamp statistic costs ~9 ms a file
             run_id, created = stats[0].min, pa.scalar(stats[1].min_raw, kind).as_py()
         else:
-            first = pq.ParquetFile(path).read_row_group(0, columns=["run_id", "created"]).slice(0, 1).to_pylist()
-            run_id, created = (first[0]["run_id"], first[0]["created"]) if first else (path.stem, None)
+            first = pq.ParquetFile(path).read(columns=["run_id", "created"]).slice(0, 1).to_pylist()[0]
+            run_id, created = first["run_id"], first["created"]
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"history {path}: not a readable Parquet file ({exc})") from None
     if not isinstance(created, datetime) or created.tzinfo is None:

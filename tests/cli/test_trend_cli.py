@@ -46,6 +46,7 @@ def test_the_project_history_key_is_the_default(hist, tmp_path, capsys, monkeypa
     (["-k", "nothing"], "(suite nightly, 10 runs): no series match -k 'nothing'"),
     (["--metric", "mean", "--slice", "re:^tile"], "no series match --metric 'mean' --slice 're:^tile'"),
     (["--suite", "smoke"], "no runs of suite 'smoke' (it has: nightly)"),
+    (["--suite", "../x"], "--suite: invalid suite name '../x'"),
     (["--since", "yesterday"], "since 'yesterday': expected YYYY-MM-DD or an ISO timestamp"),
     (["--last", "0"], "--last 0: expected a positive number of runs"),
 ])

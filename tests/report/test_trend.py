@@ -170,3 +170,18 @@ def test_a_worst_tile_row_is_drawn_in_tolerances(tmp_path):
     np.testing.assert_allclose(lines["band-lower"], [-1, -1, -1])
     np.testing.assert_allclose(lines["baseline"], [0, 0, 0])
     assert ax.get_ylabel() == "tolerances" and panel(s, 3).unit.startswith("in tolerances")
+
+
+def test_a_run_without_rows_is_left_out_and_a_foreign_file_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    th.history(tmp_path, nights=3)
+    th.write_night(tmp_path, 3, rows=[])  # kept nothing: nothing to draw, no time to place it by
+    assert [r.run_id for r in build_trend(tmp_path, Selection()).runs] == [th.header(d)["run_id"] for d in range(3)]
+    foreign = tmp_path / "suite=nightly" / "date=2026-03-09" / "x.parquet"
+    foreign.parent.mkdir()
+    pq.write_table(pa.table({"case": ["v/p/s1"], "value": [1.0]}), foreign)
+    with pytest.raises(InputError, match=rf"history {re.escape(str(foreign))}: column 'run_id' missing: not a "
+                                         r"history file"):
+        build_trend(tmp_path, Selection())
