@@ -52,6 +52,7 @@ def _add_commands(sub) -> None:
     from harness.cli.reports import add_commands as add_reports
     from harness.cli.run import add_commands as add_run
     from harness.cli.store import add_commands as add_store
+    from harness.cli.trend import add_commands as add_trend
     from harness.cli.vectors import add_commands as add_vectors
 
     add_compare(sub)
@@ -62,6 +63,7 @@ def _add_commands(sub) -> None:
     add_init(sub)
     add_store(sub)
     add_history(sub)
+    add_trend(sub)
 
 
 def _version() -> str:

@@ -70,7 +70,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("history", help="the nightly history of checks (Parquet, by suite and date)",
                        description="The history is a Parquet dataset <history>/suite=<suite>/date=<YYYY-MM-DD>/"
                                    "<run_id>.parquet that `harness run --history DIR` (or the project's history key) "
-                                   "appends to; pyarrow or DuckDB query it.")
+                                   "appends to; `harness trend` shows its slices across runs; pyarrow or DuckDB query it.")
     hs = p.add_subparsers(dest="history_command", metavar="SUBCOMMAND", required=True)
     a = hs.add_parser("append", parents=[project_options(vectors=False)],
                       help="append a finished run folder to the history",

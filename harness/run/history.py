@@ -23,7 +23,8 @@ check at 189 MB a night, ~69 GB a year.
 Files are zstd-compressed, strings dictionary-encoded, floats byte-stream-split, rows sorted by
 (case, metric, slice) in row groups of :data:`ROW_GROUP_ROWS` with min/max statistics on the
 sort columns, so a trend query decodes one row group per night.  pyarrow is needed; DuckDB
-(the ``history`` extra) is an optional second query engine.
+(the ``history`` extra) is an optional second query engine.  ``harness trend`` reads many series
+at once through :mod:`harness.run.history_scan`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
 __all__ = ["append_run", "trend", "Appended", "KEEP", "TREND_COLUMNS", "ROW_GROUP_ROWS", "run_file",
-           "history_schema", "read_checks", "read_checks_columns", "keep_for_trend", "write_run"]
+           "history_schema", "parse_since", "read_checks_columns", "keep_for_trend", "write_run"]
 
 KEEP = ("trend", "all")
 TREND_COLUMNS = ("run_id", "created", "value", "baseline", "tolerance", "status")
@@ -54,8 +55,6 @@ TREND_COLUMNS = ("run_id", "created", "value", "baseline", "tolerance", "status"
 #: 4,096 tie, 16,384 and 2,048 cost ~30 % more CPU per query).
 ROW_GROUP_ROWS = 8_192
 _RUN_COLUMNS = ("run_id", "created", "git_sha", "harness_version", "complete")
-_REQUIRED = ("case", "metric", "slice", "value", "status")
-_PARTS = {"band": "band", "tile": "tile", "region": "region", "channel": "ch", "stage": "stage"}
 _SPATIAL = r"(^| )(tile|sub)=[^ ]*"
 _STRINGS = ("run_id", "git_sha", "harness_version", "case", "vector", "pipeline", "metric", "slice", "band",
             "tile", "region", "channel", "stage", "status", "note")
@@ -106,7 +105,10 @@ def append_run(run_dir: str | os.PathLike[str], history_root: str | os.PathLike[
 
     ``report``: the run's :class:`~harness.report.schema.Report` when the caller holds it (not
     read again).  An incomplete run is refused (InputError, exit 2) unless ``allow_incomplete``;
-    its rows then carry ``complete = false``.  Idempotent: the file is named by the run id."""
+    its rows then carry ``complete = false``.  Idempotent: the file is named by the run id.  The
+    checks are read as every view reads them (:func:`harness.report.checks_table.read_checks`:
+    checks.parquet, the parts a killed run left, or a version-1 report.json)."""
+    from harness.report.checks_table import read_checks
     from harness.report.schema import load_report
 
     if keep not in KEEP:
@@ -124,7 +126,7 @@ def append_run(run_dir: str | os.PathLike[str], history_root: str | os.PathLike[
         raise InputError(f"{run_dir}: the run is incomplete ({report.incomplete_reason()}); not appended to the "
                          f"history (finish it with `harness run --resume {run_dir}`, or allow incomplete runs)")
     header = _header(report, run_dir)
-    checks = read_checks(run_dir / "checks.parquet")
+    checks = _vetted(read_checks(run_dir, report=report), run_dir)
     kept = keep_for_trend(checks) if keep == "trend" else _as_kept(checks)
     return write_run(kept, header, history_root, checks=checks.num_rows)
 
@@ -145,52 +147,26 @@ def _header(report: Any, run_dir: Path) -> dict[str, Any]:
 
 
 def read_checks_columns() -> list[str]:
-    """The checks.parquet columns of shared decision 1, in history order."""
-    return [f.name for f in history_schema() if f.name not in _RUN_COLUMNS + ("n_slices", "n_failed")]
+    """The checks.parquet columns (:data:`harness.report.checks_table.COLUMNS`), in history order."""
+    from harness.report.checks_table import COLUMNS
+
+    return list(COLUMNS)
 
 
-def read_checks(path: str | os.PathLike[str]) -> "pa.Table":
-    """A run's checks.parquet as the checks columns (shared decision 1), whatever subset it has.
-
-    ``case``, ``metric``, ``slice``, ``value`` and ``status`` are required (InputError naming
-    the file otherwise); a missing slice part (band, tile, region, channel, stage) is parsed from
-    the slice's ``key=value`` words, a missing delta is value - baseline, other missing columns
-    are null.  An unknown status is refused: a history must not hold what no reader knows."""
-    import pyarrow as pa
+def _vetted(checks: "pa.Table", run_dir: Path) -> "pa.Table":
+    """``checks`` (:func:`harness.report.checks_table.read_checks`' table), refused (InputError naming
+    the file) when a row has no case, metric, slice or status, or a status no reader knows: a
+    history must not hold what no trend can place."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no checks.parquet (render it with `harness report {p.parent}`)")
-    want = read_checks_columns()
-    try:
-        names = pq.read_schema(p).names
-        table = pq.read_table(p, columns=[c for c in want if c in names])
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{p}: not a readable Parquet file ({exc})") from None
-    missing = [c for c in _REQUIRED if c not in table.column_names]
-    if missing:
-        raise InputError(f"{p}: column {missing[0]!r} missing (need {', '.join(_REQUIRED)})")
-    empty = [c for c in _REQUIRED if c != "value" and table[c].null_count]
-    if empty:
-        raise InputError(f"{p}: column {empty[0]!r} has {table[empty[0]].null_count} null values")
-    bad = set(pc.unique(table["status"]).to_pylist()) - set(STATUSES)
+    where = run_dir / "checks.parquet"
+    for name in ("case", "metric", "slice", "status"):
+        if checks[name].null_count:
+            raise InputError(f"{where}: column {name!r} is missing or has {checks[name].null_count} null values")
+    bad = set(pc.unique(checks["status"]).to_pylist()) - set(STATUSES)
     if bad:
-        raise InputError(f"{p}: status {sorted(map(str, bad))[0]!r} is not one of {', '.join(STATUSES)}")
-    cols = {}
-    for name in want:
-        if name in table.column_names:
-            cols[name] = table[name]
-        elif name in _PARTS:
-            found = pc.extract_regex(table["slice"], rf"(?:^| ){_PARTS[name]}=(?P<v>[^ ]*)")
-            cols[name] = pc.struct_field(found, "v")
-        elif name == "delta" and "baseline" in table.column_names:
-            cols[name] = pc.subtract(table["value"], table["baseline"])
-        else:
-            cols[name] = pa.nulls(table.num_rows)
-    schema = pa.schema([history_schema().field(n) for n in want])
-    return pa.table(cols).cast(schema)
+        raise InputError(f"{where}: status {sorted(map(str, bad))[0]!r} is not one of {', '.join(STATUSES)}")
+    return checks
 
 
 def _as_kept(checks: "pa.Table") -> "pa.Table":
@@ -205,7 +181,8 @@ def _as_kept(checks: "pa.Table") -> "pa.Table":
 
 def keep_for_trend(checks: "pa.Table") -> "pa.Table":
     """The rows the default keep rule keeps (module docstring): non-spatial and failing checks in
-    full, one worst-of row per spatial family.  ``checks``: :func:`read_checks`'s columns.
+    full, one worst-of row per spatial family.  ``checks``: :func:`harness.report.checks_table.read_checks`'
+    columns.
 
     Linear in the checks but for one numpy sort of integer codes: the regular expressions run
     on the distinct slices only (a few thousand a night, repeated in every case)."""
@@ -324,7 +301,7 @@ def trend(history_root: str | os.PathLike[str], suite: str, case: str, metric: s
     if not (root / f"suite={suite}").is_dir():
         have = sorted(p.name.removeprefix("suite=") for p in root.glob("suite=*"))
         raise ConfigError(f"history {root}: no runs of suite {suite!r} (it has: {', '.join(have) or 'none'})")
-    day, moment = _since(since)
+    day, moment = parse_since(since)
     if engine == "pyarrow":
         table = _trend_pyarrow(root / f"suite={suite}", case, metric, slice, day, moment)
     elif engine == "duckdb":
@@ -335,7 +312,9 @@ def trend(history_root: str | os.PathLike[str], suite: str, case: str, metric: s
     return frame.sort_values(["created", "run_id"], kind="stable").reset_index(drop=True)
 
 
-def _since(since: str | date | datetime | None) -> tuple[str | None, datetime | None]:
+def parse_since(since: str | date | datetime | None) -> tuple[str | None, datetime | None]:
+    """(first UTC day ``YYYY-MM-DD``, first moment as an aware UTC datetime or None) of ``since``:
+    a date, an ISO timestamp (naive is UTC) or their text; ConfigError naming ``since`` otherwise."""
     if since is None:
         return None, None
     if isinstance(since, str):

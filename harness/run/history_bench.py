@@ -200,17 +200,30 @@ def _table(cases, case_idx, col, value, baseline, tol, n_slices, n_failed, famil
 
 
 def _run_folder(parent: Path, cases: int, day: int) -> Path:
-    """A real run folder for night ``day``: report.json (complete) and its full checks.parquet."""
-    import pyarrow.parquet as pq
+    """A real run folder for night ``day``: report.json (complete, its cases with their check
+    counts) and its full, compacted checks.parquet (the cases' row counts in its footer)."""
+    import json
 
-    from harness.report.schema import Report
+    import pyarrow.compute as pc
+
+    from harness.fsio import atomic_write_bytes
+    from harness.report.check_parts import CHECKS_FILE, META_KEY
+    from harness.report.checks_table import parquet_bytes
+    from harness.report.schema import CaseResult, Report
 
     head = night_header(day)
     run_dir = parent / head["run_id"]
     run_dir.mkdir(parents=True, exist_ok=True)
+    table = synthetic_night(cases, day, full=True)
+    vc = pc.value_counts(table.filter(pc.equal(table["status"], "fail"))["case"])
+    failed = dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()))
+    n = len(template().metric)
+    results = [CaseResult(cid, v, p, 1, "fail" if failed.get(cid) else "pass", n_checks=n, n_failed=failed.get(cid, 0))
+               for cid, v, p in zip(*_case_names(cases))]
     env = {"git_sha": head["git_sha"], "versions": {"harness": head["harness_version"]}}
-    Report(head["run_id"], head["suite"], head["created"].isoformat(), env, [], complete=True).write(run_dir)
-    pq.write_table(synthetic_night(cases, day, full=True), run_dir / "checks.parquet", compression="zstd")
+    Report(head["run_id"], head["suite"], head["created"].isoformat(), env, results, complete=True).write(run_dir)
+    meta = {META_KEY: json.dumps({r.id: n for r in results}).encode()}
+    atomic_write_bytes(run_dir / CHECKS_FILE, parquet_bytes(table, meta))
     return run_dir
 
 

@@ -11,7 +11,9 @@ from harness.cli import main  # noqa: E402
 from harness.cli.history import append_after_run  # noqa: E402
 from harness.errors import ConfigError  # noqa: E402
 from harness.project import load_project  # noqa: E402
-from harness.report.schema import Report  # noqa: E402
+from harness.comparing.checks import Check  # noqa: E402
+from harness.report.checks_table import compact, write_part  # noqa: E402
+from harness.report.schema import CaseResult, Report  # noqa: E402
 from harness.run.history import trend  # noqa: E402
 from cli_suite import classical_suite  # noqa: E402
 
@@ -19,13 +21,16 @@ RUN_ID = "20261206T020000-smoke"
 
 
 def _run(tmp_path, *, complete=True, status="pass"):
+    """A run folder of one case with two checks, as harness writes it (compacted checks.parquet)."""
     run_dir = tmp_path / "reports" / RUN_ID
     run_dir.mkdir(parents=True)
-    report = Report(RUN_ID, "smoke", "2026-12-06T02:00:00+00:00", {"git_sha": "abc"}, [], complete=complete)
+    checks = [Check("mean", "ch=Y", 1.0, 1.0, 0.0, 0.1, "pass"), Check("contrast", "tile=r0c0 ch=Y", 2.0, 1.0, 1.0, 0.1,
+                                                                       status)]
+    case = CaseResult("v/p/s1", "v", "p", 1, "fail" if status == "fail" else "pass", checks=checks)
+    write_part(run_dir, case)
+    compact(run_dir, [case.id])
+    report = Report(RUN_ID, "smoke", "2026-12-06T02:00:00+00:00", {"git_sha": "abc"}, [case], complete=complete)
     report.write(run_dir)
-    pq.write_table(pa.table({"case": ["v/p/s1", "v/p/s1"], "metric": ["mean", "contrast"],
-                             "slice": ["ch=Y", "tile=r0c0 ch=Y"], "value": [1.0, 2.0], "baseline": [1.0, 1.0],
-                             "tolerance": [0.1, 0.1], "status": ["pass", status]}), run_dir / "checks.parquet")
     return run_dir, report
 
 
@@ -47,7 +52,7 @@ def test_history_append_without_a_folder_or_of_an_incomplete_run_exits_2(tmp_pat
     assert capsys.readouterr().err == ('harness: error: history append: no history folder: pass --history DIR or '
                                        'set history = "..." in [tool.harness]\n')
     assert main(["history", "append", str(run_dir), "--history", "h"]) == 2
-    assert "the run is incomplete (0 cases recorded; the run did not finish); not appended" in capsys.readouterr().err
+    assert "the run is incomplete (1 case recorded; the run did not finish); not appended" in capsys.readouterr().err
     assert main(["history", "append", str(run_dir), "--history", "h", "--allow-incomplete"]) == 0
     assert (tmp_path / "h" / "suite=smoke").is_dir()
 

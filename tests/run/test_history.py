@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from datetime import datetime, timezone
 
 import numpy as np
@@ -10,11 +12,15 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
+from harness.comparing.checks import Check  # noqa: E402
 from harness.errors import ConfigError, InputError  # noqa: E402
-from harness.report.schema import Report  # noqa: E402
+from harness.report.check_parts import META_KEY  # noqa: E402
+from harness.report.checks_table import COLUMNS, parquet_bytes, read_checks, slice_parts  # noqa: E402
+from harness.report.schema import CaseResult, Report  # noqa: E402
 from harness.run import history_bench as hb  # noqa: E402
 from harness.run.history import (TREND_COLUMNS, append_run, history_schema, keep_for_trend,  # noqa: E402
-                                 read_checks, trend, write_run)
+                                 trend, write_run)
+from harness.run.rundir import RunFolder  # noqa: E402
 
 CREATED = "2026-03-04T23:30:00-02:00"  # 2026-03-05 in UTC: the partition is the UTC day
 
@@ -35,55 +41,81 @@ def _checks():
 
 
 def _table(rows, drop=()):
-    cols = {k: [r.get(k) for r in rows] for k in ("case", "vector", "pipeline", "seed", "metric", "slice", "value",
-                                                    "baseline", "delta", "tolerance", "status", "box", "note")}
+    """checks.parquet's columns (checks_table.COLUMNS) of ``rows``, the slice's parts parsed as harness writes them."""
+    rows = [{**slice_parts(r["slice"]), **r} for r in rows]
+    cols = {k: [r.get(k) for r in rows] for k in COLUMNS}
     types = {"seed": pa.int64(), "box": pa.list_(pa.int32(), 4)}
     return pa.table({k: pa.array(v, types.get(k)) for k, v in cols.items() if k not in drop})
 
 
 def _run(tmp_path, rows=None, *, run_id="20260305T013000-smoke", complete=True, created=CREATED, drop=()):
+    """A compacted run folder as harness writes it: report.json with each case's check counts, and
+    checks.parquet holding ``rows`` (less the ``drop`` columns) with the cases' row counts in its footer."""
     run_dir = tmp_path / "reports" / run_id
     run_dir.mkdir(parents=True)
+    rows = rows or _checks()
+    counts = Counter(r["case"] for r in rows)
+    failed = Counter(r["case"] for r in rows if r["status"] in ("fail", "error"))
+    cases = [CaseResult(c, c.split("/")[0], c.split("/")[1], 1, "fail" if failed[c] else "pass", n_checks=n,
+                        n_failed=failed[c]) for c, n in counts.items()]
     env = {"git_sha": "0123abc", "versions": {"harness": "9.8.7"}}
-    Report(run_id, "smoke", created, env, [], complete=complete).write(run_dir)
-    pq.write_table(_table(rows or _checks(), drop), run_dir / "checks.parquet")
+    Report(run_id, "smoke", created, env, cases, complete=complete).write(run_dir)
+    meta = {META_KEY: json.dumps(dict(counts)).encode()}
+    (run_dir / "checks.parquet").write_bytes(parquet_bytes(_table(rows, drop), meta))
     return run_dir
 
 
-def test_read_checks_parses_missing_slice_parts_and_delta(tmp_path):
-    path = tmp_path / "checks.parquet"
-    pq.write_table(_table(_checks(), drop=("delta", "box", "note", "vector")), path)
-    t = read_checks(path).to_pylist()
-    tile = next(r for r in t if r["slice"] == "band=high tile=r0c1 ch=Y")
-    assert (tile["band"], tile["tile"], tile["channel"], tile["region"]) == ("high", "r0c1", "Y", None)
-    assert tile["delta"] == pytest.approx(0.9) and tile["vector"] is None and tile["box"] is None
-    ring = next(r for r in t if r["metric"] == "mean")
-    assert (ring["region"], ring["channel"], ring["band"]) == ("ring", "Cb", None)
-    assert next(r for r in t if r["metric"] == "stage_effect")["stage"] == "mask"
+def _kept(tmp_path, rows=None):
+    """keep_for_trend of ``rows`` as a run folder holds them."""
+    return keep_for_trend(read_checks(_run(tmp_path, rows)))
 
 
-def test_read_checks_refuses_a_missing_column_or_unknown_status(tmp_path):
-    path = tmp_path / "checks.parquet"
-    pq.write_table(_table(_checks(), drop=("value",)), path)
-    with pytest.raises(InputError, match=r"checks.parquet: column 'value' missing \(need case, metric"):
-        read_checks(path)
+def test_append_reads_the_checks_as_every_view_does_parts_of_a_killed_run_too(tmp_path):
+    folder = RunFolder.create(tmp_path / "reports", "20260305T013000-smoke")
+    folder.start(Report(folder.path.name, "smoke", CREATED, {}, planned=["v/p/s1", "v/p/s2"]))
+    folder.add(CaseResult("v/p/s1", "v", "p", 1, "fail", checks=[
+        Check("mean", "ch=Y", 1.2, 1.0, 0.2, 0.5, "pass"),
+        Check("contrast", "tile=r0c0 ch=Y", 2.0, 1.0, 1.0, 0.5, "fail", box=(0, 0, 8, 8))]), None)
+    folder.close()  # killed: no compaction, one of two cases recorded
+    done = append_run(folder.path, tmp_path / "hist", allow_incomplete=True)
+    rows = pq.read_table(done.path).to_pylist()
+    assert [(r["metric"], r["slice"], r["tile"], r["box"], r["complete"]) for r in rows] == [
+        ("contrast", "tile=r0c0 ch=Y", "r0c0", [0, 0, 8, 8], False),
+        ("contrast", "tile=worst ch=Y", "r0c0", [0, 0, 8, 8], False), ("mean", "ch=Y", None, None, False)]
+
+
+def test_append_reads_a_version_1_run_folder(tmp_path):
+    run_dir = tmp_path / "reports" / "old"
+    c = CaseResult("v/p/s1", "v", "p", 1, "pass", checks=[Check("mean", "region=ring ch=Cb", 1.1, 1.0, 0.1, 0.5,
+                                                                "pass")])
+    doc = Report("old", "smoke", CREATED, {}, [c], complete=True, planned=[c.id]).to_dict()
+    doc["schema_version"] = 1
+    del doc["checks_file"]
+    for k in ("changed", "n_checks", "n_failed"):
+        del doc["cases"][0][k]
+    (run_dir / "cases").mkdir(parents=True)
+    (run_dir / "report.json").write_text(json.dumps(doc))
+    (run_dir / "cases" / "v__p__s1.json").write_text(json.dumps({"case": doc["cases"][0], "measurement": {}}))
+    done = append_run(run_dir, tmp_path / "hist")
+    row = pq.read_table(done.path).to_pylist()[0]
+    assert (done.rows, row["region"], row["channel"], row["value"], row["run_id"]) == (1, "ring", "Cb", 1.1, "old")
+
+
+def test_append_refuses_a_missing_column_or_unknown_status(tmp_path):
+    with pytest.raises(InputError, match=r"checks.parquet: column 'status' is missing or has 9 null values"):
+        append_run(_run(tmp_path / "a", drop=("status",)), tmp_path / "hist")
     rows = _checks()
     rows[0]["status"] = "maybe"
-    pq.write_table(_table(rows), path)
     with pytest.raises(InputError, match="status 'maybe' is not one of pass, fail, error, skip"):
-        read_checks(path)
-    rows[0]["status"], rows[1]["case"] = "pass", None
-    pq.write_table(_table(rows), path)
-    with pytest.raises(InputError, match="checks.parquet: column 'case' has 1 null values"):
-        read_checks(path)
-    with pytest.raises(InputError, match="no checks.parquet"):
-        read_checks(tmp_path / "nope" / "checks.parquet")
+        append_run(_run(tmp_path / "b", rows), tmp_path / "hist")
+    rows[0]["status"], rows[1]["metric"] = "pass", None
+    with pytest.raises(InputError, match="checks.parquet: column 'metric' is missing or has 1 null values"):
+        append_run(_run(tmp_path / "c", rows), tmp_path / "hist")
+    assert not (tmp_path / "hist").exists()
 
 
 def test_keep_rule_keeps_nonspatial_and_failing_checks_and_the_worst_tile(tmp_path):
-    path = tmp_path / "checks.parquet"
-    pq.write_table(_table(_checks()), path)
-    kept = {(r["metric"], r["slice"]): r for r in keep_for_trend(read_checks(path)).to_pylist()}
+    kept = {(r["metric"], r["slice"]): r for r in _kept(tmp_path).to_pylist()}
     assert sorted(kept) == [("band_power", "band=top ch=Y sub=worst"), ("contrast", "band=high tile=r0c1 ch=Y"),
                             ("contrast", "band=high tile=worst ch=Y"), ("mean", "region=ring ch=Cb"),
                             ("stage_effect", "stage=mask effect=kept")]
@@ -132,7 +164,7 @@ def test_append_writes_one_typed_sorted_zstd_file_per_run(tmp_path):
 
 def test_a_run_is_kept_once_even_when_filed_under_another_day(tmp_path):
     hist = tmp_path / "hist"
-    kept = keep_for_trend(read_checks(_run(tmp_path) / "checks.parquet"))
+    kept = _kept(tmp_path)
     head = {"run_id": "r1", "suite": "smoke", "created": datetime(2026, 3, 5, tzinfo=timezone.utc)}
     write_run(kept, {**head, "date": "2026-03-04"}, hist)
     done = write_run(kept, {**head, "date": "2026-03-05"}, hist)
@@ -141,7 +173,7 @@ def test_a_run_is_kept_once_even_when_filed_under_another_day(tmp_path):
 
 def test_append_refuses_an_incomplete_run_unless_asked(tmp_path):
     run_dir = _run(tmp_path, complete=False)
-    with pytest.raises(InputError, match=r"the run is incomplete \(0 cases recorded; the run did not finish\); "
+    with pytest.raises(InputError, match=r"the run is incomplete \(1 case recorded; the run did not finish\); "
                                          r"not appended"):
         append_run(run_dir, tmp_path / "hist")
     assert not (tmp_path / "hist").exists()
@@ -156,7 +188,8 @@ def test_append_refuses_what_is_not_a_run(tmp_path):
         append_run(tmp_path, tmp_path / "hist", keep="some")
     run_dir = _run(tmp_path)
     (run_dir / "checks.parquet").write_text("not parquet")
-    with pytest.raises(InputError, match="checks.parquet: not a readable Parquet file"):
+    with pytest.raises(InputError, match=r"checks.parquet: the checks of 1 case\(s\) are missing or unreadable: "
+                                         r"v/p/s1 \(0 of 9\)"):
         append_run(run_dir, tmp_path / "hist")
 
 
@@ -231,13 +264,11 @@ def test_bench_history_reports_sizes_and_query_times(tmp_path):
 
 
 def test_worst_tile_ranks_zero_tolerance_first_and_missing_tolerance_last(tmp_path):
-    path = tmp_path / "checks.parquet"
     rows = [_check("v/p/s1", "mean", "tile=r0c0", 9.0, tolerance=None),  # no tolerance: no margin
             _check("v/p/s1", "mean", "tile=r0c1", 1.2, tolerance=0.5),  # margin 0.4
             _check("v/p/s1", "hue", "tile=r0c0", 1.0 + 1e-9, tolerance=0.0),  # any change at tolerance 0: inf
             _check("v/p/s1", "hue", "tile=r0c1", 3.0, tolerance=4.0)]
-    pq.write_table(_table(rows), path)
-    worst = {r["metric"]: r["tile"] for r in keep_for_trend(read_checks(path)).to_pylist()}
+    worst = {r["metric"]: r["tile"] for r in _kept(tmp_path, rows).to_pylist()}
     assert worst == {"mean": "r0c1", "hue": "r0c0"}
 
 
