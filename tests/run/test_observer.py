@@ -60,3 +60,92 @@ def test_fail_limit_counts_failed_and_errored_cases_only_while_more_are_to_come(
 def test_fail_limit_refuses_zero():
     with pytest.raises(ConfigError, match=r"--maxfail must be >= 1, got 0"):
         FailLimit(0)
+
+
+# -- the executors' dispatch hook and the runner's events
+def test_the_pool_says_each_case_it_hands_out_and_a_crashed_one_again(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))
+    from faultkit import backend, write_suite
+
+    from harness.run.executors import CaseJob
+    from harness.run.workers import IsolatingExecutor
+    from harness.suite.suites import load_suite
+
+    folder = tmp_path / "pids"
+    folder.mkdir()
+    suite = load_suite(write_suite(tmp_path, backend("record_pid", folder=str(folder), crash=(2,)), (1, 2, 3)))
+    ex = IsolatingExecutor(1)
+    started = []
+    ex.on_dispatch = lambda c: started.append(c.seed)
+    outs = list(ex.run(suite.cases(), CaseJob(suite, tmp_path / "run", None)))
+    assert [o.error is None for o in outs] == [True, False, True]
+    assert started == [1, 2, 2, 3]  # case 2 crashed, then ran again in a fresh worker
+
+
+def test_pipelined_and_serial_executors_say_when_a_case_starts(tmp_path):
+    from harness.run.executors import SerialExecutor
+    from harness.run.pipelined import PipelinedExecutor, SleepPhase
+    from harness.suite.suites import Case, Pipeline
+
+    cases = [Case("sleep", Pipeline("standin", ()), i) for i in range(3)]
+    ex, started = PipelinedExecutor(1), []
+    ex.on_dispatch = lambda c: started.append(c.seed)
+    outs = list(ex.run_phases(cases, SleepPhase(0.01), SleepPhase(0.01, measure=True), 1))
+    assert len(outs) == 3 and started == [0, 1, 2]
+    serial, seen = SerialExecutor(), []
+    serial.on_dispatch = lambda c: seen.append(c.seed)
+
+    class Job:
+        def setup(self):
+            pass
+
+        def __call__(self, case):
+            seen.append(("ran", case.seed))
+            return case.seed
+
+    assert list(serial.run(cases[:2], Job())) == [0, 1] and seen == [0, ("ran", 0), 1, ("ran", 1)]
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+
+    def begin(self, total, done):
+        self.events.append(("begin", total, done))
+
+    def started(self, case_id):
+        self.events.append(("started", case_id))
+
+    def recorded(self, case, done, total, judged):
+        self.events.append(("recorded", case.id, case.status, done, total, judged))
+
+    def note(self, text):
+        self.events.append(("note", text))
+
+    def finished(self, end):
+        self.events.append(("finished", end.ran, end.report.complete, end.judged))
+
+
+def test_run_suite_tells_its_observer_each_case_started_and_recorded(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+    from cli_suite import classical_suite
+
+    from harness.run.runner import run_suite
+    from harness.suite.suites import load_suite
+
+    p = tmp_path / "obs.toml"
+    p.write_text(classical_suite("obs").replace("seeds = [1]", "seeds = [1, 2]"))
+    rec = Recorder()
+    report, _ = run_suite(load_suite(p), out_root=tmp_path / "r", baselines_root=tmp_path / "b", observer=rec,
+                          judge=False)
+    ids = ["caption_portrait/p/s1", "caption_portrait/p/s2"]
+    assert rec.events[0] == ("begin", 2, 0)
+    # the freed worker starts the next case before the runner records the one it finished
+    assert [e for e in rec.events if e[0] in ("started", "recorded")] == [
+        ("started", ids[0]), ("started", ids[1]), ("recorded", ids[0], "skip", 1, 2, False),
+        ("recorded", ids[1], "skip", 2, 2, False)]
+    assert rec.events[-1] == ("finished", 2, True, False) and report.complete
