@@ -199,10 +199,10 @@ def add_commands(sub) -> None:
                    help="every case with all its deciding checks (failing ones and the nearest misses). "
                         "Default: a line per case and, under each failing or errored case, its worst three "
                         "checks (metric, slice, pixel box, value vs baseline, x tolerance) and what changed; "
-                        "then the run's config differences and the summary. On a terminal the lines go "
-                        "above a progress bar (done/total, elapsed, ETA, the cases running now); plain lines "
-                        "without control codes when stderr is not a terminal, CI is set or TERM=dumb "
-                        "(HARNESS_PROGRESS=bar|plain forces one)")
+                        "then the run's config differences and the summary. On a terminal a progress bar "
+                        "(done/total, elapsed, ETA, the cases running now) with the failing cases above it; "
+                        "plain lines without control codes when stderr is not a terminal, CI is set or "
+                        "TERM=dumb (HARNESS_PROGRESS=bar|plain forces one)")
     p.add_argument("--maxfail", type=int, metavar="N",
                    help="start no further case after N cases failed or errored: the run is incomplete "
                         "(complete: false, exit 1, never a pass); `harness run --resume DIR` finishes it")

@@ -6,8 +6,8 @@ Two observers of a run's events (:class:`harness.run.observer.RunObserver`), pic
 * :class:`TextProgress`: plain lines, one per case, no control codes (not a terminal, ``CI`` set,
   ``TERM=dumb``, or ``HARNESS_PROGRESS=plain``);
 * :class:`BarProgress`: a rich progress bar (done/total, elapsed, ETA, the cases running now and
-  for how long), with the cases' lines printed above it as they land (``HARNESS_PROGRESS=bar``
-  forces it).
+  for how long), with the failing cases (``-v``: every case) printed above it as they land
+  (``HARNESS_PROGRESS=bar`` forces it).
 
 Both print under a failing or errored case its worst three checks (metric, slice, pixel box,
 value vs baseline, × tolerance) and what changed (the case's ``changed`` pipeline parameters,
@@ -63,10 +63,10 @@ def changes_block(report: Report) -> list[str]:
         f"  {text}: {n} case{'' if n == 1 else 's'} ({', '.join(statuses)})" for text, n, statuses in changes]
 
 
-def _shows(case: CaseResult, verbosity: int) -> tuple[bool, bool]:
-    """(its line, its details) at ``verbosity``."""
+def _shows(case: CaseResult, verbosity: int, every_case: bool) -> tuple[bool, bool]:
+    """(its line, its details) at ``verbosity``; ``every_case``: a passing case's line too."""
     bad = case.status in GATING
-    return verbosity >= 0 or bad, verbosity >= 1 or (verbosity == 0 and bad)
+    return every_case or bad, verbosity >= 1 or (verbosity == 0 and bad)
 
 
 class TextProgress:
@@ -75,6 +75,7 @@ class TextProgress:
     def __init__(self, say: Callable[[str], None], verbosity: int = 0) -> None:
         self.say = say
         self.verbosity = verbosity
+        self.every_case = verbosity >= 0  # a line for a passing case too
 
     def begin(self, total: int, done: int) -> None:
         pass
@@ -83,7 +84,7 @@ class TextProgress:
         pass
 
     def recorded(self, case: CaseResult, done: int, total: int, judged: bool) -> None:
-        line, details = _shows(case, self.verbosity)
+        line, details = _shows(case, self.verbosity, self.every_case)
         if line:
             self._case_line(case_line(case, done, total, judged), case.status in GATING)
         if details:
@@ -113,13 +114,15 @@ class TextProgress:
 
 class BarProgress(TextProgress):
     """A rich progress bar on ``stream`` (a terminal): done/total, elapsed, ETA and the running cases;
-    the cases' lines (as :class:`TextProgress` prints them) go above the bar as they land."""
+    the failing cases' lines (``-v``: every case's) go above the bar as they land, as
+    :class:`TextProgress` prints them."""
 
     def __init__(self, stream: IO[str], verbosity: int = 0, *, clock: Callable[[], float] = time.monotonic) -> None:
         from rich.console import Console
 
         self.console = Console(file=stream, force_terminal=True, highlight=False, markup=False, emoji=False)
         super().__init__(self._print, verbosity)
+        self.every_case = verbosity >= 1  # the bar counts the passing cases; -v lists them too
         self.clock = clock
         self.running: dict[str, float] = {}  # case id -> when it started
         self.t0 = clock()

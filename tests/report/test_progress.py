@@ -153,7 +153,12 @@ def test_plain_output_has_no_control_codes_and_the_bar_has_them():
     out = term.getvalue()
     assert "\x1b[" in out and "2/2" in out  # the bar's count
     assert "[2/2] fail  microprint_dilation/classic/s1 (0.4s)  4 failed checks" in out  # printed above it
-    assert "    changed: mask.dilate_px 2 → 6" in out
+    assert "    changed: mask.dilate_px 2 → 6" in out and "retry x: worker killed by SIGKILL" in out
+    assert "caption_portrait/classic/s1 (0.1s)" not in out  # a passing case is counted in the bar, not listed
+    term = Tty(True)
+    with make_progress(1, term, {}) as bar:
+        _feed(bar)
+    assert "[1/2] pass  caption_portrait/classic/s1 (0.1s)" in term.getvalue()  # -v lists it
 
 
 class Clock:
