@@ -85,14 +85,12 @@ class TextProgress:
 
     def recorded(self, case: CaseResult, done: int, total: int, judged: bool) -> None:
         line, details = _shows(case, self.verbosity, self.every_case)
-        if line:
-            self._case_line(case_line(case, done, total, judged), case.status in GATING)
-        if details:
-            for ln in case_details(case, self.verbosity):
-                self.say(ln)
+        head = case_line(case, done, total, judged) if line else ""
+        self._case_block(head, case_details(case, self.verbosity) if details else [], case.status in GATING)
 
-    def _case_line(self, line: str, bad: bool) -> None:
-        self.say(line)
+    def _case_block(self, head: str, details: list[str], bad: bool) -> None:
+        for ln in ([head] if head else []) + details:
+            self.say(ln)
 
     def note(self, text: str) -> None:
         if self.verbosity >= 0:
@@ -131,15 +129,22 @@ class BarProgress(TextProgress):
         self.progress: Any = None
         self.task: Any = None
 
-    def _print(self, line: str, style: str = "") -> None:
+    def _print(self, line: str, style: str = "", rest: list[str] | None = None) -> None:
+        """``line`` (in ``style``) and the ``rest`` under it, printed above the bar in one go."""
         from rich.text import Text
 
+        text = Text(line, style=style)
+        for ln in rest or ():
+            text.append("\n" + ln)
         console = self.progress.console if self.progress is not None else self.console
         # soft_wrap: a long check line is wrapped by the terminal, not broken in two by rich
-        console.print(Text(line, style=style), soft_wrap=True)
+        console.print(text, soft_wrap=True)
 
-    def _case_line(self, line: str, bad: bool) -> None:
-        self._print(line, "bold red" if bad else "")
+    def _case_block(self, head: str, details: list[str], bad: bool) -> None:
+        if head:
+            self._print(head, "bold red" if bad else "", details)
+        elif details:
+            self._print(details[0], "", details[1:])
 
     def begin(self, total: int, done: int) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn

@@ -384,5 +384,6 @@ class _SuiteRun:
             self.signals.restore()
 
     def say_summary(self) -> None:
-        self.observer.finished(RunEnd(self.report, self.folder.path, len(self.todo),
-                                      time.perf_counter() - self.t_start, self.plan.judge))
+        ran = sum(c.id in self.recorded for c in self.todo)  # fewer than planned when --maxfail stopped it
+        self.observer.finished(RunEnd(self.report, self.folder.path, ran, time.perf_counter() - self.t_start,
+                                      self.plan.judge))

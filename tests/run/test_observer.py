@@ -149,3 +149,31 @@ def test_run_suite_tells_its_observer_each_case_started_and_recorded(tmp_path):
         ("started", ids[0]), ("started", ids[1]), ("recorded", ids[0], "skip", 1, 2, False),
         ("recorded", ids[1], "skip", 2, 2, False)]
     assert rec.events[-1] == ("finished", 2, True, False) and report.complete
+
+
+def test_the_ray_executor_says_each_case_an_actor_starts(tmp_path):
+    ray = pytest.importorskip("ray")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+    from cli_suite import classical_suite
+
+    from harness.run.executors import CaseJob
+    from harness.run.ray_executor import RayExecutor
+    from harness.suite.suites import load_suite
+
+    p = tmp_path / "ray.toml"
+    p.write_text(classical_suite("ray").replace("seeds = [1]", "seeds = [1, 2]"))
+    suite = load_suite(p)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    try:
+        ex, seen = RayExecutor(1), []
+        ex.on_dispatch = lambda c: seen.append(c.id)
+        outs = list(ex.run(suite.cases(), CaseJob(suite, tmp_path / "run", None)))
+    finally:
+        if started:
+            ray.shutdown()
+    assert [o.error for o in outs] == [None, None]
+    assert seen == ["caption_portrait/p/s1", "caption_portrait/p/s2"]
