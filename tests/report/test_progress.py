@@ -181,3 +181,14 @@ def test_bar_running_cases_and_eta_from_the_pace_so_far():
     assert bar.running_text() == "running: a/p/s1 63s, a/p/s2 62s +1"
     bar.ran, bar.done = 3, 4  # 3 cases in 63 s this time (one recorded before a resume): 6 left
     assert bar.eta_text() == "ETA 0:02:06"
+
+
+def test_the_bar_is_taken_down_when_the_run_raises():
+    term = Tty(True)
+    with pytest.raises(KeyboardInterrupt):
+        with make_progress(0, term, {}) as bar:
+            bar.begin(3, 0)
+            assert bar.progress is not None and bar.progress.live.is_started
+            raise KeyboardInterrupt
+    assert bar.progress is None
+    assert "\x1b[?25h" in term.getvalue()  # the cursor is shown again
