@@ -46,6 +46,13 @@ def _resume_plan(args: argparse.Namespace):
     return project, suite, seeds, k
 
 
+def _verbosity(args: argparse.Namespace) -> int:
+    """-1 for ``-q``, 1 for ``-v``, else 0 (both at once is a usage error)."""
+    if args.quiet and args.verbose:
+        raise ConfigError("-q and -v: choose one")
+    return -1 if args.quiet else 1 if args.verbose else 0
+
+
 def _ray_address(args: argparse.Namespace) -> None:
     """``--ray-address``: the cluster ``--executor ray`` joins, handed on as ``RAY_ADDRESS`` (which
     ``ray.init`` and :mod:`harness.run.ray_executor` read)."""
@@ -76,11 +83,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from harness.run.workerstart import prewarm
 
         prewarm(suite.threads)
+    from harness.report.progress import make_progress
+
     try:
-        report, run_dir = run_suite(
-            suite, project=project, seeds=seeds, k_expr=k, workers=args.workers, executor=args.executor,
-            cache_dir=None if args.no_cache else project.cache, progress=None if args.quiet else say,
-            timeout=timeout, resume=args.resume)
+        with make_progress(_verbosity(args)) as observer:
+            report, run_dir = run_suite(
+                suite, project=project, seeds=seeds, k_expr=k, workers=args.workers, executor=args.executor,
+                cache_dir=None if args.no_cache else project.cache, observer=observer, timeout=timeout,
+                resume=args.resume, maxfail=args.maxfail)
     except RunInterrupted as exc:
         if exc.run_dir is None:
             raise
@@ -157,8 +167,9 @@ def add_commands(sub) -> None:
                                    "crashes its worker is that case's error (a crash is retried once in a fresh "
                                    "worker), and the run goes on.",
                        epilog="Exit codes: 0 all cases pass, 1 a case failed (or has no baseline) or errored, or the "
-                              "run is incomplete; 2 a bad suite/option, an unwritable or full --out (before or during "
-                              "the run: the partial report stays, complete: false), or a --resume that does not match; "
+                              "run is incomplete (stopped by --maxfail); 2 a bad suite/option, an unwritable or full "
+                              "--out (before or during the run: the partial report stays, complete: false), or a "
+                              "--resume that does not match; "
                               "130 interrupted by SIGINT, 143 by SIGTERM (the partial report is written, "
                               "complete: false; finish it with --resume).")
     p.add_argument("--out", metavar="DIR",
@@ -182,7 +193,19 @@ def add_commands(sub) -> None:
                    help="append the finished run's checks to this history dataset (default: the project's history "
                         "key, else none); a failed append is one stderr line and exit 2 for a passing run "
                         "(never a pass for a failing one)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no per-case progress lines")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="only the failing cases' one-line results and the summary (no bar, no details)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="every case with all its deciding checks (failing ones and the nearest misses). "
+                        "Default: a line per case and, under each failing or errored case, its worst three "
+                        "checks (metric, slice, pixel box, value vs baseline, x tolerance) and what changed; "
+                        "then the run's config differences and the summary. On a terminal a progress bar "
+                        "(done/total, elapsed, ETA, the cases running now) with the failing cases above it; "
+                        "plain lines without control codes when stderr is not a terminal, CI is set or "
+                        "TERM=dumb (HARNESS_PROGRESS=bar|plain forces one)")
+    p.add_argument("--maxfail", type=int, metavar="N",
+                   help="start no further case after N cases failed or errored: the run is incomplete "
+                        "(complete: false, exit 1, never a pass); `harness run --resume DIR` finishes it")
     p.add_argument("--bundle", metavar="DIR",
                    help="also write a self-contained copy of the run to DIR for CI upload: report.json, "
                         "summary.md, index.html, checks.parquet and the images the views show (failing cases' at "

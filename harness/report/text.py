@@ -10,7 +10,8 @@ from harness.status import GATING
 if TYPE_CHECKING:
     from harness.comparing.engine import Check
 
-__all__ = ["num", "format_box", "format_check", "worst_checks", "check_lines", "table_header", "table_row"]
+__all__ = ["num", "format_box", "format_check", "format_severity", "severity_line", "worst_checks", "check_lines",
+           "table_header", "table_row"]
 
 
 def num(v: float | None, width: int = 0) -> str:
@@ -47,6 +48,22 @@ def format_check(c: Check) -> str:
             f" with {seeds[0]}+{seeds[1]} seeds"
     return (f"{c.status} {c.metric} [{c.slice}]{where}: {num(c.value)} vs baseline {num(c.baseline)} "
             f"(delta {num(c.delta)}, tolerance {num(c.tolerance)}{power})")
+
+
+def format_severity(c: Check) -> str:
+    """How far past its allowance a check lies: ``3.6× tolerance`` (``|delta| / tolerance``); ``""`` for a
+    check without one (an error, an absolute check, a skip)."""
+    sev = c.severity
+    if not (math.isfinite(sev) and sev >= 0):
+        return ""
+    return f"{sev:.1f}× tolerance" if sev < 10 else f"{sev:.0f}× tolerance"
+
+
+def severity_line(c: Check) -> str:
+    """:func:`format_check` with the severity: ``fail band_power [band=high tile=r7c9 ch=Y] @ x 224-288,
+    y 192-256: 113 vs baseline 171 (delta -58, tolerance 16) = 3.6× tolerance``."""
+    sev = format_severity(c)
+    return f"{format_check(c)} = {sev}" if sev else format_check(c)
 
 
 def worst_checks(checks: Iterable[Check], limit: int | None = None, *, gating_only: bool = True) -> list[Check]:

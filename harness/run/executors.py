@@ -17,7 +17,7 @@ case's error; the others go on.
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 from harness.errors import ConfigError
 from harness.run.case import CaseOutput
@@ -42,9 +42,13 @@ class Executor(Protocol):
 class SerialExecutor:
     name = "serial"
 
+    def __init__(self) -> None:
+        self.on_dispatch: Callable[[Case], None] = lambda case: None
+
     def run(self, cases: Sequence[Case], job: CaseJob) -> Iterator[CaseOutput]:
         job.setup()
         for case in cases:
+            self.on_dispatch(case)
             yield job(case)
 
 

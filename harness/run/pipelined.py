@@ -177,6 +177,7 @@ class PipelinedExecutor:
         self.stage_workers = stage_workers
         self.buffer = buffer or workers
         self.say: Callable[[str], None] = lambda s: None
+        self.on_dispatch: Callable[[Case], None] = lambda case: None  # a case's stages start
 
     def run(self, cases: Sequence[Case], job: CaseJob) -> Iterator[CaseOutput]:
         if not cases:
@@ -192,6 +193,7 @@ class PipelinedExecutor:
             return
         stage = _Pool(stage_workers, self.timeout, stage_job, say=lambda s: self.say(s))
         measure = _Pool(self.workers, self.timeout, measure_job, say=lambda s: self.say(s))
+        stage.on_dispatch = self.on_dispatch
         sb, mb = _Batch(cases, None), _Batch([], None)
         finished = False
         try:

@@ -88,6 +88,7 @@ class RayExecutor:
         gpus = gpus_per_actor if gpus_per_actor is not None else env_number("HARNESS_RAY_GPUS_PER_ACTOR", 1.0)
         self.gpus_per_actor = gpus
         self.say: Callable[[str], None] = lambda s: None
+        self.on_dispatch: Callable[[Case], None] = lambda case: None  # each case an actor starts
         self.actor_stats: list[dict[str, Any]] = []  # {"pid", "cases", "ended"} of each actor of the last run
 
     def run(self, cases: Sequence[Case], job: CaseJob) -> Iterator[CaseOutput]:
@@ -254,6 +255,7 @@ class _Schedule:
             case, crashes = s.reserved or queue.popleft()
             s.reserved = None
             s.ref = s.actor.run.remote(case)
+            self.ex.on_dispatch(case)
             s.case, s.crashes = case, crashes
             s.deadline = now + self.ex.timeout if self.ex.timeout else None
 

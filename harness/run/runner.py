@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from harness.comparing.engine import Check, CompareConfig
 from harness.errors import ConfigError, HarnessError
-from harness.naming import is_cross, run_id as _run_id
+from harness.naming import run_id as _run_id
 from harness.suite.baselines import BaselineStore
 from harness.run.case import CaseOutput
 from harness.naming import group_id
@@ -42,6 +42,7 @@ from harness.checks.cross import CrossPair, plan_cross, record_cross
 from harness.run.executors import Executor, make_executor
 from harness.run.interrupts import RunInterrupted, SignalGuard
 from harness.run.job import CaseJob
+from harness.run.observer import FailLimit, LineObserver, RunEnd, RunObserver
 from harness.run.resume import Records, outputs_from_records, recorded_drift, reopen
 from harness.run.rundir import RunFolder, StorageError
 from harness.suite.suites import Case, Suite
@@ -89,7 +90,8 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
               seeds: list[int] | None = None, k_expr: str | None = None, workers: int = 1, executor: str = "local",
               baselines_root: Path | None = None, cache_dir: Path | None = None, run_id: str | None = None,
               progress: Callable[[str], None] | None = None, judge: bool = True, timeout: float | None = None,
-              resume: str | Path | None = None) -> tuple[Report, Path]:
+              resume: str | Path | None = None, observer: RunObserver | None = None,
+              maxfail: int | None = None) -> tuple[Report, Path]:
     """Run every selected case of ``suite``; returns the report and its directory.
 
     Folders default to ``project``'s (the one found from the working directory when not
@@ -99,6 +101,9 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
     never ``pass``, and the report says so in its notes.  ``timeout``: seconds one case may
     run (default: the suite's ``timeout_s``; None: no limit).  ``resume``: the folder of an
     interrupted run of the same suite, seeds and ``-k``, whose missing cases are run.
+    ``observer`` gets the run's events (default: ``progress``'s one line per case,
+    :class:`~harness.run.observer.LineObserver`).  ``maxfail``: no case starts after that many
+    failed or errored (the run is then incomplete, ``--resume`` finishes it).
 
     Raises :class:`RunInterrupted` on SIGINT/SIGTERM and :class:`RunStopped` when the run
     folder cannot be written mid-run, each after writing the partial report.
@@ -111,15 +116,18 @@ def run_suite(suite: Suite, *, project: Project | None = None, out_root: Path | 
     runner = make_executor(executor, workers, timeout)  # bad values fail before anything is written
     plan = _Plan.make(suite, project, seeds=seeds, k_expr=k_expr, judge=judge, executor=executor, workers=workers,
                       timeout=timeout, baselines_root=baselines_root)
-    say = progress or (lambda s: None)
+    limit = FailLimit(maxfail)  # a bad value fails before anything is written
+    obs = observer or LineObserver(progress or (lambda s: None))
     records: Records = {}  # a resumed run's case records
     if resume is not None:
         folder, report, records = reopen(Path(os.path.abspath(resume)), suite, plan.planned, plan.environment)
     else:
         folder, report = _start(plan, Path(os.path.abspath(out_root or project.reports)), run_id)
-    run = _SuiteRun(plan, folder, report, say, records)
+    run = _SuiteRun(plan, folder, report, obs, records, limit)
     if hasattr(runner, "say"):
-        runner.say = say
+        runner.say = obs.note
+    if hasattr(runner, "on_dispatch"):  # the observer shows which cases are running
+        runner.on_dispatch = lambda case: obs.started(case.id)
     job = CaseJob(suite, folder.path, Path(os.path.abspath(cache_dir)) if cache_dir else None, suite.threads,
                   tuple(str(p) for p in project.pythonpath), project.cache_max_mb * 2**20,
                   # batch_seeds chunks; none across workers that share no cache (each would render them)
@@ -208,12 +216,13 @@ class _SuiteRun:
     """One run in progress: records each case as it lands, then the group and cross entries and
     the notes, and writes the final report.json however the run ends."""
 
-    def __init__(self, plan: _Plan, folder: RunFolder, report: Report, say: Callable[[str], None],
-                 records: Records) -> None:
+    def __init__(self, plan: _Plan, folder: RunFolder, report: Report, observer: RunObserver,
+                 records: Records, limit: FailLimit | None = None) -> None:
         self.plan = plan
         self.folder = folder
         self.report = report
-        self.say = say
+        self.observer, self.say = observer, observer.note
+        self.limit, self.stopped_at = limit or FailLimit(None), ""  # stopped_at: why no further case started
         self.recorded: dict[str, CaseResult] = {c.id: c for c in report.cases}
         self.outputs: dict[str, CaseOutput] = {}
         if plan.distribution:  # the seeds recorded before a resume take part in their group's comparison
@@ -240,8 +249,12 @@ class _SuiteRun:
         self.signals.install()
         failed: BaseException | None = None
         try:
+            self.observer.begin(len(self.by_id), len(self.by_id) - len(self.todo))
             self._execute(runner, job)
-            self._conclude()
+            if self.stopped_at:  # --maxfail: incomplete, for --resume to finish
+                self.report.notes.append(self.stopped_at)
+            else:
+                self._conclude()
         except BaseException as exc:
             failed = exc
             self._stopped(exc)  # raises
@@ -253,28 +266,32 @@ class _SuiteRun:
         try:
             for out in it:
                 with self.signals.deferred():
-                    line = self._finish(out)
-                self.say(line)
+                    cr = self._finish(out)
+                if self._landed(cr):  # --maxfail reached: no further case starts
+                    break
         finally:
             it.close()
 
-    def _finish(self, out: CaseOutput) -> str:
-        """Judge and record one case; its progress line."""
-        case, judge = self.by_id[out.case_id], self.plan.judge
+    def _finish(self, out: CaseOutput) -> CaseResult:
+        """Judge and record one case."""
+        case = self.by_id[out.case_id]
         if self.plan.distribution:
             self.outputs[out.case_id] = out
         status, error, checks = self._judged(out)
         if (out.config or {}).get("retried"):
             self.retried.append(f"{case.id} ({out.config['retried']})")
         changed = changed_params(self.pipelines.pop(case.id, None), (out.config or {}).get("pipeline"))
-        self.record(CaseResult(case.id, case.vector, case.pipeline.name, case.seed, status, error, out.timings,
-                               out.artifacts, checks, out.stages, out.config, changed), out.measurement)
-        n_fail = sum(c.status == "fail" for c in checks)
-        extra = f"  {n_fail} failed checks" if n_fail else ""
-        extra += f"  {error}" if error else ""
-        shown = status if judge or status == "error" else "measured"
+        cr = CaseResult(case.id, case.vector, case.pipeline.name, case.seed, status, error, out.timings,
+                        out.artifacts, checks, out.stages, out.config, changed)
+        self.record(cr, out.measurement)
+        return cr
+
+    def _landed(self, cr: CaseResult) -> bool:
+        """Tell the observer; True when ``maxfail`` failing or errored cases have landed (and more wait)."""
         done = sum(cid in self.recorded for cid in self.by_id)
-        return f"[{done}/{len(self.by_id)}] {shown:5} {case.id} ({sum(out.timings.values()):.1f}s){extra}"
+        self.observer.recorded(cr, done, len(self.by_id), self.plan.judge)
+        self.stopped_at = self.limit.reached(cr.status, done < len(self.by_id), self.progress(), self.folder.path)
+        return bool(self.stopped_at)
 
     def _judged(self, out: CaseOutput) -> tuple[str, str | None, list[Check]]:
         plan = self.plan
@@ -367,16 +384,6 @@ class _SuiteRun:
             self.signals.restore()
 
     def say_summary(self) -> None:
-        report, run_dir = self.report, self.folder.path
-        took = f"{len(self.todo)} cases in {time.perf_counter() - self.t_start:.1f}s"
-        extra = sum(c.id.endswith("/seeds") or is_cross(c.pipeline) for c in report.cases)
-        if self.plan.judge and extra:  # distribution groups and cross-model entries are judged entries too
-            took += f" + {extra} group/cross entries"
-        if self.plan.judge:
-            self.say(f"{report.status.upper()}: {took}: {report.summary['passed']} passed, "
-                     f"{report.summary['failed']} failed, {report.summary['errors']} errors -> "
-                     f"{run_dir / 'report.json'}")
-        else:
-            self.say(f"MEASURED: {took}: {report.summary['errors']} errors -> {run_dir / 'report.json'}")
-        for note in report.notes:
-            self.say(f"note: {note}")
+        ran = sum(c.id in self.recorded for c in self.todo)  # fewer than planned when --maxfail stopped it
+        self.observer.finished(RunEnd(self.report, self.folder.path, ran, time.perf_counter() - self.t_start,
+                                      self.plan.judge))

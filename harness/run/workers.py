@@ -142,6 +142,7 @@ class WorkerPool:
         self.timeout = timeout
         self.job = job
         self.say: Callable[[str], None] = say or (lambda s: None)
+        self.on_dispatch: Callable[[Any], None] = lambda item: None  # each item handed to a worker
         self.slots: list[_Slot] = []
         self.start_failures = 0  # consecutive failures to start a worker
         self._ctx = None
@@ -231,6 +232,7 @@ class WorkerPool:
                 s.reserved = None
                 s.where.value = b""
                 s.conn.send(batch.message(case))
+                self.on_dispatch(case)
                 s.case, s.crashes = case, crashes
                 s.deadline = now + self.timeout if self.timeout else None
 
@@ -357,7 +359,8 @@ class IsolatingExecutor:
     a :class:`WorkerPool` for one batch of cases.
 
     ``timeout``: seconds one case may run (None: no limit).  ``say``: where the pool reports a
-    retry or a replaced worker (the runner's progress lines).
+    retry or a replaced worker (the runner's progress lines); ``on_dispatch``: called with each case
+    a worker starts (a crashed case again when retried).
     """
 
     name = "process"
@@ -366,11 +369,13 @@ class IsolatingExecutor:
         self.workers = workers
         self.timeout = timeout
         self.say: Callable[[str], None] = lambda s: None
+        self.on_dispatch: Callable[[Case], None] = lambda case: None
 
     def run(self, cases: Sequence[Case], job: CaseJob) -> Iterator[CaseOutput]:
         if not cases:
             return
         pool = WorkerPool(self.workers, self.timeout, job, say=self.say)
+        pool.on_dispatch = self.on_dispatch
         finished = False
         try:
             yield from pool.run(cases)

@@ -26,3 +26,15 @@ def test_table_rows_keep_the_severity_last_and_line_up():
 def test_check_lines_carry_the_box():
     lines = check_lines([PLAIN, BOXED, Check("hue", "offset", 0.1, 0.0, 0.1, 1.0, "pass")], limit=5)
     assert len(lines) == 2 and any("@ x 224-288, y 192-256" in ln for ln in lines)
+
+
+def test_severity_line_says_how_many_tolerances_off_and_nothing_for_a_check_without_one():
+    from harness.report.text import format_severity, severity_line
+
+    assert severity_line(BOXED) == format_check(BOXED) + " = 3.6× tolerance"
+    far = Check("band_power", "band=mid", 10.0, 148.9, -138.9, 8.286, "fail")
+    assert format_severity(far) == "17× tolerance"
+    missing = Check("band_power", "band=mid", None, None, None, None, "error")
+    absolute = Check("stage_effect", "stage=mask effect=rejected", 0.0, 0.0, 0.0, 0.0, "fail")
+    assert format_severity(missing) == format_severity(absolute) == ""
+    assert severity_line(absolute) == format_check(absolute)
