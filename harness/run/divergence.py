@@ -39,18 +39,20 @@ NO_REFERENCES = "no reference images in the baseline (bake again to record them)
 ALL_IDENTICAL = "every stage identical to its reference image"
 _CHANGED = 1.0 / 255.0  # a difference above one 8-bit step is a change; the tiny epsilon absorbs float rounding
 
-# Artifact names in the order a case writes them (harness.run.case): the generated base, the rendered
-# input, then per stage its guide (upscale), its mask (detect, mask) and its image, then the output.
-_ORDER = ("generate", "input",
-          *(name for s in STAGES if s != "generate" for name in (f"{s}_guide", f"{s}_mask", s)), "output")
-_RANK = {name: i for i, name in enumerate(_ORDER)}
+# Artifact names in the order a case writes them (harness.run.case): the input and the generate stage's
+# image, then per stage its guide (upscale), its mask (detect, mask) and its image, then the output.
+# "generate" and "input" share a rank: a generated vector's base comes first and the input is drawn
+# on it, while a vector with its own image is the input of a generate stage (source, img2img).
+_ORDER = (*(name for s in STAGES if s != "generate" for name in (f"{s}_guide", f"{s}_mask", s)), "output")
+_RANK = {"generate": 0, "input": 0, **{name: i + 1 for i, name in enumerate(_ORDER)}}
 
 
 def stage_order(*names: Mapping[str, Any]) -> list[str]:
-    """The stage names of ``names`` (dicts keyed by stage) in pipeline order; names the pipeline does
-    not know follow in the order first seen."""
+    """The stage names of ``names`` (dicts keyed by stage; the run's artifacts first, in the order the
+    case wrote them) in pipeline order; generate and input, and names the pipeline does not know, in
+    the order first seen."""
     seen = list(dict.fromkeys(k for m in names for k in m))
-    return sorted(seen, key=lambda k: (_RANK.get(k, len(_RANK)), seen.index(k)))
+    return sorted(seen, key=lambda k: (_RANK.get(k, len(_RANK) + 1), seen.index(k)))
 
 
 def _as_unit(arr: np.ndarray) -> np.ndarray:

@@ -144,7 +144,9 @@ def test_a_stage_only_one_side_has_and_different_sizes(baked):
 def test_pipeline_order_and_the_difference_measures():
     assert stage_order({"output": 1, "inpaint": 1, "zz": 1}, {"mask_mask": 1, "input": 1, "generate": 1,
                                                                "upscale": 1, "upscale_guide": 1, "detect_mask": 1}) \
-        == ["generate", "input", "detect_mask", "mask_mask", "inpaint", "upscale_guide", "upscale", "output", "zz"]
+        == ["input", "generate", "detect_mask", "mask_mask", "inpaint", "upscale_guide", "upscale", "output", "zz"]
+    # a generated vector's base is written before its input (drawn on it): the run's order decides
+    assert stage_order({"generate": 1, "input": 1, "output": 1}, {"input": 1}) == ["generate", "input", "output"]
     a = np.zeros((8, 10, 3), np.uint8)
     b = a.copy()
     b[2, 3] = 1  # one LSB: measured, not a change
