@@ -117,7 +117,7 @@ class _Walk:
         if self.store is None:
             raise _Unreadable(f"the reference image of stage {stage} ({ref}) cannot be read: "
                               "this run recorded no image store")
-        if not self.store.has(ref):
+        if not is_ref(ref) or not self.store.has(ref):
             raise _Unreadable(f"the reference image of stage {stage} ({ref}) is missing from the image store "
                               f"{self.store_root} (pruned, or baked on another machine: copy the store or bake again)")
         return self._load(stage, "reference", lambda: self.store.load(ref))
