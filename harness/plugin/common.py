@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from harness.checks.cross import CrossPair
     from harness.comparing.engine import Check
     from harness.project import Project
+    from harness.report.schema import CaseResult
     from harness.suite.suites import Case
 
 __all__ = ["ItemResult", "Run", "SESSION_KEY", "STAMP_FORMAT", "Session", "get_session", "show_path"]
@@ -39,6 +40,9 @@ class ItemResult:
     case_ids: list[str]
     details: list[str] = field(default_factory=list)  # e.g. the errored seeds of a distribution group
     where: Path | None = None  # the case file that holds every check
+    case: CaseResult | None = None  # a paired case as recorded (its artifacts, changed, diverged)
+    run_dir: Path | None = None  # where its run-folder artifacts are
+    store: str | None = None  # the image store of its ``sha256:`` artifacts
 
 
 @runtime_checkable

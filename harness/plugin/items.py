@@ -47,6 +47,15 @@ def _outside_nodeid(config: pytest.Config, path: Path, fallback: str) -> str | N
         return fallback
 
 
+def _add_ci_properties(item: pytest.Item, checks: Sequence[Check], case: CaseResult | None = None,
+                       run_dir: Path | None = None, store: str | Path | None = None) -> None:
+    """A failing item's stage, slice, box, artifacts, what changed and diverged as ``user_properties``
+    (``--junitxml`` writes them as ``<property>`` elements): :func:`harness.report.junit.junit_properties`."""
+    from harness.report.junit import junit_properties
+
+    item.user_properties.extend(junit_properties(checks, case, run_dir, store))
+
+
 class _HarnessItem(pytest.Item):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -131,6 +140,7 @@ class SuiteCaseItem(_HarnessItem):
             raise _refused(exc) from None
         self.user_properties.append(("harness_case", run.props(result)))
         if result.status in GATING:
+            _add_ci_properties(self, result.checks, result.case, result.run_dir, result.store)
             where = show_path(result.where, self.config.rootpath) if result.where else ""
             raise HarnessCaseFailed(failure_message(result.case_id, result.status, result.error, result.checks,
                                                     session.max_checks, where, result.details))
@@ -163,6 +173,7 @@ class CrossCaseItem(_HarnessItem):
         if result.status == "skip":
             pytest.skip(result.error or "cross-model entry: nothing to compare")
         if result.status in GATING:
+            _add_ci_properties(self, result.checks)
             where = show_path(result.where, self.config.rootpath) if result.where else ""
             raise HarnessCaseFailed(failure_message(result.case_id, result.status, result.error, result.checks,
                                                     session.max_checks, where))
@@ -201,6 +212,9 @@ class ReportCaseItem(_HarnessItem):
         if case.status == "skip":
             pytest.skip(case.error or "skipped by harness")
         if case.status in GATING:
+            from harness.run.store import store_root_of
+
+            _add_ci_properties(self, case.checks, case, self.path.parent, store_root_of(self.parent.report.environment))
             session = get_session(self.config)
             raise HarnessCaseFailed(failure_message(case.id, case.status, case.error, case.checks, session.max_checks,
                                                     show_path(self.path, self.config.rootpath)))

@@ -171,10 +171,13 @@ class RunContext:
         from harness.run.judge import judge_case
 
         pipelines: dict[str, dict[str, Any]] = {}
+        diverged: dict[str, dict[str, Any]] = {}
         status, error, checks = judge_case(out, self.store, self.compare, self.suite, self.environment, self.drift,
-                                           pipelines)
-        self._write(self._result(case, out, status, error, checks, pipelines.get(case.id)), out.measurement)
-        return ItemResult(case.id, status, error, checks, [case.id], where=self._case_file(case.id))
+                                           pipelines, diverged, self.run_dir)
+        result = self._result(case, out, status, error, checks, pipelines.get(case.id), diverged.get(case.id))
+        self._write(result, out.measurement)
+        return ItemResult(case.id, status, error, checks, [case.id], where=self._case_file(case.id), case=result,
+                          run_dir=self.run_dir, store=self.environment.get("store"))
 
     def _group(self, cases: Sequence[Case], outputs: list[CaseOutput]) -> ItemResult:
         from harness.run.judge import judge_expectations
@@ -202,12 +205,12 @@ class RunContext:
 
     @staticmethod
     def _result(case: Case, out: CaseOutput, status: str, error: str | None, checks: list[Check],
-                baseline_pipeline: dict[str, Any] | None = None) -> CaseResult:
+                baseline_pipeline: dict[str, Any] | None = None, diverged: dict[str, Any] | None = None) -> CaseResult:
         from harness.report.schema import CaseResult, changed_params
 
         return CaseResult(case.id, case.vector, case.pipeline.name, case.seed, status, error, out.timings,
                           out.artifacts, list(checks), out.stages, out.config,
-                          changed_params(baseline_pipeline, (out.config or {}).get("pipeline")))
+                          changed_params(baseline_pipeline, (out.config or {}).get("pipeline")), diverged=diverged)
 
     def _case_file(self, case_id: str) -> Path:
         return self.run_dir / "cases" / f"{case_slug(case_id)}.json"

@@ -37,7 +37,7 @@ def render_report(run_dir: str | Path, report: Report | None = None) -> list[Pat
     if report is None:
         report = load_report(run_dir)
     md = run_dir / "summary.md"
-    atomic_write_text(md, summary_markdown(report))
+    atomic_write_text(md, summary_markdown(report, run_dir))
     page = run_dir / "index.html"
     atomic_write_text(page, index_html(report, run_dir))
     out = [md, page]

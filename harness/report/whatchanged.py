@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.report.model import Report
 
-__all__ = ["change_text", "run_changes", "diverged_text"]
+__all__ = ["change_text", "run_changes", "diverged_text", "stage_label"]
 
 
 def change_text(ch: dict[str, Any]) -> str:
@@ -31,10 +31,20 @@ def run_changes(report: Report) -> list[tuple[str, int, list[str]]]:
     return sorted(((t, len(st), sorted(set(st))) for t, st in seen.items()), key=lambda x: -x[1])
 
 
+def stage_label(name: str) -> str:
+    """An artifact name in words: ``mask_mask`` → ``mask's mask``, ``upscale_guide`` → ``upscale's guide``;
+    a stage's own image keeps its name."""
+    for part in ("mask", "guide"):
+        stage, sep, tail = name.rpartition(f"_{part}")
+        if sep and not tail and stage:
+            return f"{stage}'s {part}"
+    return name
+
 
 def diverged_text(d: dict[str, Any] | None) -> str:
     """A case's ``diverged`` in words: ``first diverging stage: inpaint (mean |Δ| 3.1 %, max 0.82,
-    12.5 % of pixels in [10, 4, 90, 60])``; its ``note`` when no stage diverged; "" when not looked for."""
+    12.5 % of pixels in [10, 4, 90, 60])``; for a stage without numbers (one side has no image, the
+    sizes differ) its ``note`` follows; its ``note`` alone when no stage diverged; "" when not looked for."""
     if not d:
         return ""
     if not d.get("stage"):
@@ -47,5 +57,5 @@ def diverged_text(d: dict[str, Any] | None) -> str:
     if d.get("changed_fraction") is not None:
         where = f" in {list(d['box'])}" if d.get("box") else ""
         parts.append(f"{100 * d['changed_fraction']:.3g} % of pixels{where}")
-    how = f" ({', '.join(parts)})" if parts else ""
-    return f"first diverging stage: {d['stage']}{how}"
+    how = f" ({', '.join(parts)})" if parts else (f": {d['note']}" if d.get("note") else "")
+    return f"first diverging stage: {stage_label(str(d['stage']))}{how}"

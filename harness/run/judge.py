@@ -9,6 +9,7 @@ baseline that blesses a broken stage cannot make the case pass.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Sequence
 
 from harness.checks.expectations import failure_note
@@ -53,11 +54,15 @@ def obsolete_notes(store: BaselineStore, suite: Suite, k_expr: str | None) -> li
 
 def judge_case(out: CaseOutput, store: BaselineStore, config: CompareConfig, suite: Suite,
                environment: dict[str, Any], drift: set[str],
-               pipelines: dict[str, dict[str, Any]] | None = None) -> tuple[str, str | None, list[Check]]:
+               pipelines: dict[str, dict[str, Any]] | None = None, diverged: dict[str, dict[str, Any]] | None = None,
+               run_dir: Path | None = None) -> tuple[str, str | None, list[Check]]:
     """Status, error and checks of one executed case against its stored baseline (paired mode).
 
     ``drift`` collects how the baseline's environment differs from this one; ``pipelines`` (when
-    given) the pipeline config the baseline was baked with, by case id (report.json's ``changed``)."""
+    given) the pipeline config the baseline was baked with, by case id (report.json's ``changed``);
+    ``diverged`` (when given) the case's first stage whose image differs from the baseline's
+    reference image (:func:`harness.run.divergence.first_divergence`: images in the store
+    ``environment["store"]``, run-folder paths in ``run_dir``), by case id; it never changes the status."""
     if out.error:
         return "error", out.error, []
     expect = list(out.expectations)  # absolute: no baseline changes their status
@@ -72,6 +77,10 @@ def judge_case(out: CaseOutput, store: BaselineStore, config: CompareConfig, sui
     drift.update(environment_drift(base.environment, environment))
     if pipelines is not None:
         pipelines[out.case_id] = base.pipeline
+    if diverged is not None:
+        from harness.run.divergence import first_divergence
+
+        diverged[out.case_id] = first_divergence(base.images, out.artifacts, environment.get("store"), run_dir)
     # A calibrated baseline (`harness bake --calibrate`) carries each slice's measured spread; its
     # measurement's std is floored by it at load, and the candidate (rendered the same way) gets
     # the same floor, so the noise term min(std_b, std_c) becomes max(min(std_b, std_c), spread).

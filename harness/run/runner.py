@@ -231,6 +231,7 @@ class _SuiteRun:
         self.by_id = {c.id: c for c in plan.cases}
         self.drift: set[str] = set()
         self.pipelines: dict[str, dict[str, Any]] = {}  # case id -> its baseline's pipeline config (changed)
+        self.diverged: dict[str, dict[str, Any]] = {}  # case id -> its first stage unlike its reference image
         self.retried: list[str] = []
         self.signals = SignalGuard()
         self.t_start = time.perf_counter()
@@ -282,7 +283,8 @@ class _SuiteRun:
             self.retried.append(f"{case.id} ({out.config['retried']})")
         changed = changed_params(self.pipelines.pop(case.id, None), (out.config or {}).get("pipeline"))
         cr = CaseResult(case.id, case.vector, case.pipeline.name, case.seed, status, error, out.timings,
-                        out.artifacts, checks, out.stages, out.config, changed)
+                        out.artifacts, checks, out.stages, out.config, changed,
+                        diverged=self.diverged.pop(case.id, None))
         self.record(cr, out.measurement)
         return cr
 
@@ -299,7 +301,7 @@ class _SuiteRun:
             return ("error", out.error, []) if out.error else ("skip", None, list(out.expectations))
         if plan.suite.mode == "paired":
             return judge_case(out, plan.store, plan.config, plan.suite, self.report.environment, self.drift,
-                              self.pipelines)
+                              self.pipelines, self.diverged, self.folder.path)
         # a seed of a distribution group: its measurement is judged with the other seeds' (later)
         return judge_expectations(out)
 
