@@ -187,7 +187,7 @@ def _case_row(report: Report, case, run_dir: Path, store_root: Path | None, tile
                                + [f"{c.metric} {c.slice}".lower() for c in bad[:SEARCHED_CHECKS]]))
     strip = _strip(case.artifacts, run_dir, store_root)
     row = CaseRow(case.id, f"s{case.seed}" if case.seed is not None else case.id.rpartition("/")[2], case.status,
-                  f"{case.failed_count} of {case.check_count} failed", worst,
+                  f"{case.failed_count} of {case.check_count} failed" if case.check_count else "no checks", worst,
                   float(sum(case.timings.values())), q, _sev(case.checks))
     if case.status in GATING:
         row.detail = _detail(report, case, run_dir, tiles.get(case.id, []), strip)
