@@ -64,7 +64,7 @@ def synthetic_run(run_dir: Path, *, vectors: int = 50, pipelines: int = 4, seeds
                 fails, errs = group in failing, group in erroring
                 case = CaseResult(cid, f"v{v}", f"p{p}", s, "fail" if fails else "error" if errs else "pass",
                                   "inpaint: CUDA out of memory (tried to allocate 2.0 GiB)" if errs else None,
-                                  {"inpaint": 0.4 + 0.01 * s, "denoise": 0.2, "measure": 0.05},
+                                  {"inpaint": 0.4 + 0.01 * s + 0.01 * v, "denoise": 0.2, "measure": 0.05},
                                   dict(bad if fails else ok), case_checks((2, s % (TILES - 1)) if fails else None,
                                                                           worst=4.0 + s),
                                   changed=[dict(CHANGE)] if fails else [])

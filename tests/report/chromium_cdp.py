@@ -39,10 +39,13 @@ class Browser:
         to_child, self._w = os.pipe()
         self._r, from_child = os.pipe()
         args = [*FLAGS, f"--user-data-dir={self.profile}", f"--window-size={width},{height}", "about:blank"]
-        # the protocol pipe is the child's fd 3 (commands in) and fd 4 (replies out)
-        self.proc = subprocess.Popen(["/bin/sh", "-c", f'exec "$0" "$@" 3<&{to_child} 4>&{from_child}',
-                                      chromium(), *args], pass_fds=(to_child, from_child),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # the protocol pipe is the child's fd 3 (commands in) and fd 4 (replies out); bash, not sh: dash
+        # cannot redirect from a descriptor above 9
+        self.log = Path(self.profile) / "chromium.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(["/bin/bash", "-c", f'exec "$0" "$@" 3<&{to_child} 4>&{from_child}',
+                                          chromium(), *args], pass_fds=(to_child, from_child),
+                                         stdout=log, stderr=log)
         os.close(to_child), os.close(from_child)
         self._buf, self._id, self.events = b"", 0, []
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -79,7 +82,8 @@ class Browser:
                 raise TimeoutError("chromium: no answer in time")
             chunk = os.read(self._r, 1 << 20)
             if not chunk:
-                raise RuntimeError("chromium closed the protocol pipe")
+                tail = self.log.read_text(errors="replace")[-2000:] if self.log.is_file() else ""
+                raise RuntimeError(f"chromium closed the protocol pipe; its log ends:\n{tail}")
             self._buf += chunk
 
     def open(self, path: Path, fragment: str = "") -> float:
