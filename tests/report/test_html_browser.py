@@ -90,6 +90,7 @@ def test_a_1000_case_page_is_small_and_ready_within_2s(browser, big_page):
     s = state(browser)
     assert (s["groups"], s["cases"], s["wide"]) == (200, 1000, 0)
     assert browser.eval("document.querySelectorAll('#groups > details[open]').length") == 5  # failing only
+    assert browser.eval("document.querySelectorAll('details.c[open]').length") == 3  # html_cases.OPEN_DETAILS
 
 
 @pytest.mark.parametrize("fragment, groups, cases, first", [
