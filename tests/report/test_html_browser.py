@@ -70,7 +70,7 @@ def test_the_failing_run_page_has_no_console_error_and_fits_1280px(browser, fail
                             ".map(e => e.textContent)")
     assert captions[-6:] == ["input", "detect_mask", "mask_mask", "inpaint", "denoise", "output"]
     loaded = browser.eval("Promise.all([...document.querySelectorAll('details.c[open] img')].map(i => "
-                          "(i.scrollIntoView(), i.decode().then(() => i.naturalWidth, () => -1))))")
+                          "(i.loading = 'eager', i.decode().then(() => i.naturalWidth, () => -1))))")
     assert loaded and all(w > 0 for w in loaded), loaded
     assert browser.errors() == []  # every image it asked for was there
     browser.eval("document.querySelector('details.c[open]').scrollIntoView()")
