@@ -57,7 +57,7 @@ def test_run_bake_run_diff_report(env, capsys):
     assert json.loads((tmp / "d" / "diff.json").read_text())["rows"][0]["regressed"] is True
     assert main(["report", str(run3)]) == 0
     assert (run3 / "summary.md").read_text().startswith("# harness run")
-    assert "<table>" in (run3 / "index.html").read_text()
+    assert '<details class="c" data-st="fail" data-q="caption_portrait/p/s1' in (run3 / "index.html").read_text()
     assert list((run3 / "charts").glob("*.png"))
     import pandas as pd
 

@@ -32,7 +32,7 @@ def test_index_of_an_incomplete_run(tmp_path):
     page = index_html(report(False), tmp_path)
     assert "<p class='incomplete'><b>INCOMPLETE RUN &mdash; NOT A PASS.</b>" in page
     assert "<b>INCOMPLETE</b>:" in page and "<b>PASS</b>" not in page
-    assert "<tr class='missing'><td><b>v/p/s2</b>" in page
+    assert '<div class="c" data-st="missing" data-q="v/p/s2"><div class="cr"><span class="b missing">missing</span>' in page
     assert "INCOMPLETE" not in index_html(report(True), tmp_path)
 
 
