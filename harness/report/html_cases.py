@@ -33,6 +33,9 @@ SEARCHED_CHECKS = 20
 #: Groups whose worst case shows its details (figures) when the page opens: the page stays short
 #: (a case's figures take ~2,000 px); every other failing case is one line that opens on a click.
 OPEN_DETAILS = 3
+# figures (about 140 ms of CPU each case) are drawn for this many failing cases, worst first; a
+# run failing in thousands of cases renders in seconds, and the rest still show checks and images
+FIGURE_CASES = 60
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Detail:
     strip: list[Link]
     figures: list[Link]
     open: bool = False
+    no_figures: str = ""  # why a failing case has no figures (beyond FIGURE_CASES)
 
 
 @dataclass
@@ -168,16 +172,26 @@ def _strip(artifacts: dict[str, str], run_dir: Path, store_root: Path | None) ->
     return out
 
 
-def _detail(report: Report, case, run_dir: Path, tiles: list, strip: list[Link]) -> Detail:
+def _detail(report: Report, case, run_dir: Path, tiles: list, strip: list[Link], drawn: bool) -> Detail:
     bad = worst_checks(case.checks)
     figures = [Link(f.title, artifact_href(f.href, run_dir), f.href, "not a path inside the run folder")
-               for f in case_figures(report, case, run_dir, tiles)]
+               for f in case_figures(report, case, run_dir, tiles)] if drawn else []
+    why = "" if drawn else (f"figures are drawn for the {FIGURE_CASES} worst failing cases only "
+                            "(a run of this case alone, with -k, draws its figures)")
     return Detail([change_text(ch) for ch in case.changed], diverged_text(case.diverged), case.error,
                   [_check_row(c) for c in bad[:SHOWN_CHECKS]], max(0, case.failed_count - SHOWN_CHECKS), strip,
-                  figures)
+                  figures, no_figures=why)
 
 
-def _case_row(report: Report, case, run_dir: Path, store_root: Path | None, tiles: dict) -> CaseRow:
+def _figure_cases(report: Report) -> set[str]:
+    """The :data:`FIGURE_CASES` worst cases that did not pass (errors first, then by severity)."""
+    bad = [c for c in report.cases if c.status in GATING]
+    bad.sort(key=lambda c: (c.status != "error", -_sev(c.checks), c.id))
+    return {c.id for c in bad[:FIGURE_CASES]}
+
+
+def _case_row(report: Report, case, run_dir: Path, store_root: Path | None, tiles: dict,
+              drawn: set[str]) -> CaseRow:
     bad = worst_checks(case.checks)
     near = worst_checks(case.checks, 1, gating_only=False)
     if bad:
@@ -193,7 +207,7 @@ def _case_row(report: Report, case, run_dir: Path, store_root: Path | None, tile
                   f"{case.failed_count} of {case.check_count} failed" if case.check_count else "no checks", worst,
                   float(sum(case.timings.values())), q, _sev(case.checks))
     if case.status in GATING:
-        row.detail = _detail(report, case, run_dir, tiles.get(case.id, []), strip)
+        row.detail = _detail(report, case, run_dir, tiles.get(case.id, []), strip, case.id in drawn)
     else:
         row.links = strip
     return row
@@ -211,10 +225,11 @@ def case_groups(report: Report, run_dir: Path) -> list[Group]:
     run_dir = Path(run_dir)
     store_root = store_root_of(report.environment)
     tiles = tile_checks(report, run_dir)
+    drawn = _figure_cases(report)
     groups: dict[str, Group] = {}
     for case in report.cases:
         g = groups.setdefault(f"{case.vector}/{case.pipeline}", Group(f"{case.vector}/{case.pipeline}", [], []))
-        g.rows.append(_case_row(report, case, run_dir, store_root, tiles))
+        g.rows.append(_case_row(report, case, run_dir, store_root, tiles, drawn))
         g.changed.extend(t for t in map(change_text, case.changed) if t not in g.changed)
     for cid in report.missing:
         key = cid.rpartition("/")[0] or cid

@@ -99,3 +99,19 @@ def test_the_templates_ship_as_package_data():
     assert names >= {"cases.html.j2", "index.html.j2", "macros.html.j2", "page.css", "page.js"}
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["harness.report"]
     assert [n for n in sorted(names) if not any(fnmatch.fnmatch(f"templates/{n}", g) for g in globs)] == []
+
+
+def test_figures_are_drawn_for_the_worst_failing_cases_only(tmp_path, monkeypatch):
+    drawn: list[str] = []
+
+    def fake(report, case, run_dir, tiles):
+        drawn.append(case.id)
+        return [Figure("checks", "worst checks", "charts/x.png")]
+
+    monkeypatch.setattr(html_cases, "case_figures", fake)
+    monkeypatch.setattr(html_cases, "FIGURE_CASES", 3)
+    cases = [CaseResult(f"v/p/s{i}", "v", "p", i, "fail", None, {}, {},
+                        [Check("m", "all", 2.0, 1.0, float(i), 0.5, "fail")]) for i in range(1, 6)]
+    page = index_html(Report("r", "s", "t", {}, cases, complete=True), tmp_path)
+    assert sorted(drawn) == ["v/p/s3", "v/p/s4", "v/p/s5"]  # the largest |delta| / tolerance
+    assert page.count("figures are drawn for the 3 worst failing cases only") == 2
