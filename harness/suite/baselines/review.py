@@ -93,7 +93,7 @@ def _judged(checks: list[Check]) -> tuple[bool, str]:
         return True, f"{len(moved)} slice(s) beyond tolerance" + (f", worst {where}" if where else "")
     if worst is None or worst.severity <= 0:
         return False, f"{WITHIN}: no slice moved"
-    return False, f"{WITHIN}: largest move {where} ({worst.severity:.2f} × tolerance)"
+    return False, f"{WITHIN}: largest move {where}, {worst.severity:.2f} × tolerance"
 
 
 def review(store, entries: list[tuple[str, dict[str, Any]]], config, *, distribution=None,

@@ -1,0 +1,217 @@
+"""`harness bake` as a reviewed change: the approval (who, when, why, which run) in each baseline
+written and in its git diff, --dry-run, and which existing baselines a re-bake rewrites
+(beyond tolerance, a config change, named by -k, --force), --reason where it is required."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.naming import case_slug
+from harness.report.schema import read_case_record
+from harness.suite.baselines import BaselineStore
+
+SUITE = '''
+name = "rv"
+seeds = [1, 2, 3]
+vectors = ["caption_portrait"]
+
+[pipelines.p]
+detect = { backend = "ground_truth" }
+mask = { backend = "shape", dilate_px = 2 }
+inpaint = { backend = "telea" }
+'''
+S1, S2, S3 = (f"caption_portrait/p/s{i}" for i in (1, 2, 3))
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    """The suite and one run of it (no baselines: every case fails, and is measured)."""
+    tmp = tmp_path_factory.mktemp("review")
+    suite = tmp / "rv.toml"
+    suite.write_text(SUITE)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr("harness.run.environment._git_sha", lambda where: "a" * 40)
+        assert main(["run", "--suite", str(suite), "--out", str(tmp / "r"), "--cache", str(tmp / "cache"),
+                     "--baselines", str(tmp / "none")]) == 1
+    return suite, next((tmp / "r").iterdir())
+
+
+def edited(run: Path, dest: Path, edits: dict) -> Path:
+    """A copy of ``run`` whose cases' measurements are changed: ``{case id: {(metric, slice): factor}}``
+    (each record rewritten as a version-1 record, the measurement inline)."""
+    shutil.copytree(run, dest)
+    for cid, factors in edits.items():
+        p = dest / "cases" / f"{case_slug(cid)}.json"
+        _, m = read_case_record(p)
+        for (metric, slice_), factor in factors.items():
+            mv = m["metrics"][metric]
+            i = mv["slices"].index(slice_)
+            mv["values"][i] *= factor
+        p.write_text(json.dumps({"case": json.loads(p.read_text())["case"], "measurement": m}))
+    return dest
+
+
+def bake(suite, run, baselines, *extra):
+    return main(["bake", "--suite", str(suite), "--from-report", str(run), "--baselines", str(baselines), *extra])
+
+
+def state(folder: Path) -> dict:
+    """Every file's and folder's bytes and mtime under ``folder``."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        st = p.stat()
+        out[p.relative_to(folder).as_posix()] = (p.read_bytes() if p.is_file() else None, st.st_mtime_ns)
+    return out
+
+
+def lines_of(out: str, word: str) -> list[str]:
+    return [x for x in out.splitlines() if x.startswith(word)]
+
+
+TINY = {("band_power", "band=low ch=Y"): 1.001}  # far inside the tolerance
+BIG = {("band_power", "band=mid ch=Y"): 3.0}  # three times the mid band's energy
+
+
+def test_within_tolerance_is_kept_beyond_is_rewritten(measured, tmp_path, capsys):
+    suite, run = measured
+    assert bake(suite, run, tmp_path / "b") == 0
+    before = state(tmp_path / "b")
+    moved = edited(run, tmp_path / "moved", {S1: TINY, S2: BIG})
+    capsys.readouterr()
+    assert bake(suite, moved, tmp_path / "b", "--reason", "mid band sharpened on purpose") == 0
+    out = capsys.readouterr().out
+    store = BaselineStore("rv", tmp_path / "b")
+    [kept] = lines_of(out, "unchanged ")
+    assert kept.startswith(f"unchanged {store.path_for(S1)}  (within tolerance: largest move band_power [band=low ch=Y] ")
+    assert kept.endswith(" × tolerance)")
+    [changed] = lines_of(out, "changed ")
+    assert changed.startswith(f"changed   {store.path_for(S2)}  (1 slice(s) beyond tolerance, worst band_power "
+                              "[band=mid ch=Y] ")
+    assert out.splitlines()[-1] == f"baselines {store.dir}: 1 changed, 1 unchanged, 1 unchanged (within tolerance)"
+    after = state(tmp_path / "b")
+    s1, s2 = (f"caption_portrait/p/s{i}.json" for i in (1, 2))
+    assert after[s1] == before[s1] and after[s2] != before[s2]  # s3 did not move at all:
+    assert after["caption_portrait/p/s3.json"] == before["caption_portrait/p/s3.json"]
+    doc = json.loads(after[s2][0])
+    assert [a["reason"] for a in doc["approvals"]] == ["mid band sharpened on purpose", None]
+    assert store.verify().ok and store.load(S2).measurement.value("band_power", "band=mid ch=Y") == pytest.approx(
+        3 * BaselineStore("rv", tmp_path / "b").load(S3).measurement.value("band_power", "band=mid ch=Y"), rel=0.5)
+
+
+def test_a_case_named_by_k_or_forced_is_rewritten(measured, tmp_path, capsys):
+    suite, run = measured
+    assert bake(suite, run, tmp_path / "b") == 0
+    moved = edited(run, tmp_path / "moved", {S1: TINY, S2: TINY})
+    capsys.readouterr()
+    assert bake(suite, moved, tmp_path / "b", "-k", "caption_portrait/p/s1 or s2") == 0
+    out = capsys.readouterr().out
+    store = BaselineStore("rv", tmp_path / "b")
+    assert lines_of(out, "changed ") == [
+        f"changed   {store.path_for(S1)}  (named by -k; values moved within tolerance: largest move band_power "
+        f"[band=low ch=Y] " + lines_of(out, "changed ")[0].split("[band=low ch=Y] ", 1)[1]]
+    assert lines_of(out, "unchanged ")[0].startswith(f"unchanged {store.path_for(S2)}  (within tolerance")
+    # a bare vector selects cases, it does not name them
+    assert bake(suite, moved, tmp_path / "b", "-k", "caption_portrait") == 0
+    assert lines_of(capsys.readouterr().out, "changed ") == []
+    assert bake(suite, moved, tmp_path / "b", "--force") == 2
+    assert capsys.readouterr().err == ("harness: error: --force rewrites baselines that did not change beyond "
+                                       "tolerance: say why with --reason TEXT (it is recorded in each baseline "
+                                       "written)\n")
+    assert bake(suite, moved, tmp_path / "b", "--force", "--reason", "  ") == 2
+    assert "--reason: empty" in capsys.readouterr().err
+    assert bake(suite, moved, tmp_path / "b", "--force", "--reason", "new reference machine") == 0
+    out = capsys.readouterr().out
+    assert [x.split()[0] for x in out.splitlines()] == ["changed", "baselines"]  # s2; s1 was rewritten above
+    assert "(--force; values moved within tolerance" in out
+
+
+def test_a_pipeline_change_rewrites_and_says_what(measured, tmp_path, capsys):
+    suite, run = measured
+    assert bake(suite, run, tmp_path / "b") == 0
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    for p in (other / "report.json", other / "cases" / f"{case_slug(S3)}.json"):  # as if measured dilating 6 px
+        doc = json.loads(p.read_text())
+        for case in doc["cases"] if "cases" in doc else [doc["case"]]:
+            if case["id"] == S3:
+                case["config"]["pipeline"]["mask"]["dilate_px"] = 6
+        p.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert bake(suite, other, tmp_path / "b", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert f"changed   {BaselineStore('rv', tmp_path / 'b').path_for(S3)}  (pipeline changed: mask.dilate_px " \
+           "2 → 6)" in out
+
+
+def test_dry_run_writes_nothing(measured, tmp_path, capsys):
+    suite, run = measured
+    assert bake(suite, run, tmp_path / "b", "-k", "s1 or s2") == 0
+    smaller = tmp_path / "rv.toml"
+    smaller.write_text(SUITE.replace("seeds = [1, 2, 3]", "seeds = [2, 3]"))
+    moved = edited(run, tmp_path / "moved", {S2: BIG})
+    before = state(tmp_path / "b")
+    capsys.readouterr()
+    assert bake(smaller, moved, tmp_path / "b", "--dry-run", "--prune") == 0
+    out = capsys.readouterr().out.splitlines()
+    store = BaselineStore("rv", tmp_path / "b")
+    assert out[0] == f"dry run: nothing is written to {store.dir}"
+    assert [x.split()[:2] for x in out[1:4]] == [["changed", str(store.path_for(S2))],
+                                                ["new", str(store.path_for(S3))],
+                                                ["removed", str(store.path_for(S1))]]
+    assert out[-1] == f"baselines {store.dir} (dry run, nothing written): 1 changed, 1 new, 1 removed"
+    assert bake(smaller, moved, tmp_path / "b", "--dry-run") == 0
+    assert f"obsolete  {store.path_for(S1)} (kept; --prune removes it)" in capsys.readouterr().out
+    assert state(tmp_path / "b") == before  # bytes and mtimes of every file and folder
+    assert bake(suite, run, tmp_path / "fresh", "--dry-run") == 0
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_in_ci_a_changed_baseline_needs_a_reason(measured, tmp_path, capsys, monkeypatch):
+    suite, run = measured
+    monkeypatch.setenv("CI", "true")
+    assert bake(suite, run, tmp_path / "b") == 0  # new baselines: no reason needed
+    before = state(tmp_path / "b")
+    moved = edited(run, tmp_path / "moved", {S2: BIG})
+    capsys.readouterr()
+    assert bake(suite, moved, tmp_path / "b") == 2
+    assert capsys.readouterr().err == ("harness: error: --reason: required in CI (CI=true) when existing baselines "
+                                       f"change ({S2}); nothing was written\n")
+    assert state(tmp_path / "b") == before
+    assert bake(suite, moved, tmp_path / "b", "--reason", "approved in review #42") == 0
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def test_the_reason_is_in_the_baseline_and_its_git_diff_reads_line_by_line(measured, tmp_path, capsys, monkeypatch):
+    suite, run = measured
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "config", "user.name", "Ann Example")
+    git(repo, "config", "user.email", "ann@example.org")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setattr("harness.cli.bake_review._now", lambda: "2026-01-05T10:12:00Z")
+    assert bake(suite, run, repo / "baselines") == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baselines")
+    moved = edited(run, tmp_path / "moved", {S2: BIG})
+    monkeypatch.setattr("harness.cli.bake_review._now", lambda: "2026-01-06T09:00:00Z")
+    assert bake(suite, moved, repo / "baselines", "--reason", "sharper mid band (PR #7)") == 0
+    diff = git(repo, "diff", "-U0", "--", "baselines/rv/caption_portrait/p/s2.json")
+    changed = [x for x in diff.splitlines() if x[:1] in "+-" and not x.startswith(("+++", "---"))]
+    approval = ('{"at":"2026-01-06T09:00:00Z","by":"Ann Example <ann@example.org>","git_sha":"' + "a" * 40
+                + '","reason":"sharper mid band (PR #7)","run":"' + run.name + '"},')
+    assert "+  " + approval in changed
+    assert not any("2026-01-05" in x for x in changed)  # the first approval stays, one line below
+    values = [x for x in changed if '"band=mid ch=Y"' in x]
+    assert [x[:1] for x in values] == ["-", "+"] and all(x.split(":")[0].strip("+- ") == '"band=mid ch=Y"'
+                                                         for x in values)
+    assert len(changed) <= 12  # the approval, the value, and the few whole-image numbers it moves
