@@ -11,7 +11,7 @@ is measured against.  So a case whose stored baseline exists is rewritten only w
   does); in distribution mode, its group's distribution check fails (power checks aside: they
   say what the seed count can see, not what changed);
 * what the case *is* changed: its pipeline config, whether it is calibrated, the failing
-  expectations it was accepted with; or
+  expectations it was accepted with; or it had no reference images and now has them; or
 * it was asked for: ``--force``, or ``-k`` naming the case (``vector/pipeline/s1``) or its
   group (``vector/pipeline``) as a term.
 
@@ -79,6 +79,8 @@ def _record_changes(old, new_doc: dict[str, Any]) -> str:
         return "calibrated now" if new_doc.get("spread") else "no longer calibrated"
     if (old.accepted_failing or None) != (new_doc.get("accepted_failing") or None):
         return "the failing expectations it is accepted with changed"
+    if not old.images and new_doc.get("images"):  # a run can now say which stage diverged from them
+        return "reference images added"
     return ""
 
 
