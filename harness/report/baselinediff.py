@@ -36,6 +36,7 @@ WORDS = {"band_power": "energy", "spectrum": "spectrum", "periodic": "periodic p
 # Said as a relative change: powers and amplitudes (never signed, a ratio is what the eye sees).
 _RELATIVE_UNITS = ("code²", "JND")
 _RELATIVE_METRICS = ("contrast", "chroma", "mask_coverage")
+_NOTICED = 0.01  # a change under 1 % of its tolerance is float noise, not worth a word
 _RECORD_KEYS = ("stages", "images", "environment", "spread", "selfcheck", "accepted_failing")
 
 
@@ -96,7 +97,8 @@ def _value_changes(old: dict[str, Any], new: dict[str, Any], top: int) -> tuple[
         checks = compare_paired(a, b)
     except ValueError as exc:  # another image size or tile grid: nothing compares slice by slice
         return [str(exc)], 0, math.inf
-    moved = [c for c in checks if c.value is not None and c.baseline is not None and c.value != c.baseline]
+    moved = [c for c in checks if c.value is not None and c.baseline is not None and c.value != c.baseline
+             and not c.severity < _NOTICED]
     best: dict[tuple[str, str], Any] = {}
     for c in moved:
         key = (c.metric, _group(c.metric, c.slice)[0])
@@ -206,7 +208,7 @@ def case_lines(d: CaseDiff, label: str | None = None) -> list[str]:
     head = f"{d.status:9} {label or d.case}"
     if d.values:
         head += ": " + ", ".join(d.values)
-    elif d.status == "changed" and not d.config:
+    elif d.status == "changed":
         head += ": same values"
     lines = [head]
     if d.config:
