@@ -170,7 +170,9 @@ def baseline_document(case_id: str, doc: dict[str, Any]) -> dict[str, Any]:
     failed when ``harness bake --accept-failing`` baked it; absent otherwise) and, for a seed
     of a distribution group, its group's ``selfcheck`` record (absent when none was made) and
     ``images``, the case's reference images ``{stage: "sha256:…"}`` (absent when there are none).
-    Other keys are not stored."""
+    Other keys are not stored.  ``doc`` may also be a stored document as :func:`json.loads` reads it
+    (the table layout of schema 2)."""
+    doc = layout.canonical(doc)
     out = {
         "schema_version": SCHEMA_VERSION,
         "case": case_id,

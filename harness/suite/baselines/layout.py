@@ -96,13 +96,13 @@ def dump(doc: dict[str, Any]) -> str:
     items = []
     for key in sorted(doc):
         value = doc[key]
-        if key == "measurement":
+        if key == "measurement" and isinstance(value, dict) and isinstance(value.get("metrics"), dict):
             metrics = {m: _rows(m, d["slices"], d["values"], d["std"], d["bias"])
                        for m, d in value["metrics"].items()}
             inner = [("columns", _one_line(list(COLUMNS))), ("meta", _spread(value.get("meta") or {}, 1, 2)),
                      ("metrics", _table(metrics, 2))]
             items.append((key, _block(inner, "{", "}", 1)))
-        elif key == "spread":
+        elif key == "spread" and isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
             slices = {m: d["slices"] for m, d in doc["measurement"]["metrics"].items()}
             items.append((key, _table({m: _rows(m, slices[m], v) for m, v in value.items()}, 1)))
         else:
@@ -110,10 +110,19 @@ def dump(doc: dict[str, Any]) -> str:
     return _block(items, "{", "}", 0) + "\n"
 
 
+def _is_table(doc: dict[str, Any]) -> bool:
+    """Whether ``doc``'s measurement is in the schema 2 table form (not the in-memory form)."""
+    m = doc.get("measurement")
+    return isinstance(m, dict) and "columns" in m
+
+
 def canonical(doc: dict[str, Any]) -> dict[str, Any]:
     """A stored document (schema 1 or 2) in the in-memory form; raises ValueError, KeyError or
-    TypeError when it is malformed.  Schema 1 documents are returned as they are."""
-    if doc.get("schema_version") != 2:
+    TypeError when it is malformed.  A document already in that form (schema 1, or read before)
+    is returned as it is."""
+    if doc.get("schema_version") == 2 and not isinstance(doc.get("measurement"), dict):
+        raise ValueError("measurement is not a table")
+    if not _is_table(doc):
         return doc
     out = dict(doc)
     m = doc["measurement"]
@@ -126,7 +135,7 @@ def canonical(doc: dict[str, Any]) -> dict[str, Any]:
         metrics[name] = {"slices": list(rows), "values": [r[0] for r in rows.values()],
                          "std": [r[1] for r in rows.values()], "bias": [r[2] for r in rows.values()]}
     out["measurement"] = {"meta": dict(m.get("meta") or {}), "metrics": metrics}
-    if doc.get("spread"):
+    if isinstance(doc.get("spread"), dict) and any(isinstance(v, dict) for v in doc["spread"].values()):
         spread = {}
         for name, by_slice in doc["spread"].items():
             slices = metrics.get(name, {}).get("slices")
