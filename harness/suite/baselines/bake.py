@@ -172,7 +172,7 @@ def _plan(wanted: dict[str, tuple[Target, dict[str, Any]]], prune: list[Target],
                 continue
             old = _read(p) if now is not None else None
             kept = review.verdicts.get(case_id)
-            if now is not None and now == listed and same_record(old, doc):
+            if now is not None and now == listed and same_record(old, doc) and not _relayout(kept, doc, old, now):
                 ordered.append(BakeChange(case_id, "unchanged", p))
                 continue
             if now is not None and now == listed and kept is not None and not kept.rewrite and kept.against == now:
@@ -197,6 +197,14 @@ def _plan(wanted: dict[str, tuple[Target, dict[str, Any]]], prune: list[Target],
         ops.append(_Op(target.case_id, target.rel, target.path, None, None, change))
         ordered.append(change)
     return ops, ordered
+
+
+def _relayout(verdict: Verdict | None, doc: dict[str, Any], old: dict[str, Any], now: str) -> bool:
+    """A forced rewrite (``--force``, named by ``-k``) of a file that holds the same record in
+    another layout (schema 1's one line): rewritten, so a forced bake brings it to the current one."""
+    if verdict is None or not verdict.rewrite or verdict.against is not None:
+        return False
+    return sha256(_dump(with_approval(doc, None, old)).encode("utf-8")) != now
 
 
 def _read(p: Path) -> dict[str, Any] | None:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["COLUMNS", "dump", "canonical"]
+__all__ = ["COLUMNS", "dump", "canonical", "check"]
 
 COLUMNS = ("value", "std", "bias")  # a slice's row in the metrics table
 
@@ -79,6 +79,15 @@ def _rows(metric: str, slices: list[str], *columns: list[Any]) -> dict[str, Any]
     if len(columns) == 1:
         return dict(zip(slices, columns[0]))
     return {s: list(row) for s, row in zip(slices, zip(*columns))}
+
+
+def check(doc: dict[str, Any]) -> None:
+    """Raise ValueError when an in-memory document cannot be written as a table (a slice named
+    twice in a metric, columns of other lengths), before anything is written."""
+    m = doc.get("measurement")
+    if isinstance(m, dict) and isinstance(m.get("metrics"), dict):
+        for name, d in m["metrics"].items():
+            _rows(name, list(d["slices"]), d["values"], d["std"], d["bias"])
 
 
 def _table(table: dict[str, dict[str, Any]], level: int) -> str:

@@ -35,6 +35,7 @@ from harness.errors import BaselineError
 from harness.measuring.result import Measurement, floor_std
 from harness.naming import check_case_id, check_name
 from harness.suite.baselines import bake as _bake
+from harness.suite.baselines import layout
 from harness.suite.baselines.document import (
     LOCK,
     MANIFEST,
@@ -208,6 +209,7 @@ class BaselineStore:
         for case_id, doc in entries:
             target = self._target(case_id)
             wanted[target.rel] = (target, baseline_document(case_id, doc))
+            layout.check(wanted[target.rel][1])  # a document that cannot be a table fails before any write
         gone = [self._target(case_id) for case_id in prune]
         for target in gone:  # an obsolete case is deleted, not written again
             wanted.pop(target.rel, None)
