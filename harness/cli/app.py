@@ -46,6 +46,7 @@ def _add_commands(sub) -> None:
     """One module per command group; each adds its sub-commands (heavy imports stay inside them)."""
     # each command module by its own name, not through the package (whose __init__ imports this module)
     from harness.cli.bake import add_commands as add_bake
+    from harness.cli.baselines import add_commands as add_baselines
     from harness.cli.compare import add_commands as add_compare
     from harness.cli.history import add_commands as add_history
     from harness.cli.init import add_command as add_init
@@ -58,6 +59,7 @@ def _add_commands(sub) -> None:
     add_compare(sub)
     add_run(sub)
     add_bake(sub)
+    add_baselines(sub)
     add_vectors(sub)
     add_reports(sub)
     add_init(sub)

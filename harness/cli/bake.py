@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from harness.cli.bake_review import (approval_for, check_reason, in_ci, require_reason_for_accepted,
+                                     require_reason_for_changes)
 from harness.cli.bake_selfcheck import attach_selfcheck, baked_case_ids, plan_seeds, recorded_measurement
 from harness.cli.common import load_suite_from_args, say, suite_options
 from harness.suite.selection import parse_seeds
@@ -15,36 +17,84 @@ __all__ = ["add_commands"]
 
 
 def _cmd_bake(args: argparse.Namespace) -> int:
-    from harness.naming import is_cross
     from harness.suite.baselines import BaselineStore, BaselineWriteError
     from harness.suite.selection import match_k
-    from harness.report.schema import load_report
 
     project, suite = load_suite_from_args(args)
     renders, perturb = _calibration(args, suite)  # a bad --calibrate fails before anything runs
+    reason = check_reason(args.reason, force=args.force)
     if project.baselines_are_builtin:
         raise ConfigError("no harness project here (no harness.toml, no [tool.harness] in a pyproject.toml from "
                           f"{Path.cwd()} upward), so there is no baseline folder to write: run `harness init` "
                           "or pass --baselines DIR")
-    baked, held = None, []  # seeds to store; held-out seeds of the self-check (rendered, never stored)
-    if args.from_report:
-        run_dir = Path(args.from_report)
-        report = load_report(run_dir)
-        if report.suite != suite.name:
-            raise ConfigError(f"--from-report {run_dir}: the report is of suite {report.suite!r}, "
-                              f"not {suite.name!r} (pass --suite {report.suite})")
-        if not report.complete and not args.allow_incomplete:
-            raise ConfigError(f"--from-report {run_dir}: the run is incomplete ({_why_incomplete(report)}) and a "
-                              "partial run never becomes the baseline set silently: re-run the suite, or pass "
-                              "--allow-incomplete to bake only the cases it has")
-    else:
+    report, run_dir, baked, held = _source(args, project, suite)
+    store = BaselineStore(suite.name, project.baselines)
+    entries, skipped = _entries(args, project, report, run_dir, held)
+    entries, refused = _refuse_failing_expectations(run_dir, entries, accept=args.accept_failing)
+    require_reason_for_accepted(reason, entries)
+    if renders:
+        _calibrate(suite, report, entries, renders, perturb, workers=args.workers,
+                   pythonpath=[str(x) for x in project.pythonpath])
+    attach_selfcheck(suite, report, run_dir, entries, held, say)  # distribution mode only
+    expected = baked_case_ids(suite, baked)
+    k_filter = (lambda c: match_k(args.k, c)) if args.k else None
+    prune = store.obsolete(expected, k_filter) if args.prune else []
+    review = _review(args, suite, store, entries, approval_for(report, reason, store.dir))
+    if reason is None and in_ci() and not args.dry_run:
+        require_reason_for_changes(reason, store.bake(entries, new_only=args.new_only, prune=prune, review=review,
+                                                      dry_run=True))
+    if args.dry_run:
+        print(f"dry run: nothing is written to {store.dir}")
+    try:
+        changes = store.bake(entries, new_only=args.new_only, prune=prune, on_wait=say, review=review,
+                             dry_run=args.dry_run)
+    except BaselineWriteError as exc:
+        _print_changes(exc.changes, verbose=args.verbose)  # what did land before the file system refused
+        raise
+    counts = _print_changes(changes, verbose=args.verbose)
+    if not report.complete:
+        print(f"incomplete {run_dir}: a partial run ({_why_incomplete(report)}; --allow-incomplete): baked only "
+              f"the {len(entries)} case(s) it has; every other case keeps its baseline as it is")
+    for line in [f"skipped   {s}" for s in skipped] + refused:
+        print(line)
+    for cid in ([] if args.prune else store.obsolete(expected, k_filter)):
+        print(f"obsolete  {store.path_for(cid)} (kept; --prune removes it)")
+    n_refused = sum(line.endswith(_NOT_BAKED) for line in refused)
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to write"
+    print(f"baselines {store.dir}{' (dry run, nothing written)' if args.dry_run else ''}: {summary}"
+          + (f"; {n_refused} refused" if n_refused else ""))
+    return 1 if skipped or n_refused else 0
+
+
+def _source(args: argparse.Namespace, project, suite):
+    """``(report, run folder, seeds to bake, held-out seeds)``: the run of ``--from-report``
+    (checked: the same suite, complete unless allowed), or a run of the suite made now."""
+    from harness.report.schema import load_report
+
+    if not args.from_report:
         from harness.run.runner import run_suite
 
         baked, held = plan_seeds(suite, parse_seeds(args.seeds))  # distribution mode: more seeds, and held-out ones
         report, run_dir = run_suite(suite, project=project, seeds=(baked + held) if held else baked, k_expr=args.k,
                                     workers=args.workers, cache_dir=project.cache, progress=say, judge=False)
-    store = BaselineStore(suite.name, project.baselines)
+        return report, run_dir, baked, held
+    run_dir = Path(args.from_report)
+    report = load_report(run_dir)
+    if report.suite != suite.name:
+        raise ConfigError(f"--from-report {run_dir}: the report is of suite {report.suite!r}, "
+                          f"not {suite.name!r} (pass --suite {report.suite})")
+    if not report.complete and not args.allow_incomplete:
+        raise ConfigError(f"--from-report {run_dir}: the run is incomplete ({_why_incomplete(report)}) and a "
+                          "partial run never becomes the baseline set silently: re-run the suite, or pass "
+                          "--allow-incomplete to bake only the cases it has")
+    return report, run_dir, None, []
+
+
+def _entries(args: argparse.Namespace, project, report, run_dir: Path, held: list[int]) -> tuple[list, list[str]]:
+    """``(case id, document)`` of every measured case the bake selects, and why others were skipped."""
+    from harness.naming import is_cross
     from harness.run.store import ImageStore, reference_images
+    from harness.suite.selection import match_k
 
     images = ImageStore(project.store_root)  # reference images: each case's stage images, by sha256
     entries, skipped = [], []
@@ -61,33 +111,18 @@ def _cmd_bake(args: argparse.Namespace) -> int:
                                   "environment": report.environment, "pipeline": case.config.get("pipeline", {}),
                                   "images": reference_images(case.artifacts, run_dir, images,
                                                              report.environment.get("store"))}))
-    entries, refused = _refuse_failing_expectations(run_dir, entries, accept=args.accept_failing)
-    if renders:
-        _calibrate(suite, report, entries, renders, perturb, workers=args.workers,
-                   pythonpath=[str(x) for x in project.pythonpath])
-    attach_selfcheck(suite, report, run_dir, entries, held, say)  # distribution mode only
-    expected = baked_case_ids(suite, baked)
-    prune = store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None) if args.prune else []
-    try:
-        changes = store.bake(entries, new_only=args.new_only, prune=prune, on_wait=say)
-    except BaselineWriteError as exc:
-        _print_changes(exc.changes, verbose=args.verbose)  # what did land before the file system refused
-        raise
-    counts = _print_changes(changes, verbose=args.verbose)
-    if not report.complete:
-        print(f"incomplete {run_dir}: a partial run ({_why_incomplete(report)}; --allow-incomplete): baked only "
-              f"the {len(entries)} case(s) it has; every other case keeps its baseline as it is")
-    for s in skipped:
-        print(f"skipped   {s}")
-    for line in refused:
-        print(line)
-    obsolete = [] if args.prune else store.obsolete(expected, (lambda c: match_k(args.k, c)) if args.k else None)
-    for cid in obsolete:
-        print(f"obsolete  {store.path_for(cid)} (kept; --prune removes it)")
-    n_refused = sum(line.endswith(_NOT_BAKED) for line in refused)
-    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to write"
-    print(f"baselines {store.dir}: {summary}" + (f"; {n_refused} refused" if n_refused else ""))
-    return 1 if skipped or n_refused else 0
+    return entries, skipped
+
+
+def _review(args: argparse.Namespace, suite, store, entries: list, approval: dict):
+    """Which existing baselines to rewrite (:mod:`harness.suite.baselines.review`) and the approval."""
+    from harness.suite.baselines.bake import Review
+    from harness.suite.baselines.review import named_cases, review
+
+    dist = suite.distribution if suite.mode == "distribution" else None
+    named = named_cases(args.k, [cid for cid, _ in entries])
+    return Review(review(store, entries, suite.compare_config(), distribution=dist, named=named, force=args.force),
+                  approval)
 
 
 _NOT_BAKED = "not baked, the next run would fail it (fix the pipeline or the vector; --accept-failing bakes it anyway)"
@@ -171,10 +206,14 @@ def _why_incomplete(report) -> str:
 
 def _print_changes(changes, *, verbose: bool) -> dict[str, int]:
     """One line per change (``unchanged`` only with -v); returns the count of each action."""
+    from harness.suite.baselines.review import WITHIN
+
     counts: dict[str, int] = {}
     for ch in changes:
-        counts[ch.action] = counts.get(ch.action, 0) + 1
-        if ch.action != "unchanged" or verbose:
+        kept = ch.action == "unchanged" and ch.detail.startswith(WITHIN)  # moved, but not beyond tolerance
+        key = f"{ch.action} ({WITHIN})" if kept else ch.action
+        counts[key] = counts.get(key, 0) + 1
+        if ch.action != "unchanged" or kept or verbose:
             print(f"{ch.action:9} {ch.path}" + (f"  ({ch.detail})" if ch.detail else ""), flush=True)
     return counts
 
@@ -202,5 +241,17 @@ def add_commands(sub) -> None:
                         "a stage that did nothing); each such baseline records the failing checks under "
                         "accepted_failing. Without it those cases are listed (check, value, bound), not baked, "
                         "and bake exits 1: the next run would fail them")
+    p.add_argument("--reason", metavar="TEXT",
+                   help="why these baselines change; recorded with who baked, when and from which run in every "
+                        "baseline written (its `approvals`). Required with --force, with --accept-failing when a "
+                        "case is baked failing, and in CI (CI=true) when an existing baseline changes")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list what would be new, changed, unchanged, obsolete (and removed with --prune) "
+                        "without writing anything")
+    p.add_argument("--force", action="store_true",
+                   help="rewrite every selected baseline that differs at all; without it an existing baseline is "
+                        "rewritten only when its case changed beyond the suite's tolerances (as `harness run` "
+                        "judges it), its pipeline config changed, or -k names it (vector/pipeline/sN or "
+                        "vector/pipeline); other cases stay 'unchanged (within tolerance)'")
     p.add_argument("-v", "--verbose", action="store_true", help="also list unchanged baselines")
     p.set_defaults(func=_cmd_bake)

@@ -58,6 +58,12 @@ def snapshot(folder):
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
 
 
+def without_approvals(body: bytes) -> dict:
+    doc = json.loads(body)
+    doc.pop("approvals")
+    return doc
+
+
 def test_rebake_from_another_run_is_byte_identical_and_unchanged(runs, tmp_path, capsys):
     suite, run1, run2 = runs
     assert bake(suite, run1, tmp_path / "b") == 0
@@ -66,13 +72,20 @@ def test_rebake_from_another_run_is_byte_identical_and_unchanged(runs, tmp_path,
     assert bake(suite, run2, tmp_path / "b", "-v") == 0
     out = capsys.readouterr().out
     assert [line.split()[0] for line in out.splitlines()] == ["unchanged"] * 4 + ["baselines"]
-    assert snapshot(tmp_path / "b") == first
+    assert snapshot(tmp_path / "b") == first  # not rewritten: no new approval either
     assert bake(suite, run2, tmp_path / "b2") == 0  # baked from the other run into a fresh folder
-    assert snapshot(tmp_path / "b2") == first
+    second = snapshot(tmp_path / "b2")
+    assert sorted(second) == sorted(first)
+    for rel, body in first.items():
+        if not rel.endswith("MANIFEST.json"):  # the same record; only who/when/which run differ
+            assert without_approvals(second[rel]) == without_approvals(body)
+            [a1], [a2] = json.loads(body)["approvals"], json.loads(second[rel])["approvals"]
+            assert (a1["run"], a2["run"]) == (run1.name, run2.name)
+            assert (a1["git_sha"], a2["git_sha"]) == ("0" * 40, "1" * 40)
     for body in first.values():
-        text = body.decode()
-        for unstable in (str(tmp_path.parent), "/tmp", "git_sha", "0" * 40, "1" * 40, "suite_file", "platform",
-                         run1.name, "workers", '"k"', "created"):
+        text = "".join(line for line in body.decode().splitlines(True) if '"run":' not in line)  # an approval line
+        for unstable in (str(tmp_path.parent), "/tmp", "0" * 40, "suite_file", "platform", run1.name, "workers",
+                         '"k"', "created"):
             assert unstable not in text, unstable
 
 
@@ -321,7 +334,12 @@ def test_bake_from_a_judged_report_refuses_the_same_case(fineprint, tmp_path, ca
 
 def test_accept_failing_bakes_it_and_records_the_failing_checks(fineprint, tmp_path, capsys):
     suite, run, _ = fineprint
-    assert bake(suite, run, tmp_path, "--accept-failing") == 0
+    assert bake(suite, run, tmp_path, "--accept-failing") == 2  # a baseline that blesses a failure says why
+    err = capsys.readouterr().err
+    assert err == ("harness: error: --accept-failing bakes fineprint_survive/ocr/s1 failing its own expectations: "
+                   "say why with --reason TEXT (it is recorded in each baseline written); nothing was written\n")
+    assert not (tmp_path / "fp").exists()
+    assert bake(suite, run, tmp_path, "--accept-failing", "--reason", "OCR eats the fine print; #123") == 0
     out = capsys.readouterr().out
     assert "accepted  fineprint_survive/ocr/s1: fails anchors_survive anchor=0" in out and "refused" not in out
     doc = json.loads((tmp_path / "fp" / "fineprint_survive" / "ocr" / "s1.json").read_text())
@@ -330,3 +348,4 @@ def test_accept_failing_bakes_it_and_records_the_failing_checks(fineprint, tmp_p
     assert acc["value"] < 0.05 and acc["value"] < acc["bound"] - acc["tolerance"]
     kept = json.loads((tmp_path / "fp" / "fineprint_survive" / "ocr_keeps" / "s1.json").read_text())
     assert "accepted_failing" not in kept  # a passing case's baseline is what it always was
+    assert doc["approvals"][0]["reason"] == kept["approvals"][0]["reason"] == "OCR eats the fine print; #123"

@@ -259,6 +259,15 @@ def test_bake_stores_baseline_seeds_records_its_self_check_and_every_run_reports
     run = max((tmp_path / "r3").iterdir(), key=lambda p: p.stat().st_mtime_ns)
     g = next(c for c in json.loads((run / "report.json").read_text())["cases"] if c["seed"] is None)
     rows = read_checks(run, ["slice", "status"], [("case", "=", g["id"]), ("metric", "=", "selfcheck")]).to_pylist()
+    # the group did not move, so that bake rewrote none of its seeds: every one keeps the self-check
+    assert rows == [{"slice": f"expected false alarms {100 * recs[0]['false_alarm_rate']:.1f}% of runs",
+                     "status": "pass"}]
+    capsys.readouterr()
+    assert main(["bake", *common, "--from-report", str(run), "--force", "--reason", "drop the self-check"]) == 0
+    assert main(["run", *common, "--out", str(tmp_path / "r4")]) == 0
+    run = max((tmp_path / "r4").iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    g = next(c for c in json.loads((run / "report.json").read_text())["cases"] if c["seed"] is None)
+    rows = read_checks(run, ["slice", "status"], [("case", "=", g["id"]), ("metric", "=", "selfcheck")]).to_pylist()
     assert rows == [{"slice": "unchecked: 2 of 6 baked seeds carry a self-check, or theirs differ", "status": "pass"}]
 
 

@@ -40,7 +40,7 @@ def test_rebake_reports_unchanged_changed_and_new_only(store):
 def test_tampered_file_is_an_error_naming_it(store):
     store.bake([("v/p/s1", doc())])
     p = store.path_for("v/p/s1")
-    p.write_text(p.read_text().replace('"threads":1', '"threads":2'))
+    p.write_text(p.read_text().replace('"threads": 1', '"threads": 2'))
     with pytest.raises(BaselineError, match=r"s1.json: checksum does not match MANIFEST.json"):
         store.load("v/p/s1")
 
@@ -106,7 +106,7 @@ def test_the_document_keeps_only_what_made_the_values(store):
     assert saved["environment"] == {"machine": "x86_64", "device": "cpu", "threads": 1,
                                     "versions": {"numpy": "2.4.6"}}
     assert saved["stages"] == {"mask.coverage": 0.3, "detect.detected_px": 771.0}
-    assert saved["pipeline"] == d["pipeline"] and saved["schema_version"] == 1
+    assert saved["pipeline"] == d["pipeline"] and saved["schema_version"] == 2
     for gone in ("/home/me", "6dfd9730", "git_sha", "Linux-", "3.11.7", "suite_file", "workers"):
         assert gone not in text
 
@@ -148,7 +148,7 @@ def test_a_tampered_file_is_rewritten_not_called_unchanged(store):
     store.bake([("v/p/s1", doc())])
     p = store.path_for("v/p/s1")
     good = p.read_bytes()
-    p.write_bytes(good.replace(b'"threads":1', b'"threads":2'))
+    p.write_bytes(good.replace(b'"threads": 1', b'"threads": 2'))
     ch = store.bake([("v/p/s1", doc())])[0]
     assert ch.action == "changed" and "did not match MANIFEST.json" in ch.detail
     assert p.read_bytes() == good and store.load("v/p/s1")
@@ -196,7 +196,7 @@ def test_an_interrupted_bake_is_finished_by_the_next_one(store):
     store.bake([("v/p/s1", doc()), ("v/p/s2", doc()), ("v/p/s3", doc())])
     files = store.manifest()
     # as if killed after step 3 for s1 (written) and s4 (new), before it for s2, mid-delete of s3
-    new1 = store.path_for("v/p/s1").read_text().replace('"threads":1', '"threads":4')
+    new1 = store.path_for("v/p/s1").read_text().replace('"threads": 1', '"threads": 4')
     store.path_for("v/p/s1").write_text(new1)
     new4 = new1.replace("v/p/s1", "v/p/s4")
     store.path_for("v/p/s4").write_text(new4)

@@ -29,18 +29,18 @@ Until then ``load`` refuses a pending file, saying why.
 from __future__ import annotations
 
 import errno
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.fsio import atomic_write_text, file_lock, fsync_dir, remove_temp_files
-from harness.measuring.result import Measurement
-from harness.suite.baselines.document import LOCK, MANIFEST, BakeChange, BaselineWriteError
+from harness.suite.baselines.document import (LOCK, MANIFEST, BakeChange, BaselineWriteError, _dump, read_document,
+                                              same_record, with_approval)
 from harness.suite.baselines.manifest import Manifest, file_sha, sha256
+from harness.suite.baselines.review import Verdict, describe_change
 
-__all__ = ["Target", "bake", "repair"]
+__all__ = ["Target", "Review", "bake", "preview", "repair"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,15 @@ class Target:
     path: Path
 
 
+@dataclass(frozen=True)
+class Review:
+    """What a bake decided beyond the bytes: each existing case's :class:`Verdict` (a case without
+    one is rewritten whenever its record changed) and the approval its written documents carry."""
+
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    approval: dict[str, Any] | None = None
+
+
 @dataclass
 class _Op:
     case_id: str
@@ -63,9 +72,18 @@ class _Op:
     change: BakeChange
 
 
-def bake(manifest: Manifest, wanted: dict[str, tuple[Target, str]], prune: list[Target], *, new_only: bool,
-         on_wait: Callable[[str], None] | None) -> list[BakeChange]:
-    """Write ``wanted`` (``{rel: (target, file text)}``) and delete ``prune`` in the order of the
+def preview(manifest: Manifest, wanted: dict[str, tuple[Target, dict[str, Any]]], prune: list[Target], *,
+            new_only: bool, review: Review | None = None) -> list[BakeChange]:
+    """What :func:`bake` would do (``--dry-run``), without the lock and without writing, deleting or
+    creating anything: one change per case, then what is out of place in the folder."""
+    files, _ = manifest.read()
+    _ops, ordered = _plan(wanted, prune, files, new_only, review or Review())
+    return ordered + manifest.scan(files)
+
+
+def bake(manifest: Manifest, wanted: dict[str, tuple[Target, dict[str, Any]]], prune: list[Target], *,
+         new_only: bool, on_wait: Callable[[str], None] | None, review: Review | None = None) -> list[BakeChange]:
+    """Write ``wanted`` (``{rel: (target, document in the in-memory form)}``) and delete ``prune`` in the order of the
     module doc, under the suite's lock.  Returns what was found first (``recovered``,
     ``cleaned``), one change per case, then what is out of place (``stray``, ``mismatch``,
     ``missing``).  Raises :class:`BaselineWriteError` (naming the path) when the file system
@@ -81,7 +99,7 @@ def bake(manifest: Manifest, wanted: dict[str, tuple[Target, str]], prune: list[
         with file_lock(folder / LOCK, on_wait=on_wait):
             found = housekeep(manifest)
             files, _ = manifest.read()
-            ops, ordered = _plan(wanted, prune, files, new_only)
+            ops, ordered = _plan(wanted, prune, files, new_only, review or Review())
             if ops:
                 manifest.write(files, {op.rel: op.digest for op in ops})  # the intent
                 try:
@@ -135,32 +153,42 @@ def housekeep(manifest: Manifest) -> list[BakeChange]:
     return out
 
 
-def _plan(wanted: dict[str, tuple[Target, str]], prune: list[Target], files: dict[str, str],
-          new_only: bool) -> tuple[list[_Op], list[BakeChange]]:
-    """The writes and deletes to make (``ops``) and one change per case, in the caller's order."""
+def _plan(wanted: dict[str, tuple[Target, dict[str, Any]]], prune: list[Target], files: dict[str, str],
+          new_only: bool, review: Review) -> tuple[list[_Op], list[BakeChange]]:
+    """The writes and deletes to make (``ops``) and one change per case, in the caller's order.
+
+    A case whose file holds the same record (approvals and layout aside) is ``unchanged`` and not
+    rewritten; so is one the review kept (``Verdict.rewrite`` false, judged on the file that is
+    there now).  A written document carries the review's approval on top of the old file's."""
     ops: list[_Op] = []
     ordered: list[BakeChange] = []
-    for rel, (target, body) in wanted.items():
+    for rel, (target, doc) in wanted.items():
         case_id, p = target.case_id, target.path
-        digest = sha256(body.encode("utf-8"))
         listed, now = files.get(rel), file_sha(p)
+        old = None
         if listed is not None or now is not None:
             if new_only:
                 ordered.append(BakeChange(case_id, "skipped", p, "exists (--new-only)"))
                 continue
-            if listed == digest and now == digest:
+            old = _read(p) if now is not None else None
+            kept = review.verdicts.get(case_id)
+            if now is not None and now == listed and same_record(old, doc) and not _relayout(kept, doc, old, now):
                 ordered.append(BakeChange(case_id, "unchanged", p))
+                continue
+            if now is not None and now == listed and kept is not None and not kept.rewrite and kept.against == now:
+                ordered.append(BakeChange(case_id, "unchanged", p, kept.why))
                 continue
             if now is None:
                 action, detail = "new", f"was listed in {MANIFEST} but missing on disk"
             else:
-                action, detail = "changed", _describe_change(p, json.loads(body))
+                action, detail = "changed", _why_changed(old, doc, kept)
                 if now != listed:
                     detail = f"replaces a file that did not match {MANIFEST}; {detail}"
         else:
             action, detail = "new", ""
+        body = _dump(with_approval(doc, review.approval, old))
         change = BakeChange(case_id, action, p, detail)
-        ops.append(_Op(case_id, rel, p, body, digest, change))
+        ops.append(_Op(case_id, rel, p, body, sha256(body.encode("utf-8")), change))
         ordered.append(change)
     for target in prune:
         if target.rel not in files and not target.path.exists():
@@ -169,6 +197,31 @@ def _plan(wanted: dict[str, tuple[Target, str]], prune: list[Target], files: dic
         ops.append(_Op(target.case_id, target.rel, target.path, None, None, change))
         ordered.append(change)
     return ops, ordered
+
+
+def _relayout(verdict: Verdict | None, doc: dict[str, Any], old: dict[str, Any], now: str) -> bool:
+    """A forced rewrite (``--force``, named by ``-k``) of a file that holds the same record in
+    another layout (schema 1's one line): rewritten, so a forced bake brings it to the current one."""
+    if verdict is None or not verdict.rewrite or verdict.against is not None:
+        return False
+    return sha256(_dump(with_approval(doc, None, old)).encode("utf-8")) != now
+
+
+def _read(p: Path) -> dict[str, Any] | None:
+    """The document at ``p`` in the in-memory form; None when it does not read as one."""
+    try:
+        return read_document(p.read_bytes())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _why_changed(old: dict[str, Any] | None, new: dict[str, Any], verdict) -> str:
+    """The decisive reason (the review's) and, when it was asked for, what the values did."""
+    if verdict is None or not verdict.rewrite:
+        return describe_change(old, new)
+    if verdict.against is None:  # --force / named: say what it does besides
+        return f"{verdict.why}; {describe_change(old, new)}"
+    return verdict.why
 
 
 def _apply(manifest: Manifest, ops: list[_Op], files: dict[str, str], done: list[BakeChange]) -> None:
@@ -205,35 +258,6 @@ def _failure(folder: Path, exc: OSError, note: str) -> str:
     where = exc.filename or exc.filename2 or folder
     reason = exc.strerror or str(exc) or type(exc).__name__
     return f"{where}: {reason}; cannot write the baselines in {folder}: {note}"
-
-
-def _describe_change(path: Path, new: dict[str, Any]) -> str:
-    """How the new document of a case differs from the file it replaces, in one line."""
-    try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-        if old.get("measurement") == new["measurement"] and old.get("stages") == new["stages"]:
-            keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            env_old, env_new = old.get("environment") or {}, new.get("environment") or {}
-            fields = sorted(k for k in set(env_old) | set(env_new) if env_old.get(k) != env_new.get(k))
-            return "same values; only the record changed: " + ", ".join(
-                f"environment ({', '.join(fields)})" if k == "environment" and fields else k for k in keys)
-        a = Measurement.from_dict(old["measurement"])
-        b = Measurement.from_dict(new["measurement"])
-    except Exception:  # noqa: BLE001 - an unreadable old file is simply replaced
-        return "replaces an unreadable file"
-    from harness.comparing.engine import compare_paired
-
-    try:
-        checks = compare_paired(a, b)
-    except ValueError as exc:
-        return str(exc)
-    moved = [c for c in checks if c.status != "pass" and c.status != "skip"]
-    worst = max(checks, key=lambda c: c.severity, default=None)
-    if not moved:
-        return "values moved within tolerance"
-    return f"{len(moved)} slice(s) beyond tolerance, worst {worst.metric} [{worst.slice}] " \
-           f"{worst.baseline:.4g} -> {worst.value:.4g}" if worst and worst.value is not None else \
-           f"{len(moved)} slice(s) beyond tolerance"
 
 
 def _remove_empty_parents(folder: Path, top: Path) -> None:

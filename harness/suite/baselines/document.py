@@ -1,8 +1,16 @@
 """A baseline document: what one case's baseline file holds, its types, and how it is written.
 
 Documents are reproducible: a baseline keeps only what identifies how its values were made
-and is stable across runs (:func:`stable_environment`), never a git sha, a path, a run id or
-a time, so re-baking an unchanged case leaves its file byte-identical.
+and is stable across runs (:func:`stable_environment`), never a path, and re-baking an
+unchanged case leaves its file byte-identical: it is not rewritten at all.  The one part that
+names a time, a person and a run is ``approvals`` (who baked it, when, why, from which run:
+:func:`approval_entry`), and it changes only when the file is rewritten anyway.
+
+**Layout** (schema 2, :mod:`.layout`): indented JSON, keys sorted, one slice per line
+(``"band=mid region=ring ch=Y": [value, std, bias]``), so a re-bake's ``git diff`` reads line
+by line.  Schema 1 files (one compact line, the measurement as parallel lists) still load;
+:func:`canonical` turns either into the in-memory form (the measurement as
+:meth:`Measurement.to_dict` makes it, ``spread`` as lists in slice order).
 """
 
 from __future__ import annotations
@@ -16,12 +24,16 @@ from typing import Any
 from harness.measuring.result import round_value as _round  # no last-digit churn in the files
 from harness.errors import BaselineError
 from harness.measuring.result import Measurement
+from harness.suite.baselines import layout
 
-__all__ = ["SCHEMA_VERSION", "MANIFEST", "LOCK", "STABLE_ENVIRONMENT", "Baseline", "BakeChange", "StoreCheck",
-           "BaselineWriteError", "stable_environment", "baseline_document", "spread_by_slice", "images_of"]
+__all__ = ["SCHEMA_VERSION", "SCHEMA_VERSIONS", "MANIFEST", "LOCK", "STABLE_ENVIRONMENT", "Baseline", "BakeChange",
+           "StoreCheck", "BaselineWriteError", "stable_environment", "baseline_document", "spread_by_slice",
+           "images_of", "approval_entry", "approvals_of", "with_approval", "read_document", "same_record"]
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # what a bake writes (the reviewable layout)
+SCHEMA_VERSIONS = (1, 2)  # what loads: 1 is the one-line layout of earlier bakes
+APPROVALS_KEPT = 5  # the newest approvals a document keeps (newest first)
 MANIFEST = "MANIFEST.json"
 LOCK = ".lock"
 
@@ -50,6 +62,10 @@ class Baseline:
     # reference images: {stage: "sha256:<64 hex>"} of the baked case's stage images, objects of the
     # image store (harness.run.store); {} when none were recorded (an older baseline)
     images: dict[str, str] = field(default_factory=dict)
+    # `harness bake --accept-failing`: the absolute checks the case failed when baked ([]: none)
+    accepted_failing: list[dict[str, Any]] = field(default_factory=list)
+    # who baked it, when, why, from which run (:func:`approval_entry`), newest first; [] for older files
+    approvals: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -91,7 +107,51 @@ class BaselineWriteError(BaselineError):
 
 
 def _dump(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, sort_keys=True, allow_nan=False, separators=(",", ":")) + "\n"
+    """The file text of a document in the in-memory form (the reviewable layout, :mod:`.layout`)."""
+    return layout.dump(doc)
+
+
+def read_document(data: bytes | str) -> dict[str, Any]:
+    """A stored document (either schema) in the in-memory form; raises ValueError (or KeyError,
+    TypeError) when it is not a baseline document."""
+    doc = json.loads(data)
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    if doc.get("schema_version") not in SCHEMA_VERSIONS:
+        raise ValueError(f"schema_version {doc.get('schema_version')!r}, expected one of {list(SCHEMA_VERSIONS)}")
+    return layout.canonical(doc)
+
+
+def approval_entry(by: str, at: str, reason: str | None, run: str | None, git_sha: str | None) -> dict[str, Any]:
+    """One approval: who baked (``Name <email>`` or a login name), when (UTC ISO 8601), why
+    (``--reason``; None when none was given) and from which run (its id and the git commit the
+    run was made at, None when not in a repository)."""
+    return {"by": by, "at": at, "reason": reason, "run": run, "git_sha": git_sha}
+
+
+def approvals_of(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A document's approvals, newest first (``[]`` when it has none or they are not a list of records)."""
+    raw = (doc or {}).get("approvals")
+    return [a for a in raw if isinstance(a, dict)] if isinstance(raw, list) else []
+
+
+def with_approval(doc: dict[str, Any], approval: dict[str, Any] | None, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """``doc`` with ``approval`` on top of the file it replaces's approvals (``previous``), the newest
+    :data:`APPROVALS_KEPT` kept, so the diff of a re-bake shows the new one as an added line."""
+    history = ([approval] if approval else []) + approvals_of(previous)
+    out = {k: v for k, v in doc.items() if k != "approvals"}
+    if history:
+        out["approvals"] = history[:APPROVALS_KEPT]
+    return out
+
+
+def same_record(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """Whether two documents (in-memory form) hold the same record but for approvals and the
+    schema they were written in: then the file is not rewritten, whatever its layout."""
+    if old is None:
+        return False
+    strip = lambda d: {k: v for k, v in d.items() if k not in ("approvals", "schema_version")}  # noqa: E731
+    return _dump(strip(old)) == _dump(strip(new))
 
 
 def stable_environment(environment: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +170,9 @@ def baseline_document(case_id: str, doc: dict[str, Any]) -> dict[str, Any]:
     failed when ``harness bake --accept-failing`` baked it; absent otherwise) and, for a seed
     of a distribution group, its group's ``selfcheck`` record (absent when none was made) and
     ``images``, the case's reference images ``{stage: "sha256:…"}`` (absent when there are none).
-    Other keys are not stored."""
+    Other keys are not stored.  ``doc`` may also be a stored document as :func:`json.loads` reads it
+    (the table layout of schema 2)."""
+    doc = layout.canonical(doc)
     out = {
         "schema_version": SCHEMA_VERSION,
         "case": case_id,

@@ -22,15 +22,11 @@ from typing import Any
 
 from harness.errors import BaselineError
 from harness.fsio import atomic_write_text, is_temp_name
-from harness.suite.baselines.document import (
-    LOCK,
-    MANIFEST,
-    SCHEMA_VERSION,
-    BakeChange,
-    StoreCheck,
-)
+from harness.suite.baselines.document import LOCK, MANIFEST, BakeChange, StoreCheck
 
 __all__ = ["Manifest", "sha256", "file_sha"]
+
+SCHEMA_VERSION = 1  # the manifest's own format (the documents' is document.SCHEMA_VERSION)
 
 
 def sha256(data: bytes) -> str:

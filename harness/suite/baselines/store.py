@@ -18,13 +18,14 @@ interrupted bake left unrecorded, until the next bake (or ``verify(repair=True)`
 **Documents are reproducible.**  A baseline keeps only what identifies how its values
 were made and is stable across runs (:func:`stable_environment`: device, threads (set
 and applied), machine, package versions but harness's own; the pipeline's stage parameters; stage numbers rounded like
-measurement values), never a git sha, a path, a run id or a time, so re-baking an
-unchanged case leaves its file byte-identical (``unchanged``).
+measurement values), never a path; re-baking an unchanged case leaves its file byte-identical
+(``unchanged``: it is not rewritten).  Its ``approvals`` (who, when, why, from which run and
+commit) change only with a rewrite.  A bake with a review (:mod:`.review`) also keeps a case
+whose values moved within tolerance.  Files are in the reviewable layout of :mod:`.layout`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,16 +35,17 @@ from harness.errors import BaselineError
 from harness.measuring.result import Measurement, floor_std
 from harness.naming import check_case_id, check_name
 from harness.suite.baselines import bake as _bake
+from harness.suite.baselines import layout
 from harness.suite.baselines.document import (
     LOCK,
     MANIFEST,
-    SCHEMA_VERSION,
     BakeChange,
     Baseline,
     StoreCheck,
-    _dump,
+    approvals_of,
     baseline_document,
     images_of,
+    read_document,
     spread_by_slice,
 )
 from harness.suite.baselines.manifest import Manifest, sha256
@@ -128,13 +130,12 @@ class BaselineStore:
             raise BaselineError(f"{p}: checksum does not match {self.manifest_path.name}"
                                 + (interrupted or " (edited by hand or corrupt); re-bake or restore it from git"))
         try:
-            doc = json.loads(data)
-            if doc.get("schema_version") != SCHEMA_VERSION:
-                raise ValueError(f"schema_version {doc.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+            doc = read_document(data)  # either layout (schema 1: one line; 2: one slice per line)
             spread = spread_by_slice(doc)  # {} for an un-calibrated baseline
             return Baseline(case_id, floor_std(Measurement.from_dict(doc["measurement"]), spread),
                             dict(doc.get("stages", {})), dict(doc.get("environment", {})),
-                            dict(doc.get("pipeline", {})), spread, _selfcheck(doc), images_of(doc))
+                            dict(doc.get("pipeline", {})), spread, _selfcheck(doc), images_of(doc),
+                            list(doc.get("accepted_failing") or []), approvals_of(doc))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BaselineError(f"{p}: corrupt baseline ({exc})") from None
 
@@ -187,7 +188,8 @@ class BaselineStore:
 
     # -- write --------------------------------------------------------------
     def bake(self, entries: Iterable[tuple[str, dict[str, Any]]], *, new_only: bool = False,
-             prune: Iterable[str] = (), on_wait: Callable[[str], None] | None = None) -> list[BakeChange]:
+             prune: Iterable[str] = (), on_wait: Callable[[str], None] | None = None,
+             review: _bake.Review | None = None, dry_run: bool = False) -> list[BakeChange]:
         """Write ``(case_id, document)`` baselines; report every change.
 
         ``document`` holds ``measurement``, ``stages``, ``environment`` and ``pipeline``
@@ -198,15 +200,22 @@ class BaselineStore:
         holds what was found in the folder: ``recovered``, ``cleaned``, ``stray``,
         ``mismatch``, ``missing``.  Raises :class:`BaselineWriteError` (naming the path) when
         the file system refuses a write, leaving the store consistent.
+
+        ``review`` (:func:`.review.review`'s verdicts and the approval to record): an existing
+        case it keeps is not rewritten, and every written document carries the approval.
+        ``dry_run``: return the same changes without the lock and without touching the folder.
         """
-        wanted: dict[str, tuple[_bake.Target, str]] = {}  # rel -> (target, body); the last document of a case wins
+        wanted: dict[str, tuple[_bake.Target, dict[str, Any]]] = {}  # rel -> (target, doc); the last of a case wins
         for case_id, doc in entries:
             target = self._target(case_id)
-            wanted[target.rel] = (target, _dump(baseline_document(case_id, doc)))
+            wanted[target.rel] = (target, baseline_document(case_id, doc))
+            layout.check(wanted[target.rel][1])  # a document that cannot be a table fails before any write
         gone = [self._target(case_id) for case_id in prune]
         for target in gone:  # an obsolete case is deleted, not written again
             wanted.pop(target.rel, None)
-        return _bake.bake(self.manifest_file, wanted, gone, new_only=new_only, on_wait=on_wait)
+        if dry_run:
+            return _bake.preview(self.manifest_file, wanted, gone, new_only=new_only, review=review)
+        return _bake.bake(self.manifest_file, wanted, gone, new_only=new_only, on_wait=on_wait, review=review)
 
     def _target(self, case_id: str) -> _bake.Target:
         p = self.path_for(case_id)
