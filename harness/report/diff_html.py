@@ -154,14 +154,11 @@ def diff_images(res: DiffResult, out: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def render_diff_html(res: DiffResult, images: dict[str, list[dict[str, Any]]]) -> str:
-    import jinja2
-
     from harness.report.diff_text import TITLES, row_change, row_severity, summary_line
+    from harness.report.templating import environment
     from harness.report.text import format_box
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(change=row_change, severity=row_severity, box=lambda b: format_box(b)[2:] if b else "")
+    env = environment(change=row_change, severity=row_severity, box=lambda b: format_box(b)[2:] if b else "")
     sections = [(name, TITLES[name], res.counts.get(name, 0), res.sections[name][:PAGE_ROWS]) for name in SECTIONS]
     return env.get_template("diff.html.j2").render(
         res=res, cfg=res.config, images=images, sections=sections, summary=summary_line(res),

@@ -40,10 +40,9 @@ LINE_ENVIRONMENT = ("device", "threads", "executor", "workers", "git_sha", "pyth
 def _templates():
     """The Jinja2 environment over the package's templates (autoescaping everything, undefined names
     an error so that a template typo fails the render, not the reader)."""
-    import jinja2
+    from harness.report.templating import environment
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = environment()
     env.globals.update(sevtext=sev_text, sevnum=lambda s: "1e9" if s == math.inf else f"{s:.4g}")
     return env
 

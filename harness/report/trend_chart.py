@@ -153,12 +153,10 @@ def _n(v: float) -> str:
 def html_page(view: "TrendView") -> str:
     """The page: what was read, the cap note, the table, one SVG panel per shown series, the flags'
     meaning.  Every value reaches the page through the autoescaping template."""
-    import jinja2
-
+    from harness.report.templating import environment
     from harness.report.trend import table_rows
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = environment()
     runs = [(i + 1, r.run_id, f"{r.created:%Y-%m-%d %H:%M}") for i, r in enumerate(view.runs)]
     return env.get_template(TEMPLATE).render(
         view=view, rows=table_rows(view), panels=[panel(s, len(view.runs)) for s in view.shown], runs=runs,
