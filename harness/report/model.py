@@ -35,10 +35,16 @@ def deciding_checks(checks: list[Check], near_misses: int = NEAR_MISSES) -> list
     return [c for i, c in enumerate(checks) if c.status in GATING or i in keep]
 
 
+#: harness.run.stage_record.IDENTITY_KEYS (the run layer, above these records; a test keeps them equal)
+IDENTITY_KEYS = ("code", "weights")
+
+
 def changed_params(baseline: dict[str, Any] | None, run: dict[str, Any] | None) -> list[dict[str, Any]]:
     """``[{"stage", "param", "baseline", "run"}]``: each stage parameter whose value differs between
     the pipeline config a baseline was baked with and this run's (``{stage: {param: value}}``;
-    a parameter set on one side only has null on the other); [] when the baseline records none."""
+    a parameter set on one side only has null on the other); [] when the baseline records none.
+    The code and weights digests (``code``, ``weights``: harness.run.stage_record) count only when
+    both sides record them: a baseline baked before they were recorded is not "changed" by them."""
     if not baseline or not isinstance(run, dict):
         return []
     out = []
@@ -47,7 +53,8 @@ def changed_params(baseline: dict[str, Any] | None, run: dict[str, Any] | None) 
         if not isinstance(b, dict) or not isinstance(r, dict):
             b, r = {"(stage)": b}, {"(stage)": r}
         out += [{"stage": stage, "param": k, "baseline": b.get(k), "run": r.get(k)}
-                for k in sorted(set(b) | set(r)) if b.get(k) != r.get(k)]
+                for k in sorted(set(b) | set(r)) if b.get(k) != r.get(k)
+                and not (k in IDENTITY_KEYS and (k not in b or k not in r))]
     return out
 
 

@@ -271,12 +271,14 @@ def _backends(case: Case) -> dict[str, str]:
 def _stage(ex: _Execution, spec, image: np.ndarray, ctx) -> np.ndarray:
     """Run one stage of the pipeline on ``image`` (from the cache, else computed); returns the
     image the next stage takes.  ``ctx`` carries the mask from detect / mask onwards."""
+    from harness.run.stage_record import record_identity
     from harness.stages import backend_config, build_backend, run_stage
 
     with ex.at(f"stage {spec.stage} (loading backend {spec.backend!r})"):
         backend = build_backend(spec.stage, spec.backend, dict(spec.params))
     bconf = backend_config(backend)
     ex.config["stages"].append(bconf)
+    record_identity(ex.config, spec.stage, backend)
     if spec.stage == "inpaint" and ctx.mask is None:
         ex.timings[spec.stage] = 0.0
         ex.stages["inpaint.skipped"] = 1.0

@@ -31,6 +31,7 @@ def generate_base(vector, case: Case, cache: StageCache, config: dict, timings: 
     ``chunk``: the seeds (this case's among them) a batch-capable backend renders together on a
     cache miss, each cached under its one-by-one key (:mod:`harness.run.batching`)."""
     from harness.errors import ConfigError
+    from harness.run.stage_record import record_identity
     from harness.stages import StageContext, backend_config, build_backend, run_stage
     from harness.suite.vectors import render
 
@@ -44,6 +45,7 @@ def generate_base(vector, case: Case, cache: StageCache, config: dict, timings: 
         backend = build_backend("generate", spec.backend, dict(spec.params))
     bconf = backend_config(backend)
     config["stages"].append(bconf)
+    record_identity(config, "generate", backend)
     h, w = vector.size
     placeholder = np.full((h, w, 3), 128, np.uint8)
     prompt, negative = vector.source.get("prompt"), vector.source.get("negative_prompt")
