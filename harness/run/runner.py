@@ -225,6 +225,7 @@ class _SuiteRun:
         self.retried: list[str] = []
         self.signals = SignalGuard()
         self.t_start = time.perf_counter()
+        self.memo: Any = None  # harness.run.case_memo.CaseMemo, set by _execute
 
     def record(self, cr: CaseResult, measurement: dict[str, Any] | None) -> None:
         self.folder.add(cr, measurement)
@@ -249,7 +250,13 @@ class _SuiteRun:
             self._close(failed)
 
     def _execute(self, runner: Executor, job: CaseJob) -> None:
-        it = runner.run(self.todo, job)
+        from harness.run.case_memo import CaseMemo, replay  # cases recorded before, unchanged: no worker
+
+        self.memo = CaseMemo.open(self.plan, job, self.report.environment)
+        todo = replay(self.memo, self, self.todo)
+        if not todo:  # every case from the memo: no worker starts
+            return
+        it = runner.run(todo, job)
         try:
             for out in it:
                 with self.signals.deferred():
@@ -269,6 +276,8 @@ class _SuiteRun:
         changed = changed_params(self.pipelines.pop(case.id, None), (out.config or {}).get("pipeline"))
         self.record(CaseResult(case.id, case.vector, case.pipeline.name, case.seed, status, error, out.timings,
                                out.artifacts, checks, out.stages, out.config, changed), out.measurement)
+        if self.memo is not None:
+            self.memo.keep(case, self.recorded[case.id], self.folder.path)
         n_fail = sum(c.status == "fail" for c in checks)
         extra = f"  {n_fail} failed checks" if n_fail else ""
         extra += f"  {error}" if error else ""
