@@ -31,7 +31,8 @@ suite with ``rerun_check`` is never memo'd (its determinism check must run).
 part, measurement file and case record as written, the drift of its baseline's environment and
 the run it came from, with a sha256 of all of it.  A read re-computes it; a torn, garbled or
 mismatched entry is deleted and the case runs (a miss, never an error, never a pass).  Writes
-are atomic (two runs writing one key both leave a valid entry).  The folder is bounded like the
+are atomic renames, not fsync'ed (two runs writing one key both leave a valid entry; one torn by
+a power cut fails its checksum).  The folder is bounded like the
 measurement cache: an eighth of ``cache_max_mb``, least recently used first.
 
 **A hit** is recorded in the new run folder with ``config.memo`` naming the run it came from,
@@ -69,8 +70,10 @@ _ENV_KEYS = ("python", "platform", "machine", "device", "threads", "threads_appl
 class CaseMemo:
     """Recorded cases by key (see the module docstring), for one run; made by :meth:`open`."""
 
-    def __init__(self, directory: Path, max_bytes: int, run_parts: dict[str, Any], plan: Any, job: Any) -> None:
+    def __init__(self, directory: Path, max_bytes: int, run_parts: dict[str, Any], plan: Any, job: Any,
+                 environment: dict[str, Any] | None = None) -> None:
         self.directory = directory
+        self.environment = environment or {}  # the run's, as its cases are judged against (drift)
         self.max_bytes = max_bytes
         self.run_parts = run_parts
         self.plan = plan
@@ -105,7 +108,7 @@ class CaseMemo:
         bound = job.cache_max_bytes
         from harness.run.cache import DEFAULT_MAX_BYTES
 
-        return cls(directory, max(1, int(bound or DEFAULT_MAX_BYTES) // _SHARE), parts, plan, job)
+        return cls(directory, max(1, int(bound or DEFAULT_MAX_BYTES) // _SHARE), parts, plan, job, environment)
 
     # -- keys
     def _stages(self, case: Case, fresh: bool) -> list[Any]:
@@ -221,9 +224,10 @@ class CaseMemo:
             ref = json.loads(record).get("measurement")
             measure = (run_dir / "cases" / ref["file"]).read_bytes() if ref else None
             data = pack(key, run_dir.name, case.id, drift, part, record, measure)
-            from harness.fsio import atomic_write_bytes
+            from harness.run.rundir import renamed_into_place
 
-            atomic_write_bytes(self.path_for(key), data)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            renamed_into_place(self.path_for(key), data)  # no fsync: a torn entry fails its checksum (a miss)
             self.kept += 1
             if self.kept % _EVICT_EVERY == 1:  # the first write of a run and every 64th: other runs write too
                 self.evict()
@@ -237,7 +241,7 @@ class CaseMemo:
         from harness.run.judge import environment_drift
 
         base = self.plan.store.load(case_id)
-        return environment_drift(base.environment, self.plan.environment) if base is not None else []
+        return environment_drift(base.environment, self.environment) if base is not None else []
 
     def drop(self, key: str) -> None:
         """Delete the entry of ``key`` (it cannot be replayed)."""

@@ -68,8 +68,8 @@ from typing import Any, Iterable
 
 from harness.errors import ConfigError, StageError
 
-__all__ = ["stage_identity", "measure_identity", "file_digest", "manifest_digest", "DIGESTS", "code_modules", "refresh_backend", "is_builtin",
-           "STATS", "RACY_SECONDS", "MAX_TREE_FILES"]
+__all__ = ["stage_identity", "measure_identity", "file_digest", "manifest_digest", "DIGESTS", "code_modules",
+           "refresh_backend", "is_builtin", "STATS", "RACY_SECONDS", "MAX_TREE_FILES"]
 
 RACY_SECONDS = 2.0  # a file modified this recently is re-hashed on every use
 MAX_TREE_FILES = 10_000  # a path parameter naming a bigger directory is refused, not walked per case

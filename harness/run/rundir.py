@@ -49,7 +49,7 @@ from harness.naming import case_slug
 if TYPE_CHECKING:
     from harness.report.schema import CaseResult, Report
 
-__all__ = ["RunFolder", "StorageError"]
+__all__ = ["RunFolder", "StorageError", "renamed_into_place"]
 
 
 class StorageError(OSError):
@@ -107,7 +107,7 @@ def _claiming(root: Path) -> Iterator[None]:
         os.close(fd)  # drops the flock
 
 
-def _renamed_into_place(p: Path, data: bytes) -> None:
+def renamed_into_place(p: Path, data: bytes) -> None:
     """``data`` written to a temporary file beside ``p`` and renamed over it (atomic, no fsync)."""
     import secrets
 
@@ -282,10 +282,10 @@ class RunFolder:
             ref = measurement[0]
         p = self.path / "cases" / f"{case_slug(case.id)}.json"
         text = case_record_text(case, ref, p)  # refused (RuntimeError) before anything is written
-        self._write(part_path(self.path, case.id), lambda p: _renamed_into_place(p, part))
+        self._write(part_path(self.path, case.id), lambda p: renamed_into_place(p, part))
         if measurement is not None:
-            self._write(self.path / "cases" / ref["file"], lambda p: _renamed_into_place(p, measurement[1]))
-        self._write(p, lambda p: _renamed_into_place(p, text.encode("utf-8")))
+            self._write(self.path / "cases" / ref["file"], lambda p: renamed_into_place(p, measurement[1]))
+        self._write(p, lambda p: renamed_into_place(p, text.encode("utf-8")))
 
     def finish(self, report: Report) -> None:
         """The run's checks compacted into checks.parquet, then the final report.json (once)."""
