@@ -26,12 +26,14 @@ from typing import Iterator
 __all__ = ["PRELOAD", "START_METHOD", "death_reason", "without_main", "context", "prewarm", "start_prewarmed"]
 
 #: What the fork server imports once, so each worker starts warm (a missing one is skipped).  Not
-#: OpenCV (it starts a thread at import) nor torch (thread pools, and most runs never need it).
-#: :mod:`harness.run.warmup` (last) loads the measuring kernels once for every worker.
+#: OpenCV (it starts a thread at import) nor torch (thread pools, and most runs never need it), nor
+#: scipy.stats (about half of the server's start-up, and only the driver's distribution judging uses
+#: it: workers execute and measure, they never judge).  :mod:`harness.run.warmup` (last) loads the
+#: measuring kernels once for every worker.
 PRELOAD = ["harness.run.workers", "harness.run.worker", "harness.measuring.driver",
            "harness.run.measure_cache", "harness.suite.vectors", "harness.imageio",
            "harness.stages.detect", "harness.stages.mask", "harness.stages.inpaint",
-           "harness.stages.denoise", "harness.stages.upscale", "scipy.stats", "skimage.io",
+           "harness.stages.denoise", "harness.stages.upscale", "skimage.io",
            "skimage.color", "skimage.restoration", "PIL.Image", "harness.run.warmup"]
 START_METHOD = os.environ.get("HARNESS_START_METHOD", "forkserver")
 

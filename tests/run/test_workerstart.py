@@ -104,3 +104,24 @@ def test_the_fork_server_warms_the_measuring_kernels_without_starting_a_thread()
     if sys.platform.startswith("linux"):
         assert len(os.listdir("/proc/self/task")) == before
     assert workerstart.PRELOAD[-1] == "harness.run.warmup"
+
+
+def test_a_worker_never_needs_scipy_stats_so_the_server_does_not_preload_it(tmp_path):
+    """The preload and a whole case (stages, measuring, absolute checks) without scipy.stats: leaving
+    it out of the fork server's preload (about half its start-up) costs a worker nothing."""
+    code = textwrap.dedent(f"""
+        import importlib, sys
+        from harness.run import workerstart
+        for name in workerstart.PRELOAD:
+            importlib.import_module(name)
+        from harness.run.cache import StageCache
+        from harness.run.case import execute_case
+        from harness.suite.suites import load_suite
+        suite = load_suite("smoke")
+        [case] = [c for c in suite.cases() if c.id == "caption_portrait/classic/s1"]
+        out = execute_case(case, suite, __import__("pathlib").Path({str(tmp_path)!r}), StageCache(None))
+        print(out.error, out.measurement is not None, "scipy.stats" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["None", "True", "False"], out.stderr[-2000:]
+    assert "scipy.stats" not in workerstart.PRELOAD
