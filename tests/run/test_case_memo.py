@@ -349,3 +349,31 @@ def test_the_memo_is_off_where_it_cannot_be_sure(keyed, monkeypatch):
                             judge=change.get("judge", True))
         assert CaseMemo.open(p, job, {}) is None, change
     assert case_memo.MEMO_SCHEMA == "harness-case-memo/1"
+
+
+def test_two_concurrent_runs_share_the_memo_safely(tmp_path):
+    """Two `harness run`s of one suite with one cache at the same time: both complete, every entry
+    they leave reads back, and a third run replays both cases from it."""
+    import os
+    import subprocess
+
+    write_suite(tmp_path)
+    args = ["run", "--suite", str(tmp_path / "memo.toml"), "--baselines", str(tmp_path / "baselines"), "--cache",
+            str(tmp_path / "cache"), "--store", str(tmp_path / "store"), "-q"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    procs = [subprocess.Popen([sys.executable, "-m", "harness.cli", *args, "--out", str(tmp_path / f"out{i}")],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [1, 1], [r[1][-500:] for r in results]  # no baselines: fail, not error
+    entries = sorted((tmp_path / "cache" / "memo").glob("*.memo"))
+    assert len(entries) == 2
+    for p in entries:
+        data = p.read_bytes()
+        assert unpack(p.name[: -len(".memo")], data).run in {r[0].strip().splitlines()[-1].rsplit("/", 1)[-1]
+                                                            for r in results}
+    third = subprocess.run([sys.executable, "-m", "harness.cli", *args, "--out", str(tmp_path / "out3")],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    run_dir = Path(third.stdout.strip().splitlines()[-1])
+    doc = json.loads((run_dir / "report.json").read_text())
+    assert third.returncode == 1 and [bool(c["config"].get("memo")) for c in doc["cases"]] == [True, True]
