@@ -37,7 +37,7 @@ measurement cache: an eighth of ``cache_max_mb``, least recently used first.
 
 **A hit** is recorded in the new run folder with ``config.memo`` naming the run it came from,
 ``config.memo_timings`` the timings it recorded there, and ``timings`` only what the replay took
-(``{"memo": s}``): no work is claimed that was not done.  The run's notes count the hits.
+(``{"memo": s}``): no work is claimed that was not done.  The run's progress output counts the hits.
 """
 
 from __future__ import annotations
@@ -306,10 +306,9 @@ def replay(memo: CaseMemo | None, run: Any, cases: Sequence[Case]) -> list[Case]
         extra = f"  {cr.failed_count} failed checks" if cr.failed_count else ""
         run.say(f"[{done}/{len(run.by_id)}] {cr.status:5} {case.id} (memo of {hit.run}){extra}")
     memo.save_digests()
-    if memo.hits:
-        run.report.notes.append(f"{memo.hits} of {len(cases)} cases recorded from the case memo (same code, weights, "
-                                "inputs, settings and baselines as the run each one's config.memo names); "
-                                "--no-cache runs them all")
+    if memo.hits:  # said, not a report note: each case's config.memo says it where the report is read
+        run.say(f"{memo.hits} of {len(cases)} cases recorded from the case memo (same code, weights, inputs, "
+                "settings and baselines as the run each one's config.memo names); --no-cache runs them all")
     return todo
 
 

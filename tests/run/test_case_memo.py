@@ -122,7 +122,7 @@ def test_a_hit_says_so_and_claims_no_work_it_did_not_do(runs):
         assert {k: v for k, v in b.config.items() if not k.startswith("memo")} == a.config
     doc = json.loads((memo_dir / "report.json").read_text())
     assert doc["complete"] is True
-    assert any(n.startswith("2 of 2 cases recorded from the case memo") for n in memod.notes)
+    assert not any("case memo" in n for n in memod.notes)  # each case's config says it; the notes are the run's
     drift = "baselines were baked in a different environment: threads 99 -> 1"
     assert drift in cold.notes and drift in memod.notes  # the drift note the cases produced comes along
 
