@@ -48,7 +48,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from harness.run.cache import discard, evict_lru, touch
 from harness.run.identity import STATS
@@ -276,16 +276,22 @@ class CaseMemo:
         return evict_lru(self.directory, entries, sum(e[2] for e in entries), self.max_bytes, SUFFIX)[0]
 
 
-def replay(memo: CaseMemo | None, run: Any, cases: Sequence[Case]) -> list[Case]:
+def replay(memo: CaseMemo | None, run: Any, cases: Sequence[Case],
+           landed: Callable[[CaseResult], bool] | None = None) -> list[Case]:
     """Record every case of ``cases`` that ``memo`` holds into ``run`` (the runner's run in progress);
     the cases left to execute, in order.  At the first of those, the workers' fork server starts
-    (:func:`harness.run.workerstart.start_prewarmed`)."""
+    (:func:`harness.run.workerstart.start_prewarmed`).
+
+    ``landed(result)`` is told of each replayed case as the runner is of an executed one (its
+    progress line, a fail limit); when it answers True no further case is replayed or executed (the
+    result is ``[]``).  Without it each hit's progress line is said here."""
     from harness.run.workerstart import start_prewarmed
 
     if memo is None:
         start_prewarmed()
         return list(cases)
     todo: list[Case] = []
+    stop = False
     for case in cases:
         t0 = time.perf_counter()
         hit = memo.lookup(case)
@@ -302,6 +308,11 @@ def replay(memo: CaseMemo | None, run: Any, cases: Sequence[Case]) -> list[Case]
             run.recorded[case.id] = cr
             run.drift.update(hit.drift)
         memo.hits += 1
+        if landed is not None:
+            stop = landed(cr)
+            if stop:
+                break
+            continue
         done = sum(cid in run.recorded for cid in run.by_id)
         extra = f"  {cr.failed_count} failed checks" if cr.failed_count else ""
         run.say(f"[{done}/{len(run.by_id)}] {cr.status:5} {case.id} (memo of {hit.run}){extra}")
@@ -309,7 +320,7 @@ def replay(memo: CaseMemo | None, run: Any, cases: Sequence[Case]) -> list[Case]
     if memo.hits:  # said, not a report note: each case's config.memo says it where the report is read
         run.say(f"{memo.hits} of {len(cases)} cases recorded from the case memo (same code, weights, inputs, "
                 "settings and baselines as the run each one's config.memo names); --no-cache runs them all")
-    return todo
+    return [] if stop else todo
 
 
 def _result(doc: dict[str, Any]) -> CaseResult:

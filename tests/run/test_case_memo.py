@@ -377,3 +377,22 @@ def test_two_concurrent_runs_share_the_memo_safely(tmp_path):
     run_dir = Path(third.stdout.strip().splitlines()[-1])
     doc = json.loads((run_dir / "report.json").read_text())
     assert third.returncode == 1 and [bool(c["config"].get("memo")) for c in doc["cases"]] == [True, True]
+
+
+def test_replay_tells_the_runner_of_each_hit_and_stops_when_it_says_so(world):
+    """``landed`` is the runner's per-case hook (its progress line, --maxfail): True stops the replay
+    and nothing is left to execute."""
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    tmp, project, memo, cases = world
+    written, told = [], []
+    folder = SimpleNamespace(replay=lambda cr, part, measurement: written.append(cr.id))
+    run = SimpleNamespace(signals=SimpleNamespace(deferred=nullcontext), folder=folder, recorded={}, drift=set(),
+                          by_id=cases, say=told.append)
+    ordered = [cases["caption_portrait/p/s1"], cases["caption_portrait/p/s2"]]
+    assert case_memo.replay(memo, run, ordered, landed=lambda cr: told.append(cr.id) or True) == []
+    assert written == ["caption_portrait/p/s1"] and told[0] == "caption_portrait/p/s1"
+    assert list(run.recorded) == ["caption_portrait/p/s1"] and run.recorded["caption_portrait/p/s1"].status == "fail"
+    written.clear()
+    assert case_memo.replay(memo, run, ordered, landed=lambda cr: False) == [] and len(written) == 2
