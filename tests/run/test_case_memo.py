@@ -396,3 +396,32 @@ def test_replay_tells_the_runner_of_each_hit_and_stops_when_it_says_so(world):
     assert list(run.recorded) == ["caption_portrait/p/s1"] and run.recorded["caption_portrait/p/s1"].status == "fail"
     written.clear()
     assert case_memo.replay(memo, run, ordered, landed=lambda cr: False) == [] and len(written) == 2
+
+
+def test_a_fully_memod_run_starts_no_worker_and_imports_nothing_heavy(tmp_path):
+    """A run as `harness run` makes it (prewarm, then run_suite), twice: the second replays every case
+    without a fork server, torch, numba, scipy.stats or pandas (the views a CLI renders afterwards
+    are not part of it: an index.html of failing cases draws figures)."""
+    import os
+    import subprocess
+    import textwrap
+
+    write_suite(tmp_path)
+    code = textwrap.dedent(f"""
+        import sys, multiprocessing.forkserver as mpfs
+        from pathlib import Path
+        from harness.run.runner import run_suite
+        from harness.run.workerstart import prewarm
+        from harness.suite.suites import load_suite
+        tmp = Path({str(tmp_path)!r})
+        suite = load_suite(tmp / "memo.toml")
+        prewarm(suite.threads)
+        report, _ = run_suite(suite, out_root=tmp / "r", baselines_root=tmp / "b", cache_dir=tmp / "c")
+        heavy = sorted(m for m in ("torch", "numba", "scipy.stats", "pandas") if m in sys.modules)
+        print(report.status, mpfs._forkserver._forkserver_pid is None, heavy or "none")
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    outs = [subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=300) for _ in range(2)]
+    assert outs[0].stdout.split()[-3:][:2] == ["fail", "False"], outs[0].stderr[-2000:]  # cold: a worker ran
+    assert outs[1].stdout.split()[-3:] == ["fail", "True", "none"], outs[1].stderr[-2000:]
