@@ -173,9 +173,10 @@ def _one_run(cwd: Path, suite: list[str], flags: list[str], workers: int, env: d
         raise RuntimeError(proc.failure())
     run_dir = Path(lines[-1])
     sigma, n, summary = runs.case_seconds(run_dir)
-    threads = json.loads((run_dir / "report.json").read_text(encoding="utf-8")).get("environment", {}).get("threads")
+    doc = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    memo = sum(1 for c in doc.get("cases") or [] if (c.get("config") or {}).get("memo"))  # harness.run.case_memo
     return {"args": proc.args, "rc": proc.rc, "wall_s": proc.wall_s, "maxrss": proc.maxrss, "sum_case_s": sigma,
-            "cases": n, "summary": summary, "threads": threads}
+            "cases": n, "summary": summary, "threads": doc.get("environment", {}).get("threads"), "memo": memo}
 
 
 def _smoke_rows(opts: ScaleOptions, work: Path, env: dict[str, str], log: list[dict]) -> list[Row]:
@@ -219,7 +220,9 @@ def _smoke_detail(rid: str, log: list[dict], suite: str) -> str:
         sums = "/".join(f"{e['sum_case_s']:.1f}" for e in cold)
         return f"{suite}: wall {walls('cold, 1')} s / Σ case time {sums} s, {cold[0]['cases']} cases"
     if rid == "cached":
-        return f"cold {walls('cold, 1')} s / cached {walls('cached')} s"
+        memo = "/".join(f"{e.get('memo', 0)}" for e in log if e["run"].startswith("cached"))
+        return (f"cold {walls('cold, 1')} s / cached {walls('cached')} s "
+                f"({memo} of {cold[0]['cases']} cases from the case memo)")
     return f"1 worker {walls('cold, 1')} s / 2 workers {walls('cold, 2')} s"
 
 

@@ -38,7 +38,9 @@ images and masks).
 modules, the numeric libraries' versions, Python, the machine and the thread count.
 
 **Cheap.**  A file's sha256 is computed once per process and kept by its (device, inode,
-size, mtime, ctime) signature; later cases cost one ``stat`` per file.  A file modified
+size, mtime, ctime) signature; later cases cost one ``stat`` per file.  The driver's case memo
+(:mod:`harness.run.case_memo`) keeps them across processes too (:mod:`harness.run.digest_memo`),
+under the same signature rule.  A file modified
 less than :data:`RACY_SECONDS` ago is re-hashed on every use (its timestamp may not yet
 tell two writes apart: git's "racily clean" rule).
 
@@ -66,8 +68,8 @@ from typing import Any, Iterable
 
 from harness.errors import ConfigError, StageError
 
-__all__ = ["stage_identity", "measure_identity", "file_digest", "manifest_digest", "code_modules", "refresh_backend", "is_builtin",
-           "STATS", "RACY_SECONDS", "MAX_TREE_FILES"]
+__all__ = ["stage_identity", "measure_identity", "file_digest", "manifest_digest", "DIGESTS", "code_modules",
+           "refresh_backend", "is_builtin", "STATS", "RACY_SECONDS", "MAX_TREE_FILES"]
 
 RACY_SECONDS = 2.0  # a file modified this recently is re-hashed on every use
 MAX_TREE_FILES = 10_000  # a path parameter naming a bigger directory is refused, not walked per case
@@ -79,6 +81,7 @@ STATS: dict[str, float] = {"files_hashed": 0, "bytes_hashed": 0, "hash_seconds":
                            "identity_seconds": 0.0, "reloads": 0}
 
 _DIGESTS: dict[str, tuple[tuple[int, ...], str]] = {}  # abspath -> (stat signature, sha256)
+DIGESTS = _DIGESTS  # what harness.run.digest_memo saves and adopts
 _LOADED: dict[str, tuple[int, str | None]] = {}  # module name -> (id(module), source sha256 as loaded)
 
 

@@ -49,7 +49,7 @@ from harness.naming import case_slug
 if TYPE_CHECKING:
     from harness.report.schema import CaseResult, Report
 
-__all__ = ["RunFolder", "StorageError"]
+__all__ = ["RunFolder", "StorageError", "renamed_into_place"]
 
 
 class StorageError(OSError):
@@ -105,6 +105,23 @@ def _claiming(root: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # drops the flock
+
+
+def renamed_into_place(p: Path, data: bytes) -> None:
+    """``data`` written to a temporary file beside ``p`` and renamed over it (atomic, no fsync)."""
+    import secrets
+
+    tmp = p.parent / f".{p.name}.{secrets.token_hex(4)}.tmp"  # named like fsio's temporary files
+    try:
+        with open(tmp, "xb") as fh:  # created with the umask's permissions, as atomic_write_bytes does
+            fh.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 class RunFolder:
@@ -250,6 +267,25 @@ class RunFolder:
         p = self.path / "cases" / f"{slug}.json"
         text = case_record_text(case, ref, p)  # validated like report.json: the reader's schema
         self._write(p, lambda p: atomic_write_text(p, text))
+
+    def replay(self, case: CaseResult, part: bytes, measurement: tuple[dict[str, str], bytes] | None) -> None:
+        """Record a case as another run recorded it (:mod:`harness.run.case_memo`): its checks part and
+        measurement file as they were (``measurement``: its ``{"file", "sha256"}`` and bytes), then its
+        case file from ``case`` (which holds its deciding checks and counts), like :meth:`add`.  Each
+        is renamed into place but not fsync'ed: the memo entry they come from is the durable copy,
+        and a power cut before the final report.json leaves the run incomplete, never wrong."""
+        from harness.report.checks_table import part_path
+        from harness.report.schema import case_record_text
+
+        ref = None
+        if measurement is not None:
+            ref = measurement[0]
+        p = self.path / "cases" / f"{case_slug(case.id)}.json"
+        text = case_record_text(case, ref, p)  # refused (RuntimeError) before anything is written
+        self._write(part_path(self.path, case.id), lambda p: renamed_into_place(p, part))
+        if measurement is not None:
+            self._write(self.path / "cases" / ref["file"], lambda p: renamed_into_place(p, measurement[1]))
+        self._write(p, lambda p: renamed_into_place(p, text.encode("utf-8")))
 
     def finish(self, report: Report) -> None:
         """The run's checks compacted into checks.parquet, then the final report.json (once)."""

@@ -235,6 +235,7 @@ class _SuiteRun:
         self.retried: list[str] = []
         self.signals = SignalGuard()
         self.t_start = time.perf_counter()
+        self.memo: Any = None  # harness.run.case_memo.CaseMemo, set by _execute
 
     def record(self, cr: CaseResult, measurement: dict[str, Any] | None) -> None:
         self.folder.add(cr, measurement)
@@ -263,7 +264,13 @@ class _SuiteRun:
             self._close(failed)
 
     def _execute(self, runner: Executor, job: CaseJob) -> None:
-        it = runner.run(self.todo, job)
+        from harness.run.case_memo import CaseMemo, replay  # cases recorded before, unchanged: no worker
+
+        self.memo = CaseMemo.open(self.plan, job, self.report.environment)
+        todo = replay(self.memo, self, self.todo, self._landed)
+        if not todo or self.stopped_at:  # every case from the memo (no worker starts), or --maxfail reached
+            return
+        it = runner.run(todo, job)
         try:
             for out in it:
                 with self.signals.deferred():
@@ -286,6 +293,8 @@ class _SuiteRun:
                         out.artifacts, checks, out.stages, out.config, changed,
                         diverged=self.diverged.pop(case.id, None))
         self.record(cr, out.measurement)
+        if self.memo is not None:
+            self.memo.keep(case, cr, self.folder.path)
         return cr
 
     def _landed(self, cr: CaseResult) -> bool:

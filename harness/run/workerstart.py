@@ -8,9 +8,10 @@ numpy/scipy/skimage/OpenCV in every worker and every replacement (about 1 s each
 ``forkserver`` forks workers from a clean single-threaded server that imported those once
 (:data:`PRELOAD`): a replacement after a crash costs tens of milliseconds, not a second.
 
-:func:`prewarm` starts that server as soon as ``harness run`` has read its suite, so its imports
-(1-2 s of CPU) overlap the run's plan (baselines' manifest, device probing) and the run folder's
-creation instead of delaying the first case.
+:func:`prewarm` (``harness run``, once it has read its suite) and :func:`start_prewarmed` (the
+run's first case that the case memo does not hold) start that server as soon as a case must
+execute, so its imports (1-2 s of CPU) overlap the memo's look-ups and the replayed cases instead
+of delaying the first case, and a run recorded entirely from the memo never starts it.
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ import types
 from contextlib import contextmanager
 from typing import Iterator
 
-__all__ = ["PRELOAD", "START_METHOD", "death_reason", "without_main", "context", "prewarm"]
+__all__ = ["PRELOAD", "START_METHOD", "death_reason", "without_main", "context", "prewarm", "start_prewarmed"]
 
 #: What the fork server imports once, so each worker starts warm (a missing one is skipped).  Not
-#: OpenCV (it starts a thread at import) nor torch (thread pools, and most runs never need it).
-#: :mod:`harness.run.warmup` (last) loads the measuring kernels once for every worker.
+#: OpenCV (it starts a thread at import) nor torch (thread pools, and most runs never need it), nor
+#: scipy.stats (about half of the server's start-up, and only the driver's distribution judging uses
+#: it: workers execute and measure, they never judge).  :mod:`harness.run.warmup` (last) loads the
+#: measuring kernels once for every worker.
 PRELOAD = ["harness.run.workers", "harness.run.worker", "harness.measuring.driver",
            "harness.run.measure_cache", "harness.suite.vectors", "harness.imageio",
            "harness.stages.detect", "harness.stages.mask", "harness.stages.inpaint",
-           "harness.stages.denoise", "harness.stages.upscale", "scipy.stats", "skimage.io",
+           "harness.stages.denoise", "harness.stages.upscale", "skimage.io",
            "skimage.color", "skimage.restoration", "PIL.Image", "harness.run.warmup"]
 START_METHOD = os.environ.get("HARNESS_START_METHOD", "forkserver")
 
@@ -73,20 +76,35 @@ def context():
     return ctx
 
 
-def prewarm(threads: int) -> None:
-    """Start the fork server now (a no-op for other start methods or when it runs already); it
-    imports :data:`PRELOAD` in the background while this process goes on.
+_WANTED: list[bool] = []  # [True] once prewarm asked for the fork server and it has not started yet
 
-    ``threads``: the run's thread count, applied first (:func:`harness.threads.set_threads`): the
-    server inherits this process's environment, and the BLAS/OpenMP libraries it loads read their
-    thread counts from it once, for every worker forked from it."""
+
+def prewarm(threads: int) -> None:
+    """Get ready to start the fork server: ``threads`` applied now, the server started by
+    :func:`start_prewarmed` (a no-op for other start methods).
+
+    ``threads``: the run's thread count (:func:`harness.threads.set_threads`): the server inherits
+    this process's environment, and the BLAS/OpenMP libraries it loads read their thread counts
+    from it once, for every worker forked from it.  The start itself waits for the run to know that
+    a case must execute (:mod:`harness.run.case_memo` calls :func:`start_prewarmed` at its first
+    miss): a run whose every case comes from the memo never pays the server's imports (1-2 s of CPU
+    on a machine that may have little to spare)."""
     from harness.threads import set_threads
 
-    ctx = context()
-    if ctx.get_start_method() != "forkserver":
+    if context().get_start_method() != "forkserver":
         return
+    set_threads(threads)
+    _WANTED[:] = [True]
+
+
+def start_prewarmed() -> bool:
+    """Start the fork server :func:`prewarm` asked for, now (it imports :data:`PRELOAD` in the
+    background while this process goes on); True when this call started it."""
+    if not _WANTED:
+        return False
+    _WANTED.clear()
     from multiprocessing import forkserver
 
-    set_threads(threads)
     with without_main():
         forkserver.ensure_running()
+    return True

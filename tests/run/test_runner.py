@@ -212,6 +212,9 @@ def test_stage_cache_reuses_outputs(tmp_path):
     suite = make_suite(tmp_path)
     r1, d1 = run(suite, tmp_path, cache_dir=tmp_path / "cache")
     assert list((tmp_path / "cache").glob("*.npz"))
+    import shutil
+
+    shutil.rmtree(tmp_path / "cache" / "memo")  # the stage cache alone: the case memo would not run the case
     r2, d2 = run(suite, tmp_path, cache_dir=tmp_path / "cache")
     from harness.report.schema import read_case_record
 

@@ -42,15 +42,18 @@ def test_a_retried_case_keeps_its_crash_count():
                     reason="the fork server start method, on Linux (/proc)")
 def test_prewarm_starts_one_fork_server_with_the_runs_thread_counts(tmp_path):
     """In a fresh process (this one's fork server may run already): the server exists after
-    prewarm, a second prewarm keeps it, and it was started with the run's thread count in its
+    prewarm and start_prewarmed (not after prewarm alone), a second prewarm keeps it, and it was started with the run's thread count in its
     environment (OpenBLAS and OpenMP read it once, at load, for every worker forked from it)."""
     code = textwrap.dedent("""
         import multiprocessing.forkserver as mpfs, os, time
         os.environ.pop("OPENBLAS_NUM_THREADS", None)
-        from harness.run.workerstart import prewarm
+        from harness.run.workerstart import prewarm, start_prewarmed
         prewarm(3)
+        assert mpfs._forkserver._forkserver_pid is None  # not until a case must execute
+        assert start_prewarmed() is True
         pid = mpfs._forkserver._forkserver_pid
         prewarm(3)
+        start_prewarmed()
         assert mpfs._forkserver._forkserver_pid == pid
         for _ in range(100):  # until the server has exec'd (before, /proc shows the forked child's)
             env = open(f"/proc/{pid}/environ", "rb").read().split(bytes(1))
@@ -69,7 +72,24 @@ def test_prewarm_is_a_no_op_for_spawn(monkeypatch):
     started = []
     monkeypatch.setattr(mpfs, "ensure_running", lambda: started.append(1))
     workerstart.prewarm(1)
-    assert started == []
+    assert workerstart.start_prewarmed() is False and started == []
+
+
+@pytest.mark.skipif(workerstart.START_METHOD != "forkserver", reason="the fork server start method")
+def test_a_run_recorded_from_the_case_memo_never_starts_the_fork_server(monkeypatch):
+    """prewarm only asks; the first case the memo does not hold starts the server (once)."""
+    from types import SimpleNamespace
+
+    from harness.run.case_memo import replay
+
+    started = []
+    monkeypatch.setattr(mpfs, "ensure_running", lambda: started.append(1))
+    monkeypatch.setattr(workerstart, "_WANTED", [])
+    workerstart.prewarm(1)
+    memo = SimpleNamespace(lookup=lambda case: None, hits=0, save_digests=lambda: None)
+    assert replay(memo, None, []) == [] and started == []  # nothing to run: never started
+    assert replay(memo, None, ["a", "b"]) == ["a", "b"] and started == [1]
+    assert workerstart.start_prewarmed() is False and started == [1]
 
 
 def test_the_fork_server_warms_the_measuring_kernels_without_starting_a_thread():
@@ -84,3 +104,24 @@ def test_the_fork_server_warms_the_measuring_kernels_without_starting_a_thread()
     if sys.platform.startswith("linux"):
         assert len(os.listdir("/proc/self/task")) == before
     assert workerstart.PRELOAD[-1] == "harness.run.warmup"
+
+
+def test_a_worker_never_needs_scipy_stats_so_the_server_does_not_preload_it(tmp_path):
+    """The preload and a whole case (stages, measuring, absolute checks) without scipy.stats: leaving
+    it out of the fork server's preload (about half its start-up) costs a worker nothing."""
+    code = textwrap.dedent(f"""
+        import importlib, sys
+        from harness.run import workerstart
+        for name in workerstart.PRELOAD:
+            importlib.import_module(name)
+        from harness.run.cache import StageCache
+        from harness.run.case import execute_case
+        from harness.suite.suites import load_suite
+        suite = load_suite("smoke")
+        [case] = [c for c in suite.cases() if c.id == "caption_portrait/classic/s1"]
+        out = execute_case(case, suite, __import__("pathlib").Path({str(tmp_path)!r}), StageCache(None))
+        print(out.error, out.measurement is not None, "scipy.stats" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["None", "True", "False"], out.stderr[-2000:]
+    assert "scipy.stats" not in workerstart.PRELOAD
