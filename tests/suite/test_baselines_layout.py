@@ -54,13 +54,15 @@ def test_one_slice_per_line_in_a_stable_order(store):
 
 
 def test_a_committed_one_line_baseline_loads_and_grows_a_fifth_at_most():
-    old = (ROOT / "baselines" / "smoke" / "gan_faces_caption" / "faces" / "s1.json").read_bytes()
-    assert old.count(b"\n") == 1  # the committed baselines are schema 1 until the lead re-bakes them
+    # model_swap's baselines stay schema 1: they were baked with the reference models on purpose
+    old = (ROOT / "baselines" / "model_swap" / "gan_faces_caption" / "faces" / "s1.json").read_bytes()
+    assert old.count(b"\n") == 1
     d = read_document(old)
     new = _dump(d).encode()
-    assert len(new) < 1.2 * len(old) and new.count(b"\n") > 5000
+    slices = sum(len(m["slices"]) for m in d["measurement"]["metrics"].values())
+    assert len(new) < 1.2 * len(old) and new.count(b"\n") > slices > 300  # one slice per line
     assert read_document(new)["measurement"] == d["measurement"]
-    store = BaselineStore("smoke", ROOT / "baselines")
+    store = BaselineStore("model_swap", ROOT / "baselines")
     assert store.load("gan_faces_caption/faces/s1").measurement.value("band_power", "band=low ch=Y") == \
         d["measurement"]["metrics"]["band_power"]["values"][0]
 
