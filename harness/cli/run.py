@@ -80,9 +80,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         project, suite = load_suite_from_args(args, reports=args.out)
         seeds, k = parse_seeds(args.seeds), args.k
     if args.executor == "local":  # the workers' fork server imports while the run plans
-        from harness.run.workerstart import prewarm
+        from harness.run.workerstart import memo_is_empty, prewarm
 
-        prewarm(suite.threads)
+        cache = None if args.no_cache else project.cache
+        prewarm(suite.threads, start=not args.resume and memo_is_empty(cache))  # cold: every case executes
     from harness.report.progress import make_progress
 
     try:

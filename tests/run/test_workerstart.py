@@ -125,3 +125,30 @@ def test_a_worker_never_needs_scipy_stats_so_the_server_does_not_preload_it(tmp_
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.split() == ["None", "True", "False"], out.stderr[-2000:]
     assert "scipy.stats" not in workerstart.PRELOAD
+
+
+def test_memo_is_empty_only_without_a_recorded_case(tmp_path):
+    assert workerstart.memo_is_empty(None) is True  # --no-cache: no memo at all
+    assert workerstart.memo_is_empty(tmp_path / "absent") is True  # a cold cache
+    (tmp_path / "memo").mkdir()
+    (tmp_path / "memo" / "digests.json").write_text("{}")
+    assert workerstart.memo_is_empty(tmp_path) is True  # digests only: no case recorded
+    (tmp_path / "memo" / "ab12.memo").write_bytes(b"x")
+    assert workerstart.memo_is_empty(tmp_path) is False
+
+
+@pytest.mark.skipif(workerstart.START_METHOD != "forkserver", reason="the fork server start method")
+def test_prewarm_with_start_starts_the_fork_server_at_once(monkeypatch):
+    """A cold run (the memo holds no case): the server starts while the run plans, and the first
+    memo miss does not start it again."""
+    from types import SimpleNamespace
+
+    from harness.run.case_memo import replay
+
+    started = []
+    monkeypatch.setattr(mpfs, "ensure_running", lambda: started.append(1))
+    monkeypatch.setattr(workerstart, "_WANTED", [])
+    workerstart.prewarm(1, start=True)
+    assert started == [1]
+    memo = SimpleNamespace(lookup=lambda case: None, hits=0, save_digests=lambda: None)
+    assert replay(memo, None, ["a"]) == ["a"] and started == [1]
