@@ -338,20 +338,33 @@ class WorkerPool:
         while batch.queue:
             outs.append(_lost(batch.queue.popleft()[0], reason))
 
-    def close(self, *, graceful: bool = True) -> None:
-        """Stop every worker: ``graceful`` lets idle ones leave on their own, briefly; then kill."""
+    def close(self, *, graceful: bool = True, wait: bool = True) -> None:
+        """Stop every worker: ``graceful`` lets idle ones leave on their own, briefly; then kill.
+
+        ``wait=False`` (with ``graceful``): tell them to stop and return at once.  A worker told so
+        has sent every result; what is left is its process's exit (unmapping its models: 0.1-0.3 s
+        for smoke's), which need not delay the run's report.  It exits on the stop, or when its
+        watchdog sees the lifeline closed; multiprocessing reaps it (a daemon) at this process's exit."""
         if graceful:
             for s in self.slots:
                 try:
                     s.conn.send(("stop",))
                 except (OSError, ValueError):
                     pass
+            if not wait:
+                for s in self.slots:
+                    s.dropped = True  # leaving on its own: never killed now
+                    for c in (s.conn, s.lifeline):
+                        c.close()
+                self.slots = []
+                return
             end = time.monotonic() + 2.0
             for s in self.slots:
                 s.proc.join(max(0.0, end - time.monotonic()))
         for s in self.slots:
             self._drop(s)
         self.slots = []
+
 
 
 class IsolatingExecutor:
@@ -380,5 +393,5 @@ class IsolatingExecutor:
         try:
             yield from pool.run(cases)
             finished = True
-        finally:
-            pool.close(graceful=finished)
+        finally:  # a finished batch: the workers leave on their own while the run writes its report
+            pool.close(graceful=finished, wait=not finished)

@@ -25,7 +25,7 @@ import types
 from contextlib import contextmanager
 from typing import Iterator
 
-__all__ = ["PRELOAD", "START_METHOD", "death_reason", "without_main", "context", "prewarm", "start_prewarmed",
+__all__ = ["PRELOAD", "START_METHOD", "SERVER_MARK", "death_reason", "without_main", "context", "prewarm", "start_prewarmed",
            "memo_is_empty"]
 
 #: What the fork server imports once, so each worker starts warm (a missing one is skipped).  Not
@@ -53,17 +53,29 @@ def death_reason(exitcode: int | None) -> str:
     return f"exited with code {exitcode}"
 
 
+#: Set in the environment while a fork server may start (:func:`without_main`): the server reads it
+#: (:mod:`harness.run.warmup`) to know it is one.  Workers never see it (they adopt the run's
+#: environment, taken before).
+SERVER_MARK = "HARNESS_FORK_SERVER"
+
+
 @contextmanager
 def without_main() -> Iterator[None]:
     """Start a worker (or the fork server) without the parent's ``__main__``: multiprocessing would
     re-run the parent's script in every worker (spawn/forkserver), which breaks a script that calls
     ``run_suite`` without an ``if __name__ == "__main__"`` guard and costs an import at best.
-    Workers never need it: backends are imported by name, the job holds only harness objects."""
+    Workers never need it: backends are imported by name, the job holds only harness objects.
+    A fork server started meanwhile finds :data:`SERVER_MARK` in its environment."""
     main = sys.modules.get("__main__")
     sys.modules["__main__"] = types.ModuleType("__main__")
+    marked = SERVER_MARK not in os.environ
+    if marked:
+        os.environ[SERVER_MARK] = "1"
     try:
         yield
     finally:
+        if marked:
+            os.environ.pop(SERVER_MARK, None)
         if main is not None:
             sys.modules["__main__"] = main
 

@@ -152,3 +152,23 @@ def test_prewarm_with_start_starts_the_fork_server_at_once(monkeypatch):
     assert started == [1]
     memo = SimpleNamespace(lookup=lambda case: None, hits=0, save_digests=lambda: None)
     assert replay(memo, None, ["a"]) == ["a"] and started == [1]
+
+
+def test_only_a_fork_server_exits_quickly(monkeypatch):
+    """The server (its environment marked while it starts, :func:`without_main`) skips its module
+    teardown at exit; any other process importing warmup registers nothing."""
+    import atexit
+    import os
+
+    from harness.run import warmup
+
+    registered = []
+    monkeypatch.setattr(atexit, "register", lambda fn: registered.append(fn))
+    monkeypatch.delenv(workerstart.SERVER_MARK, raising=False)
+    assert warmup.exit_quickly() is False and registered == []
+    with workerstart.without_main():
+        assert os.environ[workerstart.SERVER_MARK] == "1"  # what a server started now inherits
+    assert workerstart.SERVER_MARK not in os.environ
+    monkeypatch.setenv(workerstart.SERVER_MARK, "1")
+    assert warmup.exit_quickly() is True and registered == [warmup._exit_now]
+    assert workerstart.SERVER_MARK not in os.environ  # taken out: the server's workers never see it
