@@ -237,3 +237,15 @@ def test_numeric_columns_convert_at_once_with_the_same_nulls_as_one_by_one():
     fast = _nums([1.0, None, float("nan"), -0.0])
     assert isinstance(fast, pa.Array) and fast.to_pylist() == [1.0, None, None, -0.0]
     assert str(fast[3].as_py()) == "-0.0"
+    many = [float(i) if i % 3 else None for i in range(1000)]
+    assert _nums(many).equals(pa.array([_num(v) for v in many], pa.float64()))
+
+
+def test_numeric_columns_do_not_import_pandas():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy, pyarrow\nfrom harness.report.checks_table import _nums\n"
+            "_nums([1.0, None] * 50)\nprint('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
