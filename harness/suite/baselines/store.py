@@ -52,6 +52,8 @@ from harness.suite.baselines.manifest import Manifest, sha256
 
 __all__ = ["BaselineStore"]
 
+_RECENT = 8  # Baselines kept by BaselineStore.load (callers read them, never change them)
+
 
 @dataclass
 class BaselineStore:
@@ -62,6 +64,9 @@ class BaselineStore:
     # case id -> (sha256 of the file, its reference images), kept by load(): a run asks for every
     # case's images again at its end (missing_reference_notes) and need not parse each file again
     _images: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict, repr=False, compare=False)
+    # the last few loads by case id: (sha256 of the file, the Baseline); a run loads a case's baseline
+    # to judge it and again for its case memo entry, and a parse is ~5-30 ms (225 kB of JSON for smoke)
+    _recent: dict[str, tuple[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def dir(self) -> Path:
@@ -132,6 +137,9 @@ class BaselineStore:
         if sha256(data) != manifest[rel]:
             raise BaselineError(f"{p}: checksum does not match {self.manifest_path.name}"
                                 + (interrupted or " (edited by hand or corrupt); re-bake or restore it from git"))
+        recent = self._recent.get(case_id)
+        if recent is not None and recent[0] == manifest[rel]:  # the same bytes parsed just now: the same Baseline
+            return recent[1]
         try:
             doc = read_document(data)  # either layout (schema 1: one line; 2: one slice per line)
             spread = spread_by_slice(doc)  # {} for an un-calibrated baseline
@@ -142,6 +150,9 @@ class BaselineStore:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BaselineError(f"{p}: corrupt baseline ({exc})") from None
         self._images[case_id] = (manifest[rel], dict(base.images))
+        self._recent[case_id] = (manifest[rel], base)
+        while len(self._recent) > _RECENT:
+            del self._recent[next(iter(self._recent))]
         return base
 
     def images(self, case_id: str) -> dict[str, str]:
