@@ -46,6 +46,20 @@ def _resume_plan(args: argparse.Namespace):
     return project, suite, seeds, k
 
 
+def _memo_is_empty(cache_dir: Path | None) -> bool:
+    """True when the case memo beside stage cache ``cache_dir`` holds no recorded case (no folder, or
+    no entry in it; None: no cache, so no memo): every case of the run must execute."""
+    from harness.run.case_memo import SUFFIX
+
+    if cache_dir is None:
+        return True
+    try:
+        with os.scandir(Path(cache_dir) / "memo") as entries:
+            return not any(e.name.endswith(SUFFIX) for e in entries)
+    except OSError:  # no folder yet (a cold cache), or unreadable: the memo will not replay from it
+        return True
+
+
 def _verbosity(args: argparse.Namespace) -> int:
     """-1 for ``-q``, 1 for ``-v``, else 0 (both at once is a usage error)."""
     if args.quiet and args.verbose:
@@ -80,10 +94,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         project, suite = load_suite_from_args(args, reports=args.out)
         seeds, k = parse_seeds(args.seeds), args.k
     if args.executor == "local":  # the workers' fork server imports while the run plans
-        from harness.run.workerstart import memo_is_empty, prewarm
+        from harness.run.workerstart import prewarm
 
         cache = None if args.no_cache else project.cache
-        prewarm(suite.threads, start=not args.resume and memo_is_empty(cache))  # cold: every case executes
+        prewarm(suite.threads, start=not args.resume and _memo_is_empty(cache))  # cold: every case executes
     from harness.report.progress import make_progress
 
     try:

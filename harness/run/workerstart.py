@@ -12,7 +12,7 @@ numpy/scipy/skimage/OpenCV in every worker and every replacement (about 1 s each
 run's first case that the case memo does not hold) start that server as soon as a case must
 execute, so its imports (1-2 s of CPU) overlap the memo's look-ups and the replayed cases instead
 of delaying the first case, and a run recorded entirely from the memo never starts it.  Where the
-memo holds no case at all (:func:`memo_is_empty`: a cold cache, ``--no-cache``) every case must
+memo holds no case at all (a cold cache, ``--no-cache``: ``harness run`` checks) every case must
 execute, and ``prewarm(..., start=True)`` starts the server at once, while the run still plans.
 """
 
@@ -25,8 +25,8 @@ import types
 from contextlib import contextmanager
 from typing import Iterator
 
-__all__ = ["PRELOAD", "START_METHOD", "SERVER_MARK", "death_reason", "without_main", "context", "prewarm", "start_prewarmed",
-           "memo_is_empty"]
+__all__ = ["PRELOAD", "START_METHOD", "SERVER_MARK", "death_reason", "without_main", "context", "prewarm",
+           "start_prewarmed"]
 
 #: What the fork server imports once, so each worker starts warm (a missing one is skipped).  Not
 #: OpenCV (it starts a thread at import) nor torch (thread pools, and most runs never need it), nor
@@ -97,7 +97,7 @@ _WANTED: list[bool] = []  # [True] once prewarm asked for the fork server and it
 def prewarm(threads: int, *, start: bool = False) -> None:
     """Get ready to start the fork server: ``threads`` applied now, the server started by
     :func:`start_prewarmed` (a no-op for other start methods); ``start``: now (the caller knows a case
-    must execute: :func:`memo_is_empty`).
+    must execute: the run's case memo holds no case).
 
     ``threads``: the run's thread count (:func:`harness.threads.set_threads`): the server inherits
     this process's environment, and the BLAS/OpenMP libraries it loads read their thread counts
@@ -113,22 +113,6 @@ def prewarm(threads: int, *, start: bool = False) -> None:
     _WANTED[:] = [True]
     if start:
         start_prewarmed()
-
-
-def memo_is_empty(cache_dir: str | os.PathLike | None) -> bool:
-    """True when the case memo beside stage cache ``cache_dir`` holds no recorded case (no folder,
-    or no entry in it; None: no cache, so no memo), so that every case of a run must execute."""
-    from pathlib import Path
-
-    from harness.run.case_memo import SUFFIX
-
-    if cache_dir is None:
-        return True
-    try:
-        with os.scandir(Path(cache_dir) / "memo") as entries:
-            return not any(e.name.endswith(SUFFIX) for e in entries)
-    except OSError:  # no folder yet (a cold cache), or unreadable: the memo will not replay from it
-        return True
 
 
 def start_prewarmed() -> bool:

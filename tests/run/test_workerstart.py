@@ -127,14 +127,16 @@ def test_a_worker_never_needs_scipy_stats_so_the_server_does_not_preload_it(tmp_
     assert "scipy.stats" not in workerstart.PRELOAD
 
 
-def test_memo_is_empty_only_without_a_recorded_case(tmp_path):
-    assert workerstart.memo_is_empty(None) is True  # --no-cache: no memo at all
-    assert workerstart.memo_is_empty(tmp_path / "absent") is True  # a cold cache
+def test_harness_run_starts_the_server_at_once_only_when_the_memo_holds_no_case(tmp_path):
+    from harness.cli.run import _memo_is_empty
+
+    assert _memo_is_empty(None) is True  # --no-cache: no memo at all
+    assert _memo_is_empty(tmp_path / "absent") is True  # a cold cache
     (tmp_path / "memo").mkdir()
     (tmp_path / "memo" / "digests.json").write_text("{}")
-    assert workerstart.memo_is_empty(tmp_path) is True  # digests only: no case recorded
+    assert _memo_is_empty(tmp_path) is True  # digests only: no case recorded
     (tmp_path / "memo" / "ab12.memo").write_bytes(b"x")
-    assert workerstart.memo_is_empty(tmp_path) is False
+    assert _memo_is_empty(tmp_path) is False
 
 
 @pytest.mark.skipif(workerstart.START_METHOD != "forkserver", reason="the fork server start method")
