@@ -174,3 +174,46 @@ def test_only_a_fork_server_exits_quickly(monkeypatch):
     monkeypatch.setenv(workerstart.SERVER_MARK, "1")
     assert warmup.exit_quickly() is True and registered == [warmup._exit_now]
     assert workerstart.SERVER_MARK not in os.environ  # taken out: the server's workers never see it
+
+
+def test_model_pipelines_go_first_and_to_the_worker_holding_their_models():
+    """smoke on two workers: diffusion and faces (three models each: one shared) then OCR (one)
+    then the classical pipeline; the second worker starts OCR rather than faces (whose denoiser the
+    first worker loads), and the first goes on with faces after diffusion."""
+    from harness.run.case_order import heavy_first, model_set
+    from harness.suite.suites import load_suite
+
+    cases = list(load_suite("smoke").cases())
+    models: dict = {}
+    order = [c.pipeline.name for c in heavy_first(cases, models)]
+    assert order == ["diffusion"] * 3 + ["faces"] * 3 + ["ocr_patchmatch"] * 12 + ["classic"] * 12
+    assert models == {"diffusion": {"generate:sd", "inpaint:sd_inpaint", "denoise:oidn"},
+                      "faces": {"generate:face_gan", "denoise:oidn", "upscale:realcugan"},
+                      "ocr_patchmatch": {"detect:rapidocr"}, "classic": set()}
+    batch = _Batch(cases, None)
+    first = batch.take(set())[0]
+    assert first.id == "generated_texture/diffusion/s1"
+    a = set(models["diffusion"])
+    second = batch.take({("generated_texture", "diffusion")}, set(), a)[0]
+    assert second.id == "receipt_microprint/ocr_patchmatch/s1"
+    b = set(models["ocr_patchmatch"])
+    assert batch.take({("receipt_microprint", "ocr_patchmatch")}, a, b)[0].id == "generated_texture/diffusion/s2"
+    assert batch.take({("receipt_microprint", "ocr_patchmatch")}, a, b)[0].id == "generated_texture/diffusion/s3"
+    assert batch.take({("receipt_microprint", "ocr_patchmatch")}, a, b)[0].id == "gan_faces_caption/faces/s1"
+    assert batch.take({("gan_faces_caption", "faces")}, b, a)[0].id == "receipt_microprint/ocr_patchmatch/s2"
+    # a pipeline whose backends cannot be told has no models: plan order
+    assert model_set(SimpleNamespace(stages=[SimpleNamespace(stage="detect", backend="nope", params={})])) == set()
+
+
+def test_pick_prefers_a_free_pipeline_then_a_free_group_then_models_held_here():
+    from harness.run.case_order import pick
+
+    none = frozenset()
+    gpu = frozenset({"generate:sd"})
+    queued = [(("v", "sd"), gpu), (("w", "sd"), gpu), (("v", "classic"), none)]
+    assert pick(queued, set()) == 0  # nothing loaded anywhere: queue order
+    assert pick(queued, {("v", "sd")}) == 2  # another worker runs sd: a pipeline nobody runs
+    assert pick(queued, {("v", "sd"), ("v", "classic")}) == 1  # all pipelines busy: a group nobody runs
+    assert pick(queued, set(), mine=set(), others={"generate:sd"}) == 2  # sd's model is loaded elsewhere
+    assert pick(queued, set(), mine={"generate:sd"}) == 0
+    assert pick([], set()) == 0
