@@ -107,7 +107,8 @@ class _Batch:
              others: set[str] = frozenset()) -> tuple[Case, int]:
         """The next case for an idle worker (:func:`harness.run.case_order.pick`): ``busy``, the
         (vector, pipeline) the other workers run; ``mine``/``others``: the models loaded here/there."""
-        queued = [(_group(c), self.models[c.pipeline.name]) for c, _ in itertools.islice(self.queue, 257)]
+        none: frozenset[str] = frozenset()  # an item queued from outside (the pipelined executor's)
+        queued = [(_group(c), self.models.get(c.pipeline.name, none)) for c, _ in itertools.islice(self.queue, 257)]
         i = pick(queued, busy, mine, others)
         item = self.queue[i]
         del self.queue[i]
