@@ -46,6 +46,35 @@ def _resume_plan(args: argparse.Namespace):
     return project, suite, seeds, k
 
 
+def _memo_is_empty(cache_dir: Path | None) -> bool:
+    """True when the case memo beside stage cache ``cache_dir`` holds no recorded case (no folder, or
+    no entry in it; None: no cache, so no memo): every case of the run must execute."""
+    from harness.run.case_memo import SUFFIX
+
+    if cache_dir is None:
+        return True
+    try:
+        with os.scandir(Path(cache_dir) / "memo") as entries:
+            return not any(e.name.endswith(SUFFIX) for e in entries)
+    except OSError:  # no folder yet (a cold cache), or unreadable: the memo will not replay from it
+        return True
+
+
+def _warm_recording() -> None:
+    """Import now what recording the first case and the views import: pyarrow (and pandas, which
+    pyarrow's first conversion loads), jinja2.  Called while the fork server starts (0.5 s here,
+    which this process waits for before its first worker anyway), so these 0.15-0.4 s of CPU are not
+    spent later, against the workers (with as many workers as cores) or after the last case."""
+    try:
+        import jinja2  # noqa: F401
+        import pyarrow as pa
+        import pyarrow.parquet  # noqa: F401
+
+        pa.array([0.0])
+    except ImportError:  # a view or the checks table says what is missing, where it is needed
+        pass
+
+
 def _verbosity(args: argparse.Namespace) -> int:
     """-1 for ``-q``, 1 for ``-v``, else 0 (both at once is a usage error)."""
     if args.quiet and args.verbose:
@@ -82,7 +111,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.executor == "local":  # the workers' fork server imports while the run plans
         from harness.run.workerstart import prewarm
 
-        prewarm(suite.threads)
+        cache = None if args.no_cache else project.cache
+        cold = not args.resume and _memo_is_empty(cache)
+        prewarm(suite.threads, start=cold)  # cold: every case executes, so the server starts now
+        if cold:
+            _warm_recording()
     from harness.report.progress import make_progress
 
     try:

@@ -13,7 +13,7 @@ from harness.measuring.tiles import tile_boxes, tile_names
 
 Box = tuple[int, int, int, int]
 
-__all__ = ["MetricValues", "Measurement", "Box", "floor_std"]
+__all__ = ["MetricValues", "Measurement", "Box", "floor_std", "round_value", "round_values"]
 
 
 @dataclass(frozen=True)
@@ -139,9 +139,9 @@ class Measurement:
             "metrics": {
                 name: {
                     "slices": list(mv.slices),
-                    "values": [round_value(v) for v in mv.values.tolist()],
-                    "std": [round_value(v, 3) for v in mv.std.tolist()],
-                    "bias": [round_value(v, 3) for v in mv.bias.tolist()],
+                    "values": round_values(mv.values),
+                    "std": round_values(mv.std, 3),
+                    "bias": round_values(mv.bias, 3),
                 }
                 for name, mv in self.metrics.items()
             },
@@ -226,3 +226,56 @@ def round_value(v: float, digits: int = 7) -> float:
     if v == 0.0 or not np.isfinite(v):
         return v
     return float(f"{v:.{digits}g}")
+
+
+_EXACT_POW10 = 22  # 10**k is exact in float64 for 0 <= k <= 22
+_HALF_MARGIN = 1e-6  # |x - half-integer| below this: the float product cannot settle the rounding
+_MAX_DIGITS = 8  # |v * 10**s| < 10**8: its error (< 5e-8 after two roundings) stays far below the margin
+
+
+def round_values(values: np.ndarray, digits: int = 7) -> list[float]:
+    """``[round_value(v, digits) for v in values]`` bit for bit, vectorised (a measurement has ~15k
+    values: the scalar loop cost ~15 ms per case on the worker).
+
+    ``round_value`` formats ``v`` to ``digits`` significant digits (correctly rounded, ties to even,
+    on v's exact binary value) and parses that decimal back (correctly rounded).  Here, with
+    ``s = digits - 1 - floor(log10|v|)``: ``m = rint(v * 10**s)`` is that decimal's integer
+    mantissa and ``m / 10**s`` (``m * 10**-s``) the nearest float64 to it, both exact operations on
+    exact operands when ``|s| <= 22``.  ``v * 10**s`` itself is rounded (relative error <= 2**-53,
+    twice where ``10**s`` is inexact: < 5e-8 absolute at ``|m| <= 10**8``), so a product within
+    :data:`_HALF_MARGIN` of a half-integer, ``|s| > 22``, zero, a non-finite value and ``digits`` above
+    :data:`_MAX_DIGITS` go through :func:`round_value`."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        return []
+    if not 1 <= digits <= _MAX_DIGITS:
+        return [round_value(x, digits) for x in v.tolist()]
+    with np.errstate(all="ignore"):
+        a = np.abs(v)
+        ok = np.isfinite(v) & (a > 0)
+        s = np.zeros(v.shape, np.int64)
+        s[ok] = digits - 1 - np.floor(np.log10(a[ok])).astype(np.int64)
+        ok &= np.abs(s) <= _EXACT_POW10 + 1
+        s = np.where(ok, s, 0)
+        # log10 may be off by one near a power of ten: settle s so that 10**(d-1) <= |v| * 10**s < 10**d
+        for _ in range(2):
+            y = a * _pow10(s)
+            s = s + (y < 10.0 ** (digits - 1)) - (y >= 10.0 ** digits)
+        ok &= np.abs(s) <= _EXACT_POW10
+        s = np.where(ok, s, 0)
+        y = v * _pow10(s)
+        frac = np.abs(y - np.floor(y) - 0.5)
+        ok &= frac > _HALF_MARGIN
+        m = np.rint(y)
+        out = np.where(s >= 0, m / _pow10(np.maximum(s, 0)), m * _pow10(np.maximum(-s, 0)))
+    result = out.tolist()
+    if not ok.all():
+        for i in np.flatnonzero(~ok).tolist():
+            result[i] = round_value(v[i].item(), digits)
+    return result
+
+
+def _pow10(k: np.ndarray) -> np.ndarray:
+    """``10.0 ** k`` elementwise for integer ``k`` (exact for 0 <= k <= 22; 1/10**-k for k < 0 is not
+    used where exactness matters)."""
+    return np.power(10.0, k.astype(np.float64))

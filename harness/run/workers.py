@@ -22,7 +22,8 @@ parent's working directory, environment and ``sys.path`` (what ``fork`` used to 
 An idle worker takes the next case of a pipeline no other worker is running, else of a (vector,
 pipeline) none runs, else the next case: a pipeline's models then load in one worker rather than in
 each, and a chunk of batched seeds (one vector and pipeline: a batch-capable generator renders the
-chunk once and caches every seed of it) is not rendered by two workers at once.
+chunk once and caches every seed of it) is not rendered by two workers at once.  Model-heavy
+pipelines go first, and to the worker holding their models (:mod:`harness.run.case_order`).
 
 No orphans: a worker asks the kernel for SIGKILL when its parent dies (Linux
 ``prctl(PR_SET_PDEATHSIG)``; its parent is the fork server, which exits when the run's process
@@ -34,14 +35,16 @@ Workers ignore SIGINT: a Ctrl-C reaches the whole process group, and the run's p
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from harness.run.case import CaseOutput
+from harness.run.case_order import heavy_first, pick
 from harness.run.worker import WHERE_BYTES, WORKER_NAME, where_in, worker_main
 from harness.run.workerstart import PRELOAD, START_METHOD, context, death_reason, without_main
 
@@ -73,6 +76,7 @@ class _Slot:
     crashes: int = 0  # how often this case already crashed a worker
     deadline: float | None = None
     reserved: tuple[Case, int] | None = None  # a crashed case, retried in this fresh worker first
+    models: set[str] = field(default_factory=set)  # what its cases loaded (harness.run.case_order)
     dropped: bool = False
     exitcode: int | None = None
 
@@ -91,31 +95,23 @@ class _Batch:
     """The cases of one :meth:`WorkerPool.run` call not yet handed out, and their first crashes."""
 
     def __init__(self, cases: Sequence[Case], run_dir: Path | None) -> None:
-        self.queue: deque[tuple[Case, int]] = deque((c, 0) for c in cases)  # (case, crashes so far)
+        self.models: dict[str, frozenset[str]] = {}  # pipeline -> its models (harness.run.case_order)
+        self.queue: deque[tuple[Case, int]] = deque((c, 0) for c in heavy_first(cases, self.models))  # (case, crashes)
         self.first_crash: dict[str, str] = {}  # case id -> why its first worker died
         self.run_dir = run_dir
 
     def message(self, case: Case) -> tuple:
         return ("case", case) if self.run_dir is None else ("case", case, self.run_dir)
 
-    def take(self, busy: set[tuple[str, str]]) -> tuple[Case, int]:
-        """The next case for an idle worker, given the (vector, pipeline) of the cases other workers
-        run: the first queued case of a pipeline none of them runs (its models load in one worker,
-        not in each), else of a (vector, pipeline) none of them runs (a chunk of batched seeds is
-        rendered once), else the first one (a worker never idles while cases wait)."""
-        pipelines = {p for _, p in busy}
-        fallback = None
-        for i, item in enumerate(self.queue):
-            group = _group(item[0])
-            if group[1] not in pipelines:
-                fallback = i
-                break
-            if fallback is None and group not in busy:
-                fallback = i
-            if i >= 256:  # cases are in plan order (vector, pipeline, seed): far enough
-                break
-        item = self.queue[fallback or 0]
-        del self.queue[fallback or 0]
+    def take(self, busy: set[tuple[str, str]], mine: set[str] = frozenset(),
+             others: set[str] = frozenset()) -> tuple[Case, int]:
+        """The next case for an idle worker (:func:`harness.run.case_order.pick`): ``busy``, the
+        (vector, pipeline) the other workers run; ``mine``/``others``: the models loaded here/there."""
+        none: frozenset[str] = frozenset()  # an item queued from outside (the pipelined executor's)
+        queued = [(_group(c), self.models.get(c.pipeline.name, none)) for c, _ in itertools.islice(self.queue, 257)]
+        i = pick(queued, busy, mine, others)
+        item = self.queue[i]
+        del self.queue[i]
         return item
 
 
@@ -228,7 +224,9 @@ class WorkerPool:
         for s in self.slots:
             if s.ready and s.case is None and (s.reserved or batch.queue):
                 busy = {_group(x.case) for x in self.slots if x.case is not None}
-                case, crashes = s.reserved or batch.take(busy)
+                others = set().union(*(x.models for x in self.slots if x is not s))
+                case, crashes = s.reserved or batch.take(busy, s.models, others)
+                s.models |= batch.models.get(case.pipeline.name, frozenset())
                 s.reserved = None
                 s.where.value = b""
                 s.conn.send(batch.message(case))
@@ -338,20 +336,33 @@ class WorkerPool:
         while batch.queue:
             outs.append(_lost(batch.queue.popleft()[0], reason))
 
-    def close(self, *, graceful: bool = True) -> None:
-        """Stop every worker: ``graceful`` lets idle ones leave on their own, briefly; then kill."""
+    def close(self, *, graceful: bool = True, wait: bool = True) -> None:
+        """Stop every worker: ``graceful`` lets idle ones leave on their own, briefly; then kill.
+
+        ``wait=False`` (with ``graceful``): tell them to stop and return at once.  A worker told so
+        has sent every result; what is left is its process's exit (unmapping its models: 0.1-0.3 s
+        for smoke's), which need not delay the run's report.  It exits on the stop, or when its
+        watchdog sees the lifeline closed; multiprocessing reaps it (a daemon) at this process's exit."""
         if graceful:
             for s in self.slots:
                 try:
                     s.conn.send(("stop",))
                 except (OSError, ValueError):
                     pass
+            if not wait:
+                for s in self.slots:
+                    s.dropped = True  # leaving on its own: never killed now
+                    for c in (s.conn, s.lifeline):
+                        c.close()
+                self.slots = []
+                return
             end = time.monotonic() + 2.0
             for s in self.slots:
                 s.proc.join(max(0.0, end - time.monotonic()))
         for s in self.slots:
             self._drop(s)
         self.slots = []
+
 
 
 class IsolatingExecutor:
@@ -380,5 +391,5 @@ class IsolatingExecutor:
         try:
             yield from pool.run(cases)
             finished = True
-        finally:
-            pool.close(graceful=finished)
+        finally:  # a finished batch: the workers leave on their own while the run writes its report
+            pool.close(graceful=finished, wait=not finished)

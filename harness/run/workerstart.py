@@ -11,7 +11,9 @@ numpy/scipy/skimage/OpenCV in every worker and every replacement (about 1 s each
 :func:`prewarm` (``harness run``, once it has read its suite) and :func:`start_prewarmed` (the
 run's first case that the case memo does not hold) start that server as soon as a case must
 execute, so its imports (1-2 s of CPU) overlap the memo's look-ups and the replayed cases instead
-of delaying the first case, and a run recorded entirely from the memo never starts it.
+of delaying the first case, and a run recorded entirely from the memo never starts it.  Where the
+memo holds no case at all (a cold cache, ``--no-cache``: ``harness run`` checks) every case must
+execute, and ``prewarm(..., start=True)`` starts the server at once, while the run still plans.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import types
 from contextlib import contextmanager
 from typing import Iterator
 
-__all__ = ["PRELOAD", "START_METHOD", "death_reason", "without_main", "context", "prewarm", "start_prewarmed"]
+__all__ = ["PRELOAD", "START_METHOD", "SERVER_MARK", "death_reason", "without_main", "context", "prewarm",
+           "start_prewarmed"]
 
 #: What the fork server imports once, so each worker starts warm (a missing one is skipped).  Not
 #: OpenCV (it starts a thread at import) nor torch (thread pools, and most runs never need it), nor
@@ -50,17 +53,29 @@ def death_reason(exitcode: int | None) -> str:
     return f"exited with code {exitcode}"
 
 
+#: Set in the environment while a fork server may start (:func:`without_main`): the server reads it
+#: (:mod:`harness.run.warmup`) to know it is one.  Workers never see it (they adopt the run's
+#: environment, taken before).
+SERVER_MARK = "HARNESS_FORK_SERVER"
+
+
 @contextmanager
 def without_main() -> Iterator[None]:
     """Start a worker (or the fork server) without the parent's ``__main__``: multiprocessing would
     re-run the parent's script in every worker (spawn/forkserver), which breaks a script that calls
     ``run_suite`` without an ``if __name__ == "__main__"`` guard and costs an import at best.
-    Workers never need it: backends are imported by name, the job holds only harness objects."""
+    Workers never need it: backends are imported by name, the job holds only harness objects.
+    A fork server started meanwhile finds :data:`SERVER_MARK` in its environment."""
     main = sys.modules.get("__main__")
     sys.modules["__main__"] = types.ModuleType("__main__")
+    marked = SERVER_MARK not in os.environ
+    if marked:
+        os.environ[SERVER_MARK] = "1"
     try:
         yield
     finally:
+        if marked:
+            os.environ.pop(SERVER_MARK, None)
         if main is not None:
             sys.modules["__main__"] = main
 
@@ -79,9 +94,10 @@ def context():
 _WANTED: list[bool] = []  # [True] once prewarm asked for the fork server and it has not started yet
 
 
-def prewarm(threads: int) -> None:
+def prewarm(threads: int, *, start: bool = False) -> None:
     """Get ready to start the fork server: ``threads`` applied now, the server started by
-    :func:`start_prewarmed` (a no-op for other start methods).
+    :func:`start_prewarmed` (a no-op for other start methods); ``start``: now (the caller knows a case
+    must execute: the run's case memo holds no case).
 
     ``threads``: the run's thread count (:func:`harness.threads.set_threads`): the server inherits
     this process's environment, and the BLAS/OpenMP libraries it loads read their thread counts
@@ -95,6 +111,8 @@ def prewarm(threads: int) -> None:
         return
     set_threads(threads)
     _WANTED[:] = [True]
+    if start:
+        start_prewarmed()
 
 
 def start_prewarmed() -> bool:

@@ -220,3 +220,32 @@ def test_the_html_tile_map_reads_every_tile_check_of_the_failing_cases(tmp_path)
     assert len(rep.cases[0].checks) == 6  # report.json: 1 failing + 5 nearest misses
     got = tile_checks(rep, tmp_path)
     assert list(got) == ["v/p/s1"] and [c.slice.split()[1] for c in got["v/p/s1"]] == [f"tile=r0c{i}" for i in range(12)]
+
+
+def test_numeric_columns_convert_at_once_with_the_same_nulls_as_one_by_one():
+    import numpy as np
+    import pyarrow as pa
+
+    from harness.report.checks_table import _num, _nums
+
+    samples = [[1.0, None, float("nan"), float("inf"), -float("inf"), 3, 2**60, -0.0, 1e308],
+               [True, 1.0], [np.float32(1.5), None], [np.float64(2.5), 1], [], [None, None], ["x", 1.0]]
+    for values in samples:
+        got = _nums(values)
+        got = got if isinstance(got, pa.Array) else pa.array(got, pa.float64())
+        assert got.equals(pa.array([_num(v) for v in values], pa.float64())), values
+    fast = _nums([1.0, None, float("nan"), -0.0])
+    assert isinstance(fast, pa.Array) and fast.to_pylist() == [1.0, None, None, -0.0]
+    assert str(fast[3].as_py()) == "-0.0"
+    many = [float(i) if i % 3 else None for i in range(1000)]
+    assert _nums(many).equals(pa.array([_num(v) for v in many], pa.float64()))
+
+
+def test_numeric_columns_do_not_import_pandas():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy, pyarrow\nfrom harness.report.checks_table import _nums\n"
+            "_nums([1.0, None] * 50)\nprint('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]

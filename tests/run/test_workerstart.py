@@ -125,3 +125,95 @@ def test_a_worker_never_needs_scipy_stats_so_the_server_does_not_preload_it(tmp_
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.split() == ["None", "True", "False"], out.stderr[-2000:]
     assert "scipy.stats" not in workerstart.PRELOAD
+
+
+def test_harness_run_starts_the_server_at_once_only_when_the_memo_holds_no_case(tmp_path):
+    from harness.cli.run import _memo_is_empty
+
+    assert _memo_is_empty(None) is True  # --no-cache: no memo at all
+    assert _memo_is_empty(tmp_path / "absent") is True  # a cold cache
+    (tmp_path / "memo").mkdir()
+    (tmp_path / "memo" / "digests.json").write_text("{}")
+    assert _memo_is_empty(tmp_path) is True  # digests only: no case recorded
+    (tmp_path / "memo" / "ab12.memo").write_bytes(b"x")
+    assert _memo_is_empty(tmp_path) is False
+
+
+@pytest.mark.skipif(workerstart.START_METHOD != "forkserver", reason="the fork server start method")
+def test_prewarm_with_start_starts_the_fork_server_at_once(monkeypatch):
+    """A cold run (the memo holds no case): the server starts while the run plans, and the first
+    memo miss does not start it again."""
+    from types import SimpleNamespace
+
+    from harness.run.case_memo import replay
+
+    started = []
+    monkeypatch.setattr(mpfs, "ensure_running", lambda: started.append(1))
+    monkeypatch.setattr(workerstart, "_WANTED", [])
+    workerstart.prewarm(1, start=True)
+    assert started == [1]
+    memo = SimpleNamespace(lookup=lambda case: None, hits=0, save_digests=lambda: None)
+    assert replay(memo, None, ["a"]) == ["a"] and started == [1]
+
+
+def test_only_a_fork_server_exits_quickly(monkeypatch):
+    """The server (its environment marked while it starts, :func:`without_main`) skips its module
+    teardown at exit; any other process importing warmup registers nothing."""
+    import atexit
+    import os
+
+    from harness.run import warmup
+
+    registered = []
+    monkeypatch.setattr(atexit, "register", lambda fn: registered.append(fn))
+    monkeypatch.delenv(workerstart.SERVER_MARK, raising=False)
+    assert warmup.exit_quickly() is False and registered == []
+    with workerstart.without_main():
+        assert os.environ[workerstart.SERVER_MARK] == "1"  # what a server started now inherits
+    assert workerstart.SERVER_MARK not in os.environ
+    monkeypatch.setenv(workerstart.SERVER_MARK, "1")
+    assert warmup.exit_quickly() is True and registered == [warmup._exit_now]
+    assert workerstart.SERVER_MARK not in os.environ  # taken out: the server's workers never see it
+
+
+def test_model_pipelines_go_first_and_to_the_worker_holding_their_models():
+    """smoke on two workers: diffusion and faces (three models each: one shared) then OCR (one)
+    then the classical pipeline; the second worker starts OCR rather than faces (whose denoiser the
+    first worker loads), and the first goes on with faces after diffusion."""
+    from harness.run.case_order import heavy_first, model_set
+    from harness.suite.suites import load_suite
+
+    cases = list(load_suite("smoke").cases())
+    models: dict = {}
+    order = [c.pipeline.name for c in heavy_first(cases, models)]
+    assert order == ["diffusion"] * 3 + ["faces"] * 3 + ["ocr_patchmatch"] * 12 + ["classic"] * 12
+    assert models == {"diffusion": {"generate:sd", "inpaint:sd_inpaint", "denoise:oidn"},
+                      "faces": {"generate:face_gan", "denoise:oidn", "upscale:realcugan"},
+                      "ocr_patchmatch": {"detect:rapidocr"}, "classic": set()}
+    batch = _Batch(cases, None)
+    first = batch.take(set())[0]
+    assert first.id == "generated_texture/diffusion/s1"
+    a = set(models["diffusion"])
+    second = batch.take({("generated_texture", "diffusion")}, set(), a)[0]
+    assert second.id == "receipt_microprint/ocr_patchmatch/s1"
+    b = set(models["ocr_patchmatch"])
+    assert batch.take({("receipt_microprint", "ocr_patchmatch")}, a, b)[0].id == "generated_texture/diffusion/s2"
+    assert batch.take({("receipt_microprint", "ocr_patchmatch")}, a, b)[0].id == "generated_texture/diffusion/s3"
+    assert batch.take({("receipt_microprint", "ocr_patchmatch")}, a, b)[0].id == "gan_faces_caption/faces/s1"
+    assert batch.take({("gan_faces_caption", "faces")}, b, a)[0].id == "receipt_microprint/ocr_patchmatch/s2"
+    # a pipeline whose backends cannot be told has no models: plan order
+    assert model_set(SimpleNamespace(stages=[SimpleNamespace(stage="detect", backend="nope", params={})])) == set()
+
+
+def test_pick_prefers_a_free_pipeline_then_a_free_group_then_models_held_here():
+    from harness.run.case_order import pick
+
+    none = frozenset()
+    gpu = frozenset({"generate:sd"})
+    queued = [(("v", "sd"), gpu), (("w", "sd"), gpu), (("v", "classic"), none)]
+    assert pick(queued, set()) == 0  # nothing loaded anywhere: queue order
+    assert pick(queued, {("v", "sd")}) == 2  # another worker runs sd: a pipeline nobody runs
+    assert pick(queued, {("v", "sd"), ("v", "classic")}) == 1  # all pipelines busy: a group nobody runs
+    assert pick(queued, set(), mine=set(), others={"generate:sd"}) == 2  # sd's model is loaded elsewhere
+    assert pick(queued, set(), mine={"generate:sd"}) == 0
+    assert pick([], set()) == 0

@@ -45,6 +45,29 @@ def test_tampered_file_is_an_error_naming_it(store):
         store.load("v/p/s1")
 
 
+def test_images_after_a_load_reads_no_document_again_unless_the_file_changed(store, monkeypatch):
+    from harness.suite.baselines import store as store_module
+
+    ref = "sha256:" + "a" * 64
+    store.bake([("v/p/s1", {**doc(), "images": {"output": ref}})])
+    assert store.load("v/p/s1").images == {"output": ref}
+    real = store_module.read_document
+    monkeypatch.setattr(store_module, "read_document", lambda data: pytest.fail("parsed again"))
+    assert store.images("v/p/s1") == {"output": ref}
+    assert store.load("v/p/s1").images == {"output": ref}  # the same bytes again: not parsed again either
+    p = store.path_for("v/p/s1")
+    p.write_text(p.read_text().replace('"threads": 1', '"threads": 2'))  # tampered after the load
+    with pytest.raises(BaselineError, match=r"s1.json: checksum does not match MANIFEST.json"):
+        store.images("v/p/s1")
+    with pytest.raises(BaselineError, match=r"s1.json: checksum does not match MANIFEST.json"):
+        store.load("v/p/s1")
+    monkeypatch.setattr(store_module, "read_document", real)
+    p.unlink()
+    store.bake([("v/p/s1", {**doc(), "images": {"output": ref, "mask": ref}})])  # baked again
+    assert store.images("v/p/s1") == {"output": ref, "mask": ref}
+    assert store.load("v/p/s1").images == {"output": ref, "mask": ref}
+
+
 def test_corrupt_file_and_manifest_are_errors(store):
     store.bake([("v/p/s1", doc())])
     m = json.loads(store.manifest_path.read_text())

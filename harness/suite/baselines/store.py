@@ -27,7 +27,7 @@ whose values moved within tolerance.  Files are in the reviewable layout of :mod
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ from harness.suite.baselines.manifest import Manifest, sha256
 
 __all__ = ["BaselineStore"]
 
+_RECENT = 8  # Baselines kept by BaselineStore.load (callers read them, never change them)
+
 
 @dataclass
 class BaselineStore:
@@ -59,6 +61,12 @@ class BaselineStore:
 
     suite: str
     root: Path
+    # case id -> (sha256 of the file, its reference images), kept by load(): a run asks for every
+    # case's images again at its end (missing_reference_notes) and need not parse each file again
+    _images: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict, repr=False, compare=False)
+    # the last few loads by case id: (sha256 of the file, the Baseline); a run loads a case's baseline
+    # to judge it and again for its case memo entry, and a parse is ~5-30 ms (225 kB of JSON for smoke)
+    _recent: dict[str, tuple[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def dir(self) -> Path:
@@ -129,19 +137,37 @@ class BaselineStore:
         if sha256(data) != manifest[rel]:
             raise BaselineError(f"{p}: checksum does not match {self.manifest_path.name}"
                                 + (interrupted or " (edited by hand or corrupt); re-bake or restore it from git"))
+        recent = self._recent.get(case_id)
+        if recent is not None and recent[0] == manifest[rel]:  # the same bytes parsed just now: the same Baseline
+            return recent[1]
         try:
             doc = read_document(data)  # either layout (schema 1: one line; 2: one slice per line)
             spread = spread_by_slice(doc)  # {} for an un-calibrated baseline
-            return Baseline(case_id, floor_std(Measurement.from_dict(doc["measurement"]), spread),
+            base = Baseline(case_id, floor_std(Measurement.from_dict(doc["measurement"]), spread),
                             dict(doc.get("stages", {})), dict(doc.get("environment", {})),
                             dict(doc.get("pipeline", {})), spread, _selfcheck(doc), images_of(doc),
                             list(doc.get("accepted_failing") or []), approvals_of(doc))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BaselineError(f"{p}: corrupt baseline ({exc})") from None
+        self._images[case_id] = (manifest[rel], dict(base.images))
+        self._recent[case_id] = (manifest[rel], base)
+        while len(self._recent) > _RECENT:
+            del self._recent[next(iter(self._recent))]
+        return base
 
     def images(self, case_id: str) -> dict[str, str]:
         """The case's reference images ``{stage: "sha256:…"}`` (``{}``: no baseline, or one baked
-        without them); raises BaselineError like :meth:`load`."""
+        without them); raises BaselineError like :meth:`load`.  A file :meth:`load` parsed before is
+        not parsed again while its bytes still match the manifest and what was parsed."""
+        known = self._images.get(case_id)
+        if known is not None:
+            p = self.path_for(case_id)
+            try:
+                data = p.read_bytes()
+            except OSError:
+                data = None
+            if data is not None and sha256(data) == known[0] == self.manifest().get(self.rel(case_id)):
+                return dict(known[1])
         baseline = self.load(case_id)
         return dict(baseline.images) if baseline is not None else {}
 
