@@ -89,3 +89,20 @@ def test_quick_smoke_and_flat_rows_miss_an_impossible_target_and_exit_1(tmp_path
     assert rows["flat_time"]["value"] == pytest.approx(flat["per_case_last_s"] / flat["per_case_first_s"])
     assert rows["flat_rss"]["value"] == pytest.approx(flat["driver_rss_last"] / flat["driver_rss_first"])
     assert flat["rc"] == 0 and doc["sizes"]["cases"] == 21
+
+
+def test_landed_times_are_the_case_records_mtimes_in_order(tmp_path):
+    import os
+
+    from harness.run.bench_scale import landed_times
+
+    assert landed_times(tmp_path / "absent") is None
+    cases = tmp_path / "20261206T000000-flat" / "cases"
+    cases.mkdir(parents=True)
+    for name, t in (("b.json", 1_000_000_300), ("a.json", 1_000_000_100), ("c.json", 1_000_000_200),
+                    ("a.measure.npz", 5)):
+        (cases / name).write_text("{}")
+        os.utime(cases / name, ns=(t, t))
+    assert landed_times(tmp_path) == [1.0000001, 1.0000002, 1.0000003]  # records only, sorted
+    (tmp_path / "another-run").mkdir()
+    assert landed_times(tmp_path) is None  # not one run: no clock to trust
