@@ -86,12 +86,40 @@ def _payload_digest(key: str, arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def _decode_entry(key: str, data: bytes) -> Entry:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    stored = str(arrays.pop("sha256"))
+    if stored != _payload_digest(key, arrays):
+        raise ValueError("checksum mismatch")
+    info = json.loads(str(arrays["info"]))
+    if not isinstance(info, dict):
+        raise ValueError("info is not an object")
+    return arrays.get("image"), arrays.get("mask"), info
+
+
 def touch(p: Path) -> None:
     """Mark the entry ``p`` used now: the size bound evicts by mtime (least recently used first)."""
     try:
         os.utime(p)
     except OSError:
         pass
+
+
+def read_entry(p: Path, decode):
+    """The cache entry at ``p`` decoded by ``decode(bytes)``, or None: missing or unreadable, or
+    damaged (``decode`` raised: torn, garbled or tampered; deleted, never trusted).  Not touched:
+    the caller marks it used once it is sure to use it."""
+    try:
+        st = p.stat()
+        data = p.read_bytes()
+    except OSError:
+        return None
+    try:
+        return decode(data)
+    except Exception:  # noqa: BLE001 - BadZipFile, zlib.error, EOFError, a checksum mismatch...
+        discard(p, st)
+        return None
 
 
 def discard(p: Path, st: os.stat_result) -> None:
@@ -179,27 +207,9 @@ class StageCache:
 
     def _load(self, key: str) -> Entry | None:
         p = self.directory / f"{key}.npz"
-        try:
-            st = p.stat()
-            data = p.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError:
-            return None
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                arrays = {name: z[name] for name in z.files}
-            stored = str(arrays.pop("sha256"))
-            if stored != _payload_digest(key, arrays):
-                raise ValueError("checksum mismatch")
-            info = json.loads(str(arrays["info"]))
-            if not isinstance(info, dict):
-                raise ValueError("info is not an object")
-            entry = (arrays.get("image"), arrays.get("mask"), info)
-        except Exception:  # noqa: BLE001 - torn, garbled (BadZipFile, zlib.error, EOFError...) or tampered
-            discard(p, st)  # recomputed, never trusted
-            return None
-        touch(p)
+        entry = read_entry(p, lambda data: _decode_entry(key, data))  # a damaged one is recomputed, never trusted
+        if entry is not None:
+            touch(p)
         return entry
 
     # ------------------------------------------------------------------ writing

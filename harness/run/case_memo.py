@@ -50,7 +50,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from harness.run.cache import discard, evict_lru, touch
+from harness.run.cache import evict_lru, read_entry, touch
 from harness.run.identity import STATS
 from harness.run.memo_entry import MEMO_SCHEMA, Hit, pack, unpack
 
@@ -168,18 +168,8 @@ class CaseMemo:
             return None
         self._keys[case.id] = key
         p = self.path_for(key)
-        try:
-            st = p.stat()
-            data = p.read_bytes()
-        except OSError:
-            return None
-        try:
-            hit = unpack(key, data)
-            if hit.case_id != case.id or hit.record.get("case", {}).get("id") != case.id:
-                raise ValueError("another case's entry")
-            hit.result = _result(hit.record["case"])
-        except Exception:  # noqa: BLE001 - torn, garbled or tampered: run the case, never trust it
-            discard(p, st)
+        hit = read_entry(p, lambda data: _verified(key, case.id, data))  # a damaged one: run the case
+        if hit is None:
             return None
         if not self._images_present(hit.record.get("case", {}).get("artifacts")):
             return None  # the store lost an image since: run it again (the entry is replaced then)
@@ -274,6 +264,15 @@ class CaseMemo:
             except OSError:
                 continue
         return evict_lru(self.directory, entries, sum(e[2] for e in entries), self.max_bytes, SUFFIX)[0]
+
+
+def _verified(key: str, case_id: str, data: bytes) -> Hit:
+    """The entry ``data`` unpacked, with its recorded case; raises when it is another case's."""
+    hit = unpack(key, data)
+    if hit.case_id != case_id or hit.record.get("case", {}).get("id") != case_id:
+        raise ValueError("another case's entry")
+    hit.result = _result(hit.record["case"])
+    return hit
 
 
 def replay(memo: CaseMemo | None, run: Any, cases: Sequence[Case],

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from harness.measuring.result import Measurement
-from harness.run.cache import discard, evict_lru, touch
+from harness.run.cache import evict_lru, read_entry, touch
 
 __all__ = ["MeasureCache", "measure_key", "cached_measure", "cache_beside", "KEY_SCHEMA", "DEFAULT_MAX_BYTES"]
 
@@ -133,17 +133,9 @@ class MeasureCache:
 
     def _load(self, key: str) -> Measurement | None:
         p = self.path_for(key)
-        try:
-            st = p.stat()
-            data = p.read_bytes()
-        except OSError:
-            return None
-        try:
-            m = _decode(key, data)
-        except Exception:  # noqa: BLE001 - torn, garbled or tampered: measured again, never trusted
-            discard(p, st)
-            return None
-        touch(p)  # least recently *used*
+        m = read_entry(p, lambda data: _decode(key, data))  # a damaged one is measured again, never trusted
+        if m is not None:
+            touch(p)  # least recently *used*
         return m
 
     def _remember(self, key: str, m: Measurement) -> None:
