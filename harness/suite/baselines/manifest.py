@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,9 @@ def _dump_manifest(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
+_PARSED: dict[str, Any] = {}  # the last manifest parsed: {"sig": its file's stat signature, "value": (files, pending)}
+
+
 @dataclass(frozen=True)
 class Manifest:
     """``folder/MANIFEST.json`` of the suite ``suite``: read, written, and checked against the folder."""
@@ -63,9 +67,25 @@ class Manifest:
         Raises BaselineError (naming the file) when it is corrupt."""
         p = self.path
         try:
+            st = p.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return {}, {}
+        sig = (str(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if _PARSED.get("sig") == sig:  # a run reads it for every case: parsed once while the file is the same
+            files, pending = _PARSED["value"]
+            return dict(files), dict(pending)
+        try:
             text = p.read_text(encoding="utf-8")
         except (FileNotFoundError, NotADirectoryError):
             return {}, {}
+        files, pending = self._parse(p, text)
+        # a file changed within the file system's timestamp tick could keep its signature: not kept while so fresh
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > 2_000_000_000:
+            _PARSED.update(sig=sig, value=(files, pending))
+        return dict(files), dict(pending)
+
+    @staticmethod
+    def _parse(p: Path, text: str) -> tuple[dict[str, str], dict[str, str | None]]:
         try:
             doc = json.loads(text)
             files, pending = doc["files"], doc.get("pending", {})
